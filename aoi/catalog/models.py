@@ -1,0 +1,119 @@
+"""Catalog tables: the one source of truth for metadata.
+
+Every table change comes with an Alembic migration under ``aoi/migrations/versions`` (a test compares the
+migrated schema with these models). Times are timezone-aware and come back in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class ImageSource(StrEnum):
+    gray = "gray"  # AOI machine: gray scan of a suspected defect
+    color = "color"  # VRS review station: colour re-shoot
+
+
+class ImageStatus(StrEnum):
+    unlabeled = "unlabeled"
+    labeled = "labeled"
+    excluded = "excluded"  # failed validation; kept, with its reason, and can be restored
+
+
+class BatchStatus(StrEnum):
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class IngestBatch(SQLModel, table=True):
+    """One ingest of one input (folder, archive, manifest). Re-running an unfinished batch resumes it."""
+
+    __tablename__ = "ingest_batch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(index=True, max_length=64, description="Hash of input path, format and options")
+    format: str = Field(max_length=32)
+    input_path: str
+    source: str | None = Field(default=None, max_length=16)
+    machine_id: str | None = Field(default=None, max_length=64)
+    part_no: str | None = Field(default=None, max_length=64)
+    status: str = Field(default=BatchStatus.running, max_length=16, index=True)
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    discovered: int = 0
+    added: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    by_label: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    options: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    flow_run_id: str | None = Field(default=None, max_length=64)
+    error: str | None = None
+
+
+class Image(SQLModel, table=True):
+    """One distinct image content (by SHA-256) with where it came from and its measured metrics."""
+
+    __tablename__ = "image"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, unique=True)
+    file_name: str = Field(description="Original file name (for derived crops: the crop's own name)")
+    origin: str = Field(description="Where it was found: path in the input, or 'archive!member'")
+    source: str = Field(max_length=16, index=True)
+    label: str | None = Field(default=None, max_length=64, index=True)
+    status: str = Field(default=ImageStatus.unlabeled, max_length=16, index=True)
+    status_reason: str | None = None
+    width: int
+    height: int
+    mode: str = Field(max_length=16)
+    format: str = Field(max_length=16)
+    byte_size: int
+    captured_at: datetime | None = Field(default=None, index=True)
+    ingested_at: datetime = Field(default_factory=utcnow, index=True)
+    machine_id: str | None = Field(default=None, max_length=64, index=True)
+    part_no: str | None = Field(default=None, max_length=64, index=True)
+    upstream_code: str | None = Field(default=None, max_length=64)
+    batch_id: int = Field(foreign_key="ingest_batch.id", index=True)
+    group_key: str | None = Field(default=None, index=True, description="Crops of one source image share it")
+    parent_file: str | None = Field(default=None, description="Source image a derived crop was cut from")
+    parent_sha256: str | None = Field(default=None, max_length=64)
+    bbox: str | None = Field(default=None, max_length=64, description="x1,y1,x2,y2 of the box in the parent")
+    # Tone metrics (aoi.metrics): per-image channel means, 0..255.
+    brightness: float
+    mean_r: float
+    mean_g: float
+    mean_b: float
+    r_minus_g: float
+    r_minus_b: float
+    g_minus_b: float
+    b_diff: float
+    # Compression metrics.
+    jpeg_quality: int | None = None
+    bytes_per_pixel: float
+    compressed: bool
+
+
+class QuarantineEntry(SQLModel, table=True):
+    """A file that was not ingested, why, and (when readable) its bytes kept under AOI_HOME/quarantine."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("origin", "fingerprint", name="uq_quarantine_origin_fingerprint"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="ingest_batch.id", index=True)
+    file: str = Field(description="The name as the user knows it, relative to the ingested input")
+    origin: str = Field(description="Full location: path, or 'archive!member'")
+    fingerprint: str = Field(max_length=64, description="SHA-256 of the bytes, or '' when unreadable")
+    reason: str
+    byte_size: int | None = None
+    kept: bool = Field(default=False, description="Bytes kept in the quarantine store under the fingerprint")
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,28 @@
+"""The ``aoi`` command: the contract scripts and line software rely on. Every reporting command has --json."""
+
+from __future__ import annotations
+
+import typer
+
+from aoi.cli import catalog_cmds, ingest_cmd, system_cmds
+
+app = typer.Typer(
+    name="aoi",
+    help="AOI defect classification MLOps: ingest, validate, train, gate, serve, monitor.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("ingest")(ingest_cmd.ingest)
+app.command("images")(catalog_cmds.images)
+app.command("quarantine")(catalog_cmds.quarantine)
+app.command("batches")(catalog_cmds.batches)
+app.command("summary")(catalog_cmds.summary)
+app.command("config")(system_cmds.config)
+app.command("ui")(system_cmds.ui)
+app.command("demo")(system_cmds.demo)
+app.add_typer(catalog_cmds.db_app, name="db")
+app.add_typer(catalog_cmds.store_app, name="store")
+app.add_typer(system_cmds.datasets_app, name="datasets")
+
+__all__ = ["app"]

@@ -1,0 +1,56 @@
+"""``aoi ingest``: run the ingest flow on one input and report what landed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from aoi.cli.output import JSON_OPTION, emit, err_console, fail, table
+from aoi.settings import get_settings
+
+FORMAT_HELP = "folder (one sub-folder per class), deeppcb, labelme (zip), labelimg (zip), csv (manifest)"
+
+
+def ingest(
+    path: Path = typer.Argument(..., help="Folder, zip archive or CSV manifest to ingest."),
+    format: str = typer.Option("folder", "--format", "-f", help=FORMAT_HELP),
+    source: str = typer.Option(None, help="gray (AOI) or color (VRS); default from the layout or image mode."),
+    machine: str = typer.Option(None, help="machine_id for every image without its own."),
+    part: str = typer.Option(None, help="part_no for every image without its own."),
+    progress: bool = typer.Option(True, help="Show a progress bar on stderr."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Ingest labelled images: discover, hash and de-duplicate, measure, store, catalog. Re-running adds nothing."""
+    from aoi.ingest.importers import FORMATS
+
+    if format not in FORMATS:
+        fail(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}", as_json, code=2)
+    if source not in (None, "gray", "color"):
+        fail(f"unknown source {source!r}; choose gray or color", as_json, code=2)
+    if not path.exists():
+        fail(f"input not found: {path}", as_json, code=2)
+    result = run_ingest(path, format, source, machine, part, progress)
+
+    def render(r: dict) -> None:
+        table([{"label": k, "added": v} for k, v in r["by_label"].items()], ["label", "added"],
+              title=f"batch {r['batch_id']} ({r['status']})")  # fmt: skip
+        print(f"added {r['added']}, duplicates {r['duplicates']}, quarantined {r['quarantined']}, "
+              f"skipped {r['skipped']} (of {r['discovered']} discovered)")  # fmt: skip
+        if r["quarantined"]:
+            print(f"see why: aoi quarantine --batch {r['batch_id']}")
+
+    emit(result, as_json, render)
+    if result.get("refused"):
+        err_console.print(f"[red]refused:[/red] {result['refused']}")
+        raise typer.Exit(1)
+
+
+def run_ingest(path: Path, fmt: str, source: str | None, machine: str | None, part: str | None, progress: bool) -> dict:
+    from aoi.prefect_server import ensure_server
+
+    settings = get_settings()
+    ensure_server(settings)
+    from flows.ingest import ingest as ingest_flow  # imported after the Prefect client is pointed at its server
+
+    return ingest_flow(str(path), fmt, source, machine, part, progress)

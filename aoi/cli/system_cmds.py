@@ -1,0 +1,110 @@
+"""System commands: settings, the Prefect UI, public data sets, and the end-to-end demo."""
+
+from __future__ import annotations
+
+import typer
+
+from aoi.cli.output import JSON_OPTION, console, emit, fail, table
+from aoi.settings import get_settings
+
+datasets_app = typer.Typer(help="Public data sets under AOI_DATASETS_DIR.", no_args_is_help=True)
+
+
+def config(as_json: bool = JSON_OPTION) -> None:
+    """Print the resolved settings (environment variables AOI_*, nested with __)."""
+    emit(get_settings().describe(), as_json)
+
+
+def ui(
+    stop: bool = typer.Option(False, "--stop", help="Stop the local Prefect server started by aoi."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Start the local Prefect server (state under AOI_HOME/prefect) in the background and print the UI address."""
+    from aoi.prefect_server import ensure_server, stop_server
+
+    settings = get_settings()
+    if stop:
+        emit({"stopped": stop_server(settings)}, as_json)
+        return
+    server = ensure_server(settings)
+    emit(
+        {"ui_url": server.ui_url, "api_url": server.api_url, "started": server.started, "local": server.local,
+         "log": str(server.log) if server.log else None},
+        as_json,
+        lambda d: print(f"Prefect UI: {d['ui_url']}  (API {d['api_url']}; "
+                        f"{'started now' if d['started'] else 'already running'}; stop with `aoi ui --stop`)"),
+    )  # fmt: skip
+
+
+@datasets_app.command("status")
+def datasets_status(as_json: bool = JSON_OPTION) -> None:
+    """Which public data sets are present under AOI_DATASETS_DIR, and how to get the missing ones."""
+    from aoi import datasets
+
+    emit(datasets.status(get_settings()), as_json,
+         lambda rows: table(rows, ["name", "present", "path", "how_to_get"], title="data sets"))  # fmt: skip
+
+
+@datasets_app.command("fetch")
+def datasets_fetch(name: str = typer.Argument("deeppcb"), as_json: bool = JSON_OPTION) -> None:
+    """Download a public data set into AOI_DATASETS_DIR (DeepPCB only; needs network access)."""
+    from aoi import datasets
+
+    if name != "deeppcb":
+        fail(f"only deeppcb can be fetched; {name}: see `aoi datasets status`", as_json, code=2)
+    try:
+        path = datasets.fetch_deeppcb(get_settings())
+    except datasets.DatasetUnavailable as err:
+        fail(str(err), as_json, code=3)
+    emit({"name": name, "path": str(path)}, as_json, lambda d: print(f"{name} at {d['path']}"))
+
+
+def demo(as_json: bool = JSON_OPTION) -> None:
+    """Run the system end to end on the embedded defaults and print where to look."""
+    from aoi import datasets
+    from aoi.catalog.queries import label_counts
+    from aoi.prefect_server import ensure_server
+
+    settings = get_settings()
+    say = (lambda *a: None) if as_json else console.rule
+    say("[bold]1/3 services")
+    server = ensure_server(settings)
+    if not as_json:
+        console.print(f"Prefect server: {server.ui_url} ({'started' if server.started else 'running'})")
+        console.print(f"Catalog: {settings.describe()['db_url']}")
+    say("[bold]2/3 data sets")
+    inputs = {}
+    for spec in datasets.SETS.values():
+        try:
+            if spec.name == "deeppcb":
+                datasets.fetch_deeppcb(settings)
+            inputs[spec.name] = datasets.require(settings, spec.name)
+        except datasets.DatasetUnavailable as err:
+            fail(str(err), as_json, code=3)
+        if not as_json:
+            console.print(f"{spec.name}: {inputs[spec.name]}")
+    say("[bold]3/3 ingest (Prefect flow 'ingest', once per data set)")
+    from flows.demo import demo as demo_flow
+
+    results = demo_flow({name: str(path) for name, path in inputs.items()}, progress=not as_json)
+    counts = label_counts(settings.catalog_url)
+    where = {
+        "prefect_ui": server.ui_url,
+        "aoi_home": str(settings.home),
+        "catalog": settings.describe()["db_url"],
+        "image_store": str(settings.store_dir),
+        "quarantine": "aoi quarantine",
+        "gallery": "aoi images --label SPUR --json",
+    }
+    data = {"ingest": results, "catalog": counts, "where": where}
+
+    def render(d: dict) -> None:
+        for name, r in d["ingest"].items():
+            console.print(f"{name}: batch {r['batch_id']} {r['status']}: added {r['added']}, "
+                          f"duplicates {r['duplicates']}, quarantined {r['quarantined']}")  # fmt: skip
+        table(d["catalog"], ["source", "label", "status", "images"], title="catalog: images per source and label")
+        console.rule("[bold]where to look")
+        for key, value in d["where"].items():
+            console.print(f"{key:12s} {value}")
+
+    emit(data, as_json, render)

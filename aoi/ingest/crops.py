@@ -1,0 +1,111 @@
+"""Cutting classification crops out of annotated images, the same way for every importer.
+
+A crop is a square window of ``crop_size`` pixels centred on the box (larger when the box plus ``margin`` is
+larger), shifted to lie inside the image. Crops are derived images: stored losslessly as PNG, with
+deterministic bytes so that re-running an ingest finds the same content hash.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image
+
+from aoi.ingest.candidate import BadInput
+from aoi.metrics import BadImage
+from aoi.store import sha256_of
+
+Box = tuple[int, int, int, int]
+
+
+def window(box: Box, image_size: tuple[int, int], crop_size: int, margin: int) -> Box:
+    """The crop window (x1, y1, x2, y2) for ``box`` inside an image of ``image_size`` (width, height)."""
+    x1, y1, x2, y2 = box
+    width, height = image_size
+    side = max(crop_size, max(x2 - x1, y2 - y1) + 2 * margin)
+    side_x, side_y = min(side, width), min(side, height)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    left = int(round(cx - side_x / 2))
+    top = int(round(cy - side_y / 2))
+    left = min(max(left, 0), width - side_x)
+    top = min(max(top, 0), height - side_y)
+    return left, top, left + side_x, top + side_y
+
+
+def check_box(box: Box, image_size: tuple[int, int]) -> str | None:
+    """Why ``box`` is not usable in an image of ``image_size``, or None when it is."""
+    x1, y1, x2, y2 = box
+    width, height = image_size
+    if x2 <= x1 or y2 <= y1:
+        return f"empty box {box}"
+    if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
+        return f"box {box} lies outside the {width}x{height} image"
+    return None
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    # Fixed settings and no metadata: the same crop always gives the same bytes (and content hash).
+    image.save(out, format="PNG", compress_level=6, optimize=False)
+    return out.getvalue()
+
+
+def is_gray_content(image: Image.Image, tolerance: int = 8) -> bool:
+    """An RGB image whose channels agree within ``tolerance`` everywhere is a gray image stored as RGB."""
+    arr = np.asarray(image, dtype=np.int16)
+    spread = arr.max(axis=2) - arr.min(axis=2)
+    return int(spread.max()) <= tolerance
+
+
+class SourceImages:
+    """Decodes each source image once for all its crops (a small LRU: crops arrive grouped by source)."""
+
+    def __init__(self, read: Callable[[str], bytes], *, expect_gray: bool = False, size: int = 4) -> None:
+        self._read = read
+        self._expect_gray = expect_gray
+        self._size = size
+        self._cache: OrderedDict[str, tuple[Image.Image, str] | Exception] = OrderedDict()
+
+    def get(self, name: str) -> tuple[Image.Image, str]:
+        """(decoded image, SHA-256 of its file) or the reason, raised as BadInput/BadImage."""
+        if name in self._cache:
+            self._cache.move_to_end(name)
+            hit = self._cache[name]
+        else:
+            hit = self._decode(name)
+            self._cache[name] = hit
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        if isinstance(hit, Exception):
+            raise hit
+        return hit
+
+    def _decode(self, name: str) -> tuple[Image.Image, str] | Exception:
+        try:
+            data = self._read(name)
+        except BadInput as err:
+            return BadInput(f"source image {name}: {err}")
+        try:
+            with Image.open(io.BytesIO(data)) as opened:
+                opened.load()
+                image = opened.copy()
+        except Exception as err:
+            return BadImage(f"source image {name} cannot be decoded: {err}")
+        if image.mode not in ("L", "RGB"):
+            image = image.convert("RGB")
+        if self._expect_gray and image.mode == "RGB":
+            if not is_gray_content(image):
+                return BadImage(
+                    f"source image {name} has colour drawn into it (e.g. annotation boxes burned in); "
+                    "not a clean gray AOI scan"
+                )
+            image = image.convert("L")  # gray content stored as RGB: keep one channel
+        return image, sha256_of(data)
+
+    def crop(self, name: str, box: Box) -> tuple[bytes, str]:
+        """PNG bytes of ``box`` cut from source ``name``, and the source's SHA-256."""
+        image, digest = self.get(name)
+        return png_bytes(image.crop(box)), digest

@@ -1,0 +1,62 @@
+"""``csv``: a manifest ``path,label,machine_id,part_no,captured_at,upstream_code`` (only ``path`` required).
+
+Paths are relative to the manifest's folder. A row with a bad label or time is quarantined with its reason;
+a manifest without a ``path`` column is refused whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+
+from aoi.ingest.candidate import ArchiveRefused, BadInput, Candidate
+from aoi.ingest.importers.base import Discovery, ImportContext, map_label
+from aoi.ingest.readers import read_file
+
+COLUMNS = ("path", "label", "machine_id", "part_no", "captured_at", "upstream_code")
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601; a time without an offset is taken as UTC."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def discover(path: Path, ctx: ImportContext) -> Discovery:
+    manifest = Path(path)
+    try:
+        text = read_file(manifest, ctx.limits.max_file_bytes).decode("utf-8-sig")
+    except (BadInput, UnicodeDecodeError) as err:
+        raise ArchiveRefused(f"manifest {manifest.name} unreadable: {err}") from None
+    reader = csv.DictReader(io.StringIO(text))
+    if "path" not in (reader.fieldnames or []):
+        raise ArchiveRefused(f"manifest {manifest.name} has no 'path' column (expected {','.join(COLUMNS)})")
+    found = Discovery(candidates=[])
+    for line, row in enumerate(reader, start=2):
+        rel = (row.get("path") or "").strip()
+        file = rel or f"{manifest.name}:{line}"
+        target = manifest.parent / rel
+        candidate = Candidate(
+            file=file,
+            origin=str(target.absolute()) if rel else f"{manifest.absolute()}:{line}",
+            machine_id=(row.get("machine_id") or "").strip() or None,
+            part_no=(row.get("part_no") or "").strip() or None,
+            upstream_code=(row.get("upstream_code") or "").strip().upper() or None,
+        )
+        found.candidates.append(candidate)
+        if not rel:
+            candidate.problem = f"manifest line {line} has an empty path"
+            continue
+        if (row.get("label") or "").strip():
+            candidate.label, candidate.problem = map_label(row["label"], ctx.labels)
+        if (row.get("captured_at") or "").strip() and candidate.problem is None:
+            try:
+                candidate.captured_at = parse_time(row["captured_at"])
+            except ValueError:
+                candidate.problem = f"captured_at {row['captured_at']!r} is not an ISO 8601 time"
+        if candidate.problem is None:
+            candidate.load = partial(read_file, target, ctx.limits.max_file_bytes)
+    return found

@@ -1,0 +1,107 @@
+"""The one ingest path, as pure steps over a chunk of candidates.
+
+discover (importers) -> read and hash -> drop known content -> decode and measure -> store -> catalog.
+Each step returns what passed and what was rejected, with a reason; nothing here knows about Prefect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aoi.ingest.candidate import BadInput, Candidate
+from aoi.metrics import BadImage, ImageMetrics, measure
+from aoi.settings import Settings
+from aoi.store import ImageStore, sha256_of
+
+
+@dataclass
+class Loaded:
+    candidate: Candidate
+    data: bytes
+    sha256: str
+
+
+@dataclass
+class Measured:
+    candidate: Candidate
+    data: bytes
+    sha256: str
+    metrics: ImageMetrics
+
+
+@dataclass
+class Rejected:
+    candidate: Candidate
+    reason: str
+    data: bytes | None = None  # kept in the quarantine store when readable
+
+    @property
+    def fingerprint(self) -> str:
+        return sha256_of(self.data) if self.data is not None else ""
+
+
+def read_and_hash(candidates: Iterable[Candidate]) -> tuple[list[Loaded], list[Rejected]]:
+    loaded, rejected = [], []
+    for candidate in candidates:
+        if candidate.problem or candidate.load is None:
+            rejected.append(Rejected(candidate, candidate.problem or "nothing to read"))
+            continue
+        try:
+            data = candidate.load()
+        except (BadInput, BadImage) as err:
+            rejected.append(Rejected(candidate, str(err)))
+            continue
+        except Exception as err:  # an importer bug or I/O surprise must not sink the batch
+            rejected.append(Rejected(candidate, f"unreadable: {type(err).__name__}: {err}"))
+            continue
+        loaded.append(Loaded(candidate, data, sha256_of(data)))
+    return loaded, rejected
+
+
+def drop_known(loaded: list[Loaded], known: set[str]) -> tuple[list[Loaded], list[Loaded]]:
+    """(new content, duplicates): content already catalogued or seen earlier in the same chunk."""
+    seen = set(known)
+    fresh, duplicates = [], []
+    for item in loaded:
+        if item.sha256 in seen:
+            duplicates.append(item)
+        else:
+            seen.add(item.sha256)
+            fresh.append(item)
+    return fresh, duplicates
+
+
+def decode_and_measure(loaded: list[Loaded], settings: Settings) -> tuple[list[Measured], list[Rejected]]:
+    limits = settings.ingest
+    measured, rejected = [], []
+    for item in loaded:
+        try:
+            metrics = measure(
+                item.data,
+                max_pixels=limits.max_pixels,
+                allowed_modes=limits.allowed_modes,
+                min_side=settings.metrics_min_side,
+            )
+        except BadImage as err:
+            rejected.append(Rejected(item.candidate, str(err), item.data))
+            continue
+        measured.append(Measured(item.candidate, item.data, item.sha256, metrics))
+    return measured, rejected
+
+
+def store_images(measured: list[Measured], store: ImageStore) -> None:
+    for item in measured:
+        store.put(item.data, item.sha256)
+
+
+def keep_rejected(rejected: list[Rejected], quarantine: ImageStore) -> None:
+    """Bad files' bytes go to the quarantine store, so a person can look at what was refused."""
+    for item in rejected:
+        if item.data:
+            quarantine.put(item.data)
+
+
+def source_of(item: Measured, override: str | None, layout_default: str | None) -> str:
+    """gray (AOI) or color (VRS): given, implied by the layout, or from the image mode."""
+    return override or layout_default or ("gray" if item.metrics.mode == "L" else "color")

@@ -1,0 +1,156 @@
+"""Catalog writes of the ingest path: batches, image rows and quarantine entries.
+
+Inserts ignore conflicts on the content hash (images) and on origin + fingerprint (quarantine), so a chunk
+retried after a failure, a resumed batch, or two ingests racing on the same file never make a duplicate row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
+
+from aoi.catalog import db
+from aoi.catalog.models import BatchStatus, Image, ImageStatus, IngestBatch, QuarantineEntry, utcnow
+from aoi.ingest.pipeline import Measured, Rejected, source_of
+
+
+def batch_key(fmt: str, input_path: str, options: dict[str, Any]) -> str:
+    blob = json.dumps({"format": fmt, "input": input_path, **options}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def open_batch(url: str, fmt: str, input_path: str, options: dict[str, Any], flow_run_id: str | None = None) -> int:
+    """A new batch, or the unfinished one for the same input and options (a re-run resumes it)."""
+    key = batch_key(fmt, input_path, options)
+    with db.session(url) as s:
+        unfinished = s.exec(
+            select(IngestBatch)
+            .where(IngestBatch.key == key, IngestBatch.status != BatchStatus.succeeded)
+            .order_by(IngestBatch.id.desc())
+        ).first()
+        batch = unfinished or IngestBatch(
+            key=key,
+            format=fmt,
+            input_path=input_path,
+            source=options.get("source"),
+            machine_id=options.get("machine_id"),
+            part_no=options.get("part_no"),
+            options=options,
+        )
+        batch.status, batch.error, batch.finished_at = BatchStatus.running, None, None
+        batch.flow_run_id = flow_run_id
+        s.add(batch)
+        s.commit()
+        return batch.id
+
+
+def get_batch(url: str, batch_id: int) -> IngestBatch:
+    with db.session(url) as s:
+        return s.get(IngestBatch, batch_id)
+
+
+def known_digests(url: str, digests: list[str]) -> set[str]:
+    if not digests:
+        return set()
+    with db.session(url) as s:
+        return set(s.exec(select(Image.sha256).where(Image.sha256.in_(digests))).all())
+
+
+def _insert_ignore(s: Session, model, row: dict, conflict: list[str]) -> bool:
+    dialect = s.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # RETURNING tells whether the row went in; rowcount is -1 for this statement on psycopg.
+    table = model.__table__
+    statement = insert(table).values(**row).on_conflict_do_nothing(index_elements=conflict).returning(table.c.id)
+    return s.connection().execute(statement).first() is not None
+
+
+def image_row(item: Measured, batch: IngestBatch, layout_source: str | None) -> dict:
+    c = item.candidate
+    row = {
+        "sha256": item.sha256,
+        "file_name": c.file_name,
+        "origin": c.origin,
+        "source": source_of(item, batch.source, layout_source),
+        "label": c.label,
+        "status": ImageStatus.labeled if c.label else ImageStatus.unlabeled,
+        "captured_at": c.captured_at,
+        "ingested_at": utcnow(),
+        "machine_id": c.machine_id or batch.machine_id,
+        "part_no": c.part_no or batch.part_no,
+        "upstream_code": c.upstream_code,
+        "batch_id": batch.id,
+        "group_key": c.group_key,
+        "parent_file": c.parent_file,
+        "parent_sha256": c.parent_sha256,
+        "bbox": c.bbox,
+        **item.metrics.as_dict(),
+    }
+    return row
+
+
+def record_chunk(
+    url: str, batch_id: int, measured: list[Measured], rejected: list[Rejected], layout_source: str | None
+) -> dict:
+    """Write one chunk in one transaction; returns what this chunk added, by label."""
+    added: Counter[str] = Counter()
+    with db.session(url) as s:
+        batch = s.get(IngestBatch, batch_id)
+        for item in measured:
+            if _insert_ignore(s, Image, image_row(item, batch, layout_source), ["sha256"]):
+                added[item.candidate.label or "(unlabeled)"] += 1
+        for item in rejected:
+            entry = {
+                "batch_id": batch_id,
+                "file": item.candidate.file,
+                "origin": item.candidate.origin,
+                "fingerprint": item.fingerprint,
+                "reason": item.reason,
+                "byte_size": len(item.data) if item.data is not None else None,
+                "kept": bool(item.data),
+                "created_at": utcnow(),
+            }
+            _insert_ignore(s, QuarantineEntry, entry, ["origin", "fingerprint"])
+        s.commit()
+    return {"added": sum(added.values()), "by_label": dict(added)}
+
+
+def close_batch(url: str, batch_id: int, run: dict, error: str | None = None) -> IngestBatch:
+    """Finish the batch with its totals from the catalog (so a resumed batch counts every attempt)."""
+    with db.session(url) as s:
+        batch = s.get(IngestBatch, batch_id)
+        batch.added = s.exec(select(func.count()).select_from(Image).where(Image.batch_id == batch_id)).one()
+        batch.quarantined = s.exec(
+            select(func.count()).select_from(QuarantineEntry).where(QuarantineEntry.batch_id == batch_id)
+        ).one()
+        rows = s.exec(
+            select(Image.label, func.count()).where(Image.batch_id == batch_id).group_by(Image.label)
+        ).all()
+        batch.by_label = {label or "(unlabeled)": n for label, n in rows}
+        batch.discovered = run.get("discovered", 0)
+        batch.duplicates = run.get("duplicates", 0)
+        batch.status = BatchStatus.failed if error else BatchStatus.succeeded
+        batch.error = error
+        batch.finished_at = utcnow()
+        s.add(batch)
+        s.commit()
+        return batch
+
+
+def refuse_input(url: str, batch_id: int, file: str, origin: str, reason: str) -> None:
+    """A whole input refused (zip bomb, unreadable manifest): one quarantine entry, the batch failed."""
+    with db.session(url) as s:
+        _insert_ignore(
+            s,
+            QuarantineEntry,
+            {"batch_id": batch_id, "file": file, "origin": origin, "fingerprint": "", "reason": reason,
+             "byte_size": None, "kept": False, "created_at": utcnow()},
+            ["origin", "fingerprint"],
+        )
+        s.commit()

@@ -1,0 +1,163 @@
+"""Tone and compression metrics of one image: the single definition used at ingest, validation,
+serving and monitoring.
+
+Tone (per-image means, 0..255):
+- ``brightness``: mean luma, ITU-R BT.601 (0.299 R + 0.587 G + 0.114 B), what Pillow's ``convert("L")`` gives;
+- ``mean_r``, ``mean_g``, ``mean_b`` and the differences ``r_minus_g``, ``r_minus_b``, ``g_minus_b``;
+- ``b_diff``, the capture spec's "B difference": how far blue sits below the other two channels,
+  ``(R + G) / 2 - B``. Its spec range 19..43 is the midpoint of the R-B (21..49) and G-B (15..37) ranges,
+  which is what this definition gives.
+
+Compression: ``format``, ``jpeg_quality`` (estimated from the luminance quantisation table against the
+IJG standard table, 1..100; None for non-JPEG), ``bytes_per_pixel`` and ``compressed`` (lossy or not).
+
+Speed: a JPEG is decoded at reduced size (libjpeg DCT scaling through Pillow's ``draft``), no smaller than
+``min_side`` pixels a side. Block means survive DCT scaling, so every tone metric stays within one gray
+level of the full decode; ``tests/aoi/test_metrics.py`` proves that bound on the real data sets.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageStat, UnidentifiedImageError
+
+LOSSY_FORMATS = frozenset({"JPEG", "WEBP", "MPO"})
+
+# IJG (libjpeg) standard luminance quantisation table, natural (row-major) order, quality 50.
+_IJG_LUMA = np.array(
+    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+     14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+     18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
+    dtype=np.int64,
+)  # fmt: skip
+
+
+class BadImage(ValueError):
+    """The bytes are not an image this system accepts; ``str(err)`` is the reason a person reads."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageMetrics:
+    format: str
+    width: int
+    height: int
+    mode: str
+    byte_size: int
+    brightness: float
+    mean_r: float
+    mean_g: float
+    mean_b: float
+    r_minus_g: float
+    r_minus_b: float
+    g_minus_b: float
+    b_diff: float
+    jpeg_quality: int | None
+    bytes_per_pixel: float
+    compressed: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+TONE_FIELDS = ("brightness", "mean_r", "mean_g", "mean_b", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")
+
+
+@lru_cache(maxsize=1)
+def _ijg_tables() -> np.ndarray:
+    """The 100 luminance tables libjpeg writes for quality 1..100 (row q-1)."""
+    quality = np.arange(1, 101)
+    scale = np.where(quality < 50, 5000 // quality, 200 - 2 * quality)
+    tables = (_IJG_LUMA[None, :] * scale[:, None] + 50) // 100
+    return np.clip(tables, 1, 255)
+
+
+def estimate_jpeg_quality(luma_table) -> int:
+    """The IJG quality (1..100) whose standard luminance table is closest to ``luma_table``.
+
+    Encoders that use the IJG tables (libjpeg, Pillow, OpenCV, most cameras' firmware) give back the exact
+    quality; other encoders get the nearest equivalent.
+    """
+    table = np.asarray(list(luma_table), dtype=np.int64)
+    if table.size != 64:
+        raise BadImage(f"JPEG quantisation table has {table.size} entries, expected 64")
+    error = np.abs(_ijg_tables() - table[None, :]).sum(axis=1)
+    return int(np.argmin(error)) + 1
+
+
+def measure(data: bytes, *, max_pixels: int = 40_000_000, allowed_modes=("L", "RGB"), min_side: int = 32) -> ImageMetrics:
+    """Decode ``data`` (never modifying it) and return its tone and compression metrics.
+
+    Raises ``BadImage`` with a reason a person understands for anything that is not a whole, decodable
+    image within the limits.
+    """
+    if not data:
+        raise BadImage("empty file (0 bytes)")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise BadImage("not an image: the content is no image format Pillow recognises") from None
+    except Image.DecompressionBombError as err:
+        raise BadImage(f"decompression bomb: {err}") from None
+    except Exception as err:  # corrupt headers raise all sorts of things
+        raise BadImage(f"corrupt or truncated image header: {err}") from None
+    with image:
+        fmt = image.format or "UNKNOWN"
+        width, height = image.size
+        if width <= 0 or height <= 0:
+            raise BadImage(f"image has no pixels ({width}x{height})")
+        if width * height > max_pixels:
+            raise BadImage(
+                f"decompression bomb: {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}"
+            )
+        mode = image.mode
+        if mode not in allowed_modes:
+            raise BadImage(f"unsupported mode {mode} (accepted: {', '.join(allowed_modes)})")
+        quality = None
+        if fmt == "JPEG":
+            tables = getattr(image, "quantization", None) or {}
+            if 0 not in tables:
+                raise BadImage("JPEG without a luminance quantisation table")
+            quality = estimate_jpeg_quality(tables[0])
+            scale = _draft_scale(width, height, min_side)
+            if scale > 1:
+                image.draft(mode, (width // scale, height // scale))
+        try:
+            image.load()
+        except Exception as err:  # truncated or corrupt pixel data
+            raise BadImage(f"corrupt or truncated image data: {err}") from None
+        means = ImageStat.Stat(image).mean
+    if mode == "L":
+        r = g = b = float(means[0])
+    else:
+        r, g, b = (float(v) for v in means[:3])
+    return ImageMetrics(
+        format=fmt,
+        width=width,
+        height=height,
+        mode=mode,
+        byte_size=len(data),
+        brightness=0.299 * r + 0.587 * g + 0.114 * b,
+        mean_r=r,
+        mean_g=g,
+        mean_b=b,
+        r_minus_g=r - g,
+        r_minus_b=r - b,
+        g_minus_b=g - b,
+        b_diff=(r + g) / 2 - b,
+        jpeg_quality=quality,
+        bytes_per_pixel=len(data) / (width * height),
+        compressed=fmt in LOSSY_FORMATS,
+    )
+
+
+def _draft_scale(width: int, height: int, min_side: int) -> int:
+    """Largest libjpeg scale divisor (1, 2, 4, 8) that keeps both sides at or above ``min_side``."""
+    for scale in (8, 4, 2):
+        if min(width, height) // scale >= min_side:
+            return scale
+    return 1

@@ -1,0 +1,135 @@
+"""The Prefect server every flow run reports to.
+
+When ``PREFECT_API_URL`` is set, flows use that server. Otherwise ``aoi`` starts a local server in the
+background with all its state under ``AOI_HOME/prefect`` (never the user's home folder) and leaves it
+running, so every run stays visible in the Prefect UI after the command ends. ``aoi ui --stop`` stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from aoi.settings import Settings
+
+
+@dataclass(frozen=True)
+class PrefectServer:
+    api_url: str
+    ui_url: str
+    started: bool  # started by this call
+    local: bool  # the AOI_HOME server (as opposed to PREFECT_API_URL)
+    log: Path | None = None
+
+
+def _healthy(api_url: str, timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(f"{api_url}/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def local_urls(settings: Settings) -> tuple[str, str]:
+    base = f"http://{settings.prefect.host}:{settings.prefect.port}"
+    return f"{base}/api", base
+
+
+def server_env(settings: Settings) -> dict[str, str]:
+    """Environment of the local server process: state, database and UI address under AOI_HOME."""
+    home = settings.prefect_home
+    api_url, _ = local_urls(settings)
+    return {
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_SERVER_API_HOST": settings.prefect.host,
+        "PREFECT_SERVER_API_PORT": str(settings.prefect.port),
+        "PREFECT_UI_API_URL": api_url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_URL": "",
+    }
+
+
+def client_env(settings: Settings, api_url: str) -> None:
+    """Point this process's Prefect client at ``api_url``; call before Prefect is imported."""
+    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
+    os.environ["PREFECT_API_URL"] = api_url
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Task-run chatter stays in the UI (API log handler); the terminal shows progress bars and warnings.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+
+
+def _prefect_executable() -> str:
+    candidate = Path(sys.executable).with_name("prefect")
+    return str(candidate) if candidate.exists() else "prefect"
+
+
+def ensure_server(settings: Settings) -> PrefectServer:
+    """The server flows should report to, starting the local one if needed; sets this process's env."""
+    configured = os.environ.get("PREFECT_API_URL")
+    if configured:
+        client_env(settings, configured)
+        return PrefectServer(configured, configured.removesuffix("/api"), started=False, local=False)
+    api_url, ui_url = local_urls(settings)
+    log = settings.prefect_home / "server.log"
+    started = False
+    if not _healthy(api_url):
+        start_server(settings)
+        started = True
+        wait_healthy(api_url, settings.prefect.start_timeout_s, log)
+    client_env(settings, api_url)
+    return PrefectServer(api_url, ui_url, started=started, local=True, log=log)
+
+
+def start_server(settings: Settings) -> int:
+    """Start the local server detached from this process; returns its pid (also in server.pid)."""
+    home = settings.prefect_home
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **server_env(settings)}
+    env.pop("PREFECT_API_URL")
+    with open(home / "server.log", "ab") as log:
+        proc = subprocess.Popen(
+            [_prefect_executable(), "server", "start", "--host", settings.prefect.host,
+             "--port", str(settings.prefect.port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, cwd=home, start_new_session=True,
+        )  # fmt: skip
+    (home / "server.pid").write_text(str(proc.pid))
+    return proc.pid
+
+
+def wait_healthy(api_url: str, timeout_s: float, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _healthy(api_url):
+            return
+        time.sleep(0.5)
+    hint = f"; see {log}" if log else ""
+    raise RuntimeError(f"Prefect server at {api_url} did not answer within {timeout_s:.0f} s{hint}")
+
+
+def stop_server(settings: Settings) -> bool:
+    """Stop the local server started by ``aoi``; False when none was running."""
+    pid_file = settings.prefect_home / "server.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().strip() or 0)
+    pid_file.unlink(missing_ok=True)
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return False
+    for _ in range(50):
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    os.killpg(pid, signal.SIGKILL)
+    return True

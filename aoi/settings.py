@@ -1,0 +1,132 @@
+"""One frozen settings tree for the whole system, read from ``AOI_*`` environment variables.
+
+Nested groups use a double underscore: ``AOI_INGEST__MAX_PIXELS=50000000``. ``aoi config`` prints the
+resolved tree. Nothing here touches the disk: paths are computed, never created.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestSettings(BaseModel):
+    """Limits and defaults of the ingest path: what is accepted, how crops are cut."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_file_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Larger files are quarantined unread.")
+    max_pixels: int = Field(40_000_000, gt=0, description="Width x height above this is a decompression bomb.")
+    allowed_modes: tuple[str, ...] = Field(("L", "RGB"), description="Pillow modes accepted as AOI/VRS images.")
+    crop_size: int = Field(64, gt=0, description="Side of the square window cut around each annotated box.")
+    crop_margin: int = Field(8, ge=0, description="Pixels kept around a box larger than the crop size.")
+    chunk_size: int = Field(256, gt=0, description="Images per ingest step; each chunk commits on its own.")
+    group_pattern: str | None = Field(
+        r"(?P<group>.+?)_roi_\d+$",
+        description="Regex on a file stem whose 'group' names the source photo of a crop (folder format).",
+    )
+    label_map: Path | None = Field(None, description="YAML file mapping raw label names to project labels.")
+    zip_max_members: int = Field(100_000, gt=0, description="An archive with more members is refused whole.")
+    zip_max_total_bytes: int = Field(2 * 1024**3, gt=0, description="Uncompressed size above this is refused.")
+    zip_max_ratio: float = Field(200.0, gt=1, description="Uncompressed/compressed ratio above this is a zip bomb.")
+
+
+class PrefectSettings(BaseModel):
+    """The local Prefect server that ``aoi`` starts when ``PREFECT_API_URL`` is not set."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address the local Prefect server listens on.")
+    port: int = Field(4200, gt=0, lt=65536, description="Port of the local Prefect server and its UI.")
+    start_timeout_s: float = Field(90.0, gt=0, description="How long to wait for the server to answer.")
+
+
+class Settings(BaseSettings):
+    """The resolved configuration. Frozen: build a new one (``Settings(...)``) to change anything."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AOI_", env_nested_delimiter="__", frozen=True, extra="forbid", validate_default=True
+    )
+
+    home: Path = Field(Path(".aoi"), description="All state: catalog, image store, quarantine, reports, Prefect.")
+    db_url: str | None = Field(None, description="Catalog database URL; default a SQLite file under AOI_HOME.")
+    datasets_dir: Path = Field(Path("datasets"), description="Where public data sets are found or downloaded to.")
+    deeppcb_archive_url: str = Field(
+        "https://github.com/tangsanli5201/DeepPCB/archive/refs/heads/master.zip",
+        description="Where `aoi datasets fetch deeppcb` downloads DeepPCB from when it is missing.",
+    )
+    store_fsync: bool = Field(True, description="fsync each stored image before it is renamed into place.")
+    metrics_min_side: int = Field(
+        32, gt=0, description="JPEG tone metrics decode at reduced size down to this many pixels a side."
+    )
+    ingest: IngestSettings = IngestSettings()
+    prefect: PrefectSettings = PrefectSettings()
+
+    @field_validator("home", "datasets_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Resolved once here so that every component sees the same folder whatever its working directory.
+        return value.expanduser().absolute()
+
+    @property
+    def catalog_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.home / 'catalog.db'}"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.home / "store"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    def describe(self) -> dict:
+        """The settings as plain JSON-able data, with the derived paths and any password masked."""
+        data = self.model_dump(mode="json")
+        data["db_url"] = mask_password(self.catalog_url)
+        data["derived"] = {
+            "store_dir": str(self.store_dir),
+            "quarantine_dir": str(self.quarantine_dir),
+            "reports_dir": str(self.reports_dir),
+            "prefect_home": str(self.prefect_home),
+        }
+        return data
+
+
+def mask_password(url: str) -> str:
+    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``; other URLs unchanged."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a database URL: nothing to hide
+        return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()
+
+
+def env_var_names() -> list[str]:
+    """Every environment variable the settings tree reads, e.g. ``AOI_INGEST__MAX_PIXELS``."""
+    names: list[str] = []
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names += [f"AOI_{name.upper()}__{sub.upper()}" for sub in annotation.model_fields]
+        else:
+            names.append(f"AOI_{name.upper()}")
+    return names

@@ -1,0 +1,80 @@
+"""The catalog on SQLite and PostgreSQL: migrations match the models, writes never duplicate, queries filter."""
+
+from datetime import datetime, timedelta, timezone
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel, select
+
+from aoi.catalog import db
+from aoi.catalog.models import BatchStatus, Image, QuarantineEntry
+from aoi.catalog.queries import GalleryFilter, images, label_counts, quarantine
+from aoi.ingest import records
+from aoi.ingest.candidate import Candidate
+from aoi.ingest.pipeline import Measured, Rejected
+from aoi.metrics import measure
+from aoi.store import sha256_of
+from tests.helpers import image_bytes
+
+
+def _measured(seed: int, label: str | None = "SPUR", size=(32, 32), machine: str | None = None) -> Measured:
+    data = image_bytes(size=size, seed=seed)
+    candidate = Candidate(file=f"x/{seed}.png", origin=f"/in/x/{seed}.png", label=label, machine_id=machine)
+    return Measured(candidate, data, sha256_of(data), measure(data))
+
+
+def test_migrations_build_exactly_the_models_schema(catalog_url):
+    assert db.upgrade(catalog_url) == db.head_revision()
+    engine = db.make_engine(catalog_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_records_never_duplicate_images_or_quarantine_entries(catalog_url):
+    batch = records.open_batch(catalog_url, "folder", "/in", {"source": "color"})
+    items = [_measured(1), _measured(2, label=None)]
+    bad = Rejected(Candidate(file="x/bad.jpg", origin="/in/x/bad.jpg"), "empty file (0 bytes)")
+    first = records.record_chunk(catalog_url, batch, items, [bad], None)
+    again = records.record_chunk(catalog_url, batch, items, [bad], None)
+    assert first == {"added": 2, "by_label": {"SPUR": 1, "(unlabeled)": 1}}
+    assert again["added"] == 0
+    with db.session(catalog_url) as s:
+        assert len(s.exec(select(Image)).all()) == 2
+        assert len(s.exec(select(QuarantineEntry)).all()) == 1
+        statuses = {row.label: row.status for row in s.exec(select(Image)).all()}
+    assert statuses == {"SPUR": "labeled", None: "unlabeled"}
+    closed = records.close_batch(catalog_url, batch, {"discovered": 3})
+    assert (closed.added, closed.quarantined, closed.status) == (2, 1, BatchStatus.succeeded)
+
+
+def test_an_unfinished_batch_is_resumed_and_a_finished_one_is_not(catalog_url):
+    first = records.open_batch(catalog_url, "folder", "/in", {"source": None})
+    assert records.open_batch(catalog_url, "folder", "/in", {"source": None}) == first
+    assert records.open_batch(catalog_url, "folder", "/in", {"source": "gray"}) != first
+    records.close_batch(catalog_url, first, {})
+    assert records.open_batch(catalog_url, "folder", "/in", {"source": None}) != first
+
+
+def test_gallery_filters_and_times_in_utc(catalog_url):
+    batch = records.open_batch(catalog_url, "folder", "/in", {})
+    records.record_chunk(
+        catalog_url, batch,
+        [_measured(1, "SPUR", (32, 32), "M1"), _measured(2, "SPUR", (64, 48), "M2"), _measured(3, "OPEN", (64, 64))],
+        [], None,
+    )  # fmt: skip
+    assert {r["label"] for r in images(catalog_url, GalleryFilter(label="SPUR"))} == {"SPUR"}
+    assert len(images(catalog_url, GalleryFilter(min_width=64))) == 2
+    assert len(images(catalog_url, GalleryFilter(min_width=64, min_height=64))) == 1
+    assert [r["machine_id"] for r in images(catalog_url, GalleryFilter(machine_id="M2"))] == ["M2"]
+    now = datetime.now(timezone.utc)
+    assert len(images(catalog_url, GalleryFilter(since=now - timedelta(minutes=5)))) == 3
+    assert images(catalog_url, GalleryFilter(until=now - timedelta(minutes=5))) == []
+    assert len(images(catalog_url, GalleryFilter(limit=2))) == 2
+    row = images(catalog_url, GalleryFilter(label="OPEN"))[0]
+    assert datetime.fromisoformat(row["ingested_at"]).utcoffset() == timedelta(0)
+    assert row["source"] == "color" and row["format"] == "PNG"
+    counts = {(r["label"], r["status"]): r["images"] for r in label_counts(catalog_url)}
+    assert counts == {("OPEN", "labeled"): 1, ("SPUR", "labeled"): 2}
+    assert quarantine(catalog_url) == []

@@ -1,0 +1,51 @@
+import os
+import time
+
+import pytest
+
+from aoi.store import ImageStore, sha256_of
+
+
+def test_put_is_idempotent_and_content_addressed(tmp_path):
+    store = ImageStore(tmp_path / "store")
+    digest = store.put(b"abc")
+    assert digest == sha256_of(b"abc")
+    assert store.put(b"abc") == digest
+    assert store.get(digest) == b"abc"
+    assert store.path_for(digest).relative_to(store.root).parts == (digest[:2], digest[2:4], digest)
+    assert list(store.digests()) == [digest]
+    assert list((store.root / "tmp").iterdir()) == []
+
+
+def test_bytes_are_kept_exactly(tmp_path):
+    store = ImageStore(tmp_path, fsync=False)
+    data = bytes(range(256)) * 10
+    assert store.get(store.put(data)) == data
+
+
+def test_a_wrong_digest_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="mismatch"):
+        ImageStore(tmp_path).put(b"abc", sha256_of(b"abd"))
+    with pytest.raises(ValueError):
+        ImageStore(tmp_path).path_for("../../etc/passwd")
+
+
+def test_a_truncated_file_left_by_a_crash_is_rewritten(tmp_path):
+    store = ImageStore(tmp_path)
+    digest = sha256_of(b"full content")
+    store.path_for(digest).parent.mkdir(parents=True)
+    store.path_for(digest).write_bytes(b"full")
+    store.put(b"full content")
+    assert store.get(digest) == b"full content"
+
+
+def test_sweep_removes_only_stale_temporary_files(tmp_path):
+    store = ImageStore(tmp_path)
+    (tmp_path / "tmp").mkdir()
+    old, new = tmp_path / "tmp" / "a.part", tmp_path / "tmp" / "b.part"
+    old.write_bytes(b"x")
+    new.write_bytes(b"y")
+    past = time.time() - 7200
+    os.utime(old, (past, past))
+    assert store.sweep_temp(3600) == 1
+    assert not old.exists() and new.exists()

@@ -1,0 +1,141 @@
+"""Fixtures that point every service at a temporary folder: AOI_HOME, the catalog, Prefect.
+
+Real parts throughout: a Prefect test server (one per session), SQLite files, and PostgreSQL when
+``AOI_TEST_PG_URL`` names a reachable server (``.ci/run`` starts one).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+# Prefect reads PREFECT_HOME when it is first imported: keep its files out of the user's home folder.
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="aoi-tests-"))
+os.environ.setdefault("PREFECT_HOME", str(_SESSION_DIR / "prefect"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+os.environ.pop("PREFECT_API_URL", None)
+for _name in [n for n in os.environ if n.startswith("AOI_") and n not in ("AOI_DATASETS_DIR", "AOI_TEST_PG_URL")]:
+    os.environ.pop(_name)
+
+from aoi.catalog import db  # noqa: E402
+from aoi.settings import Settings, get_settings  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _forget_settings() -> None:
+    get_settings.cache_clear()
+    db.reset_engines()
+
+
+def _fresh_settings() -> Settings:
+    _forget_settings()
+    return get_settings()
+
+
+@pytest.fixture
+def aoi_home(tmp_path, monkeypatch) -> Path:
+    """A fresh AOI_HOME (and SQLite catalog in it) for one test."""
+    home = tmp_path / "aoi_home"
+    monkeypatch.setenv("AOI_HOME", str(home))
+    monkeypatch.delenv("AOI_DB_URL", raising=False)
+    _fresh_settings()
+    yield home
+    _forget_settings()
+
+
+@pytest.fixture
+def settings(aoi_home) -> Settings:
+    return get_settings()
+
+
+@pytest.fixture
+def configure(monkeypatch, aoi_home):
+    """Set AOI_* variables for one test and get the resulting settings: configure(INGEST__CHUNK_SIZE=10)."""
+
+    def apply(**env) -> Settings:
+        for key, value in env.items():
+            monkeypatch.setenv(f"AOI_{key}", str(value))
+        return _fresh_settings()
+
+    return apply
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> str:
+    """One Prefect test server for the whole session; its URL is exported so CLI runs and subprocesses use it."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        url = PREFECT_API_URL.value()
+        os.environ["PREFECT_API_URL"] = url
+        yield url
+        os.environ.pop("PREFECT_API_URL", None)
+
+
+def _pg_admin_url() -> str | None:
+    return os.environ.get("AOI_TEST_PG_URL")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """Admin URL of the test PostgreSQL server; the test is skipped when there is none."""
+    url = _pg_admin_url()
+    if not url:
+        pytest.skip("no PostgreSQL: set AOI_TEST_PG_URL (.ci/run starts a server and sets it)")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception as err:
+        pytest.skip(f"PostgreSQL at AOI_TEST_PG_URL not reachable: {err}")
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def pg_database(pg_server) -> str:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"aoi_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_server.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(pg_server).set(database=name).render_as_string(hide_password=False)
+    yield url
+    db.reset_engines()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request, aoi_home, monkeypatch) -> str:
+    """The catalog on SQLite and on PostgreSQL (skipped without a server); AOI_DB_URL points at it."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{aoi_home / 'catalog.db'}"
+    else:
+        url = request.getfixturevalue("pg_database")
+    monkeypatch.setenv("AOI_DB_URL", url)
+    _fresh_settings()
+    return url
+
+
+@pytest.fixture(scope="session")
+def datasets_dir() -> Path:
+    """The real public data sets (AOI_DATASETS_DIR; the Makefile points it at ../shared/datasets)."""
+    path = Settings().datasets_dir
+    if not (path / "pku-pcb-roi").is_dir() or not (path / "DeepPCB" / "PCBData").is_dir():
+        pytest.skip(f"real data sets not found under AOI_DATASETS_DIR={path}")
+    return path

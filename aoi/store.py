@@ -47,7 +47,7 @@ class ImageStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = tmp_dir / f"{digest[:16]}.{uuid.uuid4().hex}.part"
+        tmp = tmp_dir / f"{digest[:16]}.{os.getpid()}.{uuid.uuid4().hex}.part"
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)
@@ -75,14 +75,30 @@ class ImageStore:
                         yield item.name
 
     def sweep_temp(self, older_than_s: float = 3600.0) -> int:
-        """Remove temporary files left by a crashed writer; returns how many were removed."""
+        """Remove temporary files left by a crashed writer: its process is gone, or the file is old
+        (a writer on another host sharing the store). Returns how many were removed."""
         tmp_dir = self.root / "tmp"
         if not tmp_dir.is_dir():
             return 0
         cutoff = time.time() - older_than_s
         removed = 0
         for item in tmp_dir.iterdir():
-            if item.is_file() and item.stat().st_mtime < cutoff:
+            if item.is_file() and (not _writer_alive(item.name) or item.stat().st_mtime < cutoff):
                 item.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process that wrote temporary file ``name`` (``<digest>.<pid>.<uuid>.part``) still runs."""
+    try:
+        pid = int(name.split(".")[1])
+    except (IndexError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -114,7 +114,10 @@ def mini_deeppcb(root: Path) -> dict:
     for pair, lines in boxes.items():
         test = board(seed=int(pair))
         temp = board(seed=int(pair))
-        test[25:35, 25:35] = 255  # the "defect"
+        for line in lines[:2]:  # a bright "defect" inside each box, absent from the template
+            x1, y1, x2, y2 = (int(v) for v in line.split()[:4])
+            cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
+            test[cy - 3 : cy + 3, cx - 3 : cx + 3] = 255
         if pair == "10000002":
             rgb = np.stack([test] * 3, axis=2)
             rgb[0:5, :, 0] = 255  # a red annotation line burned into the scan

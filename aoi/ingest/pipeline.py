@@ -59,17 +59,26 @@ def read_and_hash(candidates: Iterable[Candidate]) -> tuple[list[Loaded], list[R
     return loaded, rejected
 
 
-def drop_known(loaded: list[Loaded], known: set[str]) -> tuple[list[Loaded], list[Loaded]]:
-    """(new content, duplicates): content already catalogued or seen earlier in the same chunk."""
-    seen = set(known)
-    fresh, duplicates = [], []
+def drop_known(loaded: list[Loaded], known: dict[str, str | None]) -> tuple[list[Loaded], list[Loaded], list[Rejected]]:
+    """(new content, duplicates, label conflicts) against ``known`` (digest -> label already catalogued)
+    and against what came earlier in the same chunk.
+
+    The same bytes under another label is not a harmless duplicate: it is a labelling error (e.g. a "defect"
+    crop identical to its defect-free template window), so it goes to the quarantine with both labels named.
+    """
+    seen = dict(known)
+    fresh, duplicates, conflicts = [], [], []
     for item in loaded:
-        if item.sha256 in seen:
-            duplicates.append(item)
-        else:
-            seen.add(item.sha256)
+        label = item.candidate.label
+        if item.sha256 not in seen:
+            seen[item.sha256] = label
             fresh.append(item)
-    return fresh, duplicates
+        elif label is not None and seen[item.sha256] is not None and seen[item.sha256] != label:
+            reason = f"label conflict: the same content is already catalogued as {seen[item.sha256]}, not {label}"
+            conflicts.append(Rejected(item.candidate, reason, item.data))
+        else:
+            duplicates.append(item)
+    return fresh, duplicates, conflicts
 
 
 def decode_and_measure(loaded: list[Loaded], settings: Settings) -> tuple[list[Measured], list[Rejected]]:

@@ -55,11 +55,12 @@ def get_batch(url: str, batch_id: int) -> IngestBatch:
         return s.get(IngestBatch, batch_id)
 
 
-def known_digests(url: str, digests: list[str]) -> set[str]:
+def known_labels(url: str, digests: list[str]) -> dict[str, str | None]:
+    """Digest -> label of the given digests that are already catalogued."""
     if not digests:
-        return set()
+        return {}
     with db.session(url) as s:
-        return set(s.exec(select(Image.sha256).where(Image.sha256.in_(digests))).all())
+        return dict(s.exec(select(Image.sha256, Image.label).where(Image.sha256.in_(digests))).all())
 
 
 def _insert_ignore(s: Session, model, row: dict, conflict: list[str]) -> bool:

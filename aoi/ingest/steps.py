@@ -64,9 +64,9 @@ def chunks(candidates: list[Candidate], size: int) -> Iterator[list[Candidate]]:
 
 def hash_and_dedupe(settings: Settings, chunk: list[Candidate]) -> Hashed:
     loaded, rejected = pipeline.read_and_hash(chunk)
-    known = records.known_digests(settings.catalog_url, [item.sha256 for item in loaded])
-    fresh, duplicates = pipeline.drop_known(loaded, known)
-    return Hashed(fresh, len(duplicates), rejected)
+    known = records.known_labels(settings.catalog_url, [item.sha256 for item in loaded])
+    fresh, duplicates, conflicts = pipeline.drop_known(loaded, known)
+    return Hashed(fresh, len(duplicates), rejected + conflicts)
 
 
 def decode_and_measure(settings: Settings, hashed: Hashed) -> Checked:

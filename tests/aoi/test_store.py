@@ -1,4 +1,5 @@
 import os
+import subprocess
 import time
 
 import pytest
@@ -39,13 +40,16 @@ def test_a_truncated_file_left_by_a_crash_is_rewritten(tmp_path):
     assert store.get(digest) == b"full content"
 
 
-def test_sweep_removes_only_stale_temporary_files(tmp_path):
+def test_sweep_removes_temporary_files_of_dead_writers_and_old_ones(tmp_path):
     store = ImageStore(tmp_path)
     (tmp_path / "tmp").mkdir()
-    old, new = tmp_path / "tmp" / "a.part", tmp_path / "tmp" / "b.part"
-    old.write_bytes(b"x")
-    new.write_bytes(b"y")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    mine = os.getpid()
+    old, live, orphan = (tmp_path / "tmp" / f"abc.{pid}.{n}.part" for n, pid in enumerate((mine, mine, dead.pid)))
+    for path in (old, live, orphan):
+        path.write_bytes(b"x")
     past = time.time() - 7200
     os.utime(old, (past, past))
-    assert store.sweep_temp(3600) == 1
-    assert not old.exists() and new.exists()
+    assert store.sweep_temp(3600) == 2
+    assert live.exists() and not old.exists() and not orphan.exists()

@@ -1,0 +1,100 @@
+"""CLI commands that need no Prefect server, plus the local Prefect server's life cycle (slow)."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+from functools import partial
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from aoi.cli import app
+from aoi.settings import get_settings
+from tests.helpers import mini_deeppcb, zip_of
+
+
+def run(*args: str, code: int = 0):
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == code, f"{result.stdout}\n{result.stderr}"
+    return json.loads(result.stdout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_db_upgrade_reports_the_head_revision(aoi_home):
+    data = run("db", "upgrade")
+    assert data["revision"] == data["head"] is not None
+    assert (aoi_home / "catalog.db").exists()
+
+
+def test_empty_catalog_answers_with_empty_lists(aoi_home):
+    assert run("images") == [] and run("quarantine") == [] and run("batches") == []
+    assert run("store", "check")["ok"] is True
+
+
+def test_bad_time_filter_is_a_usage_error_with_a_message(aoi_home):
+    assert "not an ISO 8601 time" in run("images", "--since", "last week", code=2)["error"]
+
+
+def test_unknown_format_is_refused_before_anything_runs(aoi_home, tmp_path):
+    assert "unknown format" in run("ingest", str(tmp_path), "--format", "tiff", code=2)["error"]
+    assert not aoi_home.exists()
+
+
+def test_datasets_status_says_how_to_get_a_missing_set(configure, tmp_path):
+    configure(DATASETS_DIR=tmp_path / "none")
+    rows = {r["name"]: r for r in run("datasets", "status")}
+    assert rows["deeppcb"]["present"] is False and "aoi datasets fetch deeppcb" in rows["deeppcb"]["how_to_get"]
+
+
+def test_fetch_deeppcb_offline_fails_with_a_clear_message(configure, tmp_path):
+    configure(DATASETS_DIR=tmp_path / "ds", DEEPPCB_ARCHIVE_URL=f"http://127.0.0.1:{free_port()}/deeppcb.zip")
+    error = run("datasets", "fetch", "deeppcb", code=3)["error"]
+    assert "could not download DeepPCB" in error and "Offline?" in error
+
+
+def test_fetch_deeppcb_downloads_and_unpacks_an_archive(configure, tmp_path):
+    source = tmp_path / "src" / "DeepPCB-master"
+    mini_deeppcb(source)
+    members = {f"DeepPCB-master/{p.relative_to(source).as_posix()}": p.read_bytes() for p in source.rglob("*") if p.is_file()}
+    members["../outside.txt"] = b"must not be written"
+    zip_of(tmp_path / "web" / "deeppcb.zip", members)
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "web"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        configure(DATASETS_DIR=tmp_path / "ds",
+                  DEEPPCB_ARCHIVE_URL=f"http://127.0.0.1:{server.server_address[1]}/deeppcb.zip")  # fmt: skip
+        data = run("datasets", "fetch", "deeppcb")
+    finally:
+        server.shutdown()
+    target = tmp_path / "ds" / "DeepPCB"
+    assert data["path"] == str(target)
+    assert len(list(target.glob("PCBData/group10000/10000/*.jpg"))) == 6
+    assert not (tmp_path / "outside.txt").exists() and not (tmp_path / "ds" / "outside.txt").exists()
+    assert [p.name for p in (tmp_path / "ds").iterdir()] == ["DeepPCB"]
+
+
+@pytest.mark.slow
+def test_ui_starts_a_local_prefect_server_under_aoi_home_and_stops_it(configure, monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    settings = configure(PREFECT__PORT=free_port())
+    try:
+        data = run("ui")
+        assert data["started"] is True and data["local"] is True
+        assert httpx.get(f"{data['api_url']}/health", timeout=5).status_code == 200
+        assert (settings.prefect_home / "prefect.db").exists()
+        assert run("ui")["started"] is False  # already running: reused, not started twice
+    finally:
+        assert run("ui", "--stop")["stopped"] is True
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{data['api_url']}/health", timeout=2)
+    assert get_settings().prefect_home == settings.prefect_home

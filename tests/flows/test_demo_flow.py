@@ -1,0 +1,29 @@
+"""`aoi demo` end to end on small generated copies of the two public sets' layouts."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from aoi.cli import app
+from tests.helpers import class_folder, mini_deeppcb
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def test_demo_ingests_both_sets_and_says_where_to_look(configure, tmp_path):
+    datasets = tmp_path / "datasets"
+    class_folder(datasets / "pku-pcb-roi", {"Spur": 3, "Missing_hole": 2}, fmt="JPEG")
+    mini_deeppcb(datasets / "DeepPCB")
+    settings = configure(DATASETS_DIR=datasets)
+    result = CliRunner().invoke(app, ["demo", "--json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["ingest"]["pku-pcb-roi"]["by_label"] == {"MISSING_HOLE": 2, "SPUR": 3}
+    assert data["ingest"]["deeppcb"]["by_label"] == {"NICK": 1, "OPEN": 1, "PASS": 4, "PINHOLE": 1}
+    by_source = {}
+    for row in data["catalog"]:
+        by_source[row["source"]] = by_source.get(row["source"], 0) + row["images"]
+    assert by_source == {"color": 5, "gray": 7}
+    assert data["where"]["aoi_home"] == str(settings.home)
+    assert data["where"]["prefect_ui"].startswith("http")

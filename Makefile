@@ -11,12 +11,12 @@ PYTEST_ARGS ?=
 
 .PHONY: venv demo test bench ui clean
 
-# The stamp is redone when pyproject.toml changes. Editable "compat" mode puts the checkout on sys.path,
-# so a stage folder added later (training/, serving/ ...) is importable without reinstalling.
-$(BIN)/.installed: pyproject.toml
+# Reinstalled when pyproject.toml changes or a top-level package appears (training/, serving/ ...): an editable
+# install maps the packages that existed when it ran.
+$(BIN)/.installed: pyproject.toml $(wildcard */__init__.py)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
 venv: $(BIN)/.installed

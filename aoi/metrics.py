@@ -19,7 +19,7 @@ level of the full decode; ``tests/aoi/test_metrics.py`` proves that bound on the
 from __future__ import annotations
 
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -61,7 +61,7 @@ class ImageMetrics:
     compressed: bool
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 TONE_FIELDS = ("brightness", "mean_r", "mean_g", "mean_b", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")

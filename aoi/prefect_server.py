@@ -20,6 +20,10 @@ import httpx
 from aoi.settings import Settings
 
 
+class PrefectUnavailable(RuntimeError):
+    """The Prefect server could not be reached or started; the message says where to look."""
+
+
 @dataclass(frozen=True)
 class PrefectServer:
     api_url: str
@@ -74,6 +78,9 @@ def ensure_server(settings: Settings) -> PrefectServer:
     """The server flows should report to, starting the local one if needed; sets this process's env."""
     configured = os.environ.get("PREFECT_API_URL")
     if configured:
+        if not _healthy(configured, timeout=10):
+            raise PrefectUnavailable(f"no Prefect server answers at PREFECT_API_URL={configured}; "
+                                     "unset it to let aoi start a local one")  # fmt: skip
         client_env(settings, configured)
         return PrefectServer(configured, configured.removesuffix("/api"), started=False, local=False)
     api_url, ui_url = local_urls(settings)
@@ -111,7 +118,7 @@ def wait_healthy(api_url: str, timeout_s: float, log: Path | None = None) -> Non
             return
         time.sleep(0.5)
     hint = f"; see {log}" if log else ""
-    raise RuntimeError(f"Prefect server at {api_url} did not answer within {timeout_s:.0f} s{hint}")
+    raise PrefectUnavailable(f"Prefect server at {api_url} did not answer within {timeout_s:.0f} s{hint}")
 
 
 def stop_server(settings: Settings) -> bool:

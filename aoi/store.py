@@ -24,6 +24,7 @@ class ImageStore:
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = Path(root)
         self.fsync = fsync
+        self._made: set[Path] = set()  # folders known to exist: one mkdir each, not one per image
 
     def path_for(self, sha256: str) -> Path:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
@@ -44,9 +45,9 @@ class ImageStore:
         final = self.path_for(digest)
         if final.is_file() and final.stat().st_size == len(data):
             return digest
-        final.parent.mkdir(parents=True, exist_ok=True)
         tmp_dir = self.root / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._mkdir(final.parent)
+        self._mkdir(tmp_dir)
         tmp = tmp_dir / f"{digest[:16]}.{os.getpid()}.{uuid.uuid4().hex}.part"
         try:
             with open(tmp, "wb") as fh:
@@ -58,6 +59,11 @@ class ImageStore:
         finally:
             tmp.unlink(missing_ok=True)
         return digest
+
+    def _mkdir(self, folder: Path) -> None:
+        if folder not in self._made:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made.add(folder)
 
     def delete(self, sha256: str) -> None:
         self.path_for(sha256).unlink(missing_ok=True)

@@ -26,6 +26,7 @@ decode_and_measure = task(name="decode-and-measure", cache_policy=NO_CACHE)(step
 store = task(name="store", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(steps.store)
 catalog = task(name="catalog", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 5, 15])(steps.catalog)
 refuse = task(name="refuse-input", cache_policy=NO_CACHE)(steps.refuse)
+fail = task(name="fail-batch", cache_policy=NO_CACHE)(steps.fail)
 finish = task(name="finish-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(steps.finish)
 
 
@@ -48,13 +49,18 @@ def ingest(
         return refuse(settings, batch_id, path, str(err))
     tally = steps.Tally(discovered=len(found.candidates), skipped=len(found.skipped))
     bar = tqdm(total=len(found.candidates), desc=f"ingest {format}", unit="img", disable=not progress)
-    for chunk in steps.chunks(found.candidates, settings.ingest.chunk_size):
-        hashed = hash_and_dedupe(settings, chunk)
-        checked = decode_and_measure(settings, hashed)
-        checked = store(settings, checked)
-        tally.add(catalog(settings, batch_id, checked, hashed, found.default_source))
-        bar.update(len(chunk))
-    bar.close()
+    try:
+        for chunk in steps.chunks(found.candidates, settings.ingest.chunk_size):
+            hashed = hash_and_dedupe(settings, chunk)
+            checked = decode_and_measure(settings, hashed)
+            checked = store(settings, checked)
+            tally.add(catalog(settings, batch_id, checked, hashed, found.default_source))
+            bar.update(len(chunk))
+    except BaseException as err:
+        fail(settings, batch_id, tally, found, repr(err))  # re-running the same command resumes the batch
+        raise
+    finally:
+        bar.close()
     result = finish(settings, batch_id, tally, found)
     get_run_logger().info("batch %s: %s added, %s duplicates, %s quarantined", batch_id,
                           result["added"], result["duplicates"], result["quarantined"])  # fmt: skip

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from aoi.cli.output import JSON_OPTION, emit, err_console, fail, table
+from aoi.prefect_server import PrefectUnavailable
 from aoi.settings import get_settings
 
 FORMAT_HELP = "folder (one sub-folder per class), deeppcb, labelme (zip), labelimg (zip), csv (manifest)"
@@ -30,7 +31,10 @@ def ingest(
         fail(f"unknown source {source!r}; choose gray or color", as_json, code=2)
     if not path.exists():
         fail(f"input not found: {path}", as_json, code=2)
-    result = run_ingest(path, format, source, machine, part, progress)
+    try:
+        result = run_ingest(path, format, source, machine, part, progress)
+    except PrefectUnavailable as err:
+        fail(str(err), as_json, code=4)
 
     def render(r: dict) -> None:
         table([{"label": k, "added": v} for k, v in r["by_label"].items()], ["label", "added"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aoi.cli.output import JSON_OPTION, console, emit, fail, table
+from aoi.prefect_server import PrefectUnavailable
 from aoi.settings import get_settings
 
 datasets_app = typer.Typer(help="Public data sets under AOI_DATASETS_DIR.", no_args_is_help=True)
@@ -26,7 +27,10 @@ def ui(
     if stop:
         emit({"stopped": stop_server(settings)}, as_json)
         return
-    server = ensure_server(settings)
+    try:
+        server = ensure_server(settings)
+    except PrefectUnavailable as err:
+        fail(str(err), as_json, code=4)
     emit(
         {"ui_url": server.ui_url, "api_url": server.api_url, "started": server.started, "local": server.local,
          "log": str(server.log) if server.log else None},
@@ -68,7 +72,10 @@ def demo(as_json: bool = JSON_OPTION) -> None:
     settings = get_settings()
     say = (lambda *a: None) if as_json else console.rule
     say("[bold]1/3 services")
-    server = ensure_server(settings)
+    try:
+        server = ensure_server(settings)
+    except PrefectUnavailable as err:
+        fail(str(err), as_json, code=4)
     if not as_json:
         console.print(f"Prefect server: {server.ui_url} ({'started' if server.started else 'running'})")
         console.print(f"Catalog: {settings.describe()['db_url']}")

@@ -106,6 +106,13 @@ def finish(settings: Settings, batch_id: int, tally: Tally, found: Discovery) ->
     return summary(batch, tally)
 
 
+def fail(settings: Settings, batch_id: int, tally: Tally, found: Discovery, error: str) -> None:
+    found.close()
+    records.close_batch(
+        settings.catalog_url, batch_id, {"discovered": tally.discovered, "duplicates": tally.duplicates}, error=error
+    )
+
+
 def summary(batch, tally: Tally, refused: str | None = None) -> dict:
     return {
         "batch_id": batch.id,

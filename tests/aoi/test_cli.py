@@ -98,3 +98,9 @@ def test_ui_starts_a_local_prefect_server_under_aoi_home_and_stops_it(configure,
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{data['api_url']}/health", timeout=2)
     assert get_settings().prefect_home == settings.prefect_home
+
+
+def test_an_unreachable_prefect_server_is_reported_not_a_traceback(aoi_home, monkeypatch, tmp_path):
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
+    error = run("ingest", str(tmp_path), code=4)["error"]
+    assert "no Prefect server answers at PREFECT_API_URL" in error

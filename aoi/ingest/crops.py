@@ -8,6 +8,7 @@ deterministic bytes so that re-running an ingest finds the same content hash.
 from __future__ import annotations
 
 import io
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -105,7 +106,15 @@ class SourceImages:
             image = image.convert("L")  # gray content stored as RGB: keep one channel
         return image, sha256_of(data)
 
-    def crop(self, name: str, box: Box) -> tuple[bytes, str]:
-        """PNG bytes of ``box`` cut from source ``name``, and the source's SHA-256."""
+    def cut(self, candidate, name: str, box, crop_size: int, margin: int) -> bytes:
+        """PNG bytes of the crop window around ``box`` (float edges widen outwards) in source ``name``.
+
+        Records the source's SHA-256 on ``candidate``; raises BadInput for a box outside the image.
+        """
         image, digest = self.get(name)
-        return png_bytes(image.crop(box)), digest
+        box = (math.floor(box[0]), math.floor(box[1]), math.ceil(box[2]), math.ceil(box[3]))
+        problem = check_box(box, image.size)
+        if problem:
+            raise BadInput(problem)
+        candidate.parent_sha256 = digest
+        return png_bytes(image.crop(window(box, image.size, crop_size, margin)))

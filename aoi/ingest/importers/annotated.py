@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import math
+import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
+from xml.etree.ElementTree import ParseError
+
+from defusedxml.common import DefusedXmlException
 
 from aoi.ingest.candidate import BadInput, Candidate
-from aoi.ingest.crops import SourceImages, check_box, window
-from aoi.ingest.importers.base import ImportContext, map_label
+from aoi.ingest.crops import SourceImages
+from aoi.ingest.importers.base import Discovery, ImportContext, is_image_name, map_label
+from aoi.ingest.readers import open_container
+
+# What a malformed annotation file raises while being parsed (JSON, XML, missing keys, bad numbers, base64).
+ANNOTATION_ERRORS = (BadInput, ValueError, KeyError, TypeError, IndexError, AttributeError, binascii.Error,
+                     ParseError, DefusedXmlException)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -17,6 +26,9 @@ class Annotation:
     image: str  # member name of the image inside the container
     raw_label: str
     box: tuple[float, float, float, float]
+
+
+Parser = Callable[[str, bytes, dict[str, bytes]], list["Annotation"]]
 
 
 def bounding_box(points) -> tuple[float, float, float, float]:
@@ -38,15 +50,42 @@ def resolve_member(annotation_file: str, image_ref: str) -> str:
     return "/".join(parts)
 
 
-def _cut(sources: SourceImages, candidate: Candidate, image: str, box, crop_size: int, margin: int) -> bytes:
-    picture, _ = sources.get(image)
-    int_box = (math.floor(box[0]), math.floor(box[1]), math.ceil(box[2]), math.ceil(box[3]))
-    problem = check_box(int_box, picture.size)
-    if problem:
-        raise BadInput(problem)
-    data, digest = sources.crop(image, window(int_box, picture.size, crop_size, margin))
-    candidate.parent_sha256 = digest
-    return data
+def discover_annotated(path: Path, ctx: ImportContext, suffix: str, parse: Parser, kind: str) -> Discovery:
+    """Walk a zip or folder: every ``suffix`` file is parsed into boxes and each box becomes a crop candidate.
+
+    ``parse(member, data, embedded)`` returns the annotations of one file and may add images carried inside
+    the annotation itself (labelme's ``imageData``) to ``embedded``, used when the archive lacks the image.
+    A file that does not parse is quarantined with the parser's reason.
+    """
+    container = open_container(path, ctx.limits)
+    found = Discovery(candidates=[], containers=[container])
+    embedded: dict[str, bytes] = {}
+
+    def read(name: str) -> bytes:
+        try:
+            return container.read(name)
+        except (BadInput, KeyError):
+            if name in embedded:
+                return embedded[name]
+            raise BadInput(f"image {name} named by the annotation is not in the archive") from None
+
+    sources = SourceImages(read)
+    for member in container.members():
+        if member.problem:
+            found.candidates.append(Candidate(file=member.name, origin=container.origin(member.name), problem=member.problem))
+            continue
+        if not member.name.lower().endswith(suffix):
+            if not is_image_name(member.name):
+                found.skipped.append(member.name)
+            continue
+        try:
+            annotations = parse(member.name, container.read(member.name), embedded)
+        except ANNOTATION_ERRORS as err:
+            reason = f"not a {kind} annotation: {type(err).__name__}: {err}"
+            found.candidates.append(Candidate(file=member.name, origin=container.origin(member.name), problem=reason))
+            continue
+        found.candidates += crop_candidates(annotations, member.name, container.origin, sources, ctx)
+    return found
 
 
 def crop_candidates(
@@ -66,7 +105,7 @@ def crop_candidates(
         candidate.label, candidate.problem = map_label(ann.raw_label, ctx.labels)
         if candidate.problem is None:
             candidate.load = partial(
-                _cut, sources, candidate, ann.image, ann.box, ctx.limits.crop_size, ctx.limits.crop_margin
+                sources.cut, candidate, ann.image, ann.box, ctx.limits.crop_size, ctx.limits.crop_margin
             )
         out.append(candidate)
     if not annotations:

@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 
 from aoi.ingest.candidate import ArchiveRefused, BadInput, Candidate
-from aoi.ingest.crops import Box, SourceImages, check_box, window
+from aoi.ingest.crops import Box, SourceImages
 from aoi.ingest.importers.base import Discovery, ImportContext
 from aoi.ingest.readers import Container, open_container
 from aoi.labels import UnknownLabel
@@ -37,16 +37,6 @@ def parse_boxes(text: str) -> list[tuple[Box, int] | str]:
             continue
         rows.append(((x1, y1, x2, y2), kind))
     return rows
-
-
-def _cut(sources: SourceImages, candidate: Candidate, name: str, box: Box, crop_size: int, margin: int) -> bytes:
-    image, _ = sources.get(name)
-    problem = check_box(box, image.size)
-    if problem:
-        raise BadInput(problem)
-    data, digest = sources.crop(name, window(box, image.size, crop_size, margin))
-    candidate.parent_sha256 = digest
-    return data
 
 
 def discover(path: Path, ctx: ImportContext) -> Discovery:
@@ -95,5 +85,5 @@ def _pair_candidates(container: Container, sources: SourceImages, ann: str, ctx:
             except UnknownLabel as err:
                 candidate.problem = str(err)
                 continue
-            candidate.load = partial(_cut, sources, candidate, parent, box, size, margin)
+            candidate.load = partial(sources.cut, candidate, parent, box, size, margin)
     return out

@@ -100,15 +100,12 @@ def decode_and_measure(loaded: list[Loaded], settings: Settings) -> tuple[list[M
 
 
 def store_images(measured: list[Measured], store: ImageStore) -> None:
-    for item in measured:
-        store.put(item.data, item.sha256)
+    store.put_many((item.data, item.sha256) for item in measured)
 
 
 def keep_rejected(rejected: list[Rejected], quarantine: ImageStore) -> None:
     """Bad files' bytes go to the quarantine store, so a person can look at what was refused."""
-    for item in rejected:
-        if item.data:
-            quarantine.put(item.data)
+    quarantine.put_many((item.data, None) for item in rejected if item.data)
 
 
 def source_of(item: Measured, override: str | None, layout_default: str | None) -> str:

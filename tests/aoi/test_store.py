@@ -13,7 +13,7 @@ def test_put_is_idempotent_and_content_addressed(tmp_path):
     assert digest == sha256_of(b"abc")
     assert store.put(b"abc") == digest
     assert store.get(digest) == b"abc"
-    assert store.path_for(digest).relative_to(store.root).parts == (digest[:2], digest[2:4], digest)
+    assert store.path_for(digest).relative_to(store.root).parts == (digest[:2], digest)
     assert list(store.digests()) == [digest]
     assert list((store.root / "tmp").iterdir()) == []
 
@@ -53,3 +53,15 @@ def test_sweep_removes_temporary_files_of_dead_writers_and_old_ones(tmp_path):
     os.utime(old, (past, past))
     assert store.sweep_temp(3600) == 2
     assert live.exists() and not old.exists() and not orphan.exists()
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+def test_put_many_stores_a_chunk_and_skips_what_is_there(tmp_path, fsync):
+    store = ImageStore(tmp_path, fsync=fsync)
+    first = store.put(b"a")
+    digests = store.put_many([(b"a", None), (b"b", sha256_of(b"b")), (b"c", None)])
+    assert digests[0] == first and sorted(store.digests()) == sorted(digests)
+    assert list((tmp_path / "tmp").iterdir()) == []
+    with pytest.raises(ValueError, match="mismatch"):
+        store.put_many([(b"d", None), (b"e", sha256_of(b"x"))])
+    assert list((tmp_path / "tmp").iterdir()) == [], "a failed chunk leaves no temporary files"

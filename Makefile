@@ -29,6 +29,7 @@ test: venv
 
 bench: venv
 	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/ingest.py
 
 ui: venv
 	$(BIN)/aoi ui

@@ -58,7 +58,7 @@ class Settings(BaseSettings):
         "https://github.com/tangsanli5201/DeepPCB/archive/refs/heads/master.zip",
         description="Where `aoi datasets fetch deeppcb` downloads DeepPCB from when it is missing.",
     )
-    store_fsync: bool = Field(True, description="fsync each stored image before it is renamed into place.")
+    store_fsync: bool = Field(True, description="Flush stored images to disk (once per chunk) before their catalog rows commit.")
     metrics_min_side: int = Field(
         32, gt=0, description="JPEG tone metrics decode at reduced size down to this many pixels a side."
     )

@@ -29,8 +29,9 @@ class PrefectServer:
     api_url: str
     ui_url: str
     started: bool  # started by this call
-    local: bool  # the AOI_HOME server (as opposed to PREFECT_API_URL)
+    local: bool  # on the local address (as opposed to PREFECT_API_URL)
     log: Path | None = None
+    foreign: bool = False  # a server on the local port that this AOI_HOME did not start
 
 
 def _healthy(api_url: str, timeout: float = 2.0) -> bool:
@@ -91,7 +92,8 @@ def ensure_server(settings: Settings) -> PrefectServer:
         started = True
         wait_healthy(api_url, settings.prefect.start_timeout_s, log)
     client_env(settings, api_url)
-    return PrefectServer(api_url, ui_url, started=started, local=True, log=log)
+    foreign = not started and owned_pid(settings) is None
+    return PrefectServer(api_url, ui_url, started=started, local=True, log=log, foreign=foreign)
 
 
 def start_server(settings: Settings) -> int:
@@ -121,21 +123,39 @@ def wait_healthy(api_url: str, timeout_s: float, log: Path | None = None) -> Non
     raise PrefectUnavailable(f"Prefect server at {api_url} did not answer within {timeout_s:.0f} s{hint}")
 
 
-def stop_server(settings: Settings) -> bool:
-    """Stop the local server started by ``aoi``; False when none was running."""
-    pid_file = settings.prefect_home / "server.pid"
-    if not pid_file.exists():
+def _our_server(pid: int) -> bool:
+    """Whether ``pid`` is alive and is a Prefect server (not a recycled pid of something else)."""
+    if pid <= 1:
         return False
-    pid = int(pid_file.read_text().strip() or 0)
-    pid_file.unlink(missing_ok=True)
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return False
+    return b"prefect" in cmdline and b"server" in cmdline
+
+
+def owned_pid(settings: Settings) -> int | None:
+    """The pid of the local server this AOI_HOME started, when it still runs."""
+    pid_file = settings.prefect_home / "server.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _our_server(pid) else None
+
+
+def stop_server(settings: Settings) -> bool:
+    """Stop the local server started by ``aoi`` for this AOI_HOME; False when none was running."""
+    pid = owned_pid(settings)
+    (settings.prefect_home / "server.pid").unlink(missing_ok=True)
+    if pid is None:
+        return False
     try:
         os.killpg(pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
         return False
     for _ in range(50):
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
+        if not _our_server(pid):
             return True
         time.sleep(0.2)
     os.killpg(pid, signal.SIGKILL)

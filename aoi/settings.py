@@ -20,7 +20,9 @@ class IngestSettings(BaseModel):
 
     max_file_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Larger files are quarantined unread.")
     max_pixels: int = Field(40_000_000, gt=0, description="Width x height above this is a decompression bomb.")
-    allowed_modes: tuple[str, ...] = Field(("L", "RGB"), description="Pillow modes accepted as AOI/VRS images.")
+    allowed_modes: tuple[str, ...] = Field(
+        ("L", "RGB"), description="Pillow modes accepted as AOI/VRS images (L, RGB or both)."
+    )
     crop_size: int = Field(64, gt=0, description="Side of the square window cut around each annotated box.")
     crop_margin: int = Field(8, ge=0, description="Pixels kept around a box larger than the crop size.")
     chunk_size: int = Field(256, gt=0, description="Images per ingest step; each chunk commits on its own.")
@@ -32,6 +34,17 @@ class IngestSettings(BaseModel):
     zip_max_members: int = Field(100_000, gt=0, description="An archive with more members is refused whole.")
     zip_max_total_bytes: int = Field(2 * 1024**3, gt=0, description="Uncompressed size above this is refused.")
     zip_max_ratio: float = Field(200.0, gt=1, description="Uncompressed/compressed ratio above this is a zip bomb.")
+
+
+    @field_validator("allowed_modes")
+    @classmethod
+    def _measurable_modes(cls, modes: tuple[str, ...]) -> tuple[str, ...]:
+        # Tone metrics are defined on 8-bit gray and RGB; other modes would need a conversion that
+        # changes the very values the specs limit.
+        unknown = [m for m in modes if m not in ("L", "RGB")]
+        if unknown or not modes:
+            raise ValueError(f"allowed_modes must be L, RGB or both, not {list(modes)}")
+        return modes
 
 
 class PrefectSettings(BaseModel):

@@ -16,6 +16,7 @@ import ctypes
 import ctypes.util
 import hashlib
 import os
+import socket
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -84,8 +85,8 @@ class ImageStore:
     def _write_temp(self, digest: str, data: bytes) -> Path:
         tmp_dir = self.root / "tmp"
         self._mkdir(tmp_dir)
-        # The writer's pid in the name lets sweep_temp tell a crashed writer's leftovers from live ones.
-        tmp = tmp_dir / f"{digest[:16]}.{os.getpid()}.{uuid.uuid4().hex}.part"
+        # Host and pid in the name let sweep_temp tell a crashed writer's leftovers from live ones.
+        tmp = tmp_dir / f"{digest[:16]}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex}.part"
         with open(tmp, "wb") as fh:
             fh.write(data)
         return tmp
@@ -128,30 +129,38 @@ class ImageStore:
                     yield item.name
 
     def sweep_temp(self, older_than_s: float = 3600.0) -> int:
-        """Remove temporary files left by a crashed writer: its process is gone, or the file is old
-        (a writer on another host sharing the store). Returns how many were removed."""
-        tmp_dir = self.root / "tmp"
-        if not tmp_dir.is_dir():
-            return 0
+        """Remove temporary files left by a crashed writer: written on this host by a process that is
+        gone, or older than ``older_than_s`` (a writer on another host sharing the store). Returns the count."""
         cutoff = time.time() - older_than_s
         removed = 0
-        for item in tmp_dir.iterdir():
-            if item.is_file() and (not _writer_alive(item.name) or item.stat().st_mtime < cutoff):
+        for item in self._temp_files():
+            if _writer_gone(item.name) or item.stat().st_mtime < cutoff:
                 item.unlink(missing_ok=True)
                 removed += 1
         return removed
 
+    def temp_count(self) -> int:
+        return sum(1 for _ in self._temp_files())
 
-def _writer_alive(name: str) -> bool:
-    """Whether the process that wrote temporary file ``name`` (``<digest>.<pid>.<uuid>.part``) still runs."""
-    try:
-        pid = int(name.split(".")[1])
-    except (IndexError, ValueError):
+    def _temp_files(self) -> Iterator[Path]:
+        tmp_dir = self.root / "tmp"
+        if tmp_dir.is_dir():
+            yield from (item for item in tmp_dir.iterdir() if item.is_file())
+
+
+_HOST = socket.gethostname().replace(".", "-")
+
+
+def _writer_gone(name: str) -> bool:
+    """True when temporary file ``name`` (``<digest>.<host>.<pid>.<uuid>.part``) was written on this host by a
+    process that no longer runs. A file from another host is never judged here: only its age can tell."""
+    parts = name.split(".")
+    if len(parts) != 5 or parts[1] != _HOST:
         return False
     try:
-        os.kill(pid, 0)
+        os.kill(int(parts[2]), 0)
     except ProcessLookupError:
-        return False
-    except PermissionError:
         return True
-    return True
+    except (PermissionError, ValueError):
+        return False
+    return False

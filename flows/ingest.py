@@ -42,25 +42,26 @@ def ingest(
     settings = get_settings()
     options = {"source": source, "machine_id": machine_id, "part_no": part_no}
     batch_id = open_batch(settings, path, format, options, str(flow_run.id) if flow_run.id else None)
+    tally, found, bar = steps.Tally(), None, None
     try:
         found = discover(settings, path, format)
-    except ArchiveRefused as err:
-        get_run_logger().error("refused %s: %s", path, err)
-        return refuse(settings, batch_id, path, str(err))
-    tally = steps.Tally(discovered=len(found.candidates), skipped=len(found.skipped))
-    bar = tqdm(total=len(found.candidates), desc=f"ingest {format}", unit="img", disable=not progress)
-    try:
+        tally = steps.Tally(discovered=len(found.candidates), skipped=len(found.skipped))
+        bar = tqdm(total=len(found.candidates), desc=f"ingest {format}", unit="img", disable=not progress)
         for chunk in steps.chunks(found.candidates, settings.ingest.chunk_size):
             hashed = hash_and_dedupe(settings, chunk)
             checked = decode_and_measure(settings, hashed)
             checked = store(settings, checked)
             tally.add(catalog(settings, batch_id, checked, hashed, found.default_source))
             bar.update(len(chunk))
+    except ArchiveRefused as err:
+        get_run_logger().error("refused %s: %s", path, err)
+        return refuse(settings, batch_id, path, str(err))
     except BaseException as err:
         fail(settings, batch_id, tally, found, repr(err))  # re-running the same command resumes the batch
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     result = finish(settings, batch_id, tally, found)
     get_run_logger().info("batch %s: %s added, %s duplicates, %s quarantined", batch_id,
                           result["added"], result["duplicates"], result["quarantined"])  # fmt: skip

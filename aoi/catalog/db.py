@@ -12,6 +12,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # pysqlite's own transaction handling lets DDL escape a rollback; take control so that a migration
+    # killed half-way leaves nothing behind (SQLAlchemy's documented recipe, with the "begin" hook below).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers (the CLI, the UI) work while an ingest writes; busy_timeout waits instead of failing.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -28,6 +31,10 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        # IMMEDIATE: a transaction takes the write lock up front and waits for it (busy_timeout), rather than
+        # failing with SQLITE_BUSY when it turns from reading to writing after another writer committed.
+        # Transactions here are short (one ingest chunk), so readers wait milliseconds at most.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     if parsed.drivername in ("postgresql", "postgres"):
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
@@ -49,7 +56,11 @@ def upgrade(url: str, revision: str = "head") -> str | None:
 
     engine = make_engine(url)
     try:
+        # One transaction, serialised between processes: two commands on a fresh AOI_HOME must not both
+        # create the tables. SQLite: BEGIN IMMEDIATE takes the write lock; PostgreSQL: an advisory lock.
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4242000001)")
             cfg = alembic_config(url)
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, revision)

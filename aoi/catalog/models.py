@@ -106,12 +106,16 @@ class QuarantineEntry(SQLModel, table=True):
     """A file that was not ingested, why, and (when readable) its bytes kept under AOI_HOME/quarantine."""
 
     __tablename__ = "quarantine"
-    __table_args__ = (UniqueConstraint("origin", "fingerprint", name="uq_quarantine_origin_fingerprint"),)
+    # One entry per bad file and batch: a resumed batch never repeats it, a later batch reports it again.
+    __table_args__ = (
+        UniqueConstraint("batch_id", "origin_key", "fingerprint", name="uq_quarantine_batch_origin_fingerprint"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="ingest_batch.id", index=True)
     file: str = Field(description="The name as the user knows it, relative to the ingested input")
     origin: str = Field(description="Full location: path, or 'archive!member'")
+    origin_key: str = Field(max_length=64, description="SHA-256 of origin: a fixed-size key for any path length")
     fingerprint: str = Field(max_length=64, description="SHA-256 of the bytes, or '' when unreadable")
     reason: str
     byte_size: int | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,7 +56,9 @@ def images(url: str, f: GalleryFilter = GalleryFilter()) -> list[dict]:
         if value is not None:
             query = query.where(column == value)
     if f.name_contains:
-        query = query.where(Image.file_name.contains(f.name_contains))
+        # lower() on both sides: LIKE ignores case on SQLite but not on PostgreSQL. autoescape: % and _ are
+        # literal characters of a file name here, not wildcards.
+        query = query.where(func.lower(Image.file_name).contains(f.name_contains.lower(), autoescape=True))
     if f.since:
         query = query.where(Image.ingested_at >= f.since)
     if f.until:
@@ -98,33 +101,41 @@ def label_counts(url: str) -> list[dict]:
         ]
 
 
-def store_check(settings: Settings, fix: bool = False) -> dict:
-    """Image store vs catalog: files without a row (orphans), rows without a file (missing)."""
-    url = settings.catalog_url
-    with db.session(url) as s:
+def store_check(settings: Settings, fix: bool = False, grace_s: float = 900.0) -> dict:
+    """Image store and quarantine store vs catalog: files without a row (orphans), rows without a file
+    (missing), temporary files of crashed writers.
+
+    ``fix`` deletes orphans older than ``grace_s`` only: a running ingest stores a chunk's files a moment
+    before it commits their rows, and those young files must not be taken for orphans.
+    """
+    with db.session(settings.catalog_url) as s:
         catalogued = set(s.exec(select(Image.sha256)).all())
         kept = set(s.exec(select(QuarantineEntry.fingerprint).where(QuarantineEntry.kept)).all())
-    store = ImageStore(settings.store_dir)
-    held = set(store.digests())
-    quarantine_store = ImageStore(settings.quarantine_dir)
-    quarantine_held = set(quarantine_store.digests())
-    temp = sum(1 for p in (settings.store_dir / "tmp").glob("*")) if (settings.store_dir / "tmp").is_dir() else 0
+    images = _compare(ImageStore(settings.store_dir), catalogued, fix, grace_s)
+    quarantined = _compare(ImageStore(settings.quarantine_dir), kept, fix, grace_s)
     report = {
         "images": len(catalogued),
-        "files": len(held),
-        "orphans": sorted(held - catalogued),
-        "missing": sorted(catalogued - held),
-        "quarantine_orphans": sorted(quarantine_held - kept),
-        "quarantine_missing": sorted(kept - quarantine_held),
-        "temp_files": temp,
-        "fixed": 0,
+        "files": images["files"],
+        "orphans": images["orphans"],
+        "missing": images["missing"],
+        "quarantine_orphans": quarantined["orphans"],
+        "quarantine_missing": quarantined["missing"],
+        "temp_files": images["temp_files"] + quarantined["temp_files"],
+        "fixed": images["fixed"] + quarantined["fixed"],
     }
-    if fix:
-        for digest in report["orphans"]:
-            store.delete(digest)
-        for digest in report["quarantine_orphans"]:
-            quarantine_store.delete(digest)
-        report["fixed"] = len(report["orphans"]) + len(report["quarantine_orphans"]) + store.sweep_temp(0)
-    report["ok"] = not (report["orphans"] or report["missing"] or report["quarantine_orphans"]
-                        or report["quarantine_missing"])  # fmt: skip
+    report["ok"] = not any(report[k] for k in ("orphans", "missing", "quarantine_orphans", "quarantine_missing"))
     return report
+
+
+def _compare(store: ImageStore, expected: set[str], fix: bool, grace_s: float) -> dict:
+    held = set(store.digests())
+    orphans, fixed = sorted(held - expected), 0
+    if fix:
+        cutoff = time.time() - grace_s
+        for digest in orphans:
+            if store.path_for(digest).stat().st_mtime < cutoff:
+                store.delete(digest)
+                fixed += 1
+        fixed += store.sweep_temp()
+    return {"files": len(held), "orphans": orphans, "missing": sorted(expected - held), "fixed": fixed,
+            "temp_files": store.temp_count()}  # fmt: skip

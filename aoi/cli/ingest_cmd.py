@@ -35,6 +35,9 @@ def ingest(
         result = run_ingest(path, format, source, machine, part, progress)
     except PrefectUnavailable as err:
         fail(str(err), as_json, code=4)
+    except Exception as err:  # the batch is recorded as failed; the same command resumes it
+        fail(f"ingest failed: {type(err).__name__}: {err}; the batch is marked failed, run the same "
+             "command again to resume it", as_json, code=1)  # fmt: skip
 
     def render(r: dict) -> None:
         table([{"label": k, "added": v} for k, v in r["by_label"].items()], ["label", "added"],

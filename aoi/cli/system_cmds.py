@@ -33,10 +33,12 @@ def ui(
         fail(str(err), as_json, code=4)
     emit(
         {"ui_url": server.ui_url, "api_url": server.api_url, "started": server.started, "local": server.local,
-         "log": str(server.log) if server.log else None},
+         "foreign": server.foreign, "log": str(server.log) if server.log else None},
         as_json,
         lambda d: print(f"Prefect UI: {d['ui_url']}  (API {d['api_url']}; "
-                        f"{'started now' if d['started'] else 'already running'}; stop with `aoi ui --stop`)"),
+                        f"{'started now' if d['started'] else 'already running'}; stop with `aoi ui --stop`)"
+                        + ("\nnote: this server was not started by this AOI_HOME; its state lives elsewhere"
+                           if d["foreign"] else "")),
     )  # fmt: skip
 
 
@@ -77,7 +79,8 @@ def demo(as_json: bool = JSON_OPTION) -> None:
     except PrefectUnavailable as err:
         fail(str(err), as_json, code=4)
     if not as_json:
-        console.print(f"Prefect server: {server.ui_url} ({'started' if server.started else 'running'})")
+        state = "started" if server.started else "running" + (", not started by this AOI_HOME" if server.foreign else "")
+        console.print(f"Prefect server: {server.ui_url} ({state})")
         console.print(f"Catalog: {settings.describe()['db_url']}")
     say("[bold]2/3 data sets")
     inputs = {}

@@ -17,6 +17,7 @@ from PIL import Image
 
 from aoi.ingest.candidate import BadInput
 from aoi.metrics import BadImage
+from aoi.settings import IngestSettings
 from aoi.store import sha256_of
 
 Box = tuple[int, int, int, int]
@@ -64,8 +65,11 @@ def is_gray_content(image: Image.Image, tolerance: int = 8) -> bool:
 class SourceImages:
     """Decodes each source image once for all its crops (a small LRU: crops arrive grouped by source)."""
 
-    def __init__(self, read: Callable[[str], bytes], *, expect_gray: bool = False, size: int = 4) -> None:
+    def __init__(
+        self, read: Callable[[str], bytes], limits: IngestSettings, *, expect_gray: bool = False, size: int = 4
+    ) -> None:
         self._read = read
+        self._limits = limits
         self._expect_gray = expect_gray
         self._size = size
         self._cache: OrderedDict[str, tuple[Image.Image, str] | Exception] = OrderedDict()
@@ -91,12 +95,18 @@ class SourceImages:
             return BadInput(f"source image {name}: {err}")
         try:
             with Image.open(io.BytesIO(data)) as opened:
+                # The same limits as every other image, checked from the header before decoding.
+                width, height = opened.size
+                if width * height > self._limits.max_pixels:
+                    return BadImage(f"source image {name}: decompression bomb: {width}x{height} pixels, "
+                                    f"over the limit of {self._limits.max_pixels:,}")  # fmt: skip
+                if opened.mode not in self._limits.allowed_modes:
+                    return BadImage(f"source image {name}: unsupported mode {opened.mode} "
+                                    f"(accepted: {', '.join(self._limits.allowed_modes)})")  # fmt: skip
                 opened.load()
                 image = opened.copy()
         except Exception as err:
             return BadImage(f"source image {name} cannot be decoded: {err}")
-        if image.mode not in ("L", "RGB"):
-            image = image.convert("RGB")
         if self._expect_gray and image.mode == "RGB":
             if not is_gray_content(image):
                 return BadImage(

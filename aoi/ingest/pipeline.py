@@ -36,16 +36,13 @@ class Rejected:
     reason: str
     data: bytes | None = None  # kept in the quarantine store when readable
 
-    @property
-    def fingerprint(self) -> str:
-        return sha256_of(self.data) if self.data is not None else ""
-
 
 def read_and_hash(candidates: Iterable[Candidate]) -> tuple[list[Loaded], list[Rejected]]:
     loaded, rejected = [], []
     for candidate in candidates:
-        if candidate.problem or candidate.load is None:
-            rejected.append(Rejected(candidate, candidate.problem or "nothing to read"))
+        problem = candidate.problem or candidate.metadata_problem()
+        if problem or candidate.load is None:
+            rejected.append(Rejected(candidate, problem or "nothing to read"))
             continue
         try:
             data = candidate.load()

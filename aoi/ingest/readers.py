@@ -86,6 +86,8 @@ class FolderContainer(Container):
                 yield Member(rel)
 
     def read(self, name: str) -> bytes:
+        if _escapes(name):
+            raise BadInput(f"path {name} leaves the input folder; not read")
         return read_file(self.root / name, self.limits.max_file_bytes)
 
     def origin(self, name: str) -> str:
@@ -107,8 +109,8 @@ class ZipContainer(Container):
             self.zip = zipfile.ZipFile(self.path)
         except FileNotFoundError:
             raise ArchiveRefused(f"archive not found: {self.path.name}") from None
-        except zipfile.BadZipFile as err:
-            raise ArchiveRefused(f"not a readable zip archive: {err}") from None
+        except Exception as err:  # BadZipFile, undecodable member names, I/O errors: the archive is unusable
+            raise ArchiveRefused(f"not a readable zip archive: {type(err).__name__}: {err}") from None
         self._check_bomb(archive_size)
 
     def _check_bomb(self, archive_size: int) -> None:
@@ -154,8 +156,8 @@ class ZipContainer(Container):
         try:
             with self.zip.open(info) as fh:
                 data = fh.read(self.limits.max_file_bytes + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-            raise BadInput(f"unreadable zip member: {err}") from None
+        except Exception as err:  # bad CRC, corrupt deflate stream (zlib.error), unsupported compression ...
+            raise BadInput(f"unreadable zip member: {type(err).__name__}: {err}") from None
         if len(data) > self.limits.max_file_bytes:
             raise BadInput(f"zip member over the limit of {_mb(self.limits.max_file_bytes)}")
         return data

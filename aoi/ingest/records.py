@@ -1,6 +1,6 @@
 """Catalog writes of the ingest path: batches, image rows and quarantine entries.
 
-Inserts ignore conflicts on the content hash (images) and on origin + fingerprint (quarantine), so a chunk
+Inserts ignore conflicts on the content hash (images) and on batch + origin + fingerprint (quarantine), so a chunk
 retried after a failure, a resumed batch, or two ingests racing on the same file never make a duplicate row.
 """
 
@@ -18,6 +18,10 @@ from sqlmodel import Session, select
 from aoi.catalog import db
 from aoi.catalog.models import BatchStatus, Image, ImageStatus, IngestBatch, QuarantineEntry, utcnow
 from aoi.ingest.pipeline import Measured, Rejected, source_of
+from aoi.store import sha256_of
+
+
+QUARANTINE_KEY = ["batch_id", "origin_key", "fingerprint"]
 
 
 def batch_key(fmt: str, input_path: str, options: dict[str, Any]) -> str:
@@ -111,21 +115,26 @@ def record_chunk(
         rows = [image_row(item, batch, layout_source) for item in measured]
         inserted = _insert_ignore(s, Image, rows, ["sha256"], "sha256")
         entries = [quarantine_row(batch_id, item) for item in rejected]
-        _insert_ignore(s, QuarantineEntry, entries, ["origin", "fingerprint"], "id")
+        _insert_ignore(s, QuarantineEntry, entries, QUARANTINE_KEY, "id")
         s.commit()
     added = Counter(item.candidate.label or "(unlabeled)" for item in measured if item.sha256 in inserted)
     return {"added": sum(added.values()), "by_label": dict(added)}
 
 
 def quarantine_row(batch_id: int, item: Rejected) -> dict:
+    return _entry(batch_id, item.candidate.file, item.candidate.origin, item.reason, item.data)
+
+
+def _entry(batch_id: int, file: str, origin: str, reason: str, data: bytes | None) -> dict:
     return {
         "batch_id": batch_id,
-        "file": item.candidate.file,
-        "origin": item.candidate.origin,
-        "fingerprint": item.fingerprint,
-        "reason": item.reason,
-        "byte_size": len(item.data) if item.data is not None else None,
-        "kept": bool(item.data),
+        "file": file,
+        "origin": origin,
+        "origin_key": hashlib.sha256(origin.encode("utf-8")).hexdigest(),
+        "fingerprint": sha256_of(data) if data is not None else "",
+        "reason": reason,
+        "byte_size": len(data) if data is not None else None,
+        "kept": bool(data),
         "created_at": utcnow(),
     }
 
@@ -154,8 +163,6 @@ def close_batch(url: str, batch_id: int, run: dict, error: str | None = None) ->
 
 def refuse_input(url: str, batch_id: int, file: str, origin: str, reason: str) -> None:
     """A whole input refused (zip bomb, unreadable manifest): one quarantine entry, the batch failed."""
-    entry = {"batch_id": batch_id, "file": file, "origin": origin, "fingerprint": "", "reason": reason,
-             "byte_size": None, "kept": False, "created_at": utcnow()}  # fmt: skip
     with db.session(url) as s:
-        _insert_ignore(s, QuarantineEntry, [entry], ["origin", "fingerprint"], "id")
+        _insert_ignore(s, QuarantineEntry, [_entry(batch_id, file, origin, reason, None)], QUARANTINE_KEY, "id")
         s.commit()

@@ -39,16 +39,19 @@ class Hashed:
     fresh: list[pipeline.Loaded]
     duplicates: int
     rejected: list[Rejected]
+    repair: list[pipeline.Loaded] = field(default_factory=list)  # catalogued, but the file is gone
 
 
 @dataclass
 class Checked:
     measured: list[Measured]
     rejected: list[Rejected]
+    repair: list[pipeline.Loaded] = field(default_factory=list)
 
 
 def open_batch(settings: Settings, path: str, fmt: str, options: dict, flow_run_id: str | None) -> int:
-    ImageStore(settings.store_dir).sweep_temp()
+    for folder in (settings.store_dir, settings.quarantine_dir):
+        ImageStore(folder).sweep_temp()
     return records.open_batch(settings.catalog_url, fmt, str(Path(path).absolute()), options, flow_run_id)
 
 
@@ -66,16 +69,21 @@ def hash_and_dedupe(settings: Settings, chunk: list[Candidate]) -> Hashed:
     loaded, rejected = pipeline.read_and_hash(chunk)
     known = records.known_labels(settings.catalog_url, [item.sha256 for item in loaded])
     fresh, duplicates, conflicts = pipeline.drop_known(loaded, known)
-    return Hashed(fresh, len(duplicates), rejected + conflicts)
+    # Re-ingesting heals the store: a catalogued image whose file was lost gets its bytes back.
+    store = ImageStore(settings.store_dir)
+    repair = [item for item in duplicates if not store.has(item.sha256)]
+    return Hashed(fresh, len(duplicates), rejected + conflicts, repair)
 
 
 def decode_and_measure(settings: Settings, hashed: Hashed) -> Checked:
     measured, bad = pipeline.decode_and_measure(hashed.fresh, settings)
-    return Checked(measured, hashed.rejected + bad)
+    return Checked(measured, hashed.rejected + bad, hashed.repair)
 
 
 def store(settings: Settings, checked: Checked) -> Checked:
-    pipeline.store_images(checked.measured, ImageStore(settings.store_dir, fsync=settings.store_fsync))
+    images = ImageStore(settings.store_dir, fsync=settings.store_fsync)
+    pipeline.store_images(checked.measured, images)
+    images.put_many((item.data, item.sha256) for item in checked.repair)
     pipeline.keep_rejected(checked.rejected, ImageStore(settings.quarantine_dir, fsync=settings.store_fsync))
     return checked
 
@@ -106,8 +114,9 @@ def finish(settings: Settings, batch_id: int, tally: Tally, found: Discovery) ->
     return summary(batch, tally)
 
 
-def fail(settings: Settings, batch_id: int, tally: Tally, found: Discovery, error: str) -> None:
-    found.close()
+def fail(settings: Settings, batch_id: int, tally: Tally, found: Discovery | None, error: str) -> None:
+    if found is not None:
+        found.close()
     records.close_batch(
         settings.catalog_url, batch_id, {"discovered": tally.discovered, "duplicates": tally.duplicates}, error=error
     )

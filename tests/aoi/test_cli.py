@@ -65,7 +65,8 @@ def test_fetch_deeppcb_downloads_and_unpacks_an_archive(configure, tmp_path):
     source = tmp_path / "src" / "DeepPCB-master"
     mini_deeppcb(source)
     members = {f"DeepPCB-master/{p.relative_to(source).as_posix()}": p.read_bytes() for p in source.rglob("*") if p.is_file()}
-    members["../outside.txt"] = b"must not be written"
+    # Unpacked under DATASETS_DIR/.fetch-*/unpacked: three levels up is tmp_path itself.
+    members["../../../outside.txt"] = b"must not be written"
     zip_of(tmp_path / "web" / "deeppcb.zip", members)
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "web"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from aoi.store import ImageStore, sha256_of
+from aoi.store import _HOST, ImageStore, sha256_of
 
 
 def test_put_is_idempotent_and_content_addressed(tmp_path):
@@ -45,14 +45,19 @@ def test_sweep_removes_temporary_files_of_dead_writers_and_old_ones(tmp_path):
     (tmp_path / "tmp").mkdir()
     dead = subprocess.Popen(["true"])
     dead.wait()
-    mine = os.getpid()
-    old, live, orphan = (tmp_path / "tmp" / f"abc.{pid}.{n}.part" for n, pid in enumerate((mine, mine, dead.pid)))
-    for path in (old, live, orphan):
+    mine, host = os.getpid(), _HOST
+    old, live, orphan, remote = (
+        tmp_path / "tmp" / f"abc.{h}.{pid}.{n}.part"
+        for n, (h, pid) in enumerate([(host, mine), (host, mine), (host, dead.pid), ("otherhost", dead.pid)])
+    )
+    for path in (old, live, orphan, remote):
         path.write_bytes(b"x")
     past = time.time() - 7200
     os.utime(old, (past, past))
     assert store.sweep_temp(3600) == 2
     assert live.exists() and not old.exists() and not orphan.exists()
+    assert remote.exists(), "a writer on another host is judged by age only"
+    assert store.temp_count() == 2
 
 
 @pytest.mark.parametrize("fsync", [True, False])

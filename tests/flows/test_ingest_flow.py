@@ -75,11 +75,13 @@ def test_a_zip_bomb_is_refused_whole_with_a_reason(settings, tmp_path):
 
 
 def test_an_archive_member_that_escapes_is_quarantined_and_nothing_lands_outside(settings, tmp_path):
-    archive = labelme_zip(tmp_path / "in" / "lm.zip", extra={"../../escape.png": image_bytes()})
+    # Where a naive extraction would write: beside the archive's folder, and an absolute path into tmp_path.
+    escapes = {"../escape.png": image_bytes(seed=1), f"{tmp_path}/abs_escape.png": image_bytes(seed=2)}
+    archive = labelme_zip(tmp_path / "in" / "lm.zip", extra=escapes)
     before = tree(tmp_path, skip=settings.home)
     result = ingest(archive, "--format", "labelme", "--machine", "VRS-01", "--part", "P-7")
-    assert (result["added"], result["quarantined"]) == (2, 1)
-    assert "escapes the archive" in quarantine(settings.catalog_url)[0]["reason"]
+    assert (result["added"], result["quarantined"]) == (2, 2)
+    assert all("escapes the archive" in e["reason"] for e in quarantine(settings.catalog_url))
     rows = images(settings.catalog_url)
     assert {(r["machine_id"], r["part_no"], r["format"]) for r in rows} == {("VRS-01", "P-7", "PNG")}
     assert tree(tmp_path, skip=settings.home) == before
@@ -132,3 +134,30 @@ def test_a_run_killed_half_way_finishes_on_rerun_without_duplicates_or_orphans(c
     assert len(batches(settings.catalog_url)) == 1, "the re-run must resume the killed batch, not add another"
     check = store_check(settings)
     assert check["ok"] and check["temp_files"] == 0, check
+
+
+def test_odd_names_land_and_a_bad_file_is_reported_again_by_a_later_batch(settings, tmp_path):
+    import os
+
+    write(tmp_path / "in" / "Spur" / os.fsdecode(b"\xff\xfe.png"), image_bytes(seed=1))
+    write(tmp_path / "in" / "Spur" / "empty.png", b"")
+    first = ingest(tmp_path / "in")
+    assert (first["added"], first["quarantined"]) == (1, 1)
+    assert aoi("images")[0]["file_name"] == "\\xff\\xfe.png"
+    write(tmp_path / "in" / "Spur" / "new.png", image_bytes(seed=2))
+    second = ingest(tmp_path / "in")
+    assert (second["added"], second["duplicates"], second["quarantined"]) == (1, 1, 1)
+    assert second["batch_totals"]["quarantined"] == 1
+    assert [e["file"] for e in aoi("quarantine", "--batch", str(second["batch_id"]))] == ["Spur/empty.png"]
+
+
+def test_re_ingesting_restores_a_stored_file_that_was_lost(settings, tmp_path):
+    from aoi.store import ImageStore
+
+    class_folder(tmp_path / "in", {"Spur": 3})
+    ingest(tmp_path / "in")
+    lost = images(settings.catalog_url)[0]["sha256"]
+    ImageStore(settings.store_dir).delete(lost)
+    assert store_check(settings)["missing"] == [lost]
+    ingest(tmp_path / "in")
+    assert store_check(settings)["ok"]

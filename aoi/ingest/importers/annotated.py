@@ -17,8 +17,8 @@ from aoi.ingest.importers.base import Discovery, ImportContext, is_image_name, m
 from aoi.ingest.readers import open_container
 
 # What a malformed annotation file raises while being parsed (JSON, XML, missing keys, bad numbers, base64).
-ANNOTATION_ERRORS = (BadInput, ValueError, KeyError, TypeError, IndexError, AttributeError, binascii.Error,
-                     ParseError, DefusedXmlException)  # fmt: skip
+ANNOTATION_ERRORS = (BadInput, ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError,
+                     RecursionError, binascii.Error, ParseError, DefusedXmlException)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,20 @@ def bounding_box(points) -> tuple[float, float, float, float]:
 
 
 def resolve_member(annotation_file: str, image_ref: str) -> str:
-    """The image's member name: ``image_ref`` is relative to the annotation file's folder."""
-    base = PurePosixPath(annotation_file).parent
+    """The image's member name: ``image_ref`` is relative to the annotation file's folder.
+
+    A reference never leaves the container: a leading ``/`` or drive letter is dropped and ``..`` stops
+    at the container's root, so an annotation cannot make the importer read a file outside its input.
+    """
+    ref = image_ref.replace("\\", "/")
+    if len(ref) > 1 and ref[1] == ":":
+        ref = ref[2:]
     parts: list[str] = []
-    for part in (base / image_ref.replace("\\", "/")).parts:
+    for part in (PurePosixPath(annotation_file).parent / ref.lstrip("/")).parts:
         if part == "..":
             if parts:
                 parts.pop()
-        elif part not in (".", ""):
+        elif part not in (".", "", "/"):
             parts.append(part)
     return "/".join(parts)
 
@@ -69,7 +75,7 @@ def discover_annotated(path: Path, ctx: ImportContext, suffix: str, parse: Parse
                 return embedded[name]
             raise BadInput(f"image {name} named by the annotation is not in the archive") from None
 
-    sources = SourceImages(read)
+    sources = SourceImages(read, ctx.limits)
     for member in container.members():
         if member.problem:
             found.candidates.append(Candidate(file=member.name, origin=container.origin(member.name), problem=member.problem))

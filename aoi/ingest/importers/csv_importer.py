@@ -20,9 +20,12 @@ COLUMNS = ("path", "label", "machine_id", "part_no", "captured_at", "upstream_co
 
 
 def parse_time(text: str) -> datetime:
-    """ISO 8601; a time without an offset is taken as UTC."""
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    """ISO 8601, returned in UTC; a time without an offset is taken as UTC. ValueError when unusable."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 has no UTC equivalent
+        raise ValueError(f"{text!r} is out of range") from None
 
 
 def discover(path: Path, ctx: ImportContext) -> Discovery:
@@ -35,7 +38,11 @@ def discover(path: Path, ctx: ImportContext) -> Discovery:
     if "path" not in (reader.fieldnames or []):
         raise ArchiveRefused(f"manifest {manifest.name} has no 'path' column (expected {','.join(COLUMNS)})")
     found = Discovery(candidates=[])
-    for line, row in enumerate(reader, start=2):
+    try:
+        rows = list(reader)
+    except csv.Error as err:
+        raise ArchiveRefused(f"manifest {manifest.name} is not valid CSV: {err}") from None
+    for line, row in enumerate(rows, start=2):
         rel = (row.get("path") or "").strip()
         file = rel or f"{manifest.name}:{line}"
         target = manifest.parent / rel

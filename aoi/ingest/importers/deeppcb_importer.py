@@ -32,8 +32,8 @@ def parse_boxes(text: str) -> list[tuple[Box, int] | str]:
             x1, y1, x2, y2, kind = (int(float(f)) for f in fields[:5])
             if len(fields) != 5:
                 raise ValueError
-        except ValueError:
-            rows.append(f"line {number} is not 'x1 y1 x2 y2 type': {line.strip()!r}")
+        except (ValueError, OverflowError):
+            rows.append(f"line {number} is not 'x1 y1 x2 y2 type': {line.strip()[:80]!r}")
             continue
         rows.append(((x1, y1, x2, y2), kind))
     return rows
@@ -46,7 +46,7 @@ def discover(path: Path, ctx: ImportContext) -> Discovery:
         container.close()
         raise ArchiveRefused(f"no DeepPCB annotations (groupG/G_not/NNN.txt) found under {Path(path).name}")
     found = Discovery(candidates=[], containers=[container], default_source="gray")
-    sources = SourceImages(container.read, expect_gray=True)
+    sources = SourceImages(container.read, ctx.limits, expect_gray=True)
     for name in annotations:
         found.candidates += _pair_candidates(container, sources, name, ctx)
     return found

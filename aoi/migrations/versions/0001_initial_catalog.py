@@ -1,8 +1,8 @@
-"""catalog: ingest batches, images, quarantine
+"""Initial catalog: ingest batches, images (with tone and compression metrics), quarantine.
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 05:36:36.635494
+Create Date: 2026-11-22 06:14:23.102583
 """
 
 from alembic import op
@@ -97,6 +97,7 @@ def upgrade() -> None:
     sa.Column('batch_id', sa.Integer(), nullable=False),
     sa.Column('file', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('origin', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('origin_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('fingerprint', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('byte_size', sa.Integer(), nullable=True),
@@ -104,7 +105,7 @@ def upgrade() -> None:
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['batch_id'], ['ingest_batch.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('origin', 'fingerprint', name='uq_quarantine_origin_fingerprint')
+    sa.UniqueConstraint('batch_id', 'origin_key', 'fingerprint', name='uq_quarantine_batch_origin_fingerprint')
     )
     with op.batch_alter_table('quarantine', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_quarantine_batch_id'), ['batch_id'], unique=False)

@@ -78,3 +78,29 @@ def test_gallery_filters_and_times_in_utc(catalog_url):
     counts = {(r["label"], r["status"]): r["images"] for r in label_counts(catalog_url)}
     assert counts == {("OPEN", "labeled"): 1, ("SPUR", "labeled"): 2}
     assert quarantine(catalog_url) == []
+
+
+def test_name_filter_ignores_case_and_treats_wildcards_literally(catalog_url):
+    batch = records.open_batch(catalog_url, "folder", "/in", {})
+    spur, odd = _measured(1), _measured(2)
+    spur.candidate.file, odd.candidate.file = "x/Board_SPUR_1.png", "x/100%_b.png"
+    records.record_chunk(catalog_url, batch, [spur, odd], [], None)
+    assert [r["file_name"] for r in images(catalog_url, GalleryFilter(name_contains="spur"))] == ["Board_SPUR_1.png"]
+    assert [r["file_name"] for r in images(catalog_url, GalleryFilter(name_contains="0%_"))] == ["100%_b.png"]
+    assert images(catalog_url, GalleryFilter(name_contains="%")) == [images(catalog_url, GalleryFilter(name_contains="100"))[0]]
+
+
+def test_store_check_fixes_old_orphans_only(settings):
+    import os
+    import time
+
+    from aoi.catalog.queries import store_check
+    from aoi.store import ImageStore
+
+    store = ImageStore(settings.store_dir)
+    young, old = store.put(b"young"), store.put(b"old")
+    past = time.time() - 3600
+    os.utime(store.path_for(old), (past, past))
+    report = store_check(settings, fix=True)
+    assert sorted(report["orphans"]) == sorted([young, old]) and report["fixed"] == 1
+    assert store.has(young) and not store.has(old)

@@ -143,3 +143,47 @@ def test_csv_importer_refuses_a_manifest_without_a_path_column(tmp_path):
     write(tmp_path / "m.csv", b"file,label\na.png,Spur\n")
     with pytest.raises(ArchiveRefused, match="no 'path' column"):
         get_importer("csv")(tmp_path / "m.csv", CTX)
+
+
+def test_deeppcb_box_lines_that_do_not_parse_are_reasons_not_crashes():
+    from aoi.ingest.importers.deeppcb_importer import parse_boxes
+
+    rows = parse_boxes("1 2 3 4 5\n1e400 0 5 5 1\n1,2,3,4,6\nx y\n")
+    assert rows[0] == ((1, 2, 3, 4), 5) and rows[2] == ((1, 2, 3, 4), 6)
+    assert "is not 'x1 y1 x2 y2 type'" in rows[1] and "is not 'x1 y1 x2 y2 type'" in rows[3]
+
+
+def test_csv_importer_refuses_a_manifest_that_is_not_csv_and_quarantines_times_out_of_range(tmp_path):
+    write(tmp_path / "big.csv", b"path,label\n\"" + b"x" * 200_000 + b"\",Spur\n")
+    with pytest.raises(ArchiveRefused, match="not valid CSV"):
+        get_importer("csv")(tmp_path / "big.csv", CTX)
+    write(tmp_path / "a.png", image_bytes())
+    write(tmp_path / "m.csv", b"path,captured_at\na.png,0001-01-01T00:00:00+01:00\n")
+    _, rejected = _load_all(get_importer("csv")(tmp_path / "m.csv", CTX))
+    assert "not an ISO 8601 time" in rejected["a.png"]
+
+
+def test_an_annotation_cannot_make_the_importer_read_outside_its_input(tmp_path):
+    import json
+
+    secret = write(tmp_path / "secret.png", image_bytes(seed=9))
+    doc = {"imagePath": str(secret), "shapes": [{"label": "Spur", "points": [[0, 0], [5, 5]]}]}
+    write(tmp_path / "in" / "ann.json", json.dumps(doc).encode())
+    loaded, rejected = _load_all(get_importer("labelme")(tmp_path / "in", CTX))
+    assert loaded == []
+    assert "not in the archive" in next(iter(rejected.values()))
+
+
+def test_box_sources_obey_the_pixel_limit_and_accepted_modes(tmp_path):
+    from aoi.settings import IngestSettings
+
+    ctx = ImportContext(limits=IngestSettings(max_pixels=100_000), labels=LabelMap.load())
+    big = image_bytes(size=(400, 400), mode="L", color=(0,))
+    labelme_zip(tmp_path / "a.zip")  # the layout; then swap in a source over the limit
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "a.zip") as zf, zipfile.ZipFile(tmp_path / "b.zip", "w") as out:
+        for info in zf.infolist():
+            out.writestr(info.filename, big if info.filename.endswith(".png") else zf.read(info))
+    loaded, rejected = _load_all(get_importer("labelme")(tmp_path / "b.zip", ctx))
+    assert loaded == [] and all("decompression bomb" in r for r in rejected.values())

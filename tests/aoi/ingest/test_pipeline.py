@@ -48,3 +48,20 @@ def test_decode_and_measure_rejects_bad_images_and_keeps_their_bytes():
     measured, rejected = decode_and_measure(loaded, Settings())
     assert [m.candidate.file for m in measured] == ["ok.png"]
     assert rejected[0].data == b"not an image at all" and "not an image" in rejected[0].reason
+
+
+def test_codes_the_catalog_cannot_hold_are_quarantined_not_crashing_the_chunk():
+    too_long = Candidate(file="a.png", origin="/in/a.png", load=lambda: b"", machine_id="M" * 65)
+    with_nul = Candidate(file="b.png", origin="/in/b.png", load=lambda: b"", upstream_code="OPEN\x00")
+    _, rejected = read_and_hash([too_long, with_nul])
+    assert "machine_id is 65 characters long" in rejected[0].reason
+    assert "upstream_code" in rejected[1].reason and "not text" in rejected[1].reason
+
+
+def test_names_with_undecodable_bytes_or_nul_become_visible_escapes():
+    import os
+
+    odd = Candidate(file=os.fsdecode(b"Spur/\xff\xfe.png"), origin="/in/x\x00y.png")
+    assert odd.file == "Spur/\\xff\\xfe.png" and odd.file_name == "\\xff\\xfe.png"
+    assert odd.origin == "/in/x\\x00y.png"
+    odd.file.encode("utf-8")  # storable as text by any database

@@ -55,3 +55,21 @@ def test_zip_bombs_refuse_the_whole_archive(tmp_path):
 def test_not_a_zip_is_refused(tmp_path):
     with pytest.raises(ArchiveRefused, match="neither a folder nor a zip"):
         open_container(write(tmp_path / "x.zip", b"not a zip"), LIMITS)
+
+
+def test_a_zip_whose_member_names_do_not_decode_is_refused(tmp_path):
+    raw = zip_of(tmp_path / "names.zip", {"\u00e9.png": image_bytes()}).read_bytes()
+    (tmp_path / "names.zip").write_bytes(raw.replace("\u00e9".encode(), b"\xff\xfe"))
+    with pytest.raises(ArchiveRefused, match="not a readable zip archive"):
+        ZipContainer(tmp_path / "names.zip", LIMITS)
+
+
+def test_a_corrupt_member_is_a_reason_not_a_crash(tmp_path):
+    payload = b"labelme " * 2000
+    raw = zip_of(tmp_path / "c.zip", {"a.json": payload}).read_bytes()
+    start = raw.index(b"a.json") + len("a.json")  # the deflate stream follows the local header's name
+    broken = raw[:start + 10] + bytes(b ^ 0xFF for b in raw[start + 10 : start + 40]) + raw[start + 40 :]
+    (tmp_path / "c.zip").write_bytes(broken)
+    container = ZipContainer(tmp_path / "c.zip", IngestSettings(zip_max_ratio=10_000))
+    with pytest.raises(BadInput, match="unreadable zip member"):
+        container.read("a.json")

@@ -121,3 +121,105 @@ class QuarantineEntry(SQLModel, table=True):
     byte_size: int | None = None
     kept: bool = Field(default=False, description="Bytes kept in the quarantine store under the fingerprint")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class SpecRecord(SQLModel, table=True):
+    """A tone/compression spec as used: its YAML, kept under name and version (validation/specs.py)."""
+
+    __tablename__ = "spec"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_spec_name_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, index=True)
+    version: int
+    yaml: str
+    source: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ValidationRun(SQLModel, table=True):
+    """One run of a spec's checkpoint over a scope (a batch, a dataset version, a source)."""
+
+    __tablename__ = "validation_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    spec_id: int = Field(foreign_key="spec.id", index=True)
+    scope: str = Field(description="batch:ID, dataset:NAME or source:gray|color")
+    status: str = Field(default="running", max_length=16)
+    evaluated: int = 0
+    passed: int = 0
+    excluded: int = 0
+    failures: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    set_failures: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    report_path: str | None = None
+    pictures: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    flow_run_id: str | None = Field(default=None, max_length=64)
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class Exclusion(SQLModel, table=True):
+    """Why an image was excluded, by which run; restoring it keeps the row and records who and why."""
+
+    __tablename__ = "exclusion"
+
+    id: int | None = Field(default=None, primary_key=True)
+    image_id: int = Field(foreign_key="image.id", index=True)
+    run_id: int = Field(foreign_key="validation_run.id", index=True)
+    reasons: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    restored_at: datetime | None = None
+    restored_by: str | None = Field(default=None, max_length=128)
+    restore_note: str | None = None
+
+
+class DatasetVersion(SQLModel, table=True):
+    """A frozen dataset: its manifest (dataset_member), lineage, cleaning table and split counts. Immutable."""
+
+    __tablename__ = "dataset_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, unique=True)
+    role: str = Field(max_length=8, index=True, description="train (train/valid/test splits) or blind")
+    source: str = Field(max_length=16)
+    parent: str | None = Field(default=None, max_length=128)
+    spec_key: str | None = Field(default=None, max_length=160)
+    seed: int = 0
+    split: str | None = Field(default=None, max_length=32, description="e.g. 8:1:1")
+    per_class: int | None = None
+    group_by: str | None = Field(default=None, max_length=32)
+    taxonomy: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    cleaning: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    counts: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    dropped_blind: int = 0
+    blind_date: str | None = Field(default=None, max_length=10, description="YYYY-MM-DD of a blind test set")
+    note: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DatasetMember(SQLModel, table=True):
+    """One image of a dataset version and its split (train, valid, test, or blind)."""
+
+    __tablename__ = "dataset_member"
+
+    dataset_id: int = Field(foreign_key="dataset_version.id", primary_key=True)
+    image_id: int = Field(foreign_key="image.id", primary_key=True)
+    sha256: str = Field(max_length=64, index=True)
+    label: str | None = Field(default=None, max_length=64)
+    split: str = Field(max_length=8, index=True)
+    group_key: str | None = None
+
+
+class HashClaim(SQLModel, table=True):
+    """Which side of the wall a content hash is on: ``train`` (some training dataset used it) or ``blind``.
+
+    One row per hash, so the database itself refuses to let one image be both: whichever of a blind set and a
+    training set claims it first keeps it, and the other drops it (and says how many it dropped).
+    """
+
+    __tablename__ = "hash_claim"
+
+    sha256: str = Field(max_length=64, primary_key=True)
+    role: str = Field(max_length=8)
+    dataset_id: int = Field(foreign_key="dataset_version.id")
+    created_at: datetime = Field(default_factory=utcnow)

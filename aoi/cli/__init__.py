@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aoi.cli import catalog_cmds, ingest_cmd, system_cmds
+from aoi.cli import catalog_cmds, ingest_cmd, system_cmds, validate_cmds
 
 app = typer.Typer(
     name="aoi",
@@ -18,11 +18,14 @@ app.command("images")(catalog_cmds.images)
 app.command("quarantine")(catalog_cmds.quarantine)
 app.command("batches")(catalog_cmds.batches)
 app.command("summary")(catalog_cmds.summary)
+app.command("validate")(validate_cmds.validate)
+app.command("restore")(validate_cmds.restore)
 app.command("config")(system_cmds.config)
 app.command("ui")(system_cmds.ui)
 app.command("demo")(system_cmds.demo)
 app.add_typer(catalog_cmds.db_app, name="db")
 app.add_typer(catalog_cmds.store_app, name="store")
 app.add_typer(system_cmds.datasets_app, name="datasets")
+app.add_typer(validate_cmds.spec_app, name="spec")
 
 __all__ = ["app"]

@@ -93,7 +93,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
             fail(str(err), as_json, code=3)
         if not as_json:
             console.print(f"{spec.name}: {inputs[spec.name]}")
-    say("[bold]3/3 ingest (Prefect flow 'ingest', once per data set)")
+    say("[bold]3/3 ingest each set (flow 'ingest'), derive a colour tone spec, validate (flow 'validate')")
     from flows.demo import demo as demo_flow
 
     results = demo_flow({name: str(path) for name, path in inputs.items()}, progress=not as_json)
@@ -105,13 +105,18 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         "image_store": str(settings.store_dir),
         "quarantine": "aoi quarantine",
         "gallery": "aoi images --label SPUR --json",
+        "data_docs": results["validation"]["report"],
+        "tone_pictures": str(settings.reports_dir / "validation"),
     }
-    data = {"ingest": results, "catalog": counts, "where": where}
+    data = {**results, "catalog": counts, "where": where}
 
     def render(d: dict) -> None:
         for name, r in d["ingest"].items():
             console.print(f"{name}: batch {r['batch_id']} {r['status']}: added {r['added']}, "
                           f"duplicates {r['duplicates']}, quarantined {r['quarantined']}")  # fmt: skip
+        v = d["validation"]
+        console.print(f"spec {d['spec']} derived from the PKU batch; validation: {v['evaluated']} evaluated, "
+                      f"{v['passed']} passed, {v['excluded']} excluded ({v['failed_by_check']})")  # fmt: skip
         table(d["catalog"], ["source", "label", "status", "images"], title="catalog: images per source and label")
         console.rule("[bold]where to look")
         for key, value in d["where"].items():

@@ -25,5 +25,7 @@ def test_demo_ingests_both_sets_and_says_where_to_look(configure, tmp_path):
     for row in data["catalog"]:
         by_source[row["source"]] = by_source.get(row["source"], 0) + row["images"]
     assert by_source == {"color": 5, "gray": 7}
+    assert data["spec"] == "pku-color-tone@1"
+    assert data["validation"]["evaluated"] == 5 and data["validation"]["scope"].startswith("batch:")
     assert data["where"]["aoi_home"] == str(settings.home)
     assert data["where"]["prefect_ui"].startswith("http")

@@ -1,6 +1,6 @@
 """The public data sets the demo and the integration tests use, found under ``AOI_DATASETS_DIR``.
 
-DeepPCB can be downloaded (``aoi datasets fetch deeppcb``); the PKU colour crops have to be put there by hand.
+DeepPCB can be downloaded (``aoi public fetch deeppcb``); the PKU colour crops have to be put there by hand.
 Neither set carries machine identifiers or camera parameters: anything per-machine built on them is simulated.
 """
 
@@ -40,7 +40,7 @@ SETS = {
     ),
     "deeppcb": PublicSet(
         "deeppcb", "DeepPCB", "deeppcb", "gray", "PCBData",
-        "run `aoi datasets fetch deeppcb` with network access, or download the public DeepPCB repository's "
+        "run `aoi public fetch deeppcb` with network access, or download the public DeepPCB repository's "
         "archive ({url}) and unpack it so that {path}/PCBData exists",
     ),
 }

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     datasets_dir: Path = Field(Path("datasets"), description="Where public data sets are found or downloaded to.")
     deeppcb_archive_url: str = Field(
         "https://github.com/tangsanli5201/DeepPCB/archive/refs/heads/master.zip",
-        description="Where `aoi datasets fetch deeppcb` downloads DeepPCB from when it is missing.",
+        description="Where `aoi public fetch deeppcb` downloads DeepPCB from when it is missing.",
     )
     store_fsync: bool = Field(True, description="Flush stored images to disk (once per chunk) before their catalog rows commit.")
     metrics_min_side: int = Field(

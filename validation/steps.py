@@ -168,7 +168,8 @@ def finish_run(settings: Settings, run_id: int, verdict: Verdict, pictures: list
         run.finished_at = utcnow()
         s.add(run)
         s.commit()
-        return run_summary(run)
+        spec = s.get(SpecRecord, run.spec_id)
+        return {**run_summary(run), "spec": f"{spec.name}@{spec.version}"}
 
 
 def run_summary(run: ValidationRun) -> dict:

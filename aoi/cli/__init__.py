@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aoi.cli import catalog_cmds, ingest_cmd, system_cmds, validate_cmds
+from aoi.cli import catalog_cmds, dataset_cmds, ingest_cmd, system_cmds, validate_cmds
 
 app = typer.Typer(
     name="aoi",
@@ -25,7 +25,8 @@ app.command("ui")(system_cmds.ui)
 app.command("demo")(system_cmds.demo)
 app.add_typer(catalog_cmds.db_app, name="db")
 app.add_typer(catalog_cmds.store_app, name="store")
-app.add_typer(system_cmds.datasets_app, name="datasets")
+app.add_typer(system_cmds.public_app, name="public")
+app.add_typer(dataset_cmds.dataset_app, name="dataset")
 app.add_typer(validate_cmds.spec_app, name="spec")
 
 __all__ = ["app"]

@@ -8,7 +8,7 @@ from aoi.cli.output import JSON_OPTION, console, emit, fail, table
 from aoi.prefect_server import PrefectUnavailable
 from aoi.settings import get_settings
 
-datasets_app = typer.Typer(help="Public data sets under AOI_DATASETS_DIR.", no_args_is_help=True)
+public_app = typer.Typer(help="The public data sets under AOI_DATASETS_DIR (DeepPCB, PKU crops).", no_args_is_help=True)
 
 
 def config(as_json: bool = JSON_OPTION) -> None:
@@ -42,7 +42,7 @@ def ui(
     )  # fmt: skip
 
 
-@datasets_app.command("status")
+@public_app.command("status")
 def datasets_status(as_json: bool = JSON_OPTION) -> None:
     """Which public data sets are present under AOI_DATASETS_DIR, and how to get the missing ones."""
     from aoi import datasets
@@ -51,13 +51,13 @@ def datasets_status(as_json: bool = JSON_OPTION) -> None:
          lambda rows: table(rows, ["name", "present", "path", "how_to_get"], title="data sets"))  # fmt: skip
 
 
-@datasets_app.command("fetch")
+@public_app.command("fetch")
 def datasets_fetch(name: str = typer.Argument("deeppcb"), as_json: bool = JSON_OPTION) -> None:
     """Download a public data set into AOI_DATASETS_DIR (DeepPCB only; needs network access)."""
     from aoi import datasets
 
     if name != "deeppcb":
-        fail(f"only deeppcb can be fetched; {name}: see `aoi datasets status`", as_json, code=2)
+        fail(f"only deeppcb can be fetched; {name}: see `aoi public status`", as_json, code=2)
     try:
         path = datasets.fetch_deeppcb(get_settings())
     except datasets.DatasetUnavailable as err:

@@ -51,13 +51,13 @@ def test_unknown_format_is_refused_before_anything_runs(aoi_home, tmp_path):
 
 def test_datasets_status_says_how_to_get_a_missing_set(configure, tmp_path):
     configure(DATASETS_DIR=tmp_path / "none")
-    rows = {r["name"]: r for r in run("datasets", "status")}
-    assert rows["deeppcb"]["present"] is False and "aoi datasets fetch deeppcb" in rows["deeppcb"]["how_to_get"]
+    rows = {r["name"]: r for r in run("public", "status")}
+    assert rows["deeppcb"]["present"] is False and "aoi public fetch deeppcb" in rows["deeppcb"]["how_to_get"]
 
 
 def test_fetch_deeppcb_offline_fails_with_a_clear_message(configure, tmp_path):
     configure(DATASETS_DIR=tmp_path / "ds", DEEPPCB_ARCHIVE_URL=f"http://127.0.0.1:{free_port()}/deeppcb.zip")
-    error = run("datasets", "fetch", "deeppcb", code=3)["error"]
+    error = run("public", "fetch", "deeppcb", code=3)["error"]
     assert "could not download DeepPCB" in error and "Offline?" in error
 
 
@@ -74,7 +74,7 @@ def test_fetch_deeppcb_downloads_and_unpacks_an_archive(configure, tmp_path):
     try:
         configure(DATASETS_DIR=tmp_path / "ds",
                   DEEPPCB_ARCHIVE_URL=f"http://127.0.0.1:{server.server_address[1]}/deeppcb.zip")  # fmt: skip
-        data = run("datasets", "fetch", "deeppcb")
+        data = run("public", "fetch", "deeppcb")
     finally:
         server.shutdown()
     target = tmp_path / "ds" / "DeepPCB"

@@ -1,0 +1,126 @@
+"""Dataset versions: build, blind sets, and their description."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import typer
+
+from aoi.cli.output import JSON_OPTION, console, emit, fail, table
+from aoi.settings import get_settings
+
+dataset_app = typer.Typer(help="Dataset versions (frozen manifests) and blind-test sets.", no_args_is_help=True)
+
+
+def _cleaning_table(version: dict) -> None:
+    """The report's cleaning table: count per class before and after each rule."""
+    classes = sorted({c for step in version["cleaning"] for c in step["before"]})
+    rows = [{"rule": "start", **version["cleaning"][0]["before"]}] if version["cleaning"] else []
+    rows += [{"rule": step["rule"], **step["after"]} for step in version["cleaning"]]
+    table(rows, ["rule", *classes], title=f"cleaning table of {version['name']}")
+
+
+def _show(version: dict) -> None:
+    console.print(f"[bold]{version['name']}[/bold] ({version['role']}, {version['source']}): {version['images']} images"
+                  + (f", blind date {version['blind_date']}" if version.get("blind_date") else "")
+                  + (f", parent {version['parent']}" if version.get("parent") else ""))  # fmt: skip
+    _cleaning_table(version)
+    classes = sorted({c for counts in version["counts"].values() for c in counts})
+    table([{"split": s, **c} for s, c in version["counts"].items()], ["split", *classes], title="images per split and class")
+    if version["dropped_blind"]:
+        what = "already in training sets" if version["role"] == "blind" else "in blind test sets"
+        console.print(f"dropped {version['dropped_blind']} images {what}")
+
+
+@dataset_app.command("build")
+def build(
+    name: str = typer.Argument(..., help="Name of the new (immutable) dataset version."),
+    source: str = typer.Option(..., help="gray or color."),
+    spec: str = typer.Option(None, help="Validate the source against this spec first; excluded images are left out."),
+    per_class: int = typer.Option(None, "--per-class", help="At most N images per class (seeded sample)."),
+    split: str = typer.Option("8:1:1", help="train:valid:test ratio."),
+    group_by: str = typer.Option("source_image", "--group-by", help="source_image (crops of one image stay together) or none."),
+    seed: int = typer.Option(0, help="Seed of sampling and splits: the same seed gives the same version."),
+    parent: str = typer.Option(None, help="The dataset version this one derives from (lineage)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Freeze a manifest of the source's labelled images: cleaning table, group-aware seeded splits, no blind image."""
+    from aoi.dataset.versions import DatasetError
+    from aoi.prefect_server import PrefectUnavailable, ensure_server
+    from validation.specs import SpecError
+
+    if source not in ("gray", "color"):
+        fail(f"source must be gray or color, not {source!r}", as_json, code=2)
+    try:
+        ensure_server(get_settings())
+        from flows.dataset import build_dataset
+
+        version = build_dataset(name, source, spec, per_class, split, group_by, seed, parent)
+    except (DatasetError, SpecError, ValueError, PrefectUnavailable) as err:
+        fail(str(err), as_json, code=2)
+    emit(version, as_json, _show)
+
+
+@dataset_app.command("blind")
+def blind(
+    name: str = typer.Argument(..., help="Name of the blind-test set, e.g. deeppcb-blind-0717."),
+    batch: int = typer.Option(None, help="Images of this ingest batch."),
+    folder: Path = typer.Option(None, help="Ingest this folder (one sub-folder per class) and use its images."),
+    groups_from: Path = typer.Option(None, "--groups-from", help="A DeepPCB split list (e.g. PCBData/test.txt): its image pairs."),
+    name_pattern: str = typer.Option(None, "--name-pattern", help="Only file names matching this regex (e.g. '^(11|12)_' for PKU boards)."),
+    source: str = typer.Option(None, help="Only gray or color images."),
+    date: str = typer.Option(None, help="The blind test's date, YYYY-MM-DD."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Register a dated blind-test set; its images can never enter a training, valid or test split."""
+    from aoi.dataset.versions import DatasetError, deeppcb_groups, register_blind
+
+    settings = get_settings()
+    if folder is not None:
+        from aoi.cli.ingest_cmd import run_ingest
+
+        batch = run_ingest(folder, "folder", source, None, None, progress=not as_json)["batch_id"]
+    try:
+        groups = deeppcb_groups(str(groups_from)) if groups_from else None
+        version = register_blind(settings.catalog_url, name, source=source, batch_id=batch, groups=groups,
+                                 name_pattern=name_pattern, date=date)  # fmt: skip
+    except (DatasetError, OSError) as err:
+        fail(str(err), as_json, code=2)
+    emit(version, as_json, _show)
+
+
+@dataset_app.command("show")
+def show(name: str = typer.Argument(...), as_json: bool = JSON_OPTION) -> None:
+    """Counts per split and class, the cleaning table and lineage of one version."""
+    from aoi.dataset.versions import DatasetError, describe
+
+    try:
+        emit(describe(get_settings().catalog_url, name), as_json, _show)
+    except DatasetError as err:
+        fail(str(err), as_json, code=2)
+
+
+@dataset_app.command("list")
+def list_(as_json: bool = JSON_OPTION) -> None:
+    """Every dataset version with its role (train or blind)."""
+    from aoi.dataset.versions import list_versions
+
+    emit(list_versions(get_settings().catalog_url), as_json,
+         lambda rows: table(rows, ["name", "role", "source", "images", "parent", "blind_date", "created_at"],
+                            title="dataset versions"))  # fmt: skip
+
+
+@dataset_app.command("manifest")
+def manifest(name: str = typer.Argument(...)) -> None:
+    """The frozen manifest as CSV on stdout: sha256, label, split, group, image_id."""
+    from aoi.dataset.versions import DatasetError, manifest as rows_of
+
+    try:
+        rows = rows_of(get_settings().catalog_url, name)
+    except DatasetError as err:
+        fail(str(err), False, code=2)
+    writer = csv.DictWriter(sys.stdout, fieldnames=["sha256", "label", "split", "group", "image_id"])
+    writer.writeheader()
+    writer.writerows(rows)

@@ -30,6 +30,7 @@ test: venv
 bench: venv
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/validation.py
 
 ui: venv
 	$(BIN)/aoi ui

@@ -24,6 +24,7 @@ def build_dataset(
     parent: str | None = None,
 ) -> dict:
     settings = get_settings()
-    spec_key = validate(scope=f"source:{source}", spec=spec)["spec"] if spec else None
-    return freeze(settings.catalog_url, name, source=source, spec_key=spec_key, per_class=per_class, split=split,
-                  group_by=group_by, seed=seed, parent=parent)  # fmt: skip
+    validation = validate(scope=f"source:{source}", spec=spec) if spec else None
+    version = freeze(settings.catalog_url, name, source=source, spec_key=validation and validation["spec"],
+                     per_class=per_class, split=split, group_by=group_by, seed=seed, parent=parent)  # fmt: skip
+    return {**version, "validation": validation}

@@ -2,26 +2,49 @@
 
 from __future__ import annotations
 
-from prefect import flow
+from pathlib import Path
 
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from aoi.dataset import versions
 from aoi.datasets import SETS
 from aoi.settings import get_settings
+from flows.dataset import build_dataset
 from flows.ingest import ingest
-from flows.validate import validate
 from validation.steps import Scope, derive_spec
 
 COLOR_SPEC = "pku-color-tone"
+PKU_BLIND_BOARDS = r"^(11|12)_"  # PKU file names start with the board number: two boards held out
+
+derive = task(name="derive-spec", cache_policy=NO_CACHE)(derive_spec)
+register_blind = task(name="register-blind-set", cache_policy=NO_CACHE)(versions.register_blind)
 
 
 @flow(name="demo", log_prints=True)
 def demo(inputs: dict[str, str], progress: bool = True) -> dict:
-    """``inputs``: data set name -> folder. Ingest every set; derive a colour tone spec from the PKU batch
-    (mean ± 1.5σ, as the team did) and validate the batch against it."""
-    ingested = {}
-    for name, path in inputs.items():
-        spec = SETS[name]
-        ingested[name] = ingest(path=path, format=spec.format, source=spec.source, progress=progress)
-    color_batch = Scope(batch_id=ingested["pku-pcb-roi"]["batch_id"])
-    color_spec, _ = derive_spec(get_settings(), COLOR_SPEC, color_batch, 1.5, False)
-    validated = validate(scope=str(color_batch), spec=color_spec.key)
-    return {"ingest": ingested, "spec": color_spec.key, "validation": validated}
+    """``inputs``: data set name -> folder.
+
+    1. ingest every set; 2. derive a colour tone spec from the PKU batch (mean ± 1.5σ, as the team did);
+    3. register one dated blind set per source (DeepPCB's official test list; two PKU boards);
+    4. build a gray and a colour dataset version (the colour one validated against the spec first).
+    """
+    settings = get_settings()
+    ingested = {
+        name: ingest(path=path, format=SETS[name].format, source=SETS[name].source, progress=progress)
+        for name, path in inputs.items()
+    }
+    gray_batch, color_batch = ingested["deeppcb"]["batch_id"], ingested["pku-pcb-roi"]["batch_id"]
+    spec, _ = derive(settings, COLOR_SPEC, Scope(batch_id=color_batch), 1.5, False)
+    blind = {
+        "gray": register_blind(settings.catalog_url, "deeppcb-blind-official-test", source="gray", batch_id=gray_batch,
+                               groups=versions.deeppcb_groups(str(Path(inputs["deeppcb"]) / "PCBData" / "test.txt")),
+                               note="DeepPCB's official test split (PCBData/test.txt)"),
+        "color": register_blind(settings.catalog_url, "pku-blind-boards-11-12", source="color", batch_id=color_batch,
+                                name_pattern=PKU_BLIND_BOARDS, note="PKU boards 11 and 12 held out"),
+    }  # fmt: skip
+    datasets = {
+        "gray": build_dataset("deeppcb-v1", "gray", per_class=1000),
+        "color": build_dataset("pku-v1", "color", spec=spec.key),
+    }
+    return {"ingest": ingested, "spec": spec.key, "blind": blind, "datasets": datasets}

@@ -33,14 +33,15 @@ def write(path: Path, data: bytes) -> Path:
     return path
 
 
-def class_folder(root: Path, per_class: dict[str, int], seed: int = 0, fmt: str = "PNG") -> Path:
-    """``root/<Class>/<class>_<k>_roi_<j>.png``: the PKU layout, unique images."""
+def class_folder(root: Path, per_class: dict[str, int], seed: int = 0, fmt: str = "PNG", board: str = "01") -> Path:
+    """``root/<Class>/<board>_<class>_<k>_roi_<j>.png``: the PKU layout, unique images."""
     n = seed * 10_000
     for label, count in per_class.items():
         for k in range(count):
             n += 1
             ext = "jpg" if fmt == "JPEG" else "png"
-            write(root / label / f"01_{label.lower()}_{k // 3:02d}_roi_{k % 3}.{ext}", image_bytes(seed=n, fmt=fmt))
+            name = f"{board}_{label.lower()}_{k // 3:02d}_roi_{k % 3}.{ext}"
+            write(root / label / name, image_bytes(seed=n, fmt=fmt))
     return root
 
 
@@ -127,6 +128,9 @@ def mini_deeppcb(root: Path) -> dict:
             write(group / "10000" / f"{pair}_test.jpg", encode(test))
         write(group / "10000" / f"{pair}_temp.jpg", encode(temp))
         write(group / "10000_not" / f"{pair}.txt", ("\n".join(lines) + "\n").encode())
+    # The official split lists: pair 10000001 is the test set.
+    write(root / "PCBData" / "test.txt", b"group10000/10000/10000001.jpg group10000/10000_not/10000001.txt\n")
+    write(root / "PCBData" / "trainval.txt", b"group10000/10000/10000000.jpg group10000/10000_not/10000000.txt\n")
     return boxes
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from aoi.cli.dataset_cmds import _show as _show_version
 from aoi.cli.output import JSON_OPTION, console, emit, fail, table
 from aoi.prefect_server import PrefectUnavailable
 from aoi.settings import get_settings
@@ -93,7 +94,8 @@ def demo(as_json: bool = JSON_OPTION) -> None:
             fail(str(err), as_json, code=3)
         if not as_json:
             console.print(f"{spec.name}: {inputs[spec.name]}")
-    say("[bold]3/3 ingest each set (flow 'ingest'), derive a colour tone spec, validate (flow 'validate')")
+    say("[bold]3/3 ingest (flow 'ingest'), colour tone spec, blind sets, dataset versions (flows 'validate', "
+        "'build-dataset')")
     from flows.demo import demo as demo_flow
 
     results = demo_flow({name: str(path) for name, path in inputs.items()}, progress=not as_json)
@@ -105,7 +107,8 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         "image_store": str(settings.store_dir),
         "quarantine": "aoi quarantine",
         "gallery": "aoi images --label SPUR --json",
-        "data_docs": results["validation"]["report"],
+        "datasets": "aoi dataset list; aoi dataset show pku-v1; aoi dataset manifest deeppcb-v1",
+        "data_docs": results["datasets"]["color"]["validation"]["report"],
         "tone_pictures": str(settings.reports_dir / "validation"),
     }
     data = {**results, "catalog": counts, "where": where}
@@ -114,10 +117,12 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         for name, r in d["ingest"].items():
             console.print(f"{name}: batch {r['batch_id']} {r['status']}: added {r['added']}, "
                           f"duplicates {r['duplicates']}, quarantined {r['quarantined']}")  # fmt: skip
-        v = d["validation"]
-        console.print(f"spec {d['spec']} derived from the PKU batch; validation: {v['evaluated']} evaluated, "
-                      f"{v['passed']} passed, {v['excluded']} excluded ({v['failed_by_check']})")  # fmt: skip
+        v = d["datasets"]["color"]["validation"]
+        console.print(f"spec {d['spec']} derived from the PKU batch; colour validation: {v['evaluated']} evaluated, "
+                      f"{v['passed']} passed, {v['excluded']} excluded")  # fmt: skip
         table(d["catalog"], ["source", "label", "status", "images"], title="catalog: images per source and label")
+        for version in [*d["blind"].values(), *d["datasets"].values()]:
+            _show_version(version)
         console.rule("[bold]where to look")
         for key, value in d["where"].items():
             console.print(f"{key:12s} {value}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 SPLITS = ("train", "valid", "test")
@@ -43,21 +43,29 @@ def cap_per_class(rows: list[Row], n: int, seed: int) -> list[Row]:
 
 
 def assign_splits(rows: list[Row], ratio: tuple[float, float, float], seed: int) -> dict[int, str]:
-    """image id -> split. Whole groups go to one split (no crop of one source image in two splits); groups
-    are shuffled with ``seed`` and each goes to the split furthest below its target share of images."""
+    """image id -> split, stratified by class and keeping groups whole (no crop of one source image in two
+    splits). Groups are shuffled with ``seed``; each goes to the split whose per-class targets it helps most:
+    the sum over its images of how far that split is below its share of the image's class."""
     groups: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         groups[row.group].append(row)
     order = sorted(groups)
     random.Random(seed).shuffle(order)
-    total = len(rows)
-    filled = dict.fromkeys(SPLITS, 0)
+    totals = Counter(row.label for row in rows)
+    active = [s for i, s in enumerate(SPLITS) if ratio[i] > 0]
+    target = {(label, s): ratio[SPLITS.index(s)] * n for label, n in totals.items() for s in active}
+    filled: Counter = Counter()
     out: dict[int, str] = {}
     for key in order:
-        members = groups[key]
-        deficit = {s: ratio[i] * total - filled[s] for i, s in enumerate(SPLITS) if ratio[i] > 0}
-        split = max(deficit, key=lambda s: (deficit[s], -SPLITS.index(s)))
-        filled[split] += len(members)
-        for row in members:
+        members = Counter(row.label for row in groups[key])
+
+        def need(split: str) -> tuple[float, int]:
+            gap = sum(n * (target[(label, split)] - filled[(label, split)]) for label, n in members.items())
+            return gap, -SPLITS.index(split)
+
+        split = max(active, key=need)
+        for label, n in members.items():
+            filled[(label, split)] += n
+        for row in groups[key]:
             out[row.image_id] = split
     return out

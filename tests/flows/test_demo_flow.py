@@ -14,18 +14,27 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 def test_demo_ingests_both_sets_and_says_where_to_look(configure, tmp_path):
     datasets = tmp_path / "datasets"
     class_folder(datasets / "pku-pcb-roi", {"Spur": 3, "Missing_hole": 2}, fmt="JPEG")
+    class_folder(datasets / "pku-pcb-roi", {"Spur": 2}, fmt="JPEG", seed=5, board="11")  # the blind board
     mini_deeppcb(datasets / "DeepPCB")
     settings = configure(DATASETS_DIR=datasets)
     result = CliRunner().invoke(app, ["demo", "--json"])
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["ingest"]["pku-pcb-roi"]["by_label"] == {"MISSING_HOLE": 2, "SPUR": 3}
+    assert data["ingest"]["pku-pcb-roi"]["by_label"] == {"MISSING_HOLE": 2, "SPUR": 5}
     assert data["ingest"]["deeppcb"]["by_label"] == {"NICK": 1, "OPEN": 1, "PASS": 4, "PINHOLE": 1}
     by_source = {}
     for row in data["catalog"]:
         by_source[row["source"]] = by_source.get(row["source"], 0) + row["images"]
-    assert by_source == {"color": 5, "gray": 7}
+    assert by_source == {"color": 7, "gray": 7}
     assert data["spec"] == "pku-color-tone@1"
-    assert data["validation"]["evaluated"] == 5 and data["validation"]["scope"].startswith("batch:")
+    blind = data["blind"]
+    assert blind["gray"]["counts"] == {"blind": {"PASS": 1, "PINHOLE": 1}}  # pair 10000001, the test list
+    assert blind["color"]["counts"] == {"blind": {"SPUR": 2}}  # board 11
+    gray, color = data["datasets"]["gray"], data["datasets"]["color"]
+    assert gray["dropped_blind"] == 2 and gray["images"] == 5
+    assert color["validation"]["evaluated"] == 7
+    steps = color["cleaning"]
+    assert sum(steps[0]["before"].values()) == 7 and sum(steps[-1]["after"].values()) == color["images"]
+    assert sum(steps[0]["after"].values()) == 7 - color["validation"]["excluded"]
     assert data["where"]["aoi_home"] == str(settings.home)
     assert data["where"]["prefect_ui"].startswith("http")

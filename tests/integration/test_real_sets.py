@@ -11,7 +11,8 @@ import pytest
 from aoi.catalog.queries import label_counts, quarantine
 from aoi.labels import LabelMap
 from aoi.metrics import TONE_FIELDS, measure
-from tests.flows.test_ingest_flow import ingest
+from tests.flows.test_dataset_flow import manifest
+from tests.flows.test_ingest_flow import aoi, ingest
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
 
@@ -56,6 +57,18 @@ def test_deeppcb_gives_one_crop_per_usable_box_plus_its_pass_window(settings, da
     assert result["discovered"] == 2 * boxes
     gray = {r["source"] for r in label_counts(settings.catalog_url)}
     assert gray == {"gray"}
+
+    # The official test list as a blind set, then a version that must hold none of it.
+    test_list = datasets_dir / "DeepPCB" / "PCBData" / "test.txt"
+    pairs = {f"deeppcb:{Path(line.split()[0]).stem}" for line in test_list.read_text().splitlines() if line.strip()}
+    blind = aoi("dataset", "blind", "deeppcb-official-test", "--batch", str(result["batch_id"]),
+                "--groups-from", str(test_list), "--date", "2026-07-17")  # fmt: skip
+    version = aoi("dataset", "build", "deeppcb-v1", "--source", "gray", "--seed", "1")
+    assert blind["images"] + version["images"] == result["batch_totals"]["added"]
+    assert version["dropped_blind"] == blind["images"] > 0 and len(pairs) == 500  # the README: 500 test pairs
+    assert {r["group"] for r in manifest("deeppcb-official-test")} <= pairs
+    assert not {r["group"] for r in manifest("deeppcb-v1")} & pairs
+    assert blind["taxonomy"] == version["taxonomy"] == sorted(result["by_label"])
 
 
 def test_reduced_size_decode_keeps_every_tone_metric_within_one_gray_level_on_the_real_sets(datasets_dir):

@@ -43,3 +43,12 @@ def test_cap_per_class_is_seeded_and_leaves_small_classes_whole():
     labels = [r.label for r in capped]
     assert {lab: labels.count(lab) for lab in set(labels)} == {"PASS": 25, "OPEN": 25, "SHORT": 25, "RARE": 1}
     assert cap_per_class(data, 25, seed=1) == capped and cap_per_class(data, 25, seed=2) != capped
+
+
+def test_splits_are_stratified_by_class_when_groups_hold_one_class():
+    data = [Row(i, f"{i:064x}", label, f"{label}-{i // 2}") for i, label in
+            enumerate(["A"] * 200 + ["B"] * 40 + ["C"] * 20)]  # fmt: skip
+    splits = assign_splits(data, (0.8, 0.1, 0.1), seed=0)
+    for label, n in (("A", 200), ("B", 40), ("C", 20)):
+        valid = sum(1 for r in data if r.label == label and splits[r.image_id] == "valid")
+        assert abs(valid - n * 0.1) <= 2, (label, valid)

@@ -78,14 +78,18 @@ def blind(
     from aoi.dataset.versions import DatasetError, deeppcb_groups, register_blind
 
     settings = get_settings()
+    shas = None
     if folder is not None:
         from aoi.cli.ingest_cmd import run_ingest
+        from aoi.store import sha256_of
 
-        batch = run_ingest(folder, "folder", source, None, None, progress=not as_json)["batch_id"]
+        run_ingest(folder, "folder", source, None, None, progress=not as_json)
+        # By content: files already catalogued (under any name, in any batch) belong to the blind set too.
+        shas = {sha256_of(p.read_bytes()) for p in folder.rglob("*") if p.is_file() and not p.is_symlink()}
     try:
         groups = deeppcb_groups(str(groups_from)) if groups_from else None
         version = register_blind(settings.catalog_url, name, source=source, batch_id=batch, groups=groups,
-                                 name_pattern=name_pattern, date=date)  # fmt: skip
+                                 name_pattern=name_pattern, shas=shas, date=date)  # fmt: skip
     except (DatasetError, OSError) as err:
         fail(str(err), as_json, code=2)
     emit(version, as_json, _show)

@@ -134,13 +134,18 @@ def register_blind(
     batch_id: int | None = None,
     groups: set[str] | None = None,
     name_pattern: str | None = None,
+    shas: set[str] | None = None,
     date: str | None = None,
     note: str | None = None,
 ) -> dict:
     """Register a dated blind-test set from the selected labelled images. Images already used by a training
-    dataset version are dropped (and counted): a blind set must be unseen."""
-    if batch_id is None and groups is None and name_pattern is None:
-        raise DatasetError("select the blind images: --batch, --groups-from or --name-pattern")
+    dataset version are dropped (and counted): a blind set must be unseen.
+
+    ``shas`` selects by content: a folder of blind images may hold content catalogued long ago under other
+    names, which a selection by ingest batch would miss.
+    """
+    if batch_id is None and groups is None and name_pattern is None and shas is None:
+        raise DatasetError("select the blind images: --batch, --folder, --groups-from or --name-pattern")
     if date is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
         raise DatasetError(f"date must be YYYY-MM-DD, not {date!r}")
     with db.session(url) as s:
@@ -152,6 +157,8 @@ def register_blind(
         if batch_id is not None:
             query = query.where(Image.batch_id == batch_id)
         images = s.exec(query.order_by(Image.id)).all()
+        if shas is not None:
+            images = [i for i in images if i.sha256 in shas]
         if groups is not None:
             images = [i for i in images if i.group_key in groups]
         if name_pattern:

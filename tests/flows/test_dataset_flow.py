@@ -52,3 +52,17 @@ def test_deeppcb_official_test_list_becomes_a_blind_set(settings, tmp_path):
     version = aoi("dataset", "build", "gray-v1", "--source", "gray")
     assert "deeppcb:10000001" not in {r["group"] for r in manifest("gray-v1")}
     assert version["dropped_blind"] == 2
+
+
+def test_a_blind_folder_holding_content_already_used_for_training_is_refused_by_content(settings, tmp_path):
+    import shutil
+
+    ingest(vrs_images(tmp_path / "train", 4), "--source", "color")
+    aoi("dataset", "build", "v1", "--source", "color")
+    shutil.copytree(tmp_path / "train" / "Spur", tmp_path / "again" / "Spur")  # same bytes under the same names
+    for path in (tmp_path / "again" / "Spur").iterdir():
+        path.rename(path.with_name("copy_" + path.name))  # ... and under other names
+    vrs_images(tmp_path / "again", 1, seed=9)  # plus one new image
+    blind = aoi("dataset", "blind", "b1", "--folder", str(tmp_path / "again"), "--source", "color")
+    assert blind["images"] == 1 and blind["dropped_blind"] == 4
+    assert not {r["sha256"] for r in manifest("v1")} & {r["sha256"] for r in manifest("b1")}

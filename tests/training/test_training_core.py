@@ -1,0 +1,93 @@
+"""Taxonomy, preprocessing, data, model and the loop on tiny generated data, without Ray."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from aoi.store import ImageStore
+from tests.helpers import encode
+from training.data import Augment, BalancedSampler, ManifestDataset
+from training.loop import LoopConfig, fit
+from training.model import ModelError, build_model
+from training.preprocess import Preprocessing, decode, preprocess, to_tensor
+from training.taxonomy import Taxonomy, TaxonomyError
+
+
+def test_shipped_taxonomies_map_every_fine_class_to_a_coarse_one():
+    gray = Taxonomy.load("gray")
+    assert gray.fine[0] == "PASS" and gray.to_coarse("SPUR") == "REPAIRABLE" and gray.to_coarse("OPEN") == "NONREPAIRABLE"
+    assert Taxonomy.load("color").coarse_classes == ("REPAIRABLE", "NONREPAIRABLE")
+    with pytest.raises(TaxonomyError, match="missing"):
+        Taxonomy.from_dict({"fine": ["A", "B"], "coarse": {"A": "X"}})
+    with pytest.raises(TaxonomyError, match="not a fine class"):
+        gray.index("MISSING_HOLE")
+
+
+def test_preprocessing_is_one_function_with_calibration_gains():
+    arr = np.full((20, 30, 3), (100, 150, 200), dtype=np.uint8)
+    data = encode(arr, fmt="PNG", mode="RGB")
+    prep = Preprocessing(input_size=16, channels=3, mean=0.0, std=1.0)
+    x = preprocess(data, prep)
+    assert x.shape == (3, 16, 16) and torch.equal(x, to_tensor(decode(data, 3), prep))
+    assert torch.allclose(x[:, 0, 0], torch.tensor([100, 150, 200]) / 255.0)
+    calibrated = preprocess(data, prep, gains=(1.1, 1.0, 0.5))
+    assert torch.allclose(calibrated[:, 0, 0], torch.tensor([110, 150, 100]) / 255.0)
+    with pytest.raises(ValueError, match="gains"):
+        preprocess(data, prep, gains=(1.0,))
+
+
+def test_balanced_sampler_draws_n_per_class_and_shards_without_overlap():
+    targets = [0] * 50 + [1] * 5 + [2] * 20
+    sampler = BalancedSampler(targets, per_class=12, seed=1)
+    drawn = list(sampler)
+    assert sorted(np.bincount([targets[i] for i in drawn]).tolist()) == [12, 12, 12]
+    sampler.set_epoch(1)
+    assert list(sampler) != drawn
+    shards = [list(BalancedSampler(targets, 12, seed=1, rank=r, world_size=2)) for r in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 18 and sorted(shards[0] + shards[1]) == sorted(drawn)
+
+
+def test_models_build_for_each_architecture_and_refuse_unknown_ones():
+    for arch in ("resnet18", "mobilenet_v3_small"):
+        assert build_model(arch, 7, channels=1)(torch.zeros(2, 1, 64, 64)).shape == (2, 7)
+    with pytest.raises(ModelError, match="unknown architecture"):
+        build_model("vgg99", 3)
+
+
+def tiny_dataset(tmp_path, n=40):
+    """Two 'classes' a small network learns in a few epochs: a bright square top-left or bottom-right."""
+    store = ImageStore(tmp_path / "store", fsync=False)
+    rng = np.random.default_rng(0)
+    items = []
+    for i in range(n):
+        arr = rng.integers(0, 40, (32, 32), dtype=np.uint8)
+        label = ("PASS", "OPEN")[i % 2]
+        if label == "PASS":
+            arr[2:12, 2:12] = 230
+        else:
+            arr[20:30, 20:30] = 230
+        items.append((store.put(encode(arr, fmt="PNG")), label))
+    return store, items
+
+
+def test_the_loop_learns_a_separable_problem_and_reports_every_epoch(tmp_path):
+    torch.manual_seed(0)
+    store, items = tiny_dataset(tmp_path)
+    taxonomy = Taxonomy.from_dict({"fine": ["PASS", "OPEN"], "coarse": {"PASS": "PASS", "OPEN": "NG"}})
+    prep = Preprocessing(input_size=32, channels=1)
+    train = ManifestDataset(items[:30], store, taxonomy, prep, augment=Augment(flips=False, rot90=False))
+    valid = ManifestDataset(items[30:], store, taxonomy, prep)
+    cfg = LoopConfig(epochs=4, batch_size=8, lr=3e-3, per_class=24)
+    reports = []
+    history = fit(build_model("resnet18", 2, 1),
+                  DataLoader(train, batch_size=8, sampler=BalancedSampler(train.targets, 24)),
+                  DataLoader(valid, batch_size=16), cfg, torch.device("cpu"), 2,
+                  lambda epoch, metrics, state: reports.append((epoch, metrics["valid_accuracy"], sorted(state))))  # fmt: skip
+    assert [r[0] for r in reports] == [0, 1, 2, 3]
+    assert reports[-1][2] == ["epoch", "model", "optimizer"]
+    assert history[-1]["train_samples"] == 48
+    assert history[-1]["valid_accuracy"] == 1.0 and history[-1]["mean_detection_rate"] == 1.0
+    assert history[-1]["train_loss"] < history[0]["train_loss"]

@@ -1,0 +1,124 @@
+"""Ray Train: the per-worker wrapper around ``training.loop.fit`` and a small trainer builder.
+
+Each worker builds its data (balanced sampler sharded by rank), wraps the model for DDP
+(``prepare_model``), resumes from the last checkpoint when Ray restarts it, and reports every epoch's
+metrics with a checkpoint (rank 0 writes it, the others report none). ``RAY_ADDRESS`` joins an existing
+cluster; without it ``ray.init`` starts a local one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from training.loop import LoopConfig
+from training.preprocess import Preprocessing
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything a training run needs, as plain data a Ray worker can receive."""
+
+    store_dir: str
+    taxonomy: dict  # training.taxonomy.Taxonomy.as_dict()
+    splits: dict[str, list[tuple[str, str]]]  # split -> [(sha256, label)]
+    arch: str = "resnet18"
+    prep: Preprocessing = field(default_factory=Preprocessing)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    augment: bool = True
+    workers: int = 1
+    use_gpu: bool = False
+    max_failures: int = 1
+
+
+def _loaders(spec: TrainSpec, rank: int, world_size: int):
+    from torch.utils.data import DataLoader
+
+    from aoi.store import ImageStore
+    from training.data import Augment, BalancedSampler, ManifestDataset
+    from training.taxonomy import Taxonomy
+
+    taxonomy = Taxonomy.from_dict(spec.taxonomy)
+    store = ImageStore(Path(spec.store_dir))
+    train = ManifestDataset(spec.splits["train"], store, taxonomy, spec.prep,
+                            augment=Augment() if spec.augment else None, seed=spec.loop.seed + rank)  # fmt: skip
+    valid = ManifestDataset(spec.splits["valid"], store, taxonomy, spec.prep)
+    sampler = BalancedSampler(train.targets, spec.loop.per_class, spec.loop.seed, rank=rank, world_size=world_size)
+    return (DataLoader(train, batch_size=spec.loop.batch_size, sampler=sampler),
+            DataLoader(valid, batch_size=spec.loop.batch_size * 2), len(taxonomy.fine))  # fmt: skip
+
+
+def train_loop_per_worker(config: dict) -> dict:
+    """Runs inside each Ray Train worker."""
+    import ray.train
+    import ray.train.torch
+
+    from training.loop import fit
+    from training.model import build_model
+
+    spec: TrainSpec = config["spec"]
+    context = ray.train.get_context()
+    rank, world_size = context.get_world_rank(), context.get_world_size()
+    train_loader, valid_loader, num_classes = _loaders(spec, rank, world_size)
+    # Our balanced, rank-sharded sampler stays: Ray must not swap in its DistributedSampler.
+    train_loader = ray.train.torch.prepare_data_loader(train_loader, add_dist_sampler=False)
+    valid_loader = ray.train.torch.prepare_data_loader(valid_loader, add_dist_sampler=False)
+    model = build_model(spec.arch, num_classes, spec.prep.channels)
+    start_epoch, optimizer_state = 0, None
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:  # a restarted worker group goes on from the last epoch it reported
+        with checkpoint.as_directory() as folder:
+            state = torch.load(Path(folder) / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        start_epoch, optimizer_state = state["epoch"] + 1, state["optimizer"]
+    model = ray.train.torch.prepare_model(model)
+    device = ray.train.torch.get_device()
+
+    def report(epoch: int, metrics: dict, state: dict) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            saved = None
+            if rank == 0:
+                torch.save(state, Path(folder) / CHECKPOINT_FILE)
+                saved = ray.train.Checkpoint.from_directory(folder)
+            ray.train.report(metrics, checkpoint=saved)
+
+    history = fit(model, train_loader, valid_loader, spec.loop, device, num_classes, report,
+                  start_epoch=start_epoch, optimizer_state=optimizer_state)  # fmt: skip
+    return {"history": history, "start_epoch": start_epoch}
+
+
+def build_trainer(spec: TrainSpec, run_name: str, storage_path: Path):
+    """A TorchTrainer for ``spec``: ``workers`` workers, GPUs if asked, restarts on failure, checkpoints kept."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"spec": spec},
+        scaling_config=ScalingConfig(num_workers=spec.workers, use_gpu=spec.use_gpu),
+        run_config=RunConfig(
+            name=run_name,  # unique per run: reusing a name would restore an old run
+            storage_path=str(storage_path),
+            failure_config=FailureConfig(max_failures=spec.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2, checkpoint_score_attribute="mean_detection_rate",
+                                               checkpoint_score_order="max"),  # fmt: skip
+        ),
+    )
+
+
+def ensure_ray(num_cpus: int | None = None) -> None:
+    """Join the cluster at RAY_ADDRESS, or start a local Ray (no dashboard: it needs extra packages)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)

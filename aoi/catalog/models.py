@@ -223,3 +223,50 @@ class HashClaim(SQLModel, table=True):
     role: str = Field(max_length=8)
     dataset_id: int = Field(foreign_key="dataset_version.id")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class TrainingRun(SQLModel, table=True):
+    """One training: the run record of the platform manual (version, status, mean detection rate, labelled /
+    total images, label kinds, start, end, duration), its config and per-epoch metrics."""
+
+    __tablename__ = "training_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=8, index=True, description="gray or color")
+    dataset: str = Field(max_length=128, index=True)
+    status: str = Field(default="running", max_length=16, index=True, description="running, succeeded, failed, stopped")
+    arch: str = Field(max_length=32)
+    config: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    mean_detection_rate: float | None = None
+    valid_accuracy: float | None = None
+    labelled_images: int = 0
+    total_images: int = 0
+    label_kinds: int = 0
+    epochs: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    model_version: str | None = Field(default=None, max_length=64)
+    curves_path: str | None = None
+    error: str | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+
+
+class ModelVersion(SQLModel, table=True):
+    """A trained model: its files live in the BentoML model store under ``bento_tag``; its stage changes only
+    through the gate, each change recorded with who and why."""
+
+    __tablename__ = "model_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: str = Field(max_length=64, unique=True)
+    kind: str = Field(max_length=8, index=True)
+    stage: str = Field(default="candidate", max_length=16, index=True)
+    run_id: int = Field(foreign_key="training_run.id", index=True)
+    dataset: str = Field(max_length=128)
+    arch: str = Field(max_length=32)
+    bento_tag: str = Field(max_length=128)
+    metrics: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    stage_changed_at: datetime = Field(default_factory=utcnow)
+    stage_changed_by: str = Field(default="training", max_length=128)
+    stage_reason: str = Field(default="new candidate from training")

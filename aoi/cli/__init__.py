@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aoi.cli import catalog_cmds, dataset_cmds, ingest_cmd, system_cmds, validate_cmds
+from aoi.cli import catalog_cmds, dataset_cmds, ingest_cmd, system_cmds, train_cmds, validate_cmds
 
 app = typer.Typer(
     name="aoi",
@@ -20,6 +20,9 @@ app.command("batches")(catalog_cmds.batches)
 app.command("summary")(catalog_cmds.summary)
 app.command("validate")(validate_cmds.validate)
 app.command("restore")(validate_cmds.restore)
+app.command("train")(train_cmds.train)
+app.command("runs")(train_cmds.runs)
+app.command("models")(train_cmds.models)
 app.command("config")(system_cmds.config)
 app.command("ui")(system_cmds.ui)
 app.command("demo")(system_cmds.demo)

@@ -1,0 +1,184 @@
+"""Training steps as the ``train`` flow calls them: check the request before any worker starts, record the
+run, fit with Ray, keep the best checkpoint as a candidate model version, draw the curves."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlmodel import func, select
+
+from aoi.catalog import db
+from aoi.catalog.models import Image, ModelVersion, TrainingRun, utcnow
+from aoi.dataset.versions import DatasetError, describe, manifest
+from aoi.settings import Settings
+from training.loop import LoopConfig
+from training.model import ARCHITECTURES
+from training.preprocess import Preprocessing
+from training.taxonomy import Taxonomy, TaxonomyError
+from training.trainer import CHECKPOINT_FILE, TrainSpec
+
+
+class TrainingError(ValueError):
+    """A training request refused before any worker starts; the message says why."""
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    dataset: str
+    arch: str = "resnet18"
+    epochs: int = 3
+    workers: int = 1
+    gpu: bool = False
+    per_class: int = 500
+    batch_size: int = 64
+    lr: float = 1e-3
+    input_size: int = 64
+    seed: int = 0
+    augment: bool = True
+
+
+def prepare(settings: Settings, req: TrainRequest) -> tuple[TrainSpec, dict]:
+    """The TrainSpec for ``req``, or TrainingError: unknown dataset or architecture, empty splits, a class
+    with no training images, --gpu without a GPU."""
+    import torch
+
+    if req.arch not in ARCHITECTURES:
+        raise TrainingError(f"unknown architecture {req.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    if req.gpu and not torch.cuda.is_available():
+        raise TrainingError("--gpu asked for, but no CUDA device is visible on this machine")
+    if req.epochs < 1 or req.workers < 1:
+        raise TrainingError("epochs and workers must be at least 1")
+    try:
+        version = describe(settings.catalog_url, req.dataset)
+    except DatasetError as err:
+        raise TrainingError(str(err)) from None
+    if version["role"] != "train":
+        raise TrainingError(f"{req.dataset} is a blind set: blind sets evaluate models, they never train them")
+    taxonomy = Taxonomy.load(version["source"])
+    splits: dict[str, list[tuple[str, str]]] = {"train": [], "valid": [], "test": []}
+    for row in manifest(settings.catalog_url, req.dataset):
+        splits[row["split"]].append((row["sha256"], row["label"]))
+    for name in ("train", "valid"):
+        if not splits[name]:
+            raise TrainingError(f"dataset {req.dataset} has no {name} images")
+    try:
+        for _, label in splits["train"] + splits["valid"]:
+            taxonomy.index(label)
+    except TaxonomyError as err:
+        raise TrainingError(str(err)) from None
+    present = {label for _, label in splits["train"]}
+    empty = [c for c in taxonomy.fine if c not in present]
+    if empty:
+        raise TrainingError(f"classes with no training images in {req.dataset}: {', '.join(empty)}")
+    spec = TrainSpec(
+        store_dir=str(settings.store_dir), taxonomy=taxonomy.as_dict(), splits=splits, arch=req.arch,
+        prep=Preprocessing(input_size=req.input_size, channels=1 if version["source"] == "gray" else 3),
+        loop=LoopConfig(epochs=req.epochs, batch_size=req.batch_size, lr=req.lr, per_class=req.per_class,
+                        seed=req.seed, amp=req.gpu, channels_last=req.gpu),
+        augment=req.augment, workers=req.workers, use_gpu=req.gpu,
+    )  # fmt: skip
+    with db.session(settings.catalog_url) as s:
+        total = s.exec(select(func.count()).select_from(Image).where(Image.source == version["source"])).one()
+    info = {"kind": version["source"], "labelled_images": version["images"], "total_images": total,
+            "label_kinds": len(present)}  # fmt: skip
+    return spec, info
+
+
+def start_run(settings: Settings, req: TrainRequest, info: dict) -> int:
+    with db.session(settings.catalog_url) as s:
+        run = TrainingRun(kind=info["kind"], dataset=req.dataset, arch=req.arch, config=req.__dict__,
+                          labelled_images=info["labelled_images"], total_images=info["total_images"],
+                          label_kinds=info["label_kinds"])  # fmt: skip
+        s.add(run)
+        s.commit()
+        return run.id
+
+
+def fit(settings: Settings, spec: TrainSpec, run_id: int):
+    """Run the Ray trainer; returns Ray's Result (raises when training failed past its retries)."""
+    from training.trainer import build_trainer, ensure_ray
+
+    ensure_ray()
+    result = build_trainer(spec, f"run-{run_id}-{uuid.uuid4().hex[:8]}", settings.home / "ray").fit()
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+def _best(result) -> tuple[dict, dict]:
+    """(state, metrics) of the checkpoint with the best mean detection rate."""
+    import torch
+
+    checkpoints = result.best_checkpoints or [(result.checkpoint, result.metrics)]
+    checkpoint, metrics = max(checkpoints, key=lambda pair: pair[1].get("mean_detection_rate", 0.0))
+    with checkpoint.as_directory() as folder:
+        state = torch.load(f"{folder}/{CHECKPOINT_FILE}", map_location="cpu", weights_only=False)
+    return state, metrics
+
+
+def record(settings: Settings, run_id: int, spec: TrainSpec, result) -> dict:
+    """Keep the best checkpoint as a candidate model version and finish the run record."""
+    from training.curves import training_curves
+    from training.registry import save_model
+
+    state, best = _best(result)
+    history = result.return_value["history"] if result.return_value else []
+    with db.session(settings.catalog_url) as s:
+        run = s.get(TrainingRun, run_id)
+        version = f"{run.kind}-r{run_id}"
+        metrics = {"mean_detection_rate": best["mean_detection_rate"], "valid_accuracy": best["valid_accuracy"],
+                   "per_class_recall": best["per_class_recall"], "epoch": best["epoch"]}  # fmt: skip
+        tag = save_model(settings, kind=run.kind, version=version, state_dict=state["model"], taxonomy=spec.taxonomy,
+                         prep=spec.prep.as_dict(), arch=spec.arch, metrics=metrics)  # fmt: skip
+        s.add(ModelVersion(version=version, kind=run.kind, run_id=run_id, dataset=run.dataset, arch=run.arch,
+                           bento_tag=tag, metrics=metrics))  # fmt: skip
+        run.status, run.model_version = "succeeded", version
+        run.mean_detection_rate, run.valid_accuracy = metrics["mean_detection_rate"], metrics["valid_accuracy"]
+        run.epochs = [{k: v for k, v in h.items() if k != "confusion"} for h in history]
+        run.curves_path = str(training_curves(run.epochs, settings.reports_dir / "training" / f"run-{run_id}.png",
+                                              f"run {run_id}: {run.arch} on {run.dataset}"))  # fmt: skip
+        _finish(run)
+        s.add(run)
+        s.commit()
+        return run_summary(run)
+
+
+def fail_run(settings: Settings, run_id: int, error: BaseException) -> None:
+    with db.session(settings.catalog_url) as s:
+        run = s.get(TrainingRun, run_id)
+        run.status = "stopped" if isinstance(error, KeyboardInterrupt) else "failed"
+        run.error = f"{type(error).__name__}: {error}"[:2000]
+        _finish(run)
+        s.add(run)
+        s.commit()
+
+
+def _finish(run: TrainingRun) -> None:
+    run.finished_at = utcnow()
+    run.duration_s = round((run.finished_at - run.started_at).total_seconds(), 2)
+
+
+def run_summary(run: TrainingRun) -> dict:
+    return {"run_id": run.id, "model_version": run.model_version, "status": run.status, "kind": run.kind,
+            "dataset": run.dataset, "arch": run.arch, "mean_detection_rate": run.mean_detection_rate,
+            "valid_accuracy": run.valid_accuracy, "labelled_images": run.labelled_images,
+            "total_images": run.total_images, "label_kinds": run.label_kinds,
+            "started_at": run.started_at.isoformat(), "finished_at": run.finished_at and run.finished_at.isoformat(),
+            "duration_s": run.duration_s, "curves": run.curves_path, "error": run.error}  # fmt: skip
+
+
+def runs(settings: Settings, limit: int | None = None) -> list[dict]:
+    with db.session(settings.catalog_url) as s:
+        query = select(TrainingRun).order_by(TrainingRun.id.desc())
+        rows = s.exec(query.limit(limit) if limit else query).all()
+    return [run_summary(r) for r in reversed(rows)]
+
+
+def models(settings: Settings) -> list[dict]:
+    with db.session(settings.catalog_url) as s:
+        rows = s.exec(select(ModelVersion).order_by(ModelVersion.id)).all()
+    return [{"version": m.version, "kind": m.kind, "stage": m.stage, "arch": m.arch, "dataset": m.dataset,
+             "bento_tag": m.bento_tag, "mean_detection_rate": m.metrics.get("mean_detection_rate"),
+             "valid_accuracy": m.metrics.get("valid_accuracy"), "created_at": m.created_at.isoformat()}
+            for m in rows]  # fmt: skip

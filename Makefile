@@ -31,6 +31,7 @@ bench: venv
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/validation.py
+	$(BIN)/python bench/train.py
 
 ui: venv
 	$(BIN)/aoi ui

@@ -3,6 +3,7 @@ run, fit with Ray, keep the best checkpoint as a candidate model version, draw t
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass
 
@@ -77,6 +78,7 @@ def prepare(settings: Settings, req: TrainRequest) -> tuple[TrainSpec, dict]:
         loop=LoopConfig(epochs=req.epochs, batch_size=req.batch_size, lr=req.lr, per_class=req.per_class,
                         seed=req.seed, amp=req.gpu, channels_last=req.gpu),
         augment=req.augment, workers=req.workers, use_gpu=req.gpu,
+        cpus_per_worker=max(1, (os.cpu_count() or 1) // req.workers),
     )  # fmt: skip
     with db.session(settings.catalog_url) as s:
         total = s.exec(select(func.count()).select_from(Image).where(Image.source == version["source"])).one()
@@ -117,6 +119,29 @@ def _best(result) -> tuple[dict, dict]:
     return state, metrics
 
 
+def test_split_metrics(spec: TrainSpec, state_dict: dict) -> dict:
+    """Accuracy and mean detection rate of the kept model on the dataset version's test split (if any).
+
+    Reported beside the run, never used to choose it: the valid split picks the epoch, blind sets judge."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from aoi.store import ImageStore
+    from training.data import ManifestDataset
+    from training.loop import evaluate
+    from training.model import build_model
+
+    if not spec.splits.get("test"):
+        return {}
+    taxonomy = Taxonomy.from_dict(spec.taxonomy)
+    model = build_model(spec.arch, len(taxonomy.fine), spec.prep.channels)
+    model.load_state_dict(state_dict)
+    data = ManifestDataset(spec.splits["test"], ImageStore(spec.store_dir), taxonomy, spec.prep)
+    metrics = evaluate(model, DataLoader(data, batch_size=256), torch.device("cpu"), len(taxonomy.fine))
+    return {"test_accuracy": metrics["valid_accuracy"], "test_mean_detection_rate": metrics["mean_detection_rate"],
+            "test_images": len(data)}  # fmt: skip
+
+
 def record(settings: Settings, run_id: int, spec: TrainSpec, result) -> dict:
     """Keep the best checkpoint as a candidate model version and finish the run record."""
     from training.curves import training_curves
@@ -128,7 +153,8 @@ def record(settings: Settings, run_id: int, spec: TrainSpec, result) -> dict:
         run = s.get(TrainingRun, run_id)
         version = f"{run.kind}-r{run_id}"
         metrics = {"mean_detection_rate": best["mean_detection_rate"], "valid_accuracy": best["valid_accuracy"],
-                   "per_class_recall": best["per_class_recall"], "epoch": best["epoch"]}  # fmt: skip
+                   "per_class_recall": best["per_class_recall"], "epoch": best["epoch"],
+                   **test_split_metrics(spec, state["model"])}  # fmt: skip
         tag = save_model(settings, kind=run.kind, version=version, state_dict=state["model"], taxonomy=spec.taxonomy,
                          prep=spec.prep.as_dict(), arch=spec.arch, metrics=metrics)  # fmt: skip
         s.add(ModelVersion(version=version, kind=run.kind, run_id=run_id, dataset=run.dataset, arch=run.arch,
@@ -141,7 +167,7 @@ def record(settings: Settings, run_id: int, spec: TrainSpec, result) -> dict:
         _finish(run)
         s.add(run)
         s.commit()
-        return run_summary(run)
+        return {**run_summary(run), **{k: v for k, v in metrics.items() if k.startswith("test_")}}
 
 
 def fail_run(settings: Settings, run_id: int, error: BaseException) -> None:

@@ -34,6 +34,7 @@ class TrainSpec:
     augment: bool = True
     workers: int = 1
     use_gpu: bool = False
+    cpus_per_worker: int = 1  # CPU workers: torch threads per worker (Ray would otherwise pin each to one)
     max_failures: int = 1
 
 
@@ -63,6 +64,8 @@ def train_loop_per_worker(config: dict) -> dict:
     from training.model import build_model
 
     spec: TrainSpec = config["spec"]
+    if not spec.use_gpu:
+        torch.set_num_threads(spec.cpus_per_worker)
     context = ray.train.get_context()
     rank, world_size = context.get_world_rank(), context.get_world_size()
     train_loader, valid_loader, num_classes = _loaders(spec, rank, world_size)
@@ -101,7 +104,8 @@ def build_trainer(spec: TrainSpec, run_name: str, storage_path: Path):
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"spec": spec},
-        scaling_config=ScalingConfig(num_workers=spec.workers, use_gpu=spec.use_gpu),
+        scaling_config=ScalingConfig(num_workers=spec.workers, use_gpu=spec.use_gpu,
+                                     resources_per_worker=None if spec.use_gpu else {"CPU": spec.cpus_per_worker}),
         run_config=RunConfig(
             name=run_name,  # unique per run: reusing a name would restore an old run
             storage_path=str(storage_path),

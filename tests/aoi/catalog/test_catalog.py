@@ -19,7 +19,7 @@ from tests.helpers import image_bytes
 
 def _measured(seed: int, label: str | None = "SPUR", size=(32, 32), machine: str | None = None) -> Measured:
     data = image_bytes(size=size, seed=seed)
-    candidate = Candidate(file=f"x/{seed}.png", origin=f"/in/x/{seed}.png", label=label, machine_id=machine)
+    candidate = Candidate(file=f"x/{seed}.png", origin=f"in/x/{seed}.png", label=label, machine_id=machine)
     return Measured(candidate, data, sha256_of(data), measure(data))
 
 
@@ -35,7 +35,7 @@ def test_migrations_build_exactly_the_models_schema(catalog_url):
 def test_records_never_duplicate_images_or_quarantine_entries(catalog_url):
     batch = records.open_batch(catalog_url, "folder", "/in", {"source": "color"})
     items = [_measured(1), _measured(2, label=None)]
-    bad = Rejected(Candidate(file="x/bad.jpg", origin="/in/x/bad.jpg"), "empty file (0 bytes)")
+    bad = Rejected(Candidate(file="x/bad.jpg", origin="in/x/bad.jpg"), "empty file (0 bytes)")
     first = records.record_chunk(catalog_url, batch, items, [bad], None)
     again = records.record_chunk(catalog_url, batch, items, [bad], None)
     assert first == {"added": 2, "by_label": {"SPUR": 1, "(unlabeled)": 1}}

@@ -94,8 +94,8 @@ def demo(as_json: bool = JSON_OPTION) -> None:
             fail(str(err), as_json, code=3)
         if not as_json:
             console.print(f"{spec.name}: {inputs[spec.name]}")
-    say("[bold]3/3 ingest (flow 'ingest'), colour tone spec, blind sets, dataset versions (flows 'validate', "
-        "'build-dataset')")
+    say("[bold]3/3 ingest, colour tone spec, blind sets, dataset versions, training (flows 'ingest', 'validate', "
+        "'build-dataset', 'train')")
     from flows.demo import demo as demo_flow
 
     results = demo_flow({name: str(path) for name, path in inputs.items()}, progress=not as_json)
@@ -108,6 +108,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         "quarantine": "aoi quarantine",
         "gallery": "aoi images --label SPUR --json",
         "datasets": "aoi dataset list; aoi dataset show pku-v1; aoi dataset manifest deeppcb-v1",
+        "training": "aoi runs; aoi models",
         "data_docs": results["datasets"]["color"]["validation"]["report"],
         "tone_pictures": str(settings.reports_dir / "validation"),
     }
@@ -123,6 +124,13 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         table(d["catalog"], ["source", "label", "status", "images"], title="catalog: images per source and label")
         for version in [*d["blind"].values(), *d["datasets"].values()]:
             _show_version(version)
+        for kind, m in d["models"].items():
+            if "skipped" in m:
+                console.print(f"{kind} model: skipped ({m['skipped']})")
+            else:
+                console.print(f"{kind} model {m['model_version']} (candidate): mean detection rate {m['mean_detection_rate']:.3f} "
+                              f"on valid, test accuracy {m.get('test_accuracy', float('nan')):.3f}, {m['duration_s']} s; "
+                              f"curves {m['curves']}")  # fmt: skip
         console.rule("[bold]where to look")
         for key, value in d["where"].items():
             console.print(f"{key:12s} {value}")

@@ -22,7 +22,7 @@ def _cleaning_table(version: dict) -> None:
     table(rows, ["rule", *classes], title=f"cleaning table of {version['name']}")
 
 
-def _show(version: dict) -> None:
+def show_version(version: dict) -> None:
     console.print(f"[bold]{version['name']}[/bold] ({version['role']}, {version['source']}): {version['images']} images"
                   + (f", blind date {version['blind_date']}" if version.get("blind_date") else "")
                   + (f", parent {version['parent']}" if version.get("parent") else ""))  # fmt: skip
@@ -60,7 +60,7 @@ def build(
         version = build_dataset(name, source, spec, per_class, split, group_by, seed, parent)
     except (DatasetError, SpecError, ValueError, PrefectUnavailable) as err:
         fail(str(err), as_json, code=2)
-    emit(version, as_json, _show)
+    emit(version, as_json, show_version)
 
 
 @dataset_app.command("blind")
@@ -92,7 +92,7 @@ def blind(
                                  name_pattern=name_pattern, shas=shas, date=date)  # fmt: skip
     except (DatasetError, OSError) as err:
         fail(str(err), as_json, code=2)
-    emit(version, as_json, _show)
+    emit(version, as_json, show_version)
 
 
 @dataset_app.command("show")
@@ -101,7 +101,7 @@ def show(name: str = typer.Argument(...), as_json: bool = JSON_OPTION) -> None:
     from aoi.dataset.versions import DatasetError, describe
 
     try:
-        emit(describe(get_settings().catalog_url, name), as_json, _show)
+        emit(describe(get_settings().catalog_url, name), as_json, show_version)
     except DatasetError as err:
         fail(str(err), as_json, code=2)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aoi.cli.dataset_cmds import _show as _show_version
+from aoi.cli.dataset_cmds import show_version
 from aoi.cli.output import JSON_OPTION, console, emit, fail, table
 from aoi.prefect_server import PrefectUnavailable
 from aoi.settings import get_settings
@@ -123,7 +123,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
                       f"{v['passed']} passed, {v['excluded']} excluded")  # fmt: skip
         table(d["catalog"], ["source", "label", "status", "images"], title="catalog: images per source and label")
         for version in [*d["blind"].values(), *d["datasets"].values()]:
-            _show_version(version)
+            show_version(version)
         for kind, m in d["models"].items():
             if "skipped" in m:
                 console.print(f"{kind} model: skipped ({m['skipped']})")

@@ -64,5 +64,3 @@ def models(as_json: bool = JSON_OPTION) -> None:
         rows, ["version", "kind", "stage", "arch", "dataset", "mean_detection_rate", "valid_accuracy", "bento_tag"],
         title="model versions"))  # fmt: skip
 
-
-__all__ = ["models", "runs", "train", "fail"]

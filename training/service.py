@@ -99,9 +99,14 @@ def start_run(settings: Settings, req: TrainRequest, info: dict) -> int:
 
 def fit(settings: Settings, spec: TrainSpec, run_id: int):
     """Run the Ray trainer; returns Ray's Result (raises when training failed past its retries)."""
-    from training.trainer import build_trainer, ensure_ray
+    from training.trainer import build_trainer, cluster_info, ensure_ray
 
     ensure_ray()
+    with db.session(settings.catalog_url) as s:  # the record says where the run trains while it runs
+        run = s.get(TrainingRun, run_id)
+        run.config = {**run.config, "ray_cluster": cluster_info()}
+        s.add(run)
+        s.commit()
     result = build_trainer(spec, f"run-{run_id}-{uuid.uuid4().hex[:8]}", settings.home / "ray").fit()
     if result.error is not None:
         raise result.error
@@ -191,7 +196,8 @@ def run_summary(run: TrainingRun) -> dict:
             "valid_accuracy": run.valid_accuracy, "labelled_images": run.labelled_images,
             "total_images": run.total_images, "label_kinds": run.label_kinds,
             "started_at": run.started_at.isoformat(), "finished_at": run.finished_at and run.finished_at.isoformat(),
-            "duration_s": run.duration_s, "curves": run.curves_path, "error": run.error}  # fmt: skip
+            "duration_s": run.duration_s, "curves": run.curves_path, "error": run.error,
+            "ray_cluster": run.config.get("ray_cluster")}  # fmt: skip
 
 
 def runs(settings: Settings, limit: int | None = None) -> list[dict]:

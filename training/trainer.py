@@ -126,3 +126,17 @@ def ensure_ray(num_cpus: int | None = None) -> None:
         ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
     else:
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+
+
+def cluster_info() -> dict:
+    """Where training runs: the cluster's address and its live nodes, CPUs and GPUs (kept in the run record)."""
+    import ray
+
+    alive = [n for n in ray.nodes() if n.get("Alive")]
+    return {
+        "address": ray.get_runtime_context().gcs_address,
+        "joined": bool(os.environ.get("RAY_ADDRESS")),
+        "nodes": len(alive),
+        "cpus": int(sum(n["Resources"].get("CPU", 0) for n in alive)),
+        "gpus": int(sum(n["Resources"].get("GPU", 0) for n in alive)),
+    }

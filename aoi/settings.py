@@ -57,6 +57,36 @@ class PrefectSettings(BaseModel):
     start_timeout_s: float = Field(90.0, gt=0, description="How long to wait for the server to answer.")
 
 
+class EvaluationSettings(BaseModel):
+    """Blind-test evaluation and the Unknown filter (domain fact 7)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    unknown_threshold: float = Field(
+        0.9945, gt=0, le=1, description="Top-class confidence below this is UNKNOWN, unless the model has a calibrated one."
+    )
+    batch_size: int = Field(256, gt=0, description="Images per forward pass when evaluating.")
+    report_max_errors: int = Field(500, gt=0, description="Wrong images shown in a report's error gallery.")
+
+
+class GateSettings(BaseModel):
+    """The promotion gate: every rule must pass on the registered blind sets before a person is asked."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_blind_accuracy: float = Field(0.90, ge=0, le=1, description="Accuracy floor on each blind set.")
+    margin_over_production: float = Field(
+        0.0, ge=-1, le=1, description="Blind accuracy must reach production's on the same sets plus this."
+    )
+    max_unknown_rate: float = Field(0.30, ge=0, le=1, description="Unknown rate ceiling on the blind sets.")
+    min_class_recall: float = Field(0.50, ge=0, le=1, description="No class's blind recall below this.")
+    max_tone_drop: float = Field(
+        0.05, ge=0, le=1, description="Largest accuracy drop when one channel is scaled by 0.9 or 1.1 (fact 3)."
+    )
+    approval_timeout_s: int = Field(86400, gt=0, description="A pending approval is rejected after this long.")
+    approval_poll_s: int = Field(5, gt=0, description="How often the paused promote flow looks for a decision.")
+
+
 class Settings(BaseSettings):
     """The resolved configuration. Frozen: build a new one (``Settings(...)``) to change anything."""
 
@@ -77,6 +107,8 @@ class Settings(BaseSettings):
     )
     ingest: IngestSettings = IngestSettings()
     prefect: PrefectSettings = PrefectSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+    gate: GateSettings = GateSettings()
 
     @field_validator("home", "datasets_dir")
     @classmethod

@@ -148,19 +148,24 @@ def test_split_metrics(spec: TrainSpec, state_dict: dict) -> dict:
 
 
 def record(settings: Settings, run_id: int, spec: TrainSpec, result) -> dict:
-    """Keep the best checkpoint as a candidate model version and finish the run record."""
+    """Keep the best checkpoint of a Ray result as a candidate model version and finish the run record."""
+    state, best = _best(result)
+    return register(settings, run_id, spec, state["model"], best,
+                    result.return_value["history"] if result.return_value else [])  # fmt: skip
+
+
+def register(settings: Settings, run_id: int, spec: TrainSpec, state_dict: dict, best: dict, history: list[dict]) -> dict:
+    """Save ``state_dict`` (the epoch ``best`` describes) as a candidate model version; finish the run record."""
     from training.curves import training_curves
     from training.registry import save_model
 
-    state, best = _best(result)
-    history = result.return_value["history"] if result.return_value else []
     with db.session(settings.catalog_url) as s:
         run = s.get(TrainingRun, run_id)
         version = f"{run.kind}-r{run_id}"
         metrics = {"mean_detection_rate": best["mean_detection_rate"], "valid_accuracy": best["valid_accuracy"],
                    "per_class_recall": best["per_class_recall"], "epoch": best["epoch"],
-                   **test_split_metrics(spec, state["model"])}  # fmt: skip
-        tag = save_model(settings, kind=run.kind, version=version, state_dict=state["model"], taxonomy=spec.taxonomy,
+                   **test_split_metrics(spec, state_dict)}  # fmt: skip
+        tag = save_model(settings, kind=run.kind, version=version, state_dict=state_dict, taxonomy=spec.taxonomy,
                          prep=spec.prep.as_dict(), arch=spec.arch, metrics=metrics)  # fmt: skip
         s.add(ModelVersion(version=version, kind=run.kind, run_id=run_id, dataset=run.dataset, arch=run.arch,
                            bento_tag=tag, metrics=metrics))  # fmt: skip
@@ -212,5 +217,7 @@ def models(settings: Settings) -> list[dict]:
         rows = s.exec(select(ModelVersion).order_by(ModelVersion.id)).all()
     return [{"version": m.version, "kind": m.kind, "stage": m.stage, "arch": m.arch, "dataset": m.dataset,
              "bento_tag": m.bento_tag, "mean_detection_rate": m.metrics.get("mean_detection_rate"),
-             "valid_accuracy": m.metrics.get("valid_accuracy"), "created_at": m.created_at.isoformat()}
+             "valid_accuracy": m.metrics.get("valid_accuracy"), "threshold": m.threshold,
+             "stage_changed_by": m.stage_changed_by, "stage_reason": m.stage_reason,
+             "created_at": m.created_at.isoformat()}
             for m in rows]  # fmt: skip

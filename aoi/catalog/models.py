@@ -270,3 +270,94 @@ class ModelVersion(SQLModel, table=True):
     stage_changed_at: datetime = Field(default_factory=utcnow)
     stage_changed_by: str = Field(default="training", max_length=128)
     stage_reason: str = Field(default="new candidate from training")
+    threshold: float | None = Field(default=None, description="Unknown-filter threshold calibrated on the valid split")
+    threshold_basis: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Evaluation(SQLModel, table=True):
+    """A model version measured on a dataset version's split or a blind set, at one Unknown threshold."""
+
+    __tablename__ = "evaluation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_version: str = Field(max_length=64, index=True)
+    dataset: str = Field(max_length=128, index=True)
+    split: str = Field(max_length=8, description="train, valid, test or blind")
+    images: int = 0
+    threshold: float
+    accuracy: float | None = None
+    coarse_accuracy: float | None = None
+    accepted_accuracy: float | None = Field(default=None, description="Accuracy on answers the Unknown filter kept")
+    unknown_rate: float = 0.0
+    mean_detection_rate: float | None = None
+    labels: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    coarse_labels: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    per_class: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    per_class_coarse: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    confusion: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    confusion_coarse: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    report_path: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RobustnessRun(SQLModel, table=True):
+    """Accuracy under changed tone (each channel scaled, fact 3) and changed compression (fact 4)."""
+
+    __tablename__ = "robustness"
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_version: str = Field(max_length=64, index=True)
+    dataset: str = Field(max_length=128)
+    split: str = Field(max_length=8)
+    images: int = 0
+    tone: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    compression: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class GateVerdict(SQLModel, table=True):
+    """The gate's verdict on a candidate: every rule with its figure, limit and pass/fail."""
+
+    __tablename__ = "gate_verdict"
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_version: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=8)
+    production_version: str | None = Field(default=None, max_length=64)
+    passed: bool
+    rules: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    blind_sets: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    flow_run_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Approval(SQLModel, table=True):
+    """A person's decision on a candidate that passed its gate: waiting, approved, rejected or timed_out."""
+
+    __tablename__ = "approval"
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_version: str = Field(max_length=64, index=True)
+    verdict_id: int = Field(foreign_key="gate_verdict.id")
+    flow_run_id: str | None = Field(default=None, max_length=64, index=True)
+    status: str = Field(default="waiting", max_length=16)
+    reviewer: str | None = Field(default=None, max_length=128)
+    comment: str | None = None
+    requested_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+
+
+class StageChange(SQLModel, table=True):
+    """Every change of a model version's stage, with when, who and why (the audit trail of promotion)."""
+
+    __tablename__ = "stage_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_version: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=8, index=True)
+    from_stage: str = Field(max_length=16)
+    to_stage: str = Field(max_length=16)
+    by: str = Field(max_length=128)
+    reason: str
+    flow_run_id: str | None = Field(default=None, max_length=64)
+    at: datetime = Field(default_factory=utcnow)

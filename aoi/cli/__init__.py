@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aoi.cli import catalog_cmds, dataset_cmds, ingest_cmd, system_cmds, train_cmds, validate_cmds
+from aoi.cli import catalog_cmds, dataset_cmds, eval_cmds, ingest_cmd, system_cmds, train_cmds, validate_cmds
 
 app = typer.Typer(
     name="aoi",
@@ -23,6 +23,14 @@ app.command("restore")(validate_cmds.restore)
 app.command("train")(train_cmds.train)
 app.command("runs")(train_cmds.runs)
 app.command("models")(train_cmds.models)
+app.command("evaluate")(eval_cmds.evaluate)
+app.command("calibrate")(eval_cmds.calibrate)
+app.command("compare")(eval_cmds.compare)
+app.command("robustness")(eval_cmds.robustness)
+app.command("promote")(eval_cmds.promote)
+app.command("approve")(eval_cmds.approve)
+app.command("rollback")(eval_cmds.rollback)
+app.command("stages")(eval_cmds.stages)
 app.command("config")(system_cmds.config)
 app.command("ui")(system_cmds.ui)
 app.command("demo")(system_cmds.demo)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aoi.cli.dataset_cmds import show_version
+from aoi.cli.eval_cmds import render_robustness
 from aoi.cli.output import JSON_OPTION, console, emit, fail, table
 from aoi.prefect_server import PrefectUnavailable
 from aoi.settings import get_settings
@@ -74,7 +75,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
 
     settings = get_settings()
     say = (lambda *a: None) if as_json else console.rule
-    say("[bold]1/3 services")
+    say("[bold]1/4 services")
     try:
         server = ensure_server(settings)
     except PrefectUnavailable as err:
@@ -83,7 +84,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         state = "started" if server.started else "running" + (", not started by this AOI_HOME" if server.foreign else "")
         console.print(f"Prefect server: {server.ui_url} ({state})")
         console.print(f"Catalog: {settings.describe()['db_url']}")
-    say("[bold]2/3 data sets")
+    say("[bold]2/4 data sets")
     inputs = {}
     for spec in datasets.SETS.values():
         try:
@@ -94,11 +95,13 @@ def demo(as_json: bool = JSON_OPTION) -> None:
             fail(str(err), as_json, code=3)
         if not as_json:
             console.print(f"{spec.name}: {inputs[spec.name]}")
-    say("[bold]3/3 ingest, colour tone spec, blind sets, dataset versions, training (flows 'ingest', 'validate', "
-        "'build-dataset', 'train')")
+    say("[bold]3/4 ingest, colour tone spec, blind sets, dataset versions, training, Unknown threshold, robustness "
+        "(flows 'ingest', 'validate', 'build-dataset', 'train')")
     from flows.demo import demo as demo_flow
 
     results = demo_flow({name: str(path) for name, path in inputs.items()}, progress=not as_json)
+    say("[bold]4/4 blind tests, gate, approval, promotion (flow 'promote')")
+    results["promotion"] = _review(settings, results, server.ui_url, as_json)
     counts = label_counts(settings.catalog_url)
     where = {
         "prefect_ui": server.ui_url,
@@ -109,6 +112,8 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         "gallery": "aoi images --label SPUR --json",
         "datasets": "aoi dataset list; aoi dataset show pku-v1; aoi dataset manifest deeppcb-v1",
         "training": "aoi runs; aoi models",
+        "evaluation_reports": str(settings.reports_dir / "evaluations"),
+        "promotion": "aoi stages; aoi compare MODEL... --datasets BLIND...; aoi rollback KIND",
         "data_docs": results["datasets"]["color"]["validation"]["report"],
         "tone_pictures": str(settings.reports_dir / "validation"),
     }
@@ -131,8 +136,36 @@ def demo(as_json: bool = JSON_OPTION) -> None:
                 console.print(f"{kind} model {m['model_version']} (candidate): mean detection rate {m['mean_detection_rate']:.3f} "
                               f"on valid, test accuracy {m.get('test_accuracy', float('nan')):.3f}, {m['duration_s']} s; "
                               f"curves {m['curves']}")  # fmt: skip
+        for kind, check in d["checks"].items():
+            calibration = check["calibration"]
+            console.print(f"{kind} Unknown threshold: " + (f"{calibration['threshold']:.4f} (accepted accuracy "
+                          f"{calibration['accepted_accuracy']:.1%} at {calibration['unknown_rate']:.1%} Unknown on valid)"
+                          if "threshold" in calibration else f"default ({calibration['skipped']})"))  # fmt: skip
+            render_robustness(check["robustness"])
+        for kind, p in d["promotion"].items():
+            table(p["comparison"]["rows"], ["row", *p["comparison"]["columns"]], title=f"{kind}: comparison")
+            failed = [r["rule"] for r in p["verdict"]["rules"] if not r["passed"]] if p.get("verdict") else []
+            console.print(f"{kind} model {p['model_version']}: {p['decision']}, stage {p['stage']}"
+                          + (f" (failed: {'; '.join(failed)})" if failed else ""))  # fmt: skip
         console.rule("[bold]where to look")
         for key, value in d["where"].items():
             console.print(f"{key:12s} {value}")
 
     emit(data, as_json, render)
+
+
+def _review(settings, results: dict, ui_url: str, as_json: bool) -> dict:
+    """Promote each trained model through its gate; approve from the terminal where the gate passed."""
+    from aoi.cli.review import promote_and_approve
+    from evaluation.compare import compare
+    from evaluation.promotion import blind_sets
+
+    say = (lambda text: None) if as_json else console.print
+    out = {}
+    for kind, model in results["models"].items():
+        if "skipped" in model:
+            continue
+        out[kind] = promote_and_approve(settings, model["model_version"], ui_url, reviewer="demo-reviewer",
+                                        comment="approved by `aoi demo` from the terminal", say=say)  # fmt: skip
+        out[kind]["comparison"] = compare(settings, [model["model_version"]], blind_sets(settings, kind))
+    return out

@@ -61,6 +61,7 @@ def models(as_json: bool = JSON_OPTION) -> None:
     from training.service import models as query
 
     emit(query(get_settings()), as_json, lambda rows: table(
-        rows, ["version", "kind", "stage", "arch", "dataset", "mean_detection_rate", "valid_accuracy", "bento_tag"],
+        rows, ["version", "kind", "stage", "arch", "dataset", "mean_detection_rate", "valid_accuracy", "threshold",
+               "bento_tag"],
         title="model versions"))  # fmt: skip
 

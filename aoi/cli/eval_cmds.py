@@ -1,0 +1,192 @@
+"""Evaluation, comparison, robustness, promotion with approval, rollback and the stage history."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+
+from aoi.cli.output import JSON_OPTION, console, emit, fail, table
+from aoi.settings import get_settings
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1%}"
+
+
+def evaluate(
+    model: str = typer.Argument(..., help="A model version (aoi models)."),
+    dataset: str = typer.Option(..., help="A blind set, or a training dataset version (see --split)."),
+    split: str = typer.Option(None, help="train, valid or test of a training version (default test)."),
+    threshold: float = typer.Option(None, help="Unknown filter threshold (default: the model's calibrated one)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report with the error gallery."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Accuracy, per-class precision/recall, confusion (fine and coarse), Unknown filter; stored in the catalog."""
+    from evaluation.service import EvaluationError
+    from evaluation.service import evaluate as run
+
+    try:
+        result = run(get_settings(), model, dataset, split, threshold, report)
+    except EvaluationError as err:
+        fail(str(err), as_json, code=2)
+
+    def render(r: dict) -> None:
+        rows = [{"class": k, **v} for k, v in r["per_class"].items()]
+        table(rows, ["class", "precision", "recall", "support"], title=f"{model} on {dataset} ({r['split']})")
+        console.print(f"accuracy {_pct(r['accuracy'])} (coarse {_pct(r['coarse_accuracy'])}); with the Unknown filter "
+                      f"at {r['threshold']:.4f}: {_pct(r['accepted_accuracy'])} on accepted images, Unknown rate "
+                      f"{_pct(r['unknown_rate'])}; report {r['report']}")  # fmt: skip
+
+    emit(result, as_json, render)
+
+
+def calibrate(
+    model: str = typer.Argument(...),
+    target_accuracy: float = typer.Option(None, "--target-accuracy", help="Accepted accuracy to reach, least Unknown."),
+    max_unknown: float = typer.Option(None, "--max-unknown", help="Unknown rate allowed, best accepted accuracy."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Fit the model's Unknown threshold on the valid split of its training dataset (never on a blind set)."""
+    from evaluation.service import EvaluationError
+    from evaluation.service import calibrate as run
+
+    try:
+        result = run(get_settings(), model, target_accuracy=target_accuracy, max_unknown_rate=max_unknown)
+    except EvaluationError as err:
+        fail(str(err), as_json, code=2)
+    emit(result, as_json, lambda r: console.print(
+        f"{model}: threshold {r['threshold']:.4f} -> accepted accuracy {_pct(r['accepted_accuracy'])}, Unknown rate "
+        f"{_pct(r['unknown_rate'])} on {r['images']} valid images of {r['dataset']}"))  # fmt: skip
+
+
+def compare(
+    models: list[str] = typer.Argument(..., help="Model versions, one column each."),
+    datasets: list[str] = typer.Option([], "--datasets", help="Blind sets (repeat the option for several)."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """The comparison table: one column per model, blind sets last."""
+    from evaluation.compare import compare as run
+    from evaluation.compare import markdown as to_markdown
+    from evaluation.service import EvaluationError
+
+    try:
+        result = run(get_settings(), models, datasets)
+    except EvaluationError as err:
+        fail(str(err), as_json, code=2)
+    result["markdown"] = to_markdown(result)
+    if markdown and not as_json:
+        typer.echo(result["markdown"])
+        return
+    emit(result, as_json, lambda r: table(r["rows"], ["row", *r["columns"]], title="model comparison"))
+
+
+def robustness(
+    model: str = typer.Argument(...),
+    dataset: str = typer.Option(...),
+    split: str = typer.Option(None),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Accuracy with each channel scaled by 0.5/0.9/1.0/1.1/1.5 (fact 3) and re-encoded as PNG/JPEG 95/75/50 (fact 4)."""
+    from evaluation.service import EvaluationError
+    from evaluation.service import robustness as run
+
+    try:
+        result = run(get_settings(), model, dataset, split)
+    except EvaluationError as err:
+        fail(str(err), as_json, code=2)
+    emit(result, as_json, render_robustness)
+
+
+def render_robustness(r: dict) -> None:
+    rows = [{"channel": c, **{f"×{f}": _pct(v) for f, v in row.items()}} for c, row in r["tone"].items()]
+    table(rows, ["channel", *(f"×{f}" for f in next(iter(r["tone"].values())))],
+          title=f"tone: accuracy of {r['model_version']} on {r['dataset']} with one channel scaled")  # fmt: skip
+    table([{"images": k, "accuracy": _pct(v)} for k, v in r["compression"].items()], ["images", "accuracy"],
+          title=f"compression (training data: {r['training_compression']})")  # fmt: skip
+
+
+def promote(
+    model: str = typer.Argument(..., help="A candidate model version."),
+    timeout: int = typer.Option(None, help="Seconds to wait for a reviewer (default AOI_GATE__APPROVAL_TIMEOUT_S)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Run the `promote` flow: blind tests, gate, then (if passed) wait for approval in the Prefect UI."""
+    from aoi.prefect_server import PrefectUnavailable, ensure_server
+    from evaluation.promotion import PromotionError
+    from evaluation.service import EvaluationError
+
+    try:
+        ensure_server(get_settings())
+        from flows.promote import promote as promote_flow
+
+        result = promote_flow(model, timeout)
+    except (PromotionError, EvaluationError, PrefectUnavailable) as err:
+        fail(str(err), as_json, code=2)
+    emit(result, as_json, lambda r: console.print(f"{model}: {r['decision']}; stage {r['stage']}"))
+
+
+def approve(
+    flow_run_id: str = typer.Argument(..., help="The paused promote flow run (printed by `aoi promote`, or in the UI)."),
+    reviewer: str = typer.Option(..., help="Your name: recorded with the decision."),
+    reject: bool = typer.Option(False, "--reject", help="Reject instead of approve."),
+    comment: str = typer.Option("", help="Why: recorded with the decision."),
+    wait: float = typer.Option(120.0, help="Seconds to wait for the flow to record the decision."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Answer a paused promote run from the terminal, exactly as the Prefect UI's Resume form does."""
+    from aoi.prefect_server import PrefectUnavailable, ensure_server
+    from evaluation import approval, promotion
+
+    settings = get_settings()
+    pending = promotion.waiting_approval(settings, flow_run_id)
+    if pending is None:
+        fail(f"no approval is waiting on flow run {flow_run_id}: a model whose gate failed is never put up for "
+             f"approval, and a decided run cannot be decided again", as_json, code=2)  # fmt: skip
+    try:
+        ensure_server(settings)
+        approval.resume(flow_run_id, approve=not reject, reviewer=reviewer, comment=comment)
+    except (approval.ApprovalError, PrefectUnavailable) as err:
+        fail(str(err), as_json, code=2)
+    except Exception as err:  # the form's validation (e.g. an empty reviewer) is refused by Prefect
+        fail(f"the decision was refused: {err}", as_json, code=2)
+    deadline = time.monotonic() + wait
+    result = promotion.approval(settings, pending.id)
+    while result["status"] == "waiting" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        result = promotion.approval(settings, pending.id)
+    if result["status"] == "waiting":
+        fail(f"the flow run took the decision but has not recorded it within {wait} s; see the Prefect UI", as_json,
+             code=1, **result)  # fmt: skip
+    emit(result, as_json, lambda r: console.print(f"{r['model_version']}: {r['status']} by {r['reviewer']}; stage {r['stage']}"))
+
+
+def rollback(
+    kind: str = typer.Argument(..., help="gray or color"),
+    by: str = typer.Option(..., help="Who rolls back: recorded."),
+    reason: str = typer.Option(..., help="Why: recorded."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Return production of KIND to the model it replaced; the current one becomes rolled_back."""
+    from evaluation.promotion import PromotionError
+    from evaluation.promotion import rollback as run
+
+    try:
+        result = run(get_settings(), kind, by, reason)
+    except PromotionError as err:
+        fail(str(err), as_json, code=2)
+    emit(result, as_json, lambda r: console.print(f"{kind}: production is {r['production']} again "
+                                                  f"({r['rolled_back']} rolled back by {r['by']})"))  # fmt: skip
+
+
+def stages(
+    kind: str = typer.Option(None, help="gray or color"),
+    model: str = typer.Option(None, help="One model version."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Every stage change of the model versions: when, who, why."""
+    from evaluation.promotion import history
+
+    emit(history(get_settings(), kind, model), as_json, lambda rows: table(
+        rows, ["at", "model_version", "kind", "from", "to", "by", "reason", "flow_run_id"], title="stage changes"))  # fmt: skip

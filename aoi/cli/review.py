@@ -1,0 +1,49 @@
+"""The demo's review stage: run `aoi promote` as its own process (as an engineer would), and when the run pauses
+for approval, show where a reviewer would answer in the Prefect UI, then answer from this terminal instead."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlmodel import select
+
+from aoi.catalog import db
+from aoi.catalog.models import Approval
+from aoi.settings import Settings
+
+
+def promote_and_approve(settings: Settings, version: str, ui_url: str, reviewer: str, comment: str,
+                        say: Callable[[str], None], timeout_s: float = 900) -> dict:  # fmt: skip
+    """The promote run's result; a passed gate is approved by ``reviewer`` from here."""
+    from evaluation import approval, promotion
+
+    aoi = str(Path(sys.executable).with_name("aoi"))
+    process = subprocess.Popen([aoi, "promote", version, "--json"], stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            with db.session(settings.catalog_url) as s:
+                waiting = s.exec(select(Approval).where(Approval.model_version == version,
+                                                        Approval.status == "waiting")).first()  # fmt: skip
+            if waiting is not None and approval.state_of(waiting.flow_run_id).is_paused():
+                say(f"{version} passed its gate and waits for a reviewer. In the Prefect UI: "
+                    f"{ui_url}/runs/flow-run/{waiting.flow_run_id} (Resume, fill in the form). "
+                    f"The demo answers from the terminal instead: aoi approve {waiting.flow_run_id} --reviewer {reviewer}")  # fmt: skip
+                approval.resume(waiting.flow_run_id, approve=True, reviewer=reviewer, comment=comment)
+                while promotion.approval(settings, waiting.id)["status"] == "waiting" and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                break
+            time.sleep(1)
+        out, _ = process.communicate(timeout=max(deadline - time.monotonic(), 30))
+    finally:
+        if process.poll() is None:
+            process.kill()
+    if process.returncode != 0:
+        return {"model_version": version, "decision": "error", "stage": "candidate",
+                "error": f"aoi promote exited with {process.returncode}"}  # fmt: skip
+    return json.loads(out)

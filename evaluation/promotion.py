@@ -1,0 +1,161 @@
+"""Stages of model versions and the only ways they change (domain fact 9: a person decides).
+
+candidate --(gate passed, approved by a person)--> production; the previous production --> archived
+candidate --(rejected, or no decision in time)--> rejected
+production --(rollback)--> rolled_back; the last archived production --> production again
+
+Every change is a ``stage_change`` row with time, who and why. ``decide`` re-checks the stored gate verdict,
+so no caller can make a model production without a passed gate and an approval row waiting for it.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from aoi.catalog import db
+from aoi.catalog.models import Approval, DatasetVersion, GateVerdict, ModelVersion, StageChange, utcnow
+from aoi.settings import Settings
+
+TIMEOUT_REVIEWER = "(no decision in time)"
+
+
+class PromotionError(ValueError):
+    """A stage change that is not allowed; the message says why."""
+
+
+def production(settings: Settings, kind: str) -> ModelVersion | None:
+    with db.session(settings.catalog_url) as s:
+        return s.exec(select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.stage == "production")).first()
+
+
+def blind_sets(settings: Settings, kind: str) -> list[str]:
+    """Every registered blind set of ``kind`` (gray or color), oldest first."""
+    with db.session(settings.catalog_url) as s:
+        rows = s.exec(select(DatasetVersion.name).where(DatasetVersion.role == "blind", DatasetVersion.source == kind)
+                      .order_by(DatasetVersion.id)).all()  # fmt: skip
+    return list(rows)
+
+
+def record_verdict(settings: Settings, version: str, kind: str, rules: list[dict], blind: list[str],
+                   production_version: str | None, flow_run_id: str | None) -> dict:  # fmt: skip
+    from evaluation.gate import passed
+
+    with db.session(settings.catalog_url) as s:
+        row = GateVerdict(model_version=version, kind=kind, production_version=production_version,
+                          passed=passed(rules), rules=rules, blind_sets=blind, flow_run_id=flow_run_id)  # fmt: skip
+        s.add(row)
+        s.commit()
+        s.refresh(row)
+        return _verdict(row)
+
+
+def _verdict(row: GateVerdict) -> dict:
+    return {"verdict_id": row.id, "model_version": row.model_version, "kind": row.kind, "passed": row.passed,
+            "production_version": row.production_version, "rules": row.rules, "blind_sets": row.blind_sets,
+            "flow_run_id": row.flow_run_id, "created_at": row.created_at.isoformat()}  # fmt: skip
+
+
+def open_approval(settings: Settings, verdict_id: int, flow_run_id: str | None) -> int:
+    with db.session(settings.catalog_url) as s:
+        verdict = s.get(GateVerdict, verdict_id)
+        if verdict is None or not verdict.passed:
+            raise PromotionError(f"gate verdict {verdict_id} did not pass: no approval can be asked for")
+        row = Approval(model_version=verdict.model_version, verdict_id=verdict_id, flow_run_id=flow_run_id)
+        s.add(row)
+        s.commit()
+        return row.id
+
+
+def waiting_approval(settings: Settings, flow_run_id: str) -> Approval | None:
+    with db.session(settings.catalog_url) as s:
+        return s.exec(select(Approval).where(Approval.flow_run_id == flow_run_id, Approval.status == "waiting")).first()
+
+
+def approval(settings: Settings, approval_id: int) -> dict:
+    with db.session(settings.catalog_url) as s:
+        row = s.get(Approval, approval_id)
+        stage = s.exec(select(ModelVersion.stage).where(ModelVersion.version == row.model_version)).first()
+    return {"approval_id": row.id, "model_version": row.model_version, "status": row.status, "reviewer": row.reviewer,
+            "comment": row.comment, "flow_run_id": row.flow_run_id, "stage": stage,
+            "requested_at": row.requested_at.isoformat(), "decided_at": row.decided_at and row.decided_at.isoformat()}  # fmt: skip
+
+
+def _change(s: Session, model: ModelVersion, to: str, by: str, reason: str, flow_run_id: str | None) -> None:
+    s.add(StageChange(model_version=model.version, kind=model.kind, from_stage=model.stage, to_stage=to, by=by,
+                      reason=reason, flow_run_id=flow_run_id))  # fmt: skip
+    model.stage, model.stage_changed_at, model.stage_changed_by, model.stage_reason = to, utcnow(), by, reason
+    s.add(model)
+
+
+def decide(settings: Settings, approval_id: int, approve: bool, reviewer: str, comment: str = "") -> dict:
+    """Apply a person's decision (or the timeout's) to the candidate of a waiting approval."""
+    if not reviewer.strip():
+        raise PromotionError("a decision needs the reviewer's name")
+    with db.session(settings.catalog_url) as s:
+        row = s.get(Approval, approval_id, with_for_update=True)  # two decisions at once: one wins
+        if row is None or row.status != "waiting":
+            raise PromotionError(f"approval {approval_id} is not waiting for a decision")
+        verdict = s.get(GateVerdict, row.verdict_id)
+        model = s.exec(select(ModelVersion).where(ModelVersion.version == row.model_version)).one()
+        if approve and not verdict.passed:  # defence in depth: open_approval already refuses this
+            raise PromotionError(f"{model.version} failed its gate: it cannot be made production")
+        if model.stage != "candidate":
+            raise PromotionError(f"{model.version} is {model.stage}, not a candidate")
+        timed_out = reviewer == TIMEOUT_REVIEWER
+        reason = comment or ("approved" if approve else "rejected")
+        if approve:
+            current = s.exec(select(ModelVersion).where(ModelVersion.kind == model.kind,
+                                                        ModelVersion.stage == "production")).first()  # fmt: skip
+            if current is not None:
+                _change(s, current, "archived", reviewer, f"replaced by {model.version}: {reason}", row.flow_run_id)
+            _change(s, model, "production", reviewer, reason, row.flow_run_id)
+        else:
+            _change(s, model, "rejected", reviewer, reason, row.flow_run_id)
+        row.status = "approved" if approve else "timed_out" if timed_out else "rejected"
+        row.reviewer, row.comment, row.decided_at = reviewer, comment, utcnow()
+        s.add(row)
+        s.commit()
+    return approval(settings, approval_id)
+
+
+def rollback(settings: Settings, kind: str, by: str, reason: str) -> dict:
+    """Production goes back to the model it replaced; the current one becomes ``rolled_back``."""
+    with db.session(settings.catalog_url) as s:
+        current = s.exec(select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.stage == "production")).first()
+        if current is None:
+            raise PromotionError(f"no {kind} model in production: nothing to roll back")
+        # The latest production model that was archived (not rejected, not itself rolled back).
+        changes = s.exec(select(StageChange).where(StageChange.kind == kind, StageChange.from_stage == "production",
+                                                   StageChange.to_stage == "archived")
+                         .order_by(StageChange.id.desc())).all()  # fmt: skip
+        previous = None
+        for change in changes:
+            candidate = s.exec(select(ModelVersion).where(ModelVersion.version == change.model_version)).one()
+            if candidate.stage == "archived":
+                previous = candidate
+                break
+        if previous is None:
+            raise PromotionError(f"{current.version} is the first {kind} production model: there is none to go back to")
+        _change(s, current, "rolled_back", by, f"rollback: {reason}", None)
+        _change(s, previous, "production", by, f"rollback from {current.version}: {reason}", None)
+        s.commit()
+        return {"kind": kind, "production": previous.version, "rolled_back": current.version, "by": by, "reason": reason}
+
+
+def history(settings: Settings, kind: str | None = None, version: str | None = None) -> list[dict]:
+    """Stage changes, oldest first: who moved which model where, when and why."""
+    with db.session(settings.catalog_url) as s:
+        query = select(StageChange).order_by(StageChange.id)
+        if kind:
+            query = query.where(StageChange.kind == kind)
+        if version:
+            query = query.where(StageChange.model_version == version)
+        rows = s.exec(query).all()
+    return [{"at": r.at.isoformat(), "model_version": r.model_version, "kind": r.kind, "from": r.from_stage,
+             "to": r.to_stage, "by": r.by, "reason": r.reason, "flow_run_id": r.flow_run_id} for r in rows]  # fmt: skip
+
+
+def verdicts(settings: Settings, version: str) -> list[dict]:
+    with db.session(settings.catalog_url) as s:
+        rows = s.exec(select(GateVerdict).where(GateVerdict.model_version == version).order_by(GateVerdict.id)).all()
+    return [_verdict(r) for r in rows]

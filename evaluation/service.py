@@ -1,0 +1,251 @@
+"""Evaluation steps as the CLI and the ``promote`` flow call them: evaluate a model version on a dataset split or
+blind set (stored in the catalog, with an HTML report), calibrate its Unknown threshold on the valid split, and
+measure its tone and compression robustness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sqlmodel import select
+
+from aoi.catalog import db
+from aoi.catalog.models import DatasetMember, DatasetVersion, Evaluation, ModelVersion, RobustnessRun, utcnow
+from aoi.settings import Settings
+from evaluation import scores
+from evaluation.predict import Predictions, load_images, probabilities
+from evaluation.robustness import COMPRESSIONS, TONE_FACTORS, channels_of, reencode, scale_channel
+from training.preprocess import Preprocessing
+from training.taxonomy import Taxonomy
+
+
+class EvaluationError(ValueError):
+    """An evaluation request that cannot be honoured; the message says why."""
+
+
+@dataclass
+class Loaded:
+    """A model version ready to predict: its catalog row, network, taxonomy and preprocessing."""
+
+    row: ModelVersion
+    model: object
+    taxonomy: Taxonomy
+    prep: Preprocessing
+
+
+def model_version(settings: Settings, version: str) -> ModelVersion:
+    with db.session(settings.catalog_url) as s:
+        row = s.exec(select(ModelVersion).where(ModelVersion.version == version)).first()
+    if row is None:
+        raise EvaluationError(f"no model version {version} (aoi models lists them)")
+    return row
+
+
+def load(settings: Settings, version: str) -> Loaded:
+    from training.registry import load_model
+
+    row = model_version(settings, version)
+    model, meta = load_model(settings, row.bento_tag)
+    return Loaded(row, model, Taxonomy.from_dict(meta["taxonomy"]), Preprocessing(**meta["preprocessing"]))
+
+
+def threshold_of(settings: Settings, row: ModelVersion, threshold: float | None) -> float:
+    """The asked threshold, else the model's calibrated one, else the settings' default."""
+    if threshold is not None:
+        if not 0.0 < threshold <= 1.0:
+            raise EvaluationError(f"threshold must be in (0, 1], not {threshold}")
+        return threshold
+    return row.threshold if row.threshold is not None else settings.evaluation.unknown_threshold
+
+
+def members(settings: Settings, dataset: str, split: str | None, kind: str) -> tuple[str, list[tuple[str, str]]]:
+    """(split, [(sha256, label)]) of a dataset version: a blind set whole, a training version's ``split``
+    (default ``test``). Refuses a set of the other kind and an empty selection."""
+    with db.session(settings.catalog_url) as s:
+        version = s.exec(select(DatasetVersion).where(DatasetVersion.name == dataset)).first()
+        if version is None:
+            raise EvaluationError(f"no dataset version {dataset} (aoi dataset list)")
+        if version.source != kind:
+            raise EvaluationError(f"{dataset} holds {version.source} images; this model is a {kind} model")
+        if version.role == "blind" and split not in (None, "blind"):
+            raise EvaluationError(f"{dataset} is a blind set: it has no {split} split")
+        split = "blind" if version.role == "blind" else (split or "test")
+        rows = s.exec(select(DatasetMember.sha256, DatasetMember.label)
+                      .where(DatasetMember.dataset_id == version.id, DatasetMember.split == split)
+                      .order_by(DatasetMember.image_id)).all()  # fmt: skip
+    rows = [(sha, label) for sha, label in rows if label]
+    if not rows:
+        raise EvaluationError(f"{dataset} has no labelled {split} images")
+    return split, rows
+
+
+def _known(loaded: Loaded, rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    unknown = sorted({label for _, label in rows if label not in loaded.taxonomy.fine})
+    if unknown:
+        raise EvaluationError(f"labels {', '.join(unknown)} are not classes of {loaded.row.version} "
+                              f"({', '.join(loaded.taxonomy.fine)})")  # fmt: skip
+    return rows
+
+
+def predict(settings: Settings, loaded: Loaded, rows: list[tuple[str, str]], images=None, change=None) -> Predictions:
+    from aoi.store import ImageStore
+
+    shas = [sha for sha, _ in rows]
+    if images is None:
+        images = load_images(ImageStore(settings.store_dir), shas, loaded.prep.channels)
+    probs = probabilities(loaded.model, loaded.prep, images, change, settings.evaluation.batch_size)
+    true = np.array([loaded.taxonomy.index(label) for _, label in rows], dtype=np.int64)
+    return Predictions(shas, true, probs)
+
+
+def summarise(p: Predictions, taxonomy: Taxonomy, threshold: float) -> dict:
+    """Every figure of one evaluation: fine and coarse confusion, per-class tables, the Unknown filter."""
+    labels = list(taxonomy.fine)
+    fine = scores.confusion(p.true, p.pred, len(labels))
+    to_coarse, coarse_labels = scores.coarse_index(labels, taxonomy.coarse)
+    coarse = scores.confusion(to_coarse[p.true], to_coarse[p.pred], len(coarse_labels))
+    table = scores.per_class(fine, labels)
+    kept = scores.unknown_filter(p.true, p.pred, p.confidence, threshold)
+    return {"images": len(p.shas), "threshold": threshold, "accuracy": scores.accuracy(fine),
+            "coarse_accuracy": scores.accuracy(coarse), "accepted_accuracy": kept.accepted_accuracy,
+            "unknown_rate": kept.unknown_rate, "mean_detection_rate": scores.mean_detection_rate(table),
+            "labels": labels, "coarse_labels": coarse_labels, "per_class": table,
+            "per_class_coarse": scores.per_class(coarse, coarse_labels),
+            "confusion": fine.tolist(), "confusion_coarse": coarse.tolist()}  # fmt: skip
+
+
+def evaluate(settings: Settings, version: str, dataset: str, split: str | None = None,
+             threshold: float | None = None, report: bool = True) -> dict:  # fmt: skip
+    """Evaluate ``version`` on ``dataset`` (its ``split``, or the whole blind set), store the result, write the
+    HTML report (numbers, confusion pictures, error gallery with Grad-CAM heat maps); returns the summary."""
+    loaded = load(settings, version)
+    threshold = threshold_of(settings, loaded.row, threshold)
+    split, rows = members(settings, dataset, split, loaded.row.kind)
+    rows = _known(loaded, rows)
+    from aoi.store import ImageStore
+
+    images = load_images(ImageStore(settings.store_dir), [sha for sha, _ in rows], loaded.prep.channels)
+    p = predict(settings, loaded, rows, images)
+    figures = summarise(p, loaded.taxonomy, threshold)
+    with db.session(settings.catalog_url) as s:
+        row = Evaluation(model_version=version, dataset=dataset, split=split, **figures)
+        s.add(row)
+        s.commit()
+        s.refresh(row)
+        summary = {"evaluation_id": row.id, "model_version": version, "kind": loaded.row.kind, "dataset": dataset,
+                   "split": split, **figures, "created_at": row.created_at.isoformat(), "report": None}  # fmt: skip
+        if report:
+            row.report_path = summary["report"] = str(_write_report(settings, loaded, p, images, summary))
+            s.add(row)
+            s.commit()
+    return summary
+
+
+def _write_report(settings: Settings, loaded: Loaded, p: Predictions, images, summary: dict):
+    import torch
+
+    from evaluation.gradcam import grad_cam
+    from evaluation.report import write_report
+    from training.preprocess import to_tensor
+
+    wrong = np.flatnonzero(p.pred != p.true)
+    # Most confident mistakes first: when the gallery is capped, the dangerous ones are the ones shown.
+    wrong = wrong[np.argsort(-p.confidence[wrong], kind="stable")][: settings.evaluation.report_max_errors]
+    cams = np.zeros((0,))
+    if len(wrong):
+        x = torch.stack([to_tensor(images[i], loaded.prep) for i in wrong])
+        # Where the model looked for the class it chose: the heat map explains the wrong answer.
+        cams = grad_cam(loaded.model, loaded.row.arch, x, torch.as_tensor(p.pred[wrong]))
+    labels = summary["labels"]
+    errors = [{"sha256": p.shas[i], "true": labels[p.true[i]], "pred": labels[p.pred[i]],
+               "confidence": float(p.confidence[i]), "image": images[i], "cam": cams[k]}
+              for k, i in enumerate(wrong)]  # fmt: skip
+    folder = settings.reports_dir / "evaluations" / f"eval-{summary['evaluation_id']}"
+    total_wrong = int((p.pred != p.true).sum())
+    return write_report(folder, summary, errors, max_errors=settings.evaluation.report_max_errors,
+                        total_errors=total_wrong)  # fmt: skip
+
+
+def calibrate(settings: Settings, version: str, *, target_accuracy: float | None = None,
+              max_unknown_rate: float | None = None) -> dict:  # fmt: skip
+    """Fit the Unknown threshold on the valid split of the model's own training dataset and keep it on the
+    model version (serving and evaluation use it from then on)."""
+    loaded = load(settings, version)
+    _, rows = members(settings, loaded.row.dataset, "valid", loaded.row.kind)
+    p = predict(settings, loaded, _known(loaded, rows))
+    try:
+        point = scores.calibrate(p.true, p.pred, p.confidence, target_accuracy=target_accuracy,
+                                 max_unknown_rate=max_unknown_rate)  # fmt: skip
+    except scores.CalibrationError as err:
+        raise EvaluationError(f"{version}: {err}") from None
+    basis = {"dataset": loaded.row.dataset, "split": "valid", "images": len(rows),
+             "target_accuracy": target_accuracy, "max_unknown_rate": max_unknown_rate,
+             "accepted_accuracy": point.accepted_accuracy, "unknown_rate": point.unknown_rate,
+             "calibrated_at": utcnow().isoformat()}  # fmt: skip
+    with db.session(settings.catalog_url) as s:
+        row = s.get(ModelVersion, loaded.row.id)
+        row.threshold, row.threshold_basis = point.threshold, basis
+        s.add(row)
+        s.commit()
+    return {"model_version": version, "threshold": point.threshold, **basis}
+
+
+def robustness(settings: Settings, version: str, dataset: str, split: str | None = None,
+               factors: tuple[float, ...] = TONE_FACTORS, compression: bool = True) -> dict:  # fmt: skip
+    """Accuracy with each channel scaled by each of ``factors``, and after re-encoding (PNG, JPEG 95/75/50)."""
+    from aoi.store import ImageStore
+    from tqdm.auto import tqdm
+
+    loaded = load(settings, version)
+    split, rows = members(settings, dataset, split, loaded.row.kind)
+    rows = _known(loaded, rows)
+    images = load_images(ImageStore(settings.store_dir), [sha for sha, _ in rows], loaded.prep.channels)
+
+    def accuracy(change) -> float:
+        p = predict(settings, loaded, rows, images, change)
+        return float((p.pred == p.true).mean())
+
+    channels = channels_of(loaded.row.kind)
+    factors = tuple(sorted({*factors, 1.0}))
+    variants = [(c, f) for c in channels for f in factors if f != 1.0]
+    codecs = COMPRESSIONS if compression else ()
+    with tqdm(total=1 + len(variants) + len(codecs), desc=f"robustness {version}", unit="variant") as bar:
+        unchanged = accuracy(None)
+        bar.update()
+        tone = {c: {"1.0": unchanged} for c in channels}
+        for channel, factor in variants:
+            tone[channel][str(factor)] = accuracy(scale_channel(channel, factor))
+            bar.update()
+        tone = {c: {str(f): tone[c][str(f)] for f in factors} for c in channels}
+        table = {"as stored": unchanged}
+        for codec in codecs:
+            table[codec] = accuracy(reencode(codec))
+            bar.update()
+    with db.session(settings.catalog_url) as s:
+        row = RobustnessRun(model_version=version, dataset=dataset, split=split, images=len(rows), tone=tone,
+                            compression=table)  # fmt: skip
+        s.add(row)
+        s.commit()
+        s.refresh(row)
+    return {"robustness_id": row.id, "model_version": version, "dataset": dataset, "split": split,
+            "images": len(rows), "factors": list(factors), "tone": tone, "compression": table,
+            "training_compression": training_compression(settings, loaded.row.dataset)}  # fmt: skip
+
+
+def training_compression(settings: Settings, dataset: str) -> str:
+    """How the training images of ``dataset`` are stored: e.g. ``PNG (lossless)`` or ``JPEG q75-95``."""
+    from sqlmodel import func
+
+    from aoi.catalog.models import Image
+
+    with db.session(settings.catalog_url) as s:
+        rows = s.exec(select(Image.format, func.min(Image.jpeg_quality), func.max(Image.jpeg_quality), func.count())
+                      .join(DatasetMember, DatasetMember.image_id == Image.id)
+                      .join(DatasetVersion, DatasetVersion.id == DatasetMember.dataset_id)
+                      .where(DatasetVersion.name == dataset, DatasetMember.split == "train")
+                      .group_by(Image.format)).all()  # fmt: skip
+    parts = []
+    for fmt, low, high, count in sorted(rows, key=lambda r: -r[3]):
+        quality = f" q{low}" if low == high else f" q{low}-{high}"
+        parts.append(f"{fmt}{quality if low is not None else ' (lossless)' if fmt == 'PNG' else ''} ×{count}")
+    return ", ".join(parts) or "unknown"

@@ -1,0 +1,51 @@
+"""Promotion steps as the ``promote`` flow calls them: check the candidate, evaluate it and production on every
+blind set of its kind, measure tone robustness, judge and record the gate, and write what the reviewer reads."""
+
+from __future__ import annotations
+
+from aoi.settings import Settings
+from evaluation import gate, promotion, service
+from evaluation.compare import compare, markdown
+
+GATE_TONE_FACTORS = (0.9, 1.1)  # the gate's tone rule: one channel off by 10% (domain fact 3)
+
+
+def check_candidate(settings: Settings, version: str) -> dict:
+    row = service.model_version(settings, version)
+    if row.stage != "candidate":
+        raise promotion.PromotionError(f"{version} is {row.stage}: only a candidate can be promoted")
+    current = promotion.production(settings, row.kind)
+    return {"version": version, "kind": row.kind, "production": current.version if current else None,
+            "blind_sets": promotion.blind_sets(settings, row.kind)}  # fmt: skip
+
+
+def evaluate_blind(settings: Settings, version: str, blind_sets: list[str], report: bool = True) -> list[dict]:
+    return [service.evaluate(settings, version, name, report=report) for name in blind_sets]
+
+
+def tone_drop(settings: Settings, version: str, blind_sets: list[str]) -> dict:
+    """The largest accuracy loss over the blind sets when one channel is scaled by 0.9 or 1.1."""
+    from evaluation.robustness import tone_drop as drop
+
+    runs = [service.robustness(settings, version, name, factors=GATE_TONE_FACTORS, compression=False)
+            for name in blind_sets]  # fmt: skip
+    return {"drop": max((drop(r["tone"], GATE_TONE_FACTORS) for r in runs), default=None),
+            "tables": {r["dataset"]: r["tone"] for r in runs}}  # fmt: skip
+
+
+def judge(settings: Settings, check: dict, candidate: list[dict], production: list[dict] | None, tone: dict,
+          flow_run_id: str | None) -> dict:  # fmt: skip
+    rules = gate.judge(settings.gate, candidate, production, tone["drop"], check["production"])
+    return promotion.record_verdict(settings, check["version"], check["kind"], rules, check["blind_sets"],
+                                    check["production"], flow_run_id)  # fmt: skip
+
+
+def review_page(settings: Settings, check: dict, verdict: dict, candidate: list[dict]) -> dict:
+    """What the reviewer reads beside the form: the verdict, the comparison with production, the reports."""
+    versions = [check["version"], *([check["production"]] if check["production"] else [])]
+    table = compare(settings, versions, check["blind_sets"])
+    verdict_md = (f"## Gate verdict for {check['version']} ({check['kind']}): "
+                  f"{'PASSED' if verdict['passed'] else 'FAILED'}\n\n{gate.markdown(verdict['rules'])}")  # fmt: skip
+    compare_md = f"## Comparison on the blind sets\n\n{markdown(table)}"
+    reports = {e["dataset"]: e["report"] for e in candidate if e.get("report")}
+    return {"verdict_markdown": verdict_md, "comparison_markdown": compare_md, "comparison": table, "reports": reports}

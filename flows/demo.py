@@ -18,6 +18,7 @@ from training.service import TrainingError
 from validation.steps import Scope, derive_spec
 
 COLOR_SPEC = "pku-color-tone"
+DEMO_DATASETS = {"gray": "deeppcb-v1", "color": "pku-v1"}  # dataset versions are immutable: one demo per AOI_HOME
 PKU_BLIND_BOARDS = r"^(11|12)_"  # PKU file names start with the board number: two boards held out
 
 derive = task(name="derive-spec", cache_policy=NO_CACHE)(derive_spec)
@@ -57,8 +58,8 @@ def demo(inputs: dict[str, str], progress: bool = True) -> dict:
                                 name_pattern=PKU_BLIND_BOARDS, note="PKU boards 11 and 12 held out"),
     }  # fmt: skip
     datasets = {
-        "gray": build_dataset("deeppcb-v1", "gray", per_class=1000),
-        "color": build_dataset("pku-v1", "color", spec=spec.key),
+        "gray": build_dataset(DEMO_DATASETS["gray"], "gray", per_class=1000),
+        "color": build_dataset(DEMO_DATASETS["color"], "color", spec=spec.key),
     }
     models = {}
     for kind, version in datasets.items():

@@ -74,6 +74,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
     from aoi.prefect_server import ensure_server
 
     settings = get_settings()
+    _refuse_a_second_demo(settings, as_json)
     say = (lambda *a: None) if as_json else console.rule
     say("[bold]1/4 services")
     try:
@@ -169,3 +170,21 @@ def _review(settings, results: dict, ui_url: str, as_json: bool) -> dict:
                                         comment="approved by `aoi demo` from the terminal", say=say)  # fmt: skip
         out[kind]["comparison"] = compare(settings, [model["model_version"]], blind_sets(settings, kind))
     return out
+
+
+def _refuse_a_second_demo(settings, as_json: bool) -> None:
+    """Dataset versions are immutable, so the demo runs once per AOI_HOME: say so before doing anything."""
+    from sqlmodel import select
+
+    from aoi.catalog import db
+    from aoi.catalog.models import DatasetVersion
+    from flows.demo import DEMO_DATASETS
+
+    if not (settings.home / "catalog.db").exists() and settings.db_url is None:
+        return
+    with db.session(settings.catalog_url) as s:
+        done = s.exec(select(DatasetVersion.name).where(DatasetVersion.name.in_(list(DEMO_DATASETS.values())))).all()
+    if done:
+        fail(f"the demo already ran in {settings.home} (dataset versions {', '.join(done)} exist and are immutable). "
+             f"Look at its results (aoi models, aoi runs, aoi stages, aoi ui), or start afresh: make clean && make demo",
+             as_json, code=5)  # fmt: skip

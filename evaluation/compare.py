@@ -48,7 +48,7 @@ def compare(settings: Settings, versions: list[str], datasets: list[str]) -> dic
             "training data": model.dataset,
             "cleaning spec": data.spec_key or "none",
             "compression of training data": service.training_compression(settings, model.dataset),
-            "sampling": f"cap {data.per_class or 'none'}/class, split {data.split}, "
+            "sampling": (f"cap {data.per_class}/class" if data.per_class else "no cap") + f", split {data.split}, "
                         f"{run.config.get('per_class')}/class/epoch × {run.config.get('epochs')} epochs",
             "Unknown threshold": f"{threshold:.4f}" + (" (calibrated)" if model.threshold is not None else " (default)"),
             "valid accuracy": _pct(valid["accuracy"]),

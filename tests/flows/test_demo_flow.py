@@ -42,3 +42,5 @@ def test_demo_ingests_both_sets_and_says_where_to_look(configure, tmp_path):
     assert data["where"]["training"] == "aoi runs; aoi models"
     assert data["where"]["aoi_home"] == str(settings.home)
     assert data["where"]["prefect_ui"].startswith("http")
+    again = CliRunner().invoke(app, ["demo", "--json"])  # dataset versions are immutable: one demo per AOI_HOME
+    assert again.exit_code == 5 and "make clean && make demo" in json.loads(again.stdout)["error"]

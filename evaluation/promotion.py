@@ -66,9 +66,16 @@ def open_approval(settings: Settings, verdict_id: int, flow_run_id: str | None) 
         return row.id
 
 
-def waiting_approval(settings: Settings, flow_run_id: str) -> Approval | None:
+def waiting_approval(settings: Settings, flow_run_id: str | None = None,
+                     version: str | None = None) -> Approval | None:  # fmt: skip
+    """The approval still waiting on a promote run (by its flow run id) or for a model version."""
+    query = select(Approval).where(Approval.status == "waiting")
+    if flow_run_id is not None:
+        query = query.where(Approval.flow_run_id == flow_run_id)
+    if version is not None:
+        query = query.where(Approval.model_version == version)
     with db.session(settings.catalog_url) as s:
-        return s.exec(select(Approval).where(Approval.flow_run_id == flow_run_id, Approval.status == "waiting")).first()
+        return s.exec(query).first()
 
 
 def approval(settings: Settings, approval_id: int) -> dict:

@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from aoi.catalog import db
 from aoi.catalog.models import DatasetMember, DatasetVersion, Evaluation, ModelVersion, RobustnessRun, utcnow
+from aoi.dataset.versions import DatasetError, describe, manifest
 from aoi.settings import Settings
 from evaluation import scores
 from evaluation.predict import Predictions, load_images, probabilities
@@ -61,41 +62,39 @@ def threshold_of(settings: Settings, row: ModelVersion, threshold: float | None)
 def members(settings: Settings, dataset: str, split: str | None, kind: str) -> tuple[str, list[tuple[str, str]]]:
     """(split, [(sha256, label)]) of a dataset version: a blind set whole, a training version's ``split``
     (default ``test``). Refuses a set of the other kind and an empty selection."""
-    with db.session(settings.catalog_url) as s:
-        version = s.exec(select(DatasetVersion).where(DatasetVersion.name == dataset)).first()
-        if version is None:
-            raise EvaluationError(f"no dataset version {dataset} (aoi dataset list)")
-        if version.source != kind:
-            raise EvaluationError(f"{dataset} holds {version.source} images; this model is a {kind} model")
-        if version.role == "blind" and split not in (None, "blind"):
-            raise EvaluationError(f"{dataset} is a blind set: it has no {split} split")
-        split = "blind" if version.role == "blind" else (split or "test")
-        rows = s.exec(select(DatasetMember.sha256, DatasetMember.label)
-                      .where(DatasetMember.dataset_id == version.id, DatasetMember.split == split)
-                      .order_by(DatasetMember.image_id)).all()  # fmt: skip
-    rows = [(sha, label) for sha, label in rows if label]
+    try:
+        version = describe(settings.catalog_url, dataset)
+    except DatasetError as err:
+        raise EvaluationError(f"{err} (aoi dataset list)") from None
+    if version["source"] != kind:
+        raise EvaluationError(f"{dataset} holds {version['source']} images; this model is a {kind} model")
+    if version["role"] == "blind" and split not in (None, "blind"):
+        raise EvaluationError(f"{dataset} is a blind set: it has no {split} split")
+    split = "blind" if version["role"] == "blind" else (split or "test")
+    rows = [(r["sha256"], r["label"]) for r in manifest(settings.catalog_url, dataset)
+            if r["split"] == split and r["label"]]  # fmt: skip
     if not rows:
         raise EvaluationError(f"{dataset} has no labelled {split} images")
     return split, rows
 
 
-def _known(loaded: Loaded, rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def images_of(settings: Settings, loaded: Loaded, dataset: str, split: str | None) -> tuple[str, list, list]:
+    """(split, [(sha256, label)], decoded images) of a dataset selection the model can be scored on: labels
+    outside its taxonomy are refused, and each image is decoded once for every pass over it."""
+    from aoi.store import ImageStore
+
+    split, rows = members(settings, dataset, split, loaded.row.kind)
     unknown = sorted({label for _, label in rows if label not in loaded.taxonomy.fine})
     if unknown:
         raise EvaluationError(f"labels {', '.join(unknown)} are not classes of {loaded.row.version} "
                               f"({', '.join(loaded.taxonomy.fine)})")  # fmt: skip
-    return rows
+    return split, rows, load_images(ImageStore(settings.store_dir), [sha for sha, _ in rows], loaded.prep.channels)
 
 
-def predict(settings: Settings, loaded: Loaded, rows: list[tuple[str, str]], images=None, change=None) -> Predictions:
-    from aoi.store import ImageStore
-
-    shas = [sha for sha, _ in rows]
-    if images is None:
-        images = load_images(ImageStore(settings.store_dir), shas, loaded.prep.channels)
+def predict(settings: Settings, loaded: Loaded, rows: list[tuple[str, str]], images, change=None) -> Predictions:
     probs = probabilities(loaded.model, loaded.prep, images, change, settings.evaluation.batch_size)
     true = np.array([loaded.taxonomy.index(label) for _, label in rows], dtype=np.int64)
-    return Predictions(shas, true, probs)
+    return Predictions([sha for sha, _ in rows], true, probs)
 
 
 def summarise(p: Predictions, taxonomy: Taxonomy, threshold: float) -> dict:
@@ -120,11 +119,7 @@ def evaluate(settings: Settings, version: str, dataset: str, split: str | None =
     HTML report (numbers, confusion pictures, error gallery with Grad-CAM heat maps); returns the summary."""
     loaded = load(settings, version)
     threshold = threshold_of(settings, loaded.row, threshold)
-    split, rows = members(settings, dataset, split, loaded.row.kind)
-    rows = _known(loaded, rows)
-    from aoi.store import ImageStore
-
-    images = load_images(ImageStore(settings.store_dir), [sha for sha, _ in rows], loaded.prep.channels)
+    split, rows, images = images_of(settings, loaded, dataset, split)
     p = predict(settings, loaded, rows, images)
     figures = summarise(p, loaded.taxonomy, threshold)
     with db.session(settings.catalog_url) as s:
@@ -171,8 +166,8 @@ def calibrate(settings: Settings, version: str, *, target_accuracy: float | None
     """Fit the Unknown threshold on the valid split of the model's own training dataset and keep it on the
     model version (serving and evaluation use it from then on)."""
     loaded = load(settings, version)
-    _, rows = members(settings, loaded.row.dataset, "valid", loaded.row.kind)
-    p = predict(settings, loaded, _known(loaded, rows))
+    _, rows, images = images_of(settings, loaded, loaded.row.dataset, "valid")
+    p = predict(settings, loaded, rows, images)
     try:
         point = scores.calibrate(p.true, p.pred, p.confidence, target_accuracy=target_accuracy,
                                  max_unknown_rate=max_unknown_rate)  # fmt: skip
@@ -193,13 +188,10 @@ def calibrate(settings: Settings, version: str, *, target_accuracy: float | None
 def robustness(settings: Settings, version: str, dataset: str, split: str | None = None,
                factors: tuple[float, ...] = TONE_FACTORS, compression: bool = True) -> dict:  # fmt: skip
     """Accuracy with each channel scaled by each of ``factors``, and after re-encoding (PNG, JPEG 95/75/50)."""
-    from aoi.store import ImageStore
     from tqdm.auto import tqdm
 
     loaded = load(settings, version)
-    split, rows = members(settings, dataset, split, loaded.row.kind)
-    rows = _known(loaded, rows)
-    images = load_images(ImageStore(settings.store_dir), [sha for sha, _ in rows], loaded.prep.channels)
+    split, rows, images = images_of(settings, loaded, dataset, split)
 
     def accuracy(change) -> float:
         p = predict(settings, loaded, rows, images, change)

@@ -23,19 +23,19 @@ def evaluate_blind(settings: Settings, version: str, blind_sets: list[str], repo
     return [service.evaluate(settings, version, name, report=report) for name in blind_sets]
 
 
-def tone_drop(settings: Settings, version: str, blind_sets: list[str]) -> dict:
-    """The largest accuracy loss over the blind sets when one channel is scaled by 0.9 or 1.1."""
+def tone_drop(settings: Settings, version: str, blind_sets: list[str]) -> float | None:
+    """The largest accuracy loss over the blind sets when one channel is scaled by 0.9 or 1.1 (each run is
+    kept in the catalog's robustness table); None without a blind set."""
     from evaluation.robustness import tone_drop as drop
 
     runs = [service.robustness(settings, version, name, factors=GATE_TONE_FACTORS, compression=False)
             for name in blind_sets]  # fmt: skip
-    return {"drop": max((drop(r["tone"], GATE_TONE_FACTORS) for r in runs), default=None),
-            "tables": {r["dataset"]: r["tone"] for r in runs}}  # fmt: skip
+    return max((drop(r["tone"], GATE_TONE_FACTORS) for r in runs), default=None)
 
 
-def judge(settings: Settings, check: dict, candidate: list[dict], production: list[dict] | None, tone: dict,
-          flow_run_id: str | None) -> dict:  # fmt: skip
-    rules = gate.judge(settings.gate, candidate, production, tone["drop"], check["production"])
+def judge(settings: Settings, check: dict, candidate: list[dict], production: list[dict] | None,
+          tone_drop: float | None, flow_run_id: str | None) -> dict:  # fmt: skip
+    rules = gate.judge(settings.gate, candidate, production, tone_drop, check["production"])
     return promotion.record_verdict(settings, check["version"], check["kind"], rules, check["blind_sets"],
                                     check["production"], flow_run_id)  # fmt: skip
 

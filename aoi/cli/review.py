@@ -10,10 +10,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlmodel import select
-
-from aoi.catalog import db
-from aoi.catalog.models import Approval
 from aoi.settings import Settings
 
 
@@ -27,9 +23,7 @@ def promote_and_approve(settings: Settings, version: str, ui_url: str, reviewer:
     deadline = time.monotonic() + timeout_s
     try:
         while process.poll() is None and time.monotonic() < deadline:
-            with db.session(settings.catalog_url) as s:
-                waiting = s.exec(select(Approval).where(Approval.model_version == version,
-                                                        Approval.status == "waiting")).first()  # fmt: skip
+            waiting = promotion.waiting_approval(settings, version=version)
             if waiting is not None and approval.state_of(waiting.flow_run_id).is_paused():
                 say(f"{version} passed its gate and waits for a reviewer. In the Prefect UI: "
                     f"{ui_url}/runs/flow-run/{waiting.flow_run_id} (Resume, fill in the form). "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -87,6 +87,30 @@ class GateSettings(BaseModel):
     approval_poll_s: int = Field(5, gt=0, description="How often the paused promote flow looks for a decision.")
 
 
+class ServingSettings(BaseModel):
+    """The BentoML classification service (``aoi serve``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address `aoi serve` listens on.")
+    port: int = Field(3000, gt=0, lt=65536, description="Port of `aoi serve`.")
+    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0, description="A /classify request body over this is refused (413).")
+    max_pixels: int = Field(25_000_000, gt=0, description="An image with more pixels than this is refused (413).")
+    batching: bool = Field(True, description="Batch model calls across requests (adaptive batching); off: one forward per request.")
+    max_batch_size: int = Field(32, gt=0, description="Largest batch the adaptive batcher forms.")
+    max_latency_ms: int = Field(
+        10_000, gt=0, description="BentoML refuses (503) a request that would wait longer than this for its batch: a deadline, not a window."
+    )
+    reload_poll_s: float = Field(2.0, gt=0, description="How often the service looks for a new production model (hot reload).")
+    log_batch_rows: int = Field(500, gt=0, description="Prediction-log rows written per catalog transaction.")
+    log_flush_s: float = Field(0.5, gt=0, description="Longest a prediction waits before it is written to the catalog.")
+    rules: Path | None = Field(None, description="Post-model rule and route table (YAML); default serving/rules.yaml.")
+    tone_specs: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tone spec per kind for the in-spec answer, e.g. {\"color\": \"vrs-capture-2023\"}; default: the spec the production model's dataset was cleaned with.",
+    )
+
+
 class Settings(BaseSettings):
     """The resolved configuration. Frozen: build a new one (``Settings(...)``) to change anything."""
 
@@ -109,6 +133,10 @@ class Settings(BaseSettings):
     prefect: PrefectSettings = PrefectSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     gate: GateSettings = GateSettings()
+    serving: ServingSettings = ServingSettings()
+    api_key: SecretStr | None = Field(
+        None, description="Bearer key the classification service requires on everything but health; unset: open."
+    )
 
     @field_validator("home", "datasets_dir")
     @classmethod

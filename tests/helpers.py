@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import zipfile
 from pathlib import Path
 
@@ -166,3 +167,9 @@ def labelimg_zip(path: Path) -> Path:
       <object><name>Mouse_bite</name><bndbox><xmin>150.5</xmin><ymin>150</ymin><xmax>170</xmax><ymax>199</ymax></bndbox></object>
     </annotation>"""
     return zip_of(path, {"imgs/b7.png": png, "imgs/b7.xml": xml})
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]

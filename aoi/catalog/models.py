@@ -361,3 +361,42 @@ class StageChange(SQLModel, table=True):
     reason: str
     flow_run_id: str | None = Field(default=None, max_length=64)
     at: datetime = Field(default_factory=utcnow)
+
+
+class Prediction(SQLModel, table=True):
+    """One answer of the classification service (the prediction log): what came in, which model answered, what
+    it said and where the image was routed. Monitoring reads tone, compression and confidence from here."""
+
+    __tablename__ = "prediction"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(max_length=32, unique=True, description="Returned to the caller; one row per answer")
+    at: datetime = Field(default_factory=utcnow, index=True)
+    latency_ms: float
+    kind: str = Field(max_length=8, index=True)
+    model_version: str = Field(max_length=64, index=True)
+    machine_id: str | None = Field(default=None, max_length=64, index=True)
+    part_no: str | None = Field(default=None, max_length=64)
+    upstream_code: str | None = Field(default=None, max_length=64)
+    sha256: str = Field(max_length=64, description="Of the image bytes; the bytes are not kept")
+    label: str = Field(max_length=64, description="The answer after rules: a fine class or UNKNOWN")
+    coarse_label: str = Field(max_length=64)
+    model_label: str = Field(max_length=64, description="The model's top fine class before filter and rules")
+    confidence: float
+    unknown: bool
+    route: str = Field(max_length=16)
+    rule: str | None = Field(default=None, max_length=64)
+    brightness: float
+    mean_r: float
+    mean_g: float
+    mean_b: float
+    r_minus_g: float
+    r_minus_b: float
+    g_minus_b: float
+    b_diff: float
+    format: str = Field(max_length=16)
+    jpeg_quality: int | None = None
+    bytes_per_pixel: float
+    width: int
+    height: int
+    in_spec: bool | None = Field(default=None, description="Tone inside the tone spec; None when the kind has none")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aoi.cli import catalog_cmds, dataset_cmds, eval_cmds, ingest_cmd, system_cmds, train_cmds, validate_cmds
+from aoi.cli import catalog_cmds, dataset_cmds, eval_cmds, ingest_cmd, serve_cmds, system_cmds, train_cmds, validate_cmds
 
 app = typer.Typer(
     name="aoi",
@@ -31,6 +31,8 @@ app.command("promote")(eval_cmds.promote)
 app.command("approve")(eval_cmds.approve)
 app.command("rollback")(eval_cmds.rollback)
 app.command("stages")(eval_cmds.stages)
+app.command("serve")(serve_cmds.serve)
+app.command("predictions")(serve_cmds.predictions)
 app.command("config")(system_cmds.config)
 app.command("ui")(system_cmds.ui)
 app.command("demo")(system_cmds.demo)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import socket
 import threading
 from functools import partial
 
@@ -14,19 +13,13 @@ from typer.testing import CliRunner
 
 from aoi.cli import app
 from aoi.settings import get_settings
-from tests.helpers import mini_deeppcb, zip_of
+from tests.helpers import free_port, mini_deeppcb, zip_of
 
 
 def run(*args: str, code: int = 0):
     result = CliRunner().invoke(app, [*args, "--json"])
     assert result.exit_code == code, f"{result.stdout}\n{result.stderr}"
     return json.loads(result.stdout)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_db_upgrade_reports_the_head_revision(aoi_home):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,17 +18,12 @@ import pytest
 
 from tests.flows.test_ingest_flow import aoi
 from tests.flows.test_train_flow import gray_dataset
+from tests.helpers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
 RAY = str(Path(sys.executable).with_name("ray"))
 # Head, worker and driver must agree on the auth mode, or the join fails with InvalidAuthToken.
 CLUSTER_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.2", 0))
-        return s.getsockname()[1]
 
 
 def _alive_nodes(address: str) -> int:
@@ -43,7 +37,7 @@ def _alive_nodes(address: str) -> int:
 def loopback_cluster():
     """Head and worker as blocking `ray start` processes in their own process groups, stopped by group
     (never `ray stop`, which would kill every Ray process on the host), even when the test fails."""
-    port = _free_port()
+    port = free_port("127.0.0.2")
     # Ray replaces 127.0.0.1 by the machine's address; other loopback addresses it keeps, so the cluster's
     # traffic stays on loopback: the head on 127.0.0.2, the worker node on 127.0.0.3.
     address = f"127.0.0.2:{port}"

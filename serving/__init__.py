@@ -1,0 +1,1 @@
+"""The classification service for line software (BentoML): models, rules, answers, prediction log."""

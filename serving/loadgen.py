@@ -1,0 +1,80 @@
+"""Concurrent /classify requests against a running service: the load test and ``bench/serving.py`` use it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpx
+import numpy as np
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    concurrency: int
+    seconds: float
+    statuses: Counter = field(default_factory=Counter)
+    versions: Counter = field(default_factory=Counter)
+    request_ids: list[str] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+    def figures(self) -> dict:
+        return {"requests": self.requests, "concurrency": self.concurrency, "req_per_s": round(self.throughput, 1),
+                "p50_ms": round(self.percentile(50), 1), "p99_ms": round(self.percentile(99), 1),
+                "errors": sum(n for code, n in self.statuses.items() if code != 200)}  # fmt: skip
+
+
+async def _drive(url: str, images: list[bytes], n: int, concurrency: int, kind: str, token: str | None,
+                 during=None) -> LoadResult:  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    result = LoadResult(n, concurrency, 0.0)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits, headers=headers) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                started = time.perf_counter()
+                try:
+                    r = await client.post("/classify", files={"image": (f"{i}.png", images[i % len(images)])},
+                                          data={"kind": kind, "machine_id": f"m{i % 4}"})  # fmt: skip
+                except httpx.HTTPError as err:
+                    result.statuses["transport"] += 1
+                    result.errors.append(f"{type(err).__name__}: {err}")
+                    continue
+                result.latencies_ms.append((time.perf_counter() - started) * 1e3)
+                result.statuses[r.status_code] += 1
+                if r.status_code == 200:
+                    body = r.json()
+                    result.versions[body["model_version"]] += 1
+                    result.request_ids.append(body["request_id"])
+                elif len(result.errors) < 20:
+                    result.errors.append(f"{r.status_code}: {r.text[:300]}")
+
+        started = time.perf_counter()
+        tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
+        if during is not None:
+            await during(result)
+        await asyncio.gather(*tasks)
+        result.seconds = time.perf_counter() - started
+    return result
+
+
+def run_load(url: str, images: list[bytes], n: int, concurrency: int, kind: str = "gray", token: str | None = None,
+             during=None) -> LoadResult:  # fmt: skip
+    """``n`` requests over ``concurrency`` connections; ``during(result)`` (async) runs while they are in flight."""
+    return asyncio.run(_drive(url, images, n, concurrency, kind, token, during))

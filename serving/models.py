@@ -1,0 +1,178 @@
+"""The production models the service answers with, one per kind, and their hot swap.
+
+``Deployed`` is everything an answer needs from one model version: network, taxonomy, preprocessing, Unknown
+threshold and the tone spec its images are judged against. ``ProductionModels`` holds the current one per
+kind; ``refresh`` loads a new production version beside the old one and swaps a reference, so a request in
+flight finishes on the version it started with. The retired version stays loaded until the next swap.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from aoi.settings import Settings
+from training.preprocess import Preprocessing
+from training.taxonomy import Taxonomy
+from validation.specs import Spec
+
+KINDS = ("gray", "color")
+log = logging.getLogger("aoi.serving")
+
+
+class NoProductionModel(LookupError):
+    """No production model for the kind: the service answers 503 until one is promoted."""
+
+
+@dataclass(frozen=True)
+class Deployed:
+    version: str
+    kind: str
+    model: torch.nn.Module
+    taxonomy: Taxonomy
+    prep: Preprocessing
+    threshold: float
+    tone_spec: Spec | None
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.prep.channels, self.prep.input_size, self.prep.input_size)
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Softmax over the fine classes for a (N, C, H, W) float32 batch."""
+        with torch.inference_mode():
+            return torch.softmax(self.model(torch.from_numpy(batch)), dim=1).numpy()
+
+    def describe(self) -> dict:
+        return {"version": self.version, "kind": self.kind, "threshold": self.threshold,
+                "input_size": self.prep.input_size, "channels": self.prep.channels,
+                "taxonomy": self.taxonomy.as_dict(), "tone_spec": self.tone_spec.key if self.tone_spec else None}  # fmt: skip
+
+
+def production_versions(settings: Settings) -> dict[str, str]:
+    """kind -> version of every production model in the catalog."""
+    from sqlmodel import select
+
+    from aoi.catalog import db
+    from aoi.catalog.models import ModelVersion
+
+    with db.session(settings.catalog_url) as s:
+        rows = s.exec(select(ModelVersion.kind, ModelVersion.version).where(ModelVersion.stage == "production")).all()
+    return {kind: version for kind, version in rows}
+
+
+def load_deployed(settings: Settings, version: str) -> Deployed:
+    from sqlmodel import select
+
+    from aoi.catalog import db
+    from aoi.catalog.models import DatasetVersion, ModelVersion
+    from training.registry import load_model
+
+    with db.session(settings.catalog_url) as s:
+        row = s.exec(select(ModelVersion).where(ModelVersion.version == version)).one()
+        dataset = s.exec(select(DatasetVersion).where(DatasetVersion.name == row.dataset)).first()
+    model, meta = load_model(settings, row.bento_tag)
+    threshold = row.threshold if row.threshold is not None else settings.evaluation.unknown_threshold
+    spec_ref = settings.serving.tone_specs.get(row.kind) or (dataset.spec_key if dataset else None)
+    return Deployed(version=row.version, kind=row.kind, model=model, taxonomy=Taxonomy.from_dict(meta["taxonomy"]),
+                    prep=Preprocessing(**meta["preprocessing"]), threshold=float(threshold),
+                    tone_spec=_tone_spec(settings, spec_ref))  # fmt: skip
+
+
+def _tone_spec(settings: Settings, ref: str | None) -> Spec | None:
+    if not ref:
+        return None
+    from validation.steps import load_spec
+
+    return load_spec(settings, ref)[1]
+
+
+class ProductionModels:
+    """The current production model per kind, swapped in place when the catalog's production changes."""
+
+    def __init__(self, settings: Settings, loader=load_deployed) -> None:
+        self._settings = settings
+        self._loader = loader
+        self._current: dict[str, Deployed] = {}
+        self._retired: dict[str, Deployed] = {}
+        self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
+        self.swaps = 0
+
+    def get(self, kind: str) -> Deployed:
+        deployed = self._current.get(kind)
+        if deployed is None:
+            raise NoProductionModel(f"no production model for kind {kind!r}: promote one (aoi promote)")
+        return deployed
+
+    def for_batch(self, kind: str, shape: tuple[int, ...]) -> Deployed:
+        """The model that runs a batch of this shape: the current one, or during a swap that changed the input
+        size, the retired one the batch's requests were preprocessed for."""
+        current = self.get(kind)
+        if current.input_shape == tuple(shape[1:]):
+            return current
+        retired = self._retired.get(kind)
+        if retired is not None and retired.input_shape == tuple(shape[1:]):
+            return retired
+        raise ValueError(f"no {kind} model takes input {tuple(shape[1:])}; production takes {current.input_shape}")
+
+    def by_version(self, version: str) -> Deployed | None:
+        for deployed in (*self._current.values(), *self._retired.values()):
+            if deployed.version == version:
+                return deployed
+        return None
+
+    @property
+    def ready(self) -> dict[str, str]:
+        return {kind: d.version for kind, d in self._current.items()}
+
+    def refresh(self) -> list[str]:
+        """Load what changed since the last call; returns 'kind: old -> new' lines for the swaps made."""
+        with self._lock:
+            wanted = production_versions(self._settings)
+            changes = []
+            for kind in KINDS:
+                old = self._current.get(kind)
+                version = wanted.get(kind)
+                if version is None:
+                    if old is not None:  # rolled back to nothing: a withdrawn model must stop answering (503)
+                        self._retired[kind] = old
+                        self._current = {k: d for k, d in self._current.items() if k != kind}
+                        changes.append(f"{kind}: {old.version} -> -")
+                    continue
+                if old is not None and old.version == version:
+                    continue
+                deployed = self._loader(self._settings, version)  # slow part, outside any request
+                if old is not None:
+                    self._retired[kind] = old
+                self._current = {**self._current, kind: deployed}
+                self.swaps += 1
+                changes.append(f"{kind}: {old.version if old else '-'} -> {version}")
+                log.info("production %s model now %s", kind, version)
+            return changes
+
+
+class Reloader(threading.Thread):
+    """Polls the catalog and swaps models (hot reload); a failed poll is logged and retried, never fatal."""
+
+    def __init__(self, models: ProductionModels, interval_s: float) -> None:
+        super().__init__(name="aoi-model-reloader", daemon=True)
+        self.models, self.interval_s = models, interval_s
+        self.stopped = threading.Event()
+        self.last_error: str | None = None
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval_s):
+            try:
+                self.models.refresh()
+                self.last_error = None
+            except Exception as err:  # a catalog hiccup must not stop serving
+                self.last_error = f"{type(err).__name__}: {err}"
+                log.warning("model reload failed: %s", self.last_error)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)

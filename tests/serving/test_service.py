@@ -1,0 +1,135 @@
+"""The classification service at three levels: the class called directly, its ASGI app under a test client
+(batching and middleware included), and a served process (``aoi serve``) called over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import bentoml
+import pytest
+from sqlmodel import select
+from starlette.testclient import TestClient
+
+from aoi.catalog import db
+from aoi.catalog.models import Prediction
+from evaluation import promotion
+from tests.evaluation.models import trained_model
+from tests.flows.test_ingest_flow import aoi
+from tests.helpers import free_port
+from tests.serving.conftest import png, promote
+
+KEY = "line-key-123"
+
+
+def logged(settings, timeout_s: float = 10) -> list[Prediction]:
+    """The prediction log, once it stops growing (it is written off the request path)."""
+    rows, deadline = [], time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with db.session(settings.catalog_url) as s:
+            now = s.exec(select(Prediction).order_by(Prediction.id)).all()
+        if now and len(now) == len(rows):
+            return now
+        rows = now
+        time.sleep(0.6)
+    return rows
+
+
+def post(client, data: bytes = None, key: str | None = KEY, **form):
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return client.post("/classify", files={"image": ("x.png", png() if data is None else data, "image/png")},
+                       data={"kind": "gray", **form}, headers=headers)  # fmt: skip
+
+
+def test_the_service_class_called_directly_answers_and_logs(gray_production, settings, tmp_path):
+    from serving.service import Classifier
+
+    image = tmp_path / "x.png"
+    image.write_bytes(png())
+    service = Classifier()
+    try:
+        answer = asyncio.run(service.classify(image=image, kind="gray", machine_id="aoi-3", upstream_code="OPEN"))
+    finally:
+        service.close()
+    assert answer.model_version == gray_production and answer.rule == "upstream-code-to-unknown"
+    assert (answer.label, answer.route, answer.machine_id) == ("UNKNOWN", "VRS", "aoi-3")
+    assert answer.model_label in answer.model_dump()["top3"][0]["label"]
+    [row] = logged(settings)  # close() flushed it
+    assert (row.request_id, row.label, row.model_label, row.machine_id) == (answer.request_id, "UNKNOWN", answer.model_label, "aoi-3")
+
+
+def test_asgi_app_guards_limits_and_answers(gray_production, configure, asgi_app):
+    settings = configure(API_KEY=KEY, SERVING__MAX_BODY_BYTES=200_000, SERVING__MAX_PIXELS=100_000)
+
+    with TestClient(asgi_app) as client:
+        assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+        assert client.get("/docs.json").status_code == 200  # the OpenAPI page needs no key
+        refused = post(client, key=None)
+        assert refused.status_code == 401 and "AOI_API_KEY" in refused.json()["error"]
+        assert post(client, key="wrong").status_code == 401
+        assert client.get("/model").status_code == 401
+        ok = post(client, machine_id="aoi-1", part_no="P-1")
+        assert ok.status_code == 200, ok.text
+        body = ok.json()
+        assert body["model_version"] == gray_production and len(body["top3"]) == 3 and body["tone"]["brightness"] > 0
+        big = post(client, data=b"\0" * 300_000)
+        assert big.status_code == 413 and "200,000" in big.json()["error"]
+        many_pixels = post(client, data=png(size=400))  # 160,000 pixels, small file
+        assert many_pixels.status_code == 413 and "pixels" in many_pixels.json()["error"]
+        text = post(client, data=b"GET / HTTP/1.1 this is not an image")
+        assert text.status_code == 415 and "not an image" in text.json()["error"]
+        truncated = post(client, data=png()[:60])
+        assert truncated.status_code == 415
+        bad_kind = post(client, kind="blue")
+        assert bad_kind.status_code == 400 and "gray" in bad_kind.text
+        no_model = post(client, kind="color")
+        assert no_model.status_code == 503 and "no production model" in no_model.json()["error"]
+        info = client.get("/model", headers={"Authorization": f"Bearer {KEY}"}).json()
+        assert info["models"]["gray"]["version"] == gray_production and "color" not in info["models"]
+        assert info["models"]["gray"]["taxonomy"]["coarse"]["SHORT"] == "REPAIRABLE"
+    rows = logged(settings)
+    assert [r.request_id for r in rows] == [body["request_id"]]  # refused requests are not answers
+    assert (rows[0].machine_id, rows[0].part_no, rows[0].format) == ("aoi-1", "P-1", "PNG")
+
+
+def test_a_promotion_and_a_rollback_are_picked_up_without_restart(gray_production, configure, asgi_app):
+    settings = configure(SERVING__RELOAD_POLL_S=0.3)
+
+    with TestClient(asgi_app) as client:
+        assert post(client, key=None).json()["model_version"] == gray_production
+        newer = trained_model(settings, epochs=0, seed=3)
+        promote(settings, newer)
+        deadline = time.monotonic() + 20
+        while post(client, key=None).json()["model_version"] != newer and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert post(client, key=None).json()["model_version"] == newer
+        promotion.rollback(settings, "gray", "test", "back to the first")
+        time.sleep(1.5)
+        assert post(client, key=None).json()["model_version"] == gray_production
+        assert client.get("/model").json()["swaps"] == 3  # first load, promotion, rollback
+
+
+@pytest.mark.slow
+def test_a_served_process_answers_over_http_and_flushes_its_log_when_stopped(gray_production, configure):
+    port = free_port()
+    settings = configure(API_KEY=KEY, SERVING__PORT=port, SERVING__LOG_FLUSH_S=30)  # only the shutdown flush writes
+    started = aoi("serve", "--background", "--json")
+    try:
+        assert started["url"] == f"http://127.0.0.1:{port}" and started["started"]
+        client = bentoml.SyncHTTPClient(started["url"], token=KEY, server_ready_timeout=60)
+        answers = [client.classify(image=_file(settings, i), kind="gray", machine_id=f"m{i}") for i in range(5)]
+        assert {a["model_version"] for a in answers} == {gray_production}
+        assert aoi("serve", "--background", "--json")["started"] is False  # one service per AOI_HOME
+        client.close()
+    finally:
+        assert aoi("serve", "--stop", "--json")["stopped"]
+    rows = logged(settings)
+    assert sorted(r.request_id for r in rows) == sorted(a["request_id"] for a in answers)
+    summary = aoi("predictions", "--json")
+    assert summary["answers"] == 5 and summary["by_model"][0]["model_version"] == gray_production
+
+
+def _file(settings, i: int):
+    path = settings.home / f"upload-{i}.png"
+    path.write_bytes(png(seed=i))
+    return path

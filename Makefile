@@ -32,10 +32,12 @@ bench: venv
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/validation.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/serving.py
 
 ui: venv
 	$(BIN)/aoi ui
 
 clean:
 	-$(BIN)/aoi ui --stop
+	-$(BIN)/aoi serve --stop
 	rm -rf .aoi

@@ -66,20 +66,19 @@ def production_versions(settings: Settings) -> dict[str, str]:
 
 
 def load_deployed(settings: Settings, version: str) -> Deployed:
+    """A model version as evaluation loads it, with its Unknown threshold and the tone spec of its dataset."""
     from sqlmodel import select
 
     from aoi.catalog import db
-    from aoi.catalog.models import DatasetVersion, ModelVersion
-    from training.registry import load_model
+    from aoi.catalog.models import DatasetVersion
+    from evaluation.service import load, threshold_of
 
+    loaded = load(settings, version)
     with db.session(settings.catalog_url) as s:
-        row = s.exec(select(ModelVersion).where(ModelVersion.version == version)).one()
-        dataset = s.exec(select(DatasetVersion).where(DatasetVersion.name == row.dataset)).first()
-    model, meta = load_model(settings, row.bento_tag)
-    threshold = row.threshold if row.threshold is not None else settings.evaluation.unknown_threshold
-    spec_ref = settings.serving.tone_specs.get(row.kind) or (dataset.spec_key if dataset else None)
-    return Deployed(version=row.version, kind=row.kind, model=model, taxonomy=Taxonomy.from_dict(meta["taxonomy"]),
-                    prep=Preprocessing(**meta["preprocessing"]), threshold=float(threshold),
+        dataset = s.exec(select(DatasetVersion).where(DatasetVersion.name == loaded.row.dataset)).first()
+    spec_ref = settings.serving.tone_specs.get(loaded.row.kind) or (dataset.spec_key if dataset else None)
+    return Deployed(version=loaded.row.version, kind=loaded.row.kind, model=loaded.model, taxonomy=loaded.taxonomy,
+                    prep=loaded.prep, threshold=float(threshold_of(settings, loaded.row, None)),
                     tone_spec=_tone_spec(settings, spec_ref))  # fmt: skip
 
 

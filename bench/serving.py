@@ -24,7 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
+import psutil
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -80,11 +82,28 @@ def forward_limit(settings: Settings, data: list[bytes], batch_size: int, second
     return done / (time.perf_counter() - started)
 
 
+def _cpu_s(pids: list[int]) -> float:
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+
+
 def served(settings: Settings, data: list[bytes], requests: int) -> dict:
+    """Figures per concurrency level, with the CPU the server and this client spent per request: both share
+    this machine's cores with the model, which is what keeps /classify below the in-process limit."""
     server = process.start_background(settings)
     try:
+        root = psutil.Process(server.pid)
+        pids = [root.pid, *(p.pid for p in root.children(recursive=True))]
         run_load(server.url, data, 64, 8)  # warm-up
-        return {c: run_load(server.url, data, requests if c > 1 else requests // 4, c).figures() for c in CONCURRENCY}
+        out = {}
+        for c in CONCURRENCY:
+            n = requests if c > 1 else requests // 4
+            server_cpu, client_cpu = _cpu_s(pids), time.process_time()
+            figures = run_load(server.url, data, n, c).figures()
+            figures["server_cpu_ms_per_request"] = round((_cpu_s(pids) - server_cpu) / n * 1e3, 2)
+            figures["client_cpu_ms_per_request"] = round((time.process_time() - client_cpu) / n * 1e3, 2)
+            out[c] = figures
+        out["batching"] = httpx.get(f"{server.url}/model", timeout=10).json()["batching"]["gray"]
+        return out
     finally:
         process.stop(settings)
 
@@ -106,13 +125,18 @@ def main() -> None:
     for name, batching in (("batched", "true"), ("naive", "false")):
         os.environ["AOI_SERVING__BATCHING"] = batching
         results[name] = served(Settings(), data, args.requests)
-        for c, figures in results[name].items():
+        for c in CONCURRENCY:
+            figures = results[name][c]
             print(f"{name:8s} c={c:<3d} {figures['req_per_s']:7.1f} req/s  p50 {figures['p50_ms']:7.1f} ms  "
-                  f"p99 {figures['p99_ms']:7.1f} ms  errors {figures['errors']}", flush=True)  # fmt: skip
+                  f"p99 {figures['p99_ms']:7.1f} ms  errors {figures['errors']}  CPU per request: server "
+                  f"{figures['server_cpu_ms_per_request']:.1f} ms, client {figures['client_cpu_ms_per_request']:.1f} ms",
+                  flush=True)  # fmt: skip
+        print(f"{name:8s} batches {results[name]['batching']}", flush=True)
     top = max(CONCURRENCY)
     batched, naive = results["batched"][top]["req_per_s"], results["naive"][top]["req_per_s"]
     summary = {
         "limit_images_per_s": round(limit, 1),
+        "limit_cpu_ms_per_image": round(os.cpu_count() / limit * 1e3, 2),
         "batched": {str(c): f for c, f in results["batched"].items()},
         "naive": {str(c): f for c, f in results["naive"].items()},
         f"batched_c{top}_share_of_limit": round(batched / limit, 3),

@@ -1,8 +1,7 @@
 """ASGI middleware in front of every route: the API key and the body-size limit.
 
 Health (``/healthz``, ``/livez``, ``/readyz``), ``/metrics`` and the OpenAPI page stay open, so a load balancer
-and a person reading the docs need no key. BentoML's internal batch calls pass through here as well; the
-service gives them the key through ``BENTO_CLOUD_API_KEY`` (see ``service.py``).
+and a person reading the docs need no key.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from aoi.settings import Settings, get_settings
 
 OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json")
 OPEN_PREFIXES = ("/static_content/",)
-# The batchable model calls: internal, but routes like any BentoML API. BentoML answers a body it cannot turn
+# The batchable model calls: routes like any BentoML API, for callers that send preprocessed batches. BentoML answers a body it cannot turn
 # into an array with a 500; from outside that is the caller's mistake, so it is reported as one.
 BATCH_PATHS = ("/forward_gray", "/forward_color")
 _MALFORMED = b'{"error":"malformed batch: send {\\"batch\\": a (N, C, H, W) float32 array} (an internal route; use /classify)"}'

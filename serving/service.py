@@ -11,10 +11,10 @@ Run it with ``aoi serve`` or ``bentoml serve serving.service:Classifier``; setti
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import io
 import logging
-import os
 import time
 import uuid
 from pathlib import Path
@@ -22,7 +22,8 @@ from typing import Annotated, Literal
 
 import bentoml
 import numpy as np
-from bentoml.exceptions import BentoMLException, InvalidArgument
+from bentoml.exceptions import InvalidArgument
+from bentoml.validators import DType
 from fastapi import FastAPI
 from PIL import Image
 from pydantic import Field
@@ -32,14 +33,17 @@ from aoi.metrics import BadImage, measure
 from aoi.settings import Settings, get_settings
 from serving.answer import Answer, decide, log_row
 from serving.guard import Guard
-from serving.models import NoProductionModel, ProductionModels, Reloader
+from serving.batching import Batcher
+from serving.models import KINDS, Deployed, NoProductionModel, ProductionModels, Reloader
 from serving.predlog import PredictionLog
 from serving.rules import load_rules
 from training.preprocess import preprocess
 
 log = logging.getLogger("aoi.serving")
 _BATCH = Settings().serving  # the batcher is configured when the class is defined: read the environment only
-_CONNECTION_RETRIES = 4
+
+# JSON carries the self-call's batch: without the dtype it would arrive as float64.
+Batch = Annotated[np.ndarray, DType("float32")]
 
 info = FastAPI(title="AOI classifier: information routes")
 
@@ -56,17 +60,16 @@ class Classifier:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        if self.settings.api_key:
-            # BentoML's in-process batch calls pass the Guard too: give its client the same key.
-            os.environ["BENTO_CLOUD_API_KEY"] = self.settings.api_key.get_secret_value()
         self.rules = load_rules(self.settings.serving.rules)
         self.models = ProductionModels(self.settings)
         self.models.refresh()
         self.reloader = Reloader(self.models, self.settings.serving.reload_poll_s)
         self.reloader.start()
         self.log = PredictionLog(self.settings).start()
+        batching = self.settings.serving
+        self.batchers = {kind: Batcher(functools.partial(self._forward_batch, kind), batching.max_batch_size,
+                                       batching.max_latency_ms) for kind in KINDS}  # fmt: skip
         self.answered = 0
-        self.batch_retries = 0
 
     def __is_ready__(self) -> bool:
         """/readyz: every production model of the catalog is loaded (503 before the first promotion)."""
@@ -75,6 +78,8 @@ class Classifier:
     @bentoml.on_shutdown
     def close(self) -> None:
         self.reloader.stop()
+        for batcher in self.batchers.values():
+            batcher.close()
         spilled = self.log.close()
         if spilled:
             log.error("unlogged predictions kept in %s", spilled)
@@ -85,7 +90,8 @@ class Classifier:
                 "reload_error": self.reloader.last_error, "answered": self.answered,
                 "prediction_log": {"written": self.log.written, "pending": self.log.pending,
                                    "failed_writes": self.log.failed_writes, "last_error": self.log.last_error},
-                "batching": self.settings.serving.batching, "batch_retries": self.batch_retries}  # fmt: skip
+                "batching": {"on": self.settings.serving.batching, **{kind: {"batches": b.batches, "mean_batch_size": b.mean_batch_size}
+                                                                     for kind, b in self.batchers.items()}}}  # fmt: skip
 
     @bentoml.api(route="/classify")
     async def classify(
@@ -133,47 +139,39 @@ class Classifier:
                                           f"{limit:,} (AOI_SERVING__MAX_PIXELS)"}, status_code=413)  # fmt: skip
         return None
 
-    async def _forward(self, kind: str, deployed, batch: np.ndarray):
+    async def _forward(self, kind: str, deployed: Deployed, batch: np.ndarray) -> tuple[Deployed, np.ndarray]:
         """(the model version that ran, its probabilities) for one preprocessed image."""
         if self.settings.serving.batching:
-            method = self.to_async.forward_gray if kind == "gray" else self.to_async.forward_color
-            for attempt in range(_CONNECTION_RETRIES + 1):
-                try:
-                    out = (await method(batch))[0]
-                    ran = self.models.by_version(out["version"])
-                    if ran is not None:
-                        return ran, np.asarray(out["probabilities"], dtype=np.float32)
-                    break  # two swaps during one request: answer with the version it was preprocessed for
-                except BentoMLException as err:
-                    # A batch mixing input sizes during a swap, or the batcher over its deadline: answer alone.
-                    log.warning("batched %s forward failed (%s); answering unbatched", kind, err)
-                    break
-                except Exception as err:
-                    # BentoML 1.4's in-process client sometimes drops a finished call under concurrency
-                    # ("Server disconnected"); the forward pass is pure, so asking again is safe.
-                    if attempt == _CONNECTION_RETRIES or "aiohttp" not in type(err).__module__:
-                        raise
-                    self.batch_retries += 1
+            try:
+                return (await self.batchers[kind](batch))[0]
+            except (InvalidArgument, ValueError) as err:
+                # A batch mixing two input sizes during a swap: this image is answered alone.
+                log.warning("batched %s forward failed (%s); answering unbatched", kind, err)
         return deployed, (await asyncio.to_thread(deployed.probabilities, batch))[0]
 
-    def _forward_batch(self, kind: str, batch: np.ndarray) -> list[dict]:
+    def _forward_batch(self, kind: str, batch: np.ndarray) -> list[tuple[Deployed, np.ndarray]]:
+        """The batchable model call: one forward pass, (version that ran, probabilities) per image."""
         if batch.ndim != 4 or batch.dtype != np.float32:
             raise InvalidArgument(f"expected a (N, C, H, W) float32 batch, got {batch.dtype} {batch.shape}")
         try:
             deployed = self.models.for_batch(kind, batch.shape)
         except (NoProductionModel, ValueError) as err:
             raise InvalidArgument(str(err)) from None
-        return [{"version": deployed.version, "probabilities": p.tolist()} for p in deployed.probabilities(batch)]
+        return [(deployed, p) for p in deployed.probabilities(batch)]
+
+    @staticmethod
+    def _as_json(outputs: list[tuple[Deployed, np.ndarray]]) -> list[dict]:
+        return [{"version": deployed.version, "probabilities": p.tolist()} for deployed, p in outputs]
 
     @bentoml.api(batchable=True, max_batch_size=_BATCH.max_batch_size, max_latency_ms=_BATCH.max_latency_ms)
-    def forward_gray(self, batch: np.ndarray) -> list[dict]:
+    def forward_gray(self, batch: Batch) -> list[dict]:
         """Internal: one forward pass of the gray model over a batch of preprocessed images."""
-        return self._forward_batch("gray", batch)
+        return self._as_json(self._forward_batch("gray", batch))
 
     @bentoml.api(batchable=True, max_batch_size=_BATCH.max_batch_size, max_latency_ms=_BATCH.max_latency_ms)
-    def forward_color(self, batch: np.ndarray) -> list[dict]:
+    def forward_color(self, batch: Batch) -> list[dict]:
         """Internal: one forward pass of the colour model over a batch of preprocessed images."""
-        return self._forward_batch("color", batch)
+        return self._as_json(self._forward_batch("color", batch))
 
 
 Classifier.add_asgi_middleware(Guard)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import psutil
 import pytest
 
@@ -46,10 +47,12 @@ def test_5000_requests_at_concurrency_32_with_a_promotion_in_flight(gray_product
 
         result = run_load(served["url"], images, REQUESTS, CONCURRENCY, during=promote_midway)
         memory["after"] = rss_mb(served["pid"])
+        batching = httpx.get(f"{served['url']}/model", timeout=10).json()["batching"]["gray"]
     finally:
         aoi("serve", "--stop", "--json")
     assert dict(result.statuses) == {200: REQUESTS}, result.errors[:5]
     assert set(result.versions) == {gray_production, newer} and result.versions[newer] > REQUESTS // 10
+    assert batching["mean_batch_size"] > 2, batching  # concurrent requests really shared forward passes
     rows = logged(settings)
     assert len(rows) == REQUESTS + 300 and {r.request_id for r in rows} >= set(result.request_ids)
     # Flat: the last third of the requests (after the swap, whose second model legitimately adds its weights)

@@ -44,6 +44,10 @@ SETS = {
         "archive ({url}) and unpack it so that {path}/PCBData exists",
     ),
 }
+# The dataset versions `aoi demo` builds from them. Versions are immutable, so the demo runs once per AOI_HOME;
+# kept here, away from flows/, so that the refusal is checked without importing Prefect (which freezes its
+# settings at import, before the demo has pointed it at the local server).
+DEMO_DATASETS = {"gray": "deeppcb-v1", "color": "pku-v1"}
 
 
 def path_of(settings: Settings, name: str) -> Path:

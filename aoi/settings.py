@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, description="Bearer key the classification service requires on everything but health; unset: open."
     )
+    feast_online: str | None = Field(
+        None, description="Feast online store: unset, a SQLite file under AOI_HOME/feast; redis://host:port for Redis."
+    )
 
     @field_validator("home", "datasets_dir")
     @classmethod

@@ -8,7 +8,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from aoi.dataset import versions
-from aoi.datasets import SETS
+from aoi.datasets import DEMO_DATASETS, SETS
 from aoi.settings import get_settings
 from evaluation import service as evaluation
 from flows.dataset import build_dataset
@@ -18,7 +18,6 @@ from training.service import TrainingError
 from validation.steps import Scope, derive_spec
 
 COLOR_SPEC = "pku-color-tone"
-DEMO_DATASETS = {"gray": "deeppcb-v1", "color": "pku-v1"}  # dataset versions are immutable: one demo per AOI_HOME
 PKU_BLIND_BOARDS = r"^(11|12)_"  # PKU file names start with the board number: two boards held out
 
 derive = task(name="derive-spec", cache_policy=NO_CACHE)(derive_spec)

@@ -20,6 +20,7 @@ class LoadResult:
     statuses: Counter = field(default_factory=Counter)
     versions: Counter = field(default_factory=Counter)
     request_ids: list[str] = field(default_factory=list)
+    answers: dict[int, dict] = field(default_factory=dict)  # request number -> the answer (200s only)
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -68,6 +69,7 @@ async def _drive(url: str, images: list[bytes], n: int, concurrency: int, kind: 
                 result.statuses[r.status] += 1
                 if r.status == 200:
                     answer = json.loads(body)
+                    result.answers[i] = answer
                     result.versions[answer["model_version"]] += 1
                     result.request_ids.append(answer["request_id"])
                 elif len(result.errors) < 20:

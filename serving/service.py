@@ -24,7 +24,7 @@ import bentoml
 import numpy as np
 from bentoml.exceptions import InvalidArgument
 from bentoml.validators import DType
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from PIL import Image
 from pydantic import Field
 from starlette.responses import JSONResponse
@@ -34,6 +34,7 @@ from aoi.settings import Settings, get_settings
 from serving.answer import Answer, decide, log_row
 from serving.guard import Guard
 from serving.batching import Batcher
+from serving.machine_params import MachineParams, NoCameraParams
 from serving.models import KINDS, Deployed, NoProductionModel, ProductionModels, Reloader
 from serving.predlog import PredictionLog
 from serving.rules import load_rules
@@ -53,6 +54,18 @@ def model_info() -> dict:
     return bentoml.get_current_service().describe()
 
 
+@info.get("/machine_params", summary="Auto VRS: the camera parameters of a machine for a part (Feast online store)",
+          responses={404: {"description": "Unknown machine / part pair, or nothing imported yet"}})  # fmt: skip
+def machine_params(
+    machine_id: Annotated[str, Query(min_length=1, max_length=64, examples=["vrs-01"])],
+    part_no: Annotated[str, Query(min_length=1, max_length=64, examples=["P-1001"])],
+) -> dict:
+    try:
+        return bentoml.get_current_service().machine_params.lookup(machine_id, part_no)
+    except NoCameraParams as err:
+        return JSONResponse({"error": str(err)}, status_code=404)
+
+
 @bentoml.service(name="aoi-classifier", workers=1, traffic={"timeout": 60})
 @bentoml.asgi_app(info, path="/")
 class Classifier:
@@ -66,6 +79,7 @@ class Classifier:
         self.reloader = Reloader(self.models, self.settings.serving.reload_poll_s)
         self.reloader.start()
         self.log = PredictionLog(self.settings).start()
+        self.machine_params = MachineParams(self.settings)
         batching = self.settings.serving
         self.batchers = {kind: Batcher(functools.partial(self._forward_batch, kind), batching.max_batch_size,
                                        batching.max_latency_ms) for kind in KINDS}  # fmt: skip

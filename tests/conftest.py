@@ -19,7 +19,7 @@ os.environ.setdefault("PREFECT_HOME", str(_SESSION_DIR / "prefect"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 os.environ.pop("PREFECT_API_URL", None)
-for _name in [n for n in os.environ if n.startswith("AOI_") and n not in ("AOI_DATASETS_DIR", "AOI_TEST_PG_URL")]:
+for _name in [n for n in os.environ if n.startswith("AOI_") and n not in ("AOI_DATASETS_DIR", "AOI_TEST_PG_URL", "AOI_TEST_REDIS_URL")]:
     os.environ.pop(_name)
 
 from aoi.catalog import db  # noqa: E402
@@ -46,7 +46,14 @@ def aoi_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("AOI_DB_URL", raising=False)
     _fresh_settings()
     yield home
+    from aoi.prefect_server import stop_server
+
+    try:
+        leaked = stop_server(_fresh_settings())  # a CLI call without the prefect_api fixture starts one here
+    except ValueError:  # the test left deliberately invalid AOI_* settings: it started nothing
+        leaked = False
     _forget_settings()
+    assert not leaked, "this test started a local Prefect server in its AOI_HOME: give it the prefect_api fixture"
 
 
 @pytest.fixture

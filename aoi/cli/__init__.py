@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from aoi.cli import catalog_cmds, dataset_cmds, eval_cmds, ingest_cmd, serve_cmds, system_cmds, train_cmds, validate_cmds
+from aoi.cli import (
+    catalog_cmds,
+    dataset_cmds,
+    eval_cmds,
+    feature_cmds,
+    ingest_cmd,
+    serve_cmds,
+    system_cmds,
+    train_cmds,
+    validate_cmds,
+)
 
 app = typer.Typer(
     name="aoi",
@@ -41,5 +51,6 @@ app.add_typer(catalog_cmds.store_app, name="store")
 app.add_typer(system_cmds.public_app, name="public")
 app.add_typer(dataset_cmds.dataset_app, name="dataset")
 app.add_typer(validate_cmds.spec_app, name="spec")
+app.add_typer(feature_cmds.machines_app, name="machines")
 
 __all__ = ["app"]

@@ -76,7 +76,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
     settings = get_settings()
     _refuse_a_second_demo(settings, as_json)
     say = (lambda *a: None) if as_json else console.rule
-    say("[bold]1/4 services")
+    say("[bold]1/5 services")
     try:
         server = ensure_server(settings)
     except PrefectUnavailable as err:
@@ -85,7 +85,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         state = "started" if server.started else "running" + (", not started by this AOI_HOME" if server.foreign else "")
         console.print(f"Prefect server: {server.ui_url} ({state})")
         console.print(f"Catalog: {settings.describe()['db_url']}")
-    say("[bold]2/4 data sets")
+    say("[bold]2/5 data sets")
     inputs = {}
     for spec in datasets.SETS.values():
         try:
@@ -96,13 +96,15 @@ def demo(as_json: bool = JSON_OPTION) -> None:
             fail(str(err), as_json, code=3)
         if not as_json:
             console.print(f"{spec.name}: {inputs[spec.name]}")
-    say("[bold]3/4 ingest, colour tone spec, blind sets, dataset versions, training, Unknown threshold, robustness "
+    say("[bold]3/5 ingest, colour tone spec, blind sets, dataset versions, training, Unknown threshold, robustness "
         "(flows 'ingest', 'validate', 'build-dataset', 'train')")
     from flows.demo import demo as demo_flow
 
     results = demo_flow({name: str(path) for name, path in inputs.items()}, progress=not as_json)
-    say("[bold]4/4 blind tests, gate, approval, promotion (flow 'promote')")
+    say("[bold]4/5 blind tests, gate, approval, promotion (flow 'promote')")
     results["promotion"] = _review(settings, results, server.ui_url, as_json)
+    say("[bold]5/5 serving: the production models answer over HTTP (BentoML), every answer in the prediction log")
+    results["serving"] = _serve_and_trial(settings, results, as_json)
     counts = label_counts(settings.catalog_url)
     where = {
         "prefect_ui": server.ui_url,
@@ -117,6 +119,8 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         "promotion": "aoi stages; aoi compare MODEL... --datasets BLIND...; aoi rollback KIND",
         "data_docs": results["datasets"]["color"]["validation"]["report"],
         "tone_pictures": str(settings.reports_dir / "validation"),
+        "service": results["serving"].get("url", "not started: no production model"),
+        "predictions": "aoi predictions; aoi serve --stop",
     }
     data = {**results, "catalog": counts, "where": where}
 
@@ -148,6 +152,13 @@ def demo(as_json: bool = JSON_OPTION) -> None:
             failed = [r["rule"] for r in p["verdict"]["rules"] if not r["passed"]] if p.get("verdict") else []
             console.print(f"{kind} model {p['model_version']}: {p['decision']}, stage {p['stage']}"
                           + (f" (failed: {'; '.join(failed)})" if failed else ""))  # fmt: skip
+        served = d["serving"]
+        if "url" in served:
+            console.print(f"classification service {served['url']} (OpenAPI page there), log {served['log']}")
+        for t in served.get("trials", []):
+            console.print(f"{t['kind']}: {t['answered']}/{t['sent']} images of {t['blind_set']} answered over HTTP by "
+                          f"{', '.join(t['model_versions'])}: accuracy {t['accepted_accuracy']} of the accepted, Unknown "
+                          f"rate {t['unknown_rate']}, routes {t['routes']}, p50 {t['p50_ms']} ms")  # fmt: skip
         console.rule("[bold]where to look")
         for key, value in d["where"].items():
             console.print(f"{key:12s} {value}")
@@ -172,13 +183,32 @@ def _review(settings, results: dict, ui_url: str, as_json: bool) -> dict:
     return out
 
 
+def _serve_and_trial(settings, results: dict, as_json: bool) -> dict:
+    """Start the service in the background (left running) and send each production kind a line trial."""
+    from serving import process
+    from serving.models import production_versions
+    from serving.trial import line_trial
+
+    kinds = [kind for kind in production_versions(settings) if kind in results["blind"]]
+    if not kinds:
+        return {"skipped": "no model reached production"}
+    try:
+        served = process.start_background(settings)
+    except process.ServeError as err:
+        return {"skipped": str(err)}
+    if not as_json:
+        console.print(f"classification service: {served.url} (pid {served.pid}; `aoi serve --stop` stops it)")
+    trials = [line_trial(settings, served.url, kind, results["blind"][kind]["name"]) for kind in kinds]
+    return {"url": served.url, "log": str(served.log), "trials": trials}
+
+
 def _refuse_a_second_demo(settings, as_json: bool) -> None:
     """Dataset versions are immutable, so the demo runs once per AOI_HOME: say so before doing anything."""
     from sqlmodel import select
 
     from aoi.catalog import db
     from aoi.catalog.models import DatasetVersion
-    from flows.demo import DEMO_DATASETS
+    from aoi.datasets import DEMO_DATASETS
 
     if not (settings.home / "catalog.db").exists() and settings.db_url is None:
         return

@@ -58,8 +58,8 @@ def test_importing_every_module_has_no_side_effects(tmp_path):
     code = textwrap.dedent(
         """
         import importlib, pkgutil, sys
-        import aoi, evaluation, flows, serving, training, validation
-        for pkg in (aoi, evaluation, flows, serving, training, validation):
+        import aoi, evaluation, features, flows, serving, training, validation
+        for pkg in (aoi, evaluation, features, flows, serving, training, validation):
             for mod in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
                 importlib.import_module(mod.name)
         print("imported", len(sys.modules))

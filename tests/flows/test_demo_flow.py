@@ -1,6 +1,9 @@
 """`aoi demo` end to end on small generated copies of the two public sets' layouts."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -40,7 +43,19 @@ def test_demo_ingests_both_sets_and_says_where_to_look(configure, tmp_path):
     assert set(data["models"]) == {"gray", "color"}
     assert all(m["skipped"].startswith(("dataset ", "classes with no training images")) for m in data["models"].values())
     assert data["where"]["training"] == "aoi runs; aoi models"
+    assert data["serving"] == {"skipped": "no model reached production"}  # nothing to serve: no service started
+    assert data["where"]["service"].startswith("not started")
     assert data["where"]["aoi_home"] == str(settings.home)
     assert data["where"]["prefect_ui"].startswith("http")
     again = CliRunner().invoke(app, ["demo", "--json"])  # dataset versions are immutable: one demo per AOI_HOME
     assert again.exit_code == 5 and "make clean && make demo" in json.loads(again.stdout)["error"]
+
+
+def test_the_demo_checks_its_home_without_importing_prefect(aoi_home):
+    """Prefect freezes its settings when imported: anything `aoi demo` runs before it starts the local server and
+    exports its address must leave Prefect unimported, or every flow silently runs on a throwaway server."""
+    code = ("import sys\nfrom aoi.cli.system_cmds import _refuse_a_second_demo\nfrom aoi.settings import get_settings\n"
+            "_refuse_a_second_demo(get_settings(), True)\nassert 'prefect' not in sys.modules, 'prefect imported'\n")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]

@@ -31,7 +31,7 @@ def png(size: int = 32, mode: str = "L", value: int = 120, seed: int = 0) -> byt
 
 
 @pytest.fixture
-def gray_production(settings, tmp_path) -> str:
+def gray_production(settings, tmp_path, prefect_api) -> str:
     """The version of a production gray model in this test's AOI_HOME."""
     gray_data(tmp_path)
     version = trained_model(settings, epochs=1)
@@ -52,7 +52,7 @@ COLOR = {"Missing_hole": 8, "Open_circuit": 8, "Short": 8, "Mouse_bite": 8, "Spu
 
 
 @pytest.fixture
-def both_in_production(settings, tmp_path) -> dict[str, str]:
+def both_in_production(settings, tmp_path, prefect_api) -> dict[str, str]:
     """A production gray and a production colour model (tiny, untrained beyond one epoch)."""
     from tests.flows.test_ingest_flow import aoi, ingest
     from tests.helpers import class_folder

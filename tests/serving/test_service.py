@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from aoi.catalog import db
 from aoi.catalog.models import Prediction
 from evaluation import promotion
+from serving.trial import line_trial
 from tests.evaluation.models import trained_model
 from tests.flows.test_ingest_flow import aoi
 from tests.helpers import free_port
@@ -121,15 +122,41 @@ def test_a_served_process_answers_over_http_and_flushes_its_log_when_stopped(gra
         assert {a["model_version"] for a in answers} == {gray_production}
         assert aoi("serve", "--background", "--json")["started"] is False  # one service per AOI_HOME
         client.close()
+        trial = line_trial(settings, started["url"], "gray", "g-blind-0717", n=12)  # the demo's last stage
     finally:
         assert aoi("serve", "--stop", "--json")["stopped"]
+    assert (trial["sent"], trial["answered"], trial["errors"]) == (12, 12, [])
+    assert trial["model_versions"] == {gray_production: 12} and sum(trial["routes"].values()) == 12
+    assert sum(trial["labels"].values()) == 12 and 0 <= trial["unknown_rate"] <= 1
     rows = logged(settings)
-    assert sorted(r.request_id for r in rows) == sorted(a["request_id"] for a in answers)
+    assert len(rows) == 17 and {a["request_id"] for a in answers} <= {r.request_id for r in rows}
     summary = aoi("predictions", "--json")
-    assert summary["answers"] == 5 and summary["by_model"][0]["model_version"] == gray_production
+    assert summary["answers"] == 17 and summary["by_model"][0]["model_version"] == gray_production
 
 
 def _file(settings, i: int):
     path = settings.home / f"upload-{i}.png"
     path.write_bytes(png(seed=i))
     return path
+
+
+def test_machine_params_come_from_the_online_store(configure, asgi_app, tmp_path):
+    """Auto VRS: GET /machine_params answers the imported camera parameters; 404 with a message otherwise."""
+    configure(API_KEY=KEY)
+    auth = {"Authorization": f"Bearer {KEY}"}
+    table = tmp_path / "camera.csv"
+    table.write_text("machine_id,part_no,light,exposure,gain_r,gain_g,gain_b\nvrs-01,P-1001,48,13,9,6,13\n")
+    with TestClient(asgi_app) as client:
+        before = client.get("/machine_params", params={"machine_id": "vrs-01", "part_no": "P-1001"}, headers=auth)
+        assert before.status_code == 404 and "aoi machines import" in before.json()["error"], before.text
+        imported = aoi("machines", "import", str(table), "--json")
+        assert (imported["added"], imported["online"]) == (1, 1)
+        found = client.get("/machine_params", params={"machine_id": "vrs-01", "part_no": "P-1001"}, headers=auth)
+        assert found.status_code == 200, found.text
+        assert found.json() == {"machine_id": "vrs-01", "part_no": "P-1001", "light": 48, "exposure": 13,
+                                "gain_r": 9.0, "gain_g": 6.0, "gain_b": 13.0}  # fmt: skip
+        unknown = client.get("/machine_params", params={"machine_id": "vrs-01", "part_no": "P-9"}, headers=auth)
+        assert unknown.status_code == 404 and "'P-9'" in unknown.json()["error"]
+        assert client.get("/machine_params", params={"machine_id": "vrs-01"}, headers=auth).status_code in (400, 422)
+        assert client.get("/machine_params", params={"machine_id": "vrs-01", "part_no": "P-1001"}).status_code == 401
+    assert aoi("machines", "list", "--json")["pairs"][0]["machine_id"] == "vrs-01"

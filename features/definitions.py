@@ -1,0 +1,64 @@
+"""The feature repository, as documentation: who the entities are, what each feature view holds and where it
+comes from, and which versioned feature service training and serving read.
+
+Sources are parquet files under ``AOI_HOME/feast/data`` (the file offline store), written by
+``features/camera_params.py`` from the team's CSV. Feature views are built by functions because the file
+source needs the absolute folder of the AOI_HOME in use; their schemas are fixed here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+from feast.types import Float32, Int64
+
+PROJECT = "aoi"
+
+# A VRS or AOI machine on the line: the same camera settings give it its own colours (domain fact 2).
+machine = Entity(name="machine", join_keys=["machine_id"], value_type=ValueType.STRING,
+                 description="An AOI or VRS machine on the line, as line software names it (machine_id).")  # fmt: skip
+
+# A board part number: the VRS settings are chosen per part (fact 2's "part number -> camera parameters").
+part = Entity(name="part", join_keys=["part_no"], value_type=ValueType.STRING,
+              description="A board part number (part_no).")  # fmt: skip
+
+# What a VRS should be set to for a part: light, exposure and the three channel gains. Rows are versioned by
+# `effective_from`; a lookup at a time gets the row in force then. The team keeps the table as a CSV
+# (`aoi machines import FILE`). The ttl is long: a setting stays in force until a newer row replaces it.
+CAMERA_PARAMS_SCHEMA = [
+    Field(name="light", dtype=Int64, description="Light level, in the VRS's own units (example: 48)."),
+    Field(name="exposure", dtype=Int64, description="Exposure, in the VRS's own units (example: 13)."),
+    Field(name="gain_r", dtype=Float32, description="Red channel gain (example: 9)."),
+    Field(name="gain_g", dtype=Float32, description="Green channel gain (example: 6)."),
+    Field(name="gain_b", dtype=Float32, description="Blue channel gain (example: 13)."),
+]
+CAMERA_PARAMS_TTL = timedelta(days=3650)
+
+
+def camera_params_source(data_dir: Path) -> FileSource:
+    """The parquet written from the team's CSV: one row per machine, part and `effective_from`."""
+    return FileSource(name="camera_params_source", path=str(data_dir / "camera_params.parquet"),
+                      timestamp_field="effective_from", created_timestamp_column="imported_at",
+                      description="aoi machines import FILE: the team's part-number -> camera-parameter table.")  # fmt: skip
+
+
+def camera_params_view(data_dir: Path) -> FeatureView:
+    """Camera parameters per machine and part: what Auto VRS reads (GET /machine_params)."""
+    return FeatureView(name="camera_params", entities=[machine, part], ttl=CAMERA_PARAMS_TTL,
+                       schema=CAMERA_PARAMS_SCHEMA, source=camera_params_source(data_dir), online=True,
+                       description="VRS light, exposure and RGB gains per machine and part number.",
+                       tags={"owner": "vrs-team", "fact": "2"})  # fmt: skip
+
+
+def serving_v1(views: dict[str, FeatureView]) -> FeatureService:
+    """What the service reads online per request: the camera parameters of the request's machine and part."""
+    return FeatureService(name="serving_v1", features=[views["camera_params"]],
+                          description="Online, per /classify or /machine_params request.")  # fmt: skip
+
+
+def repo_objects(data_dir: Path) -> list:
+    """Everything `apply` registers, in the order a reader meets it above."""
+    views = {"camera_params": camera_params_view(data_dir)}
+    return [machine, part, *views.values(), serving_v1(views)]

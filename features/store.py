@@ -1,0 +1,129 @@
+"""Opening the Feast repo of an AOI_HOME, applying the definitions, materialising, and online lookups.
+
+The repo lives in ``AOI_HOME/feast``: ``feature_store.yaml`` (written from settings, so the ``feast`` CLI works
+there too), the registry, the SQLite online store, and ``data/`` with the parquet sources. ``AOI_FEAST_ONLINE``
+set to ``redis://host:port`` moves the online store to Redis; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+from aoi.settings import Settings
+
+
+class FeatureStoreError(RuntimeError):
+    """The feature repo cannot be opened or read: a bad AOI_FEAST_ONLINE, nothing applied yet ..."""
+
+
+def repo_dir(settings: Settings) -> Path:
+    return settings.home / "feast"
+
+
+def data_dir(settings: Settings) -> Path:
+    return repo_dir(settings) / "data"
+
+
+def online_store_config(settings: Settings) -> dict:
+    url = settings.feast_online
+    if not url:
+        return {"type": "sqlite", "path": str(repo_dir(settings) / "online.db")}
+    parsed = urlparse(url)
+    if parsed.scheme != "redis" or not parsed.hostname:
+        raise FeatureStoreError(f"AOI_FEAST_ONLINE={url!r}: expected redis://host:port")
+    connection = f"{parsed.hostname}:{parsed.port or 6379}"
+    if parsed.path.strip("/"):
+        connection += f",db={parsed.path.strip('/')}"
+    return {"type": "redis", "connection_string": connection}
+
+
+def repo_config(settings: Settings) -> dict:
+    """The content of feature_store.yaml for this AOI_HOME."""
+    from features.definitions import PROJECT
+
+    return {"project": PROJECT, "provider": "local", "registry": str(repo_dir(settings) / "registry.db"),
+            "online_store": online_store_config(settings), "offline_store": {"type": "file"},
+            "entity_key_serialization_version": 3}  # fmt: skip
+
+
+def open_store(settings: Settings):
+    """The FeatureStore of this AOI_HOME (its folder and feature_store.yaml are made on first use)."""
+    from feast import FeatureStore
+
+    repo = repo_dir(settings)
+    data_dir(settings).mkdir(parents=True, exist_ok=True)
+    config = repo / "feature_store.yaml"
+    text = "# Written by aoi from settings (AOI_HOME, AOI_FEAST_ONLINE); edits are overwritten.\n" + yaml.safe_dump(
+        repo_config(settings), sort_keys=False
+    )
+    if not config.exists() or config.read_text() != text:
+        config.write_text(text)
+    return FeatureStore(repo_path=str(repo))
+
+
+def apply(settings: Settings, store=None) -> list[str]:
+    """Register the definitions; returns the names of what is registered."""
+    from features.definitions import repo_objects
+
+    store = store or open_store(settings)
+    objects = repo_objects(data_dir(settings))
+    store.apply(objects)
+    return [o.name for o in objects]
+
+
+def materialize(settings: Settings, views: list[str], store=None, end: datetime | None = None) -> dict:
+    """Load the latest rows of ``views`` into the online store, from their earliest row up to ``end`` (now)."""
+    import pandas as pd
+
+    store = store or open_store(settings)
+    end = end or datetime.now(timezone.utc)
+    loaded = {}
+    for name in views:
+        view = store.get_feature_view(name)
+        frame = pd.read_parquet(view.batch_source.path, columns=[view.batch_source.timestamp_field])
+        if frame.empty:
+            loaded[name] = 0
+            continue
+        # The first materialize_incremental would start at end - ttl and skip older rows: load the whole span.
+        start = pd.Timestamp(frame[view.batch_source.timestamp_field].min()).to_pydatetime()
+        with contextlib.redirect_stdout(sys.stderr):  # Feast prints its progress; stdout is for --json
+            store.materialize(start, end, feature_views=[name])
+        loaded[name] = len(frame)
+    return loaded
+
+
+def camera_params_online(store, machine_id: str, part_no: str) -> dict | None:
+    """The camera parameters in force for a machine and part, from the online store; None for an unknown pair
+    (Feast answers an unknown entity with None values rather than an error)."""
+    from features.definitions import CAMERA_PARAMS_SCHEMA
+
+    names = [f.name for f in CAMERA_PARAMS_SCHEMA]
+    row = store.get_online_features(features=[f"camera_params:{n}" for n in names],
+                                    entity_rows=[{"machine_id": machine_id, "part_no": part_no}]).to_dict()  # fmt: skip
+    values = {n: row[n][0] for n in names}
+    if all(v is None for v in values.values()):
+        return None
+    return {"machine_id": machine_id, "part_no": part_no, **values}
+
+
+def camera_params_at(store, rows: list[dict]):
+    """Point-in-time camera parameters for (machine_id, part_no, at) rows, in their order; NaN where none was
+    in force. The file offline store drops rows without a match and reorders the rest: rows carry a key."""
+    import pandas as pd
+
+    from features.definitions import CAMERA_PARAMS_SCHEMA
+
+    entity = pd.DataFrame(rows).rename(columns={"at": "event_timestamp"})
+    entity["row"] = range(len(entity))
+    entity["event_timestamp"] = pd.to_datetime(entity["event_timestamp"], utc=True)
+    found = store.get_historical_features(
+        entity_df=entity, features=[f"camera_params:{f.name}" for f in CAMERA_PARAMS_SCHEMA]
+    ).to_df()
+    names = [f.name for f in CAMERA_PARAMS_SCHEMA]
+    return entity[["row"]].merge(found[["row", *names]], on="row", how="left").drop(columns="row")

@@ -33,6 +33,7 @@ bench: venv
 	$(BIN)/python bench/validation.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/features.py
 
 ui: venv
 	$(BIN)/aoi ui

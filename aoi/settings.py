@@ -87,6 +87,14 @@ class GateSettings(BaseModel):
     approval_poll_s: int = Field(5, gt=0, description="How often the paused promote flow looks for a decision.")
 
 
+class FeaturesSettings(BaseModel):
+    """Per-machine features (Feast); the online store itself is chosen by the top-level AOI_FEAST_ONLINE."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tone_window_days: int = Field(7, gt=0, description="Days of a machine's images its rolling tone statistics cover.")
+
+
 class ServingSettings(BaseModel):
     """The BentoML classification service (``aoi serve``)."""
 
@@ -134,6 +142,7 @@ class Settings(BaseSettings):
     evaluation: EvaluationSettings = EvaluationSettings()
     gate: GateSettings = GateSettings()
     serving: ServingSettings = ServingSettings()
+    features: FeaturesSettings = FeaturesSettings()
     api_key: SecretStr | None = Field(
         None, description="Bearer key the classification service requires on everything but health; unset: open."
     )

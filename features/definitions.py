@@ -52,6 +52,30 @@ def camera_params_view(data_dir: Path) -> FeatureView:
                        tags={"owner": "vrs-team", "fact": "2"})  # fmt: skip
 
 
+# How each machine's images looked lately: the mean and spread of brightness and of every channel difference
+# (domain fact 3: tone is judged jointly). Computed from the catalog by the `features` flow; drift shows here
+# first when a lamp ages. The ttl is the rolling window's reach: older statistics are stale.
+TONE_STATS_SCHEMA = [
+    Field(name="images", dtype=Int64, description="Images of the machine inside the window."),
+    *(
+        Field(name=f"{metric}_{stat}", dtype=Float32, description=f"{label} of the window's per-image {metric}.")
+        for metric in ("brightness", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")
+        for stat, label in (("mean", "Mean"), ("std", "Standard deviation"))
+    ),
+]
+TONE_STATS_TTL = timedelta(days=30)
+
+
+def machine_tone_stats_view(data_dir: Path) -> FeatureView:
+    """Rolling tone statistics per machine, one row per machine and day with images."""
+    source = FileSource(name="machine_tone_stats_source", path=str(data_dir / "machine_tone_stats.parquet"),
+                        timestamp_field="event_timestamp",
+                        description="features/tone_stats.py: rolling statistics over the catalog's images.")  # fmt: skip
+    return FeatureView(name="machine_tone_stats", entities=[machine], ttl=TONE_STATS_TTL, schema=TONE_STATS_SCHEMA,
+                       source=source, online=True, tags={"owner": "aoi", "fact": "3"},
+                       description="Rolling mean and std of brightness and channel differences per machine.")  # fmt: skip
+
+
 def serving_v1(views: dict[str, FeatureView]) -> FeatureService:
     """What the service reads online per request: the camera parameters of the request's machine and part."""
     return FeatureService(name="serving_v1", features=[views["camera_params"]],
@@ -60,5 +84,5 @@ def serving_v1(views: dict[str, FeatureView]) -> FeatureService:
 
 def repo_objects(data_dir: Path) -> list:
     """Everything `apply` registers, in the order a reader meets it above."""
-    views = {"camera_params": camera_params_view(data_dir)}
+    views = {"camera_params": camera_params_view(data_dir), "machine_tone_stats": machine_tone_stats_view(data_dir)}
     return [machine, part, *views.values(), serving_v1(views)]

@@ -77,6 +77,16 @@ def apply(settings: Settings, store=None) -> list[str]:
     return [o.name for o in objects]
 
 
+def materialized_views(settings: Settings) -> list[str]:
+    """The views whose parquet source exists (camera parameters only once a CSV was imported)."""
+    from feast import FeatureView
+
+    from features.definitions import repo_objects
+
+    return [o.name for o in repo_objects(data_dir(settings)) if isinstance(o, FeatureView)
+            and Path(o.batch_source.path).exists()]  # fmt: skip
+
+
 def materialize(settings: Settings, views: list[str], store=None, end: datetime | None = None) -> dict:
     """Load the latest rows of ``views`` into the online store, from their earliest row up to ``end`` (now)."""
     import pandas as pd
@@ -98,18 +108,22 @@ def materialize(settings: Settings, views: list[str], store=None, end: datetime 
     return loaded
 
 
+def online_row(store, view: str, entity: dict, names: list[str] | None = None) -> dict | None:
+    """The online features of ``view`` for one entity; None when the store has no row for it (Feast answers
+    an unknown entity with None values rather than an error). Pass ``names`` on hot paths: reading them from
+    the registry costs more than the lookup itself."""
+    names = names or [f.name for f in store.get_feature_view(view).features]
+    row = store.get_online_features(features=[f"{view}:{n}" for n in names], entity_rows=[entity]).to_dict()
+    values = {n: row[n][0] for n in names}
+    return None if all(v is None for v in values.values()) else {**entity, **values}
+
+
 def camera_params_online(store, machine_id: str, part_no: str) -> dict | None:
-    """The camera parameters in force for a machine and part, from the online store; None for an unknown pair
-    (Feast answers an unknown entity with None values rather than an error)."""
+    """The camera parameters in force for a machine and part; None for an unknown pair."""
     from features.definitions import CAMERA_PARAMS_SCHEMA
 
     names = [f.name for f in CAMERA_PARAMS_SCHEMA]
-    row = store.get_online_features(features=[f"camera_params:{n}" for n in names],
-                                    entity_rows=[{"machine_id": machine_id, "part_no": part_no}]).to_dict()  # fmt: skip
-    values = {n: row[n][0] for n in names}
-    if all(v is None for v in values.values()):
-        return None
-    return {"machine_id": machine_id, "part_no": part_no, **values}
+    return online_row(store, "camera_params", {"machine_id": machine_id, "part_no": part_no}, names)
 
 
 def camera_params_at(store, rows: list[dict]):

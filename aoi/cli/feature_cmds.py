@@ -43,3 +43,20 @@ def list_(as_json: bool = JSON_OPTION) -> None:
     emit({"pairs": rows}, as_json, lambda d: table(d["pairs"], ["machine_id", "part_no", "light", "exposure", "gain_r",
                                                               "gain_g", "gain_b", "effective_from"],
                                                    title=f"{len(d['pairs'])} machine / part pairs"))  # fmt: skip
+
+
+@machines_app.command("refresh")
+def refresh(as_json: bool = JSON_OPTION) -> None:
+    """Run the `features` flow: rolling tone statistics per machine from the catalog, apply, materialise."""
+    from aoi.prefect_server import PrefectUnavailable, ensure_server
+    from features.store import FeatureStoreError
+
+    try:
+        ensure_server(get_settings())
+        from flows.features import features
+
+        result = features()
+    except (PrefectUnavailable, FeatureStoreError) as err:
+        fail(str(err), as_json, code=2)
+    emit(result, as_json, lambda d: print(f"tone statistics: {d['tone_stats']['rows']} rows for "
+                                          f"{d['tone_stats']['machines']} machines; online: {d['online']}"))  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta, timezone
 
+import pandas as pd
 import pytest
 
 from features import camera_params, store
@@ -45,7 +46,7 @@ def _applied(settings, tmp_path):
     camera_params.import_csv(settings, csv(tmp_path, "a.csv", "vrs-01,P-1,48,13,9,6,13,2026-01-05",
                                            "vrs-02,P-1,50,12,8.5,6,12,2026-01-05"))  # fmt: skip
     fs = store.open_store(settings)
-    assert store.apply(settings, fs) == ["machine", "part", "camera_params", "serving_v1"]
+    assert store.apply(settings, fs) == ["machine", "part", "camera_params", "machine_tone_stats", "serving_v1"]
     assert store.materialize(settings, ["camera_params"], fs) == {"camera_params": 2}
     return fs
 
@@ -96,3 +97,68 @@ def test_the_redis_online_store_answers_the_same(configure, tmp_path):
     _online_round_trip(settings, tmp_path)
     assert not (settings.home / "feast" / "online.db").exists()
     assert redis.Redis.from_url(f"{url}/{db}").dbsize() > 0
+
+
+def test_rolling_tone_statistics_per_machine_and_day():
+    from features.tone_stats import rolling_stats
+
+    day = datetime(2026, 3, 1, 8, tzinfo=timezone.utc)
+    images = pd.DataFrame([
+        {"machine_id": "vrs-01", "at": day, "brightness": 100.0},
+        {"machine_id": "vrs-01", "at": day + timedelta(hours=1), "brightness": 110.0},
+        {"machine_id": "vrs-01", "at": day + timedelta(hours=2), "brightness": 120.0},
+        {"machine_id": "vrs-01", "at": day + timedelta(days=9), "brightness": 200.0},  # the window forgot day 1
+        {"machine_id": "vrs-02", "at": day, "brightness": 150.0},
+    ]).assign(r_minus_g=5.0, r_minus_b=30.0, g_minus_b=25.0, b_diff=27.5)  # fmt: skip
+    stats = rolling_stats(images, window_days=7)
+    assert len(stats) == 3  # vrs-01 on two days, vrs-02 on one
+    first, later, other = (stats.iloc[i] for i in range(3))
+    assert (first.images, later.images, other.images) == (3, 1, 1)
+    assert first.brightness_mean == pytest.approx(110) and first.brightness_std == pytest.approx(8.165, abs=1e-3)
+    assert later.brightness_mean == 200 and later.brightness_std == 0 and first.event_timestamp == day + timedelta(hours=2)
+    assert first.r_minus_b_mean == 30 and first.r_minus_b_std == 0
+
+
+def test_tone_statistics_from_the_catalog_reach_the_online_store(settings, tmp_path, prefect_api):
+    from features.tone_stats import write_source
+    from tests.flows.test_ingest_flow import ingest
+    from tests.helpers import class_folder
+
+    folder = class_folder(tmp_path / "caps", {"Spur": 6}, fmt="JPEG")
+    files = sorted(p for p in folder.rglob("*.jpg"))
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,machine_id,captured_at\n" + "".join(
+        f"{p},Spur,{'vrs-01' if i < 4 else 'vrs-02'},2026-03-0{1 + i % 2}T10:00:00\n" for i, p in enumerate(files)))
+    assert ingest(manifest, "--format", "csv", "--source", "color")["added"] == 6
+    assert write_source(settings, window_days=7) == {"rows": 4, "machines": 2,
+                                                     "table": str(settings.home / "feast/data/machine_tone_stats.parquet")}  # fmt: skip
+    fs = store.open_store(settings)
+    store.apply(settings, fs)
+    assert store.materialize(settings, ["machine_tone_stats"], fs) == {"machine_tone_stats": 4}
+    online = store.online_row(fs, "machine_tone_stats", {"machine_id": "vrs-01"})
+    assert online["images"] == 4  # the latest row: both days inside the window
+    from features.tone_stats import machine_images
+
+    catalog = machine_images(settings)
+    expected = catalog[catalog.machine_id == "vrs-01"]["brightness"]
+    assert online["brightness_mean"] == pytest.approx(expected.mean(), abs=1e-3)
+    assert online["brightness_std"] == pytest.approx(expected.std(ddof=0), abs=1e-3)
+    assert store.online_row(fs, "machine_tone_stats", {"machine_id": "vrs-99"}) is None
+
+
+def test_the_features_flow_refreshes_tone_statistics_and_keeps_camera_params(settings, tmp_path, prefect_api):
+    from tests.flows.test_ingest_flow import aoi, ingest
+    from tests.helpers import class_folder
+
+    files = sorted(class_folder(tmp_path / "caps", {"Spur": 3}, fmt="JPEG").rglob("*.jpg"))
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,machine_id\n" + "".join(f"{p},Spur,vrs-07\n" for p in files))
+    ingest(manifest, "--format", "csv", "--source", "color")
+    empty = aoi("machines", "refresh")  # no camera parameters yet: only what the catalog determines
+    assert empty["online"] == {"machine_tone_stats": 1} and empty["tone_stats"]["machines"] == 1
+    aoi("machines", "import", str(csv(tmp_path, "a.csv", "vrs-07,P-1,48,13,9,6,13,2026-01-05")))
+    again = aoi("machines", "refresh")
+    assert again["online"] == {"camera_params": 1, "machine_tone_stats": 1}
+    fs = store.open_store(settings)
+    assert store.online_row(fs, "machine_tone_stats", {"machine_id": "vrs-07"})["images"] == 3
+    assert store.camera_params_online(fs, "vrs-07", "P-1")["light"] == 48

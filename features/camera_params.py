@@ -113,11 +113,9 @@ def import_csv(settings: Settings, path: Path, now: datetime | None = None) -> d
         out = pd.concat([table, new[COLUMNS]], ignore_index=True) if len(table) else new[COLUMNS].copy()
         for column in COLUMNS:
             out[column] = out[column].astype(_dtype(column))
-        target = table_path(settings)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".parquet.tmp")
-        out.to_parquet(partial, index=False)
-        partial.replace(target)  # readers see the old table or the new one, never half a file
+        from features.store import write_parquet
+
+        write_parquet(out, table_path(settings))
     return {"file": str(path), "rows": len(incoming), "added": len(new), "already_there": len(incoming) - len(new),
             "table_rows": len(table) + len(new), "table": str(table_path(settings))}  # fmt: skip
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.types import Float32, Int64
 
+from features.tone_stats import TONE_COLUMNS
+
 PROJECT = "aoi"
 
 # A VRS or AOI machine on the line: the same camera settings give it its own colours (domain fact 2).
@@ -59,7 +61,7 @@ TONE_STATS_SCHEMA = [
     Field(name="images", dtype=Int64, description="Images of the machine inside the window."),
     *(
         Field(name=f"{metric}_{stat}", dtype=Float32, description=f"{label} of the window's per-image {metric}.")
-        for metric in ("brightness", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")
+        for metric in TONE_COLUMNS
         for stat, label in (("mean", "Mean"), ("std", "Standard deviation"))
     ),
 ]

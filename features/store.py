@@ -67,6 +67,14 @@ def open_store(settings: Settings):
     return FeatureStore(repo_path=str(repo))
 
 
+def write_parquet(frame, path: Path) -> None:
+    """Replace a source file whole: Feast and readers see the old table or the new one, never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".parquet.tmp")
+    frame.to_parquet(partial, index=False)
+    partial.replace(path)
+
+
 def apply(settings: Settings, store=None) -> list[str]:
     """Register the definitions; returns the names of what is registered."""
     from features.definitions import repo_objects

@@ -52,13 +52,10 @@ def rolling_stats(images: pd.DataFrame, window_days: int) -> pd.DataFrame:
 
 def write_source(settings: Settings, window_days: int) -> dict:
     """Recompute the whole table from the catalog (idempotent) and replace the parquet source atomically."""
-    from features.store import data_dir
+    from features.store import data_dir, write_parquet
 
     table = rolling_stats(machine_images(settings), window_days)
     target = data_dir(settings) / "machine_tone_stats.parquet"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".parquet.tmp")
-    table.to_parquet(partial, index=False)
-    partial.replace(target)
+    write_parquet(table, target)
     return {"rows": len(table), "machines": int(table["machine_id"].nunique()) if len(table) else 0,
             "table": str(target)}  # fmt: skip

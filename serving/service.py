@@ -80,9 +80,9 @@ class Classifier:
         self.reloader.start()
         self.log = PredictionLog(self.settings).start()
         self.machine_params = MachineParams(self.settings)
-        batching = self.settings.serving
-        self.batchers = {kind: Batcher(functools.partial(self._forward_batch, kind), batching.max_batch_size,
-                                       batching.max_latency_ms) for kind in KINDS}  # fmt: skip
+        limits = self.settings.serving
+        self.batchers = {kind: Batcher(functools.partial(self._forward_batch, kind), limits.max_batch_size,
+                                       limits.max_latency_ms) for kind in KINDS}  # fmt: skip
         self.answered = 0
 
     def __is_ready__(self) -> bool:

@@ -93,6 +93,15 @@ class FeaturesSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     tone_window_days: int = Field(7, gt=0, description="Days of a machine's images its rolling tone statistics cover.")
+    reference_machine: str = Field(
+        "VRS-REF", min_length=1, max_length=64,
+        description="The machine whose shots of the reference board define the reference tone every machine is "
+                    "calibrated to (the tone the models were trained on).",
+    )  # fmt: skip
+    max_calibration_gain: float = Field(
+        2.0, gt=1, description="A fitted gain above this (or below its inverse) means the reference samples do not "
+                               "match the reference board: refused rather than applied.",
+    )  # fmt: skip
 
 
 class ServingSettings(BaseModel):

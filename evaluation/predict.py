@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from aoi.store import ImageStore
-from training.preprocess import Preprocessing, decode, to_tensor
+from training.preprocess import Preprocessing, ToneCalibration, decode, to_tensor
 
 ImageChange = Callable[[Image.Image], Image.Image]
 
@@ -44,12 +44,15 @@ def load_images(store: ImageStore, shas: Sequence[str], channels: int) -> list[I
 
 @torch.no_grad()
 def probabilities(model: torch.nn.Module, prep: Preprocessing, images: Sequence[Image.Image],
-                  change: ImageChange | None = None, batch_size: int = 256) -> np.ndarray:  # fmt: skip
-    """Softmax probabilities for each image, after ``change`` (if any) and the training preprocessing."""
+                  change: ImageChange | None = None, batch_size: int = 256,
+                  calibrations: Sequence[ToneCalibration | None] | None = None) -> np.ndarray:  # fmt: skip
+    """Softmax probabilities for each image, after ``change`` (if any) and the training preprocessing with the
+    image's machine calibration (if any): what serving would answer for it."""
     model.eval()
     out = []
+    calibrations = calibrations or [None] * len(images)
     for start in range(0, len(images), batch_size):
-        chunk = images[start : start + batch_size]
-        x = torch.stack([to_tensor(change(im) if change else im, prep) for im in chunk])
+        chunk = range(start, min(start + batch_size, len(images)))
+        x = torch.stack([to_tensor(change(images[i]) if change else images[i], prep, calibrations[i]) for i in chunk])
         out.append(torch.softmax(model(x), dim=1).numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)

@@ -78,23 +78,38 @@ def members(settings: Settings, dataset: str, split: str | None, kind: str) -> t
     return split, rows
 
 
-def images_of(settings: Settings, loaded: Loaded, dataset: str, split: str | None) -> tuple[str, list, list]:
-    """(split, [(sha256, label)], decoded images) of a dataset selection the model can be scored on: labels
-    outside its taxonomy are refused, and each image is decoded once for every pass over it."""
+@dataclass(frozen=True)
+class Selection:
+    """Images a model is scored on: split, [(sha256, label)], each decoded once, and each one's machine
+    calibration (None for images of no calibrated machine), applied as serving applies it."""
+
+    split: str
+    rows: list[tuple[str, str]]
+    images: list
+    calibrations: list
+
+
+def images_of(settings: Settings, loaded: Loaded, dataset: str, split: str | None) -> Selection:
+    """The selection of a dataset the model can be scored on: labels outside its taxonomy are refused."""
     from aoi.store import ImageStore
+    from features.calibration import for_images
 
     split, rows = members(settings, dataset, split, loaded.row.kind)
     unknown = sorted({label for _, label in rows if label not in loaded.taxonomy.fine})
     if unknown:
         raise EvaluationError(f"labels {', '.join(unknown)} are not classes of {loaded.row.version} "
                               f"({', '.join(loaded.taxonomy.fine)})")  # fmt: skip
-    return split, rows, load_images(ImageStore(settings.store_dir), [sha for sha, _ in rows], loaded.prep.channels)
+    shas = [sha for sha, _ in rows]
+    calibrated = for_images(settings, shas)
+    return Selection(split, rows, load_images(ImageStore(settings.store_dir), shas, loaded.prep.channels),
+                     [calibrated.get(sha) for sha in shas])  # fmt: skip
 
 
-def predict(settings: Settings, loaded: Loaded, rows: list[tuple[str, str]], images, change=None) -> Predictions:
-    probs = probabilities(loaded.model, loaded.prep, images, change, settings.evaluation.batch_size)
-    true = np.array([loaded.taxonomy.index(label) for _, label in rows], dtype=np.int64)
-    return Predictions([sha for sha, _ in rows], true, probs)
+def predict(settings: Settings, loaded: Loaded, selected: Selection, change=None) -> Predictions:
+    probs = probabilities(loaded.model, loaded.prep, selected.images, change, settings.evaluation.batch_size,
+                          selected.calibrations)  # fmt: skip
+    true = np.array([loaded.taxonomy.index(label) for _, label in selected.rows], dtype=np.int64)
+    return Predictions([sha for sha, _ in selected.rows], true, probs)
 
 
 def summarise(p: Predictions, taxonomy: Taxonomy, threshold: float) -> dict:
@@ -119,8 +134,9 @@ def evaluate(settings: Settings, version: str, dataset: str, split: str | None =
     HTML report (numbers, confusion pictures, error gallery with Grad-CAM heat maps); returns the summary."""
     loaded = load(settings, version)
     threshold = threshold_of(settings, loaded.row, threshold)
-    split, rows, images = images_of(settings, loaded, dataset, split)
-    p = predict(settings, loaded, rows, images)
+    selected = images_of(settings, loaded, dataset, split)
+    split = selected.split
+    p = predict(settings, loaded, selected)
     figures = summarise(p, loaded.taxonomy, threshold)
     with db.session(settings.catalog_url) as s:
         row = Evaluation(model_version=version, dataset=dataset, split=split, **figures)
@@ -130,13 +146,13 @@ def evaluate(settings: Settings, version: str, dataset: str, split: str | None =
         summary = {"evaluation_id": row.id, "model_version": version, "kind": loaded.row.kind, "dataset": dataset,
                    "split": split, **figures, "created_at": row.created_at.isoformat(), "report": None}  # fmt: skip
         if report:
-            row.report_path = summary["report"] = str(_write_report(settings, loaded, p, images, summary))
+            row.report_path = summary["report"] = str(_write_report(settings, loaded, p, selected, summary))
             s.add(row)
             s.commit()
     return summary
 
 
-def _write_report(settings: Settings, loaded: Loaded, p: Predictions, images, summary: dict):
+def _write_report(settings: Settings, loaded: Loaded, p: Predictions, selected: Selection, summary: dict):
     import torch
 
     from evaluation.gradcam import grad_cam
@@ -148,12 +164,12 @@ def _write_report(settings: Settings, loaded: Loaded, p: Predictions, images, su
     wrong = wrong[np.argsort(-p.confidence[wrong], kind="stable")][: settings.evaluation.report_max_errors]
     cams = np.zeros((0,))
     if len(wrong):
-        x = torch.stack([to_tensor(images[i], loaded.prep) for i in wrong])
+        x = torch.stack([to_tensor(selected.images[i], loaded.prep, selected.calibrations[i]) for i in wrong])
         # Where the model looked for the class it chose: the heat map explains the wrong answer.
         cams = grad_cam(loaded.model, loaded.row.arch, x, torch.as_tensor(p.pred[wrong]))
     labels = summary["labels"]
     errors = [{"sha256": p.shas[i], "true": labels[p.true[i]], "pred": labels[p.pred[i]],
-               "confidence": float(p.confidence[i]), "image": images[i], "cam": cams[k]}
+               "confidence": float(p.confidence[i]), "image": selected.images[i], "cam": cams[k]}
               for k, i in enumerate(wrong)]  # fmt: skip
     folder = settings.reports_dir / "evaluations" / f"eval-{summary['evaluation_id']}"
     total_wrong = int((p.pred != p.true).sum())
@@ -166,14 +182,14 @@ def calibrate(settings: Settings, version: str, *, target_accuracy: float | None
     """Fit the Unknown threshold on the valid split of the model's own training dataset and keep it on the
     model version (serving and evaluation use it from then on)."""
     loaded = load(settings, version)
-    _, rows, images = images_of(settings, loaded, loaded.row.dataset, "valid")
-    p = predict(settings, loaded, rows, images)
+    selected = images_of(settings, loaded, loaded.row.dataset, "valid")
+    p = predict(settings, loaded, selected)
     try:
         point = scores.calibrate(p.true, p.pred, p.confidence, target_accuracy=target_accuracy,
                                  max_unknown_rate=max_unknown_rate)  # fmt: skip
     except scores.CalibrationError as err:
         raise EvaluationError(f"{version}: {err}") from None
-    basis = {"dataset": loaded.row.dataset, "split": "valid", "images": len(rows),
+    basis = {"dataset": loaded.row.dataset, "split": "valid", "images": len(selected.rows),
              "target_accuracy": target_accuracy, "max_unknown_rate": max_unknown_rate,
              "accepted_accuracy": point.accepted_accuracy, "unknown_rate": point.unknown_rate,
              "calibrated_at": utcnow().isoformat()}  # fmt: skip
@@ -191,10 +207,11 @@ def robustness(settings: Settings, version: str, dataset: str, split: str | None
     from tqdm.auto import tqdm
 
     loaded = load(settings, version)
-    split, rows, images = images_of(settings, loaded, dataset, split)
+    selected = images_of(settings, loaded, dataset, split)
+    split, rows = selected.split, selected.rows
 
     def accuracy(change) -> float:
-        p = predict(settings, loaded, rows, images, change)
+        p = predict(settings, loaded, selected, change)
         return float((p.pred == p.true).mean())
 
     channels = channels_of(loaded.row.kind)

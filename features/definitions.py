@@ -2,7 +2,8 @@
 comes from, and which versioned feature service training and serving read.
 
 Sources are parquet files under ``AOI_HOME/feast/data`` (the file offline store), written by
-``features/camera_params.py`` from the team's CSV. Feature views are built by functions because the file
+``features/camera_params.py`` (the team's CSV), ``features/tone_stats.py`` and ``features/calibration.py`` (from
+the catalog). Feature views are built by functions because the file
 source needs the absolute folder of the AOI_HOME in use; their schemas are fixed here.
 """
 
@@ -12,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
-from feast.types import Float32, Int64
+from feast.types import Float32, Int64, String
 
 from features.tone_stats import TONE_COLUMNS
 
@@ -78,13 +79,53 @@ def machine_tone_stats_view(data_dir: Path) -> FeatureView:
                        description="Rolling mean and std of brightness and channel differences per machine.")  # fmt: skip
 
 
+# How to bring a machine's colours to the reference tone: per channel (R, G, B and gray) `value * gain + offset`,
+# fitted from the machine's shots of the reference board against the reference machine's shots of the same
+# board (features/calibration.py). One row per reference batch, in force from its capture time until the next;
+# training and serving apply it with the one preprocessing function (train/serve parity).
+CALIBRATION_SCHEMA = [
+    *(Field(name=f"gain_{c}", dtype=Float32, description=f"{name} gain: reference spread / machine spread.")
+      for c, name in (("r", "Red"), ("g", "Green"), ("b", "Blue"), ("gray", "Gray"))),
+    *(Field(name=f"offset_{c}", dtype=Float32, description=f"{name} offset, in gray levels, after the gain.")
+      for c, name in (("r", "Red"), ("g", "Green"), ("b", "Blue"), ("gray", "Gray"))),
+    Field(name="reference_board", dtype=String, description="Part number of the reference board shot."),
+    Field(name="reference_images", dtype=Int64, description="Reference samples the fit used."),
+]  # fmt: skip
+CALIBRATION_TTL = timedelta(days=3650)  # in force until the next reference shots, however long that takes
+
+
+def machine_calibration_view(data_dir: Path) -> FeatureView:
+    """Per-machine colour calibration to the reference tone."""
+    source = FileSource(name="machine_calibration_source", path=str(data_dir / "machine_calibration.parquet"),
+                        timestamp_field="effective_from", created_timestamp_column="computed_at",
+                        description="features/calibration.py: fits from the catalog's reference-sample batches.")  # fmt: skip
+    return FeatureView(name="machine_calibration", entities=[machine], ttl=CALIBRATION_TTL, schema=CALIBRATION_SCHEMA,
+                       source=source, online=True, tags={"owner": "aoi", "fact": "2"},
+                       description="Per-channel gain and offset mapping the machine's tone to the reference tone.")  # fmt: skip
+
+
+# Versioned feature services: a new version is added beside the old one, never edited in place, so a caller
+# pinned to a version keeps reading the same features.
 def serving_v1(views: dict[str, FeatureView]) -> FeatureService:
-    """What the service reads online per request: the camera parameters of the request's machine and part."""
+    """v1, online per request: the camera parameters of the request's machine and part (GET /machine_params)."""
     return FeatureService(name="serving_v1", features=[views["camera_params"]],
+                          description="Online, per /machine_params request.")  # fmt: skip
+
+
+def serving_v2(views: dict[str, FeatureView]) -> FeatureService:
+    """v2, online per request: v1 plus the machine's colour calibration, which /classify applies."""
+    return FeatureService(name="serving_v2", features=[views["camera_params"], views["machine_calibration"]],
                           description="Online, per /classify or /machine_params request.")  # fmt: skip
+
+
+def training_v1(views: dict[str, FeatureView]) -> FeatureService:
+    """v1, point in time per training image: the calibration of the image's machine when it was captured."""
+    return FeatureService(name="training_v1", features=[views["machine_calibration"]],
+                          description="get_historical_features by machine_id and captured_at, per training image.")  # fmt: skip
 
 
 def repo_objects(data_dir: Path) -> list:
     """Everything `apply` registers, in the order a reader meets it above."""
-    views = {"camera_params": camera_params_view(data_dir), "machine_tone_stats": machine_tone_stats_view(data_dir)}
-    return [machine, part, *views.values(), serving_v1(views)]
+    views = {"camera_params": camera_params_view(data_dir), "machine_tone_stats": machine_tone_stats_view(data_dir),
+             "machine_calibration": machine_calibration_view(data_dir)}  # fmt: skip
+    return [machine, part, *views.values(), serving_v1(views), serving_v2(views), training_v1(views)]

@@ -134,18 +134,21 @@ def camera_params_online(store, machine_id: str, part_no: str) -> dict | None:
     return online_row(store, "camera_params", {"machine_id": machine_id, "part_no": part_no}, names)
 
 
-def camera_params_at(store, rows: list[dict]):
-    """Point-in-time camera parameters for (machine_id, part_no, at) rows, in their order; NaN where none was
-    in force. The file offline store drops rows without a match and reorders the rest: rows carry a key."""
+def historical(store, view: str, names: list[str], rows: list[dict]):
+    """Point-in-time features of ``view`` for entity rows (join keys plus ``at``), in the rows' order; NaN where
+    nothing was in force. The file offline store drops rows without a match and reorders the rest: rows carry
+    a key."""
     import pandas as pd
-
-    from features.definitions import CAMERA_PARAMS_SCHEMA
 
     entity = pd.DataFrame(rows).rename(columns={"at": "event_timestamp"})
     entity["row"] = range(len(entity))
     entity["event_timestamp"] = pd.to_datetime(entity["event_timestamp"], utc=True)
-    found = store.get_historical_features(
-        entity_df=entity, features=[f"camera_params:{f.name}" for f in CAMERA_PARAMS_SCHEMA]
-    ).to_df()
-    names = [f.name for f in CAMERA_PARAMS_SCHEMA]
+    found = store.get_historical_features(entity_df=entity, features=[f"{view}:{n}" for n in names]).to_df()
     return entity[["row"]].merge(found[["row", *names]], on="row", how="left").drop(columns="row")
+
+
+def camera_params_at(store, rows: list[dict]):
+    """Point-in-time camera parameters for (machine_id, part_no, at) rows, in their order; NaN where none."""
+    from features.definitions import CAMERA_PARAMS_SCHEMA
+
+    return historical(store, "camera_params", [f.name for f in CAMERA_PARAMS_SCHEMA], rows)

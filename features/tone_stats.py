@@ -16,17 +16,19 @@ TONE_COLUMNS = ("brightness", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")
 
 
 def machine_images(settings: Settings) -> pd.DataFrame:
-    """Every catalogued image with a machine: machine_id, at (capture time, else ingest time), tone metrics."""
+    """Every catalogued image with a machine: machine_id, at (capture time, else ingest time), tone metrics.
+    Reference samples are left out: they show the reference board, not the line's boards."""
     from sqlalchemy import func
     from sqlmodel import select
 
     from aoi.catalog import db
-    from aoi.catalog.models import Image
+    from aoi.catalog.models import Image, IngestBatch
 
     at = func.coalesce(Image.captured_at, Image.ingested_at).label("at")
     columns = [Image.machine_id, at, *(getattr(Image, c) for c in TONE_COLUMNS)]
     with db.session(settings.catalog_url) as s:
-        rows = s.exec(select(*columns).where(Image.machine_id.is_not(None))).all()
+        rows = s.exec(select(*columns).join(IngestBatch, IngestBatch.id == Image.batch_id)
+                      .where(Image.machine_id.is_not(None), IngestBatch.reference.is_(False))).all()  # fmt: skip
     frame = pd.DataFrame(rows, columns=["machine_id", "at", *TONE_COLUMNS])
     frame["at"] = pd.to_datetime(frame["at"], utc=True)
     return frame

@@ -10,9 +10,11 @@ from prefect.cache_policies import NO_CACHE
 from aoi.dataset import versions
 from aoi.datasets import DEMO_DATASETS, SETS
 from aoi.settings import get_settings
+from evaluation import line_check
 from evaluation import service as evaluation
 from flows.dataset import build_dataset
 from flows.ingest import ingest
+from flows.line import line
 from flows.train import train
 from training.service import TrainingError
 from validation.steps import Scope, derive_spec
@@ -24,6 +26,8 @@ derive = task(name="derive-spec", cache_policy=NO_CACHE)(derive_spec)
 register_blind = task(name="register-blind-set", cache_policy=NO_CACHE)(versions.register_blind)
 calibrate = task(name="calibrate-unknown-threshold", cache_policy=NO_CACHE)(evaluation.calibrate)
 robustness = task(name="robustness", cache_policy=NO_CACHE)(evaluation.robustness)
+check_line = task(name="check-simulated-line", cache_policy=NO_CACHE)(line_check.check)
+DEMO_LINE_CAPTURES = 100  # per simulated machine
 # Small enough for 2 CPU cores in a few minutes per model; `aoi train` takes bigger settings.
 # Measured on 2 cores: gray 3 x 300/class gave 91% test accuracy in ~85 s, 6 x 600/class (batch 32) 95% in ~250 s;
 # the colour set, with fewer and more distinct classes, reaches 94-98% with the smaller setting.
@@ -40,12 +44,15 @@ def demo(inputs: dict[str, str], progress: bool = True) -> dict:
     """``inputs``: data set name -> folder.
 
     1. ingest every set; 2. derive a colour tone spec from the PKU batch (mean ± 1.5σ, as the team did);
-    3. register one dated blind set per source (DeepPCB's official test list; two PKU boards);
+    3. register one dated blind set per source (DeepPCB's official test list; two PKU boards); SIMULATION: shoot
+       PKU crops with 4 simulated VRS machines, ingest their reference samples and captures (held out as a blind
+       set), import their camera parameters, run the features flow (tone statistics, colour calibration);
     4. build a gray and a colour dataset version (the colour one validated against the spec first);
     5. train a gray and a colour model on them with Ray Train (a version that cannot train, e.g. missing a
        class of the taxonomy, is reported and skipped);
     6. calibrate each model's Unknown threshold on its valid split and measure its tone and compression
-       robustness on its blind set. (Promotion, which pauses for a person, runs after this flow: `aoi demo`.)
+       robustness on its blind set; the colour model's accuracy per simulated machine with and without its
+       colour calibration. (Promotion, which pauses for a person, runs after this flow: `aoi demo`.)
     """
     settings = get_settings()
     ingested = {
@@ -61,6 +68,11 @@ def demo(inputs: dict[str, str], progress: bool = True) -> dict:
         "color": register_blind(settings.catalog_url, "pku-blind-boards-11-12", source="color", batch_id=color_batch,
                                 name_pattern=PKU_BLIND_BOARDS, note="PKU boards 11 and 12 held out"),
     }  # fmt: skip
+    line_folder = settings.home / "simulated-line"
+    try:
+        simulated = line(inputs["pku-pcb-roi"], str(line_folder), DEMO_LINE_CAPTURES, progress)
+    except ValueError as err:  # a copy of the PKU set too small to shoot from
+        simulated = {"skipped": str(err)}
     datasets = {
         "gray": build_dataset(DEMO_DATASETS["gray"], "gray", per_class=1000),
         "color": build_dataset(DEMO_DATASETS["color"], "color", spec=spec.key),
@@ -81,5 +93,8 @@ def demo(inputs: dict[str, str], progress: bool = True) -> dict:
             threshold = {"skipped": str(err)}
         checks[kind] = {"calibration": threshold,
                         "robustness": robustness(settings, model["model_version"], blind[kind]["name"])}  # fmt: skip
-    return {"ingest": ingested, "spec": spec.key, "blind": blind, "datasets": datasets, "models": models,
-            "checks": checks}  # fmt: skip
+    color_model = models.get("color", {}).get("model_version")
+    if "skipped" not in simulated:
+        simulated["check"] = check_line(settings, line_folder, color_model)
+    return {"ingest": ingested, "spec": spec.key, "blind": blind, "line": simulated, "datasets": datasets,
+            "models": models, "checks": checks}  # fmt: skip

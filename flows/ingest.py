@@ -38,9 +38,10 @@ def ingest(
     machine_id: str | None = None,
     part_no: str | None = None,
     progress: bool = True,
+    reference: bool = False,
 ) -> dict:
     settings = get_settings()
-    options = {"source": source, "machine_id": machine_id, "part_no": part_no}
+    options = {"source": source, "machine_id": machine_id, "part_no": part_no, **({"reference": True} if reference else {})}
     batch_id = open_batch(settings, path, format, options, str(flow_run.id) if flow_run.id else None)
     tally, found, bar = steps.Tally(), None, None
     try:

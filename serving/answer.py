@@ -56,6 +56,8 @@ class Answer(BaseModel):
     machine_id: str | None = None
     part_no: str | None = None
     upstream_code: str | None = None
+    calibrated: bool = Field(False, description="The machine's colour calibration (Feast) was applied before the model; "
+                                                "the tone above is the image as captured")  # fmt: skip
 
 
 def tone_check(deployed: Deployed, metrics: ImageMetrics, machine_id: str | None) -> tuple[bool | None, list[str]]:
@@ -73,7 +75,8 @@ def _inside(value: float, low: float | None, high: float | None) -> bool:
 
 
 def decide(deployed: Deployed, probabilities: np.ndarray, rules: Rules, *, request_id: str, metrics: ImageMetrics,
-           machine_id: str | None = None, part_no: str | None = None, upstream_code: str | None = None) -> Answer:  # fmt: skip
+           machine_id: str | None = None, part_no: str | None = None, upstream_code: str | None = None,
+           calibrated: bool = False) -> Answer:  # fmt: skip
     taxonomy = deployed.taxonomy
     order = np.argsort(probabilities)[::-1]
     top = taxonomy.fine[int(order[0])]
@@ -95,6 +98,7 @@ def decide(deployed: Deployed, probabilities: np.ndarray, rules: Rules, *, reque
         tone=Tone(**{name: getattr(metrics, name) for name in TONE_FIELDS}), format=metrics.format,
         jpeg_quality=metrics.jpeg_quality, tone_spec=deployed.tone_spec.key if deployed.tone_spec else None,
         in_spec=in_spec, out_of_spec=outside, machine_id=machine_id, part_no=part_no, upstream_code=upstream_code,
+        calibrated=calibrated,
     )  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""Auto VRS: the camera parameters for a machine and part, read from the Feast online store.
+"""Per-machine features the service reads from the Feast online store: the camera parameters for a machine and
+part (Auto VRS, GET /machine_params) and the machine's colour calibration (applied by /classify).
 
 Feast is imported and the store opened on the first lookup, in a worker thread (importing Feast takes
 seconds): the service starts as fast without it, and a service whose AOI_HOME has no feature repo yet
@@ -32,6 +33,20 @@ class MachineParams:
 
                 self._store = store.open_store(self.settings)
             return self._store
+
+    def calibration(self, machine_id: str):
+        """The machine's latest colour calibration (a ToneCalibration), or None: no repo yet, no calibration view
+        applied, or a machine never calibrated. Those images are classified as captured."""
+        from features import calibration, store
+
+        from feast.errors import FeastObjectNotFoundException
+
+        if not (store.repo_dir(self.settings) / "registry.db").exists():
+            return None
+        try:
+            return calibration.online(self._open(), machine_id)
+        except FeastObjectNotFoundException:  # a repo applied before the calibration view existed
+            return None
 
     def lookup(self, machine_id: str, part_no: str) -> dict:
         from features import store

@@ -38,7 +38,7 @@ from serving.machine_params import MachineParams, NoCameraParams
 from serving.models import KINDS, Deployed, NoProductionModel, ProductionModels, Reloader
 from serving.predlog import PredictionLog
 from serving.rules import load_rules
-from training.preprocess import preprocess
+from training.preprocess import ToneCalibration, preprocess
 
 log = logging.getLogger("aoi.serving")
 _BATCH = Settings().serving  # the batcher is configured when the class is defined: read the environment only
@@ -64,6 +64,11 @@ def machine_params(
         return bentoml.get_current_service().machine_params.lookup(machine_id, part_no)
     except NoCameraParams as err:
         return JSONResponse({"error": str(err)}, status_code=404)
+
+
+def model_input(data: bytes, deployed: Deployed, calibration: ToneCalibration | None) -> np.ndarray:
+    """The (1, C, H, W) batch of one image: the training preprocessing with the machine's calibration."""
+    return preprocess(data, deployed.prep, calibration).unsqueeze(0).numpy()
 
 
 @bentoml.service(name="aoi-classifier", workers=1, traffic={"timeout": 60})
@@ -130,10 +135,12 @@ class Classifier:
                               allowed_modes=self.settings.ingest.allowed_modes, min_side=self.settings.metrics_min_side)  # fmt: skip
         except BadImage as err:  # truncated data, an unsupported mode ...
             return JSONResponse({"error": str(err)}, status_code=415)
-        batch = preprocess(data, deployed.prep).unsqueeze(0).numpy()
+        calibration = await asyncio.to_thread(self.machine_params.calibration, machine_id) if machine_id else None
+        batch = model_input(data, deployed, calibration)
         deployed, probabilities = await self._forward(kind, deployed, batch)
         answer = decide(deployed, probabilities, self.rules, request_id=uuid.uuid4().hex, metrics=metrics,
-                        machine_id=machine_id, part_no=part_no, upstream_code=upstream_code)  # fmt: skip
+                        machine_id=machine_id, part_no=part_no, upstream_code=upstream_code,
+                        calibrated=calibration is not None)  # fmt: skip
         self.log.put(log_row(answer, metrics, hashlib.sha256(data).hexdigest(), (time.perf_counter() - started) * 1e3))
         self.answered += 1
         return answer

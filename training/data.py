@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from aoi.store import ImageStore
-from training.preprocess import Preprocessing, preprocess
+from training.preprocess import Preprocessing, ToneCalibration, preprocess
 from training.taxonomy import Taxonomy
 
 
@@ -34,7 +34,8 @@ class Augment:
 
 
 class ManifestDataset(Dataset):
-    """(tensor, class index) for each (sha256, label) of a manifest split; each sample decoded once per access."""
+    """(tensor, class index) for each (sha256, label) of a manifest split; each sample decoded once per access,
+    with its machine's colour calibration (``calibration``: sha256 -> the one in force when it was captured)."""
 
     def __init__(
         self,
@@ -44,10 +45,12 @@ class ManifestDataset(Dataset):
         prep: Preprocessing,
         augment: Augment | None = None,
         seed: int = 0,
+        calibration: Mapping[str, ToneCalibration] | None = None,
     ) -> None:
         self.items = list(items)
         self.targets = [taxonomy.index(label) for _, label in self.items]  # refuses labels outside the taxonomy
         self.store, self.prep, self.augment = store, prep, augment
+        self.calibration = calibration or {}
         self._rng = random.Random(seed)
 
     def __len__(self) -> int:
@@ -55,7 +58,7 @@ class ManifestDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         sha256, _ = self.items[index]
-        x = preprocess(self.store.get(sha256), self.prep)
+        x = preprocess(self.store.get(sha256), self.prep, self.calibration.get(sha256))
         if self.augment is not None:
             x = self.augment(x, self._rng)
         return x, self.targets[index]

@@ -1,7 +1,8 @@
 """The one preprocessing function: training calls it per sample, serving per request (same tensors).
 
-bytes -> decoded image -> channel mode -> optional per-channel calibration gains -> resize -> float tensor,
-normalised. Everything that changes a tensor is a parameter recorded with the model version.
+bytes -> decoded image -> channel mode -> optional per-machine tone calibration -> resize -> float tensor,
+normalised. Everything that changes a tensor is a parameter recorded with the model version, or (the
+calibration) a feature of the image's machine read from Feast: point in time for training, online for serving.
 """
 
 from __future__ import annotations
@@ -25,28 +26,45 @@ class Preprocessing:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ToneCalibration:
+    """Per-channel ``value * gain + offset`` that maps a machine's tone to the reference tone (domain fact 2).
+
+    Colour models use the R, G, B pair; gray models the gray one. Fitted from the machine's reference samples
+    (``features/calibration.py``)."""
+
+    gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    offsets: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    gray_gain: float = 1.0
+    gray_offset: float = 0.0
+
+    def for_channels(self, channels: int) -> tuple[np.ndarray, np.ndarray]:
+        if channels == 1:
+            return np.float32([self.gray_gain]), np.float32([self.gray_offset])
+        return np.asarray(self.gains, dtype=np.float32), np.asarray(self.offsets, dtype=np.float32)
+
+
 def decode(data: bytes, channels: int) -> Image.Image:
     with Image.open(io.BytesIO(data)) as image:
         image.load()
         return image.convert("L" if channels == 1 else "RGB")
 
 
-def to_tensor(image: Image.Image, prep: Preprocessing, gains: tuple[float, ...] | None = None) -> torch.Tensor:
-    """A (channels, size, size) float tensor. ``gains`` (one per channel) map a machine's tone to the reference
-    tone before anything else (per-machine colour calibration)."""
+def to_tensor(image: Image.Image, prep: Preprocessing, calibration: ToneCalibration | None = None) -> torch.Tensor:
+    """A (channels, size, size) float tensor. ``calibration`` maps the machine's tone to the reference tone, clipped
+    to 0..255 like a camera (after the resize: the map is linear, and fewer pixels cost less)."""
     image = image.convert("L" if prep.channels == 1 else "RGB")
     if image.size != (prep.input_size, prep.input_size):
         image = image.resize((prep.input_size, prep.input_size), Image.Resampling.BILINEAR)
     arr = np.asarray(image, dtype=np.float32)
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    if gains is not None:
-        if len(gains) != prep.channels:
-            raise ValueError(f"{len(gains)} calibration gains for {prep.channels} channels")
-        arr = np.clip(arr * np.asarray(gains, dtype=np.float32), 0, 255)
+    if calibration is not None:
+        gains, offsets = calibration.for_channels(prep.channels)
+        arr = np.clip(arr * gains + offsets, 0, 255)
     tensor = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))) / 255.0
     return (tensor - prep.mean) / prep.std
 
 
-def preprocess(data: bytes, prep: Preprocessing, gains: tuple[float, ...] | None = None) -> torch.Tensor:
-    return to_tensor(decode(data, prep.channels), prep, gains)
+def preprocess(data: bytes, prep: Preprocessing, calibration: ToneCalibration | None = None) -> torch.Tensor:
+    return to_tensor(decode(data, prep.channels), prep, calibration)

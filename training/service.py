@@ -72,24 +72,28 @@ def prepare(settings: Settings, req: TrainRequest) -> tuple[TrainSpec, dict]:
     empty = [c for c in taxonomy.fine if c not in present]
     if empty:
         raise TrainingError(f"classes with no training images in {req.dataset}: {', '.join(empty)}")
+    from features.calibration import for_images  # point in time, per image's machine and capture time
+
+    calibration = for_images(settings, [sha for rows in splits.values() for sha, _ in rows])
     spec = TrainSpec(
         store_dir=str(settings.store_dir), taxonomy=taxonomy.as_dict(), splits=splits, arch=req.arch,
         prep=Preprocessing(input_size=req.input_size, channels=1 if version["source"] == "gray" else 3),
         loop=LoopConfig(epochs=req.epochs, batch_size=req.batch_size, lr=req.lr, per_class=req.per_class,
                         seed=req.seed, amp=req.gpu, channels_last=req.gpu),
         augment=req.augment, workers=req.workers, use_gpu=req.gpu,
-        cpus_per_worker=max(1, (os.cpu_count() or 1) // req.workers),
+        cpus_per_worker=max(1, (os.cpu_count() or 1) // req.workers), calibration=calibration,
     )  # fmt: skip
     with db.session(settings.catalog_url) as s:
         total = s.exec(select(func.count()).select_from(Image).where(Image.source == version["source"])).one()
     info = {"kind": version["source"], "labelled_images": version["images"], "total_images": total,
-            "label_kinds": len(present)}  # fmt: skip
+            "label_kinds": len(present), "calibrated_images": len(calibration)}  # fmt: skip
     return spec, info
 
 
 def start_run(settings: Settings, req: TrainRequest, info: dict) -> int:
     with db.session(settings.catalog_url) as s:
-        run = TrainingRun(kind=info["kind"], dataset=req.dataset, arch=req.arch, config=req.__dict__,
+        config = {**req.__dict__, "calibrated_images": info.get("calibrated_images", 0)}  # machine-calibrated inputs
+        run = TrainingRun(kind=info["kind"], dataset=req.dataset, arch=req.arch, config=config,
                           labelled_images=info["labelled_images"], total_images=info["total_images"],
                           label_kinds=info["label_kinds"])  # fmt: skip
         s.add(run)
@@ -141,7 +145,8 @@ def test_split_metrics(spec: TrainSpec, state_dict: dict) -> dict:
     taxonomy = Taxonomy.from_dict(spec.taxonomy)
     model = build_model(spec.arch, len(taxonomy.fine), spec.prep.channels)
     model.load_state_dict(state_dict)
-    data = ManifestDataset(spec.splits["test"], ImageStore(spec.store_dir), taxonomy, spec.prep)
+    data = ManifestDataset(spec.splits["test"], ImageStore(spec.store_dir), taxonomy, spec.prep,
+                           calibration=spec.calibration)  # fmt: skip
     metrics = evaluate(model, DataLoader(data, batch_size=256), torch.device("cpu"), len(taxonomy.fine))
     return {"test_accuracy": metrics["valid_accuracy"], "test_mean_detection_rate": metrics["mean_detection_rate"],
             "test_images": len(data)}  # fmt: skip

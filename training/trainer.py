@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from training.loop import LoopConfig
-from training.preprocess import Preprocessing
+from training.preprocess import Preprocessing, ToneCalibration
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -36,6 +36,8 @@ class TrainSpec:
     use_gpu: bool = False
     cpus_per_worker: int = 1  # CPU workers: torch threads per worker (Ray would otherwise pin each to one)
     max_failures: int = 1
+    # sha256 -> calibration of the image's machine when it was captured (Feast, point in time; training_v1)
+    calibration: dict[str, ToneCalibration] = field(default_factory=dict)
 
 
 def _loaders(spec: TrainSpec, rank: int, world_size: int):
@@ -47,9 +49,9 @@ def _loaders(spec: TrainSpec, rank: int, world_size: int):
 
     taxonomy = Taxonomy.from_dict(spec.taxonomy)
     store = ImageStore(Path(spec.store_dir))
-    train = ManifestDataset(spec.splits["train"], store, taxonomy, spec.prep,
-                            augment=Augment() if spec.augment else None, seed=spec.loop.seed + rank)  # fmt: skip
-    valid = ManifestDataset(spec.splits["valid"], store, taxonomy, spec.prep)
+    train = ManifestDataset(spec.splits["train"], store, taxonomy, spec.prep, augment=Augment() if spec.augment else None,
+                            seed=spec.loop.seed + rank, calibration=spec.calibration)  # fmt: skip
+    valid = ManifestDataset(spec.splits["valid"], store, taxonomy, spec.prep, calibration=spec.calibration)
     sampler = BalancedSampler(train.targets, spec.loop.per_class, spec.loop.seed, rank=rank, world_size=world_size)
     return (DataLoader(train, batch_size=spec.loop.batch_size, sampler=sampler),
             DataLoader(valid, batch_size=spec.loop.batch_size * 2), len(taxonomy.fine))  # fmt: skip

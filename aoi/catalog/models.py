@@ -46,6 +46,9 @@ class IngestBatch(SQLModel, table=True):
     source: str | None = Field(default=None, max_length=16)
     machine_id: str | None = Field(default=None, max_length=64)
     part_no: str | None = Field(default=None, max_length=64)
+    # Reference samples: a machine's shots of the reference board, for colour calibration (features/calibration.py).
+    # They are never labelled for training and stay out of the machine's tone statistics.
+    reference: bool = Field(default=False, index=True)
     status: str = Field(default=BatchStatus.running, max_length=16, index=True)
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None

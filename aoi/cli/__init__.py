@@ -52,5 +52,6 @@ app.add_typer(system_cmds.public_app, name="public")
 app.add_typer(dataset_cmds.dataset_app, name="dataset")
 app.add_typer(validate_cmds.spec_app, name="spec")
 app.add_typer(feature_cmds.machines_app, name="machines")
+app.add_typer(feature_cmds.simulate_app, name="simulate")
 
 __all__ = ["app"]

@@ -19,6 +19,8 @@ def ingest(
     source: str = typer.Option(None, help="gray (AOI) or color (VRS); default from the layout or image mode."),
     machine: str = typer.Option(None, help="machine_id for every image without its own."),
     part: str = typer.Option(None, help="part_no for every image without its own."),
+    reference: bool = typer.Option(False, "--reference", help="Reference samples: the machine's shots of the "
+                                   "reference board (--part names the board), for colour calibration; not for training."),
     progress: bool = typer.Option(True, help="Show a progress bar on stderr."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -31,8 +33,10 @@ def ingest(
         fail(f"unknown source {source!r}; choose gray or color", as_json, code=2)
     if not path.exists():
         fail(f"input not found: {path}", as_json, code=2)
+    if reference and format != "csv" and not (machine and part):  # a CSV manifest names them per row
+        fail("--reference needs --machine (who shot it) and --part (the reference board)", as_json, code=2)
     try:
-        result = run_ingest(path, format, source, machine, part, progress)
+        result = run_ingest(path, format, source, machine, part, progress, reference)
     except PrefectUnavailable as err:
         fail(str(err), as_json, code=4)
     except Exception as err:  # the batch is recorded as failed; the same command resumes it
@@ -53,11 +57,12 @@ def ingest(
         raise typer.Exit(1)
 
 
-def run_ingest(path: Path, fmt: str, source: str | None, machine: str | None, part: str | None, progress: bool) -> dict:
+def run_ingest(path: Path, fmt: str, source: str | None, machine: str | None, part: str | None, progress: bool,
+               reference: bool = False) -> dict:  # fmt: skip
     from aoi.prefect_server import ensure_server
 
     settings = get_settings()
     ensure_server(settings)
     from flows.ingest import ingest as ingest_flow  # imported after the Prefect client is pointed at its server
 
-    return ingest_flow(str(path), fmt, source, machine, part, progress)
+    return ingest_flow(str(path), fmt, source, machine, part, progress, reference)

@@ -6,6 +6,7 @@ import typer
 
 from aoi.cli.dataset_cmds import show_version
 from aoi.cli.eval_cmds import render_robustness
+from aoi.cli.feature_cmds import render_check, render_line
 from aoi.cli.output import JSON_OPTION, console, emit, fail, table
 from aoi.prefect_server import PrefectUnavailable
 from aoi.settings import get_settings
@@ -96,8 +97,9 @@ def demo(as_json: bool = JSON_OPTION) -> None:
             fail(str(err), as_json, code=3)
         if not as_json:
             console.print(f"{spec.name}: {inputs[spec.name]}")
-    say("[bold]3/5 ingest, colour tone spec, blind sets, dataset versions, training, Unknown threshold, robustness "
-        "(flows 'ingest', 'validate', 'build-dataset', 'train')")
+    say("[bold]3/5 ingest, colour tone spec, blind sets, simulated line and machine features, dataset versions, "
+        "training, Unknown threshold, robustness (flows 'ingest', 'validate', 'simulated-line', 'features', "
+        "'build-dataset', 'train')")
     from flows.demo import demo as demo_flow
 
     results = demo_flow({name: str(path) for name, path in inputs.items()}, progress=not as_json)
@@ -119,6 +121,8 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         "promotion": "aoi stages; aoi compare MODEL... --datasets BLIND...; aoi rollback KIND",
         "data_docs": results["datasets"]["color"]["validation"]["report"],
         "tone_pictures": str(settings.reports_dir / "validation"),
+        "simulated_line": f"{settings.home / 'simulated-line'} (SIMULATION); aoi machines list; aoi machines check",
+        "feature_repo": str(settings.home / "feast"),
         "service": results["serving"].get("url", "not started: no production model"),
         "predictions": "aoi predictions; aoi serve --stop",
     }
@@ -132,6 +136,11 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         console.print(f"spec {d['spec']} derived from the PKU batch; colour validation: {v['evaluated']} evaluated, "
                       f"{v['passed']} passed, {v['excluded']} excluded")  # fmt: skip
         table(d["catalog"], ["source", "label", "status", "images"], title="catalog: images per source and label")
+        if "skipped" in d["line"]:
+            console.print(f"simulated line: skipped ({d['line']['skipped']})")
+        else:
+            render_line(d["line"])
+            render_check(d["line"]["check"])
         for version in [*d["blind"].values(), *d["datasets"].values()]:
             show_version(version)
         for kind, m in d["models"].items():

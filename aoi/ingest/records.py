@@ -45,6 +45,7 @@ def open_batch(url: str, fmt: str, input_path: str, options: dict[str, Any], flo
             source=options.get("source"),
             machine_id=options.get("machine_id"),
             part_no=options.get("part_no"),
+            reference=bool(options.get("reference")),
             options=options,
         )
         batch.status, batch.error, batch.finished_at = BatchStatus.running, None, None
@@ -84,13 +85,14 @@ def _insert_ignore(s: Session, model, rows: list[dict], conflict: list[str], key
 
 def image_row(item: Measured, batch: IngestBatch, layout_source: str | None) -> dict:
     c = item.candidate
+    label = None if batch.reference else c.label  # reference samples calibrate; they never train
     row = {
         "sha256": item.sha256,
         "file_name": c.file_name,
         "origin": c.origin,
         "source": source_of(item, batch.source, layout_source),
-        "label": c.label,
-        "status": ImageStatus.labeled if c.label else ImageStatus.unlabeled,
+        "label": label,
+        "status": ImageStatus.labeled if label else ImageStatus.unlabeled,
         "captured_at": c.captured_at,
         "ingested_at": utcnow(),
         "machine_id": c.machine_id or batch.machine_id,

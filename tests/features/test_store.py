@@ -46,7 +46,8 @@ def _applied(settings, tmp_path):
     camera_params.import_csv(settings, csv(tmp_path, "a.csv", "vrs-01,P-1,48,13,9,6,13,2026-01-05",
                                            "vrs-02,P-1,50,12,8.5,6,12,2026-01-05"))  # fmt: skip
     fs = store.open_store(settings)
-    assert store.apply(settings, fs) == ["machine", "part", "camera_params", "machine_tone_stats", "serving_v1"]
+    assert store.apply(settings, fs) == ["machine", "part", "camera_params", "machine_tone_stats",
+                                         "machine_calibration", "serving_v1", "serving_v2", "training_v1"]
     assert store.materialize(settings, ["camera_params"], fs) == {"camera_params": 2}
     return fs
 

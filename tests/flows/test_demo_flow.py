@@ -33,6 +33,7 @@ def test_demo_ingests_both_sets_and_says_where_to_look(configure, tmp_path):
     blind = data["blind"]
     assert blind["gray"]["counts"] == {"blind": {"PASS": 1, "PINHOLE": 1}}  # pair 10000001, the test list
     assert blind["color"]["counts"] == {"blind": {"SPUR": 2}}  # board 11
+    assert "fewer than 100 for each of 4 machines" in data["line"]["skipped"]  # too few crops to simulate a line
     gray, color = data["datasets"]["gray"], data["datasets"]["color"]
     assert gray["dropped_blind"] == 2 and gray["images"] == 5
     assert color["validation"]["evaluated"] == 7

@@ -21,5 +21,6 @@ def test_bentoml_build_packs_the_service(tmp_path):
     assert build.returncode == 0, build.stdout + build.stderr
     [bento] = list((tmp_path / "bentoml" / "bentos" / "aoi-classifier").glob("*/src"))
     packed = {str(p.relative_to(bento)) for p in bento.rglob("*") if p.is_file()}
-    assert {"serving/service.py", "serving/rules.yaml", "training/preprocess.py", "aoi/metrics.py"} <= packed
+    assert {"serving/service.py", "serving/rules.yaml", "training/preprocess.py", "aoi/metrics.py",
+            "evaluation/service.py", "features/calibration.py", "features/definitions.py"} <= packed  # what it imports
     assert not any(p.startswith("tests/") for p in packed)

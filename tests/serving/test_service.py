@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 
 import bentoml
@@ -16,7 +17,7 @@ from aoi.catalog.models import Prediction
 from evaluation import promotion
 from serving.trial import line_trial
 from tests.evaluation.models import trained_model
-from tests.flows.test_ingest_flow import aoi
+from tests.flows.test_ingest_flow import aoi, ingest
 from tests.helpers import free_port
 from tests.serving.conftest import png, promote
 
@@ -160,3 +161,27 @@ def test_machine_params_come_from_the_online_store(configure, asgi_app, tmp_path
         assert client.get("/machine_params", params={"machine_id": "vrs-01"}, headers=auth).status_code in (400, 422)
         assert client.get("/machine_params", params={"machine_id": "vrs-01", "part_no": "P-1001"}).status_code == 401
     assert aoi("machines", "list", "--json")["pairs"][0]["machine_id"] == "vrs-01"
+
+
+def test_a_request_from_a_calibrated_machine_is_calibrated(settings, tmp_path, both_in_production):
+    """/classify applies the machine's colour calibration from the online store, and says so."""
+    from aoi.simulated_line import reference_machine
+    from serving.service import Classifier
+    from tests.features.test_calibration import SHIFTED, T0, board, write_line
+
+    ref = reference_machine(settings.features.reference_machine)
+    write_line(tmp_path, {"ref": (ref, T0), "first": (SHIFTED, T0)})
+    for key in ("ref", "first"):
+        ingest(tmp_path / f"reference-{key}.csv", "--format", "csv", "--source", "color", "--reference")
+    aoi("machines", "refresh")
+    image = tmp_path / "x.jpg"
+    buf = io.BytesIO()
+    board(1, seed=9)[0].save(buf, "JPEG")
+    image.write_bytes(buf.getvalue())
+    service = Classifier()
+    try:
+        known = asyncio.run(service.classify(image=image, kind="color", machine_id="vrs-7"))
+        unknown = asyncio.run(service.classify(image=image, kind="color", machine_id="vrs-404"))
+    finally:
+        service.close()
+    assert known.calibrated and not unknown.calibrated

@@ -12,7 +12,7 @@ from tests.helpers import encode
 from training.data import Augment, BalancedSampler, ManifestDataset
 from training.loop import LoopConfig, fit
 from training.model import ModelError, build_model
-from training.preprocess import Preprocessing, decode, preprocess, to_tensor
+from training.preprocess import Preprocessing, ToneCalibration, decode, preprocess, to_tensor
 from training.taxonomy import Taxonomy, TaxonomyError
 
 
@@ -26,17 +26,20 @@ def test_shipped_taxonomies_map_every_fine_class_to_a_coarse_one():
         gray.index("MISSING_HOLE")
 
 
-def test_preprocessing_is_one_function_with_calibration_gains():
+def test_preprocessing_is_one_function_with_tone_calibration():
     arr = np.full((20, 30, 3), (100, 150, 200), dtype=np.uint8)
     data = encode(arr, fmt="PNG", mode="RGB")
     prep = Preprocessing(input_size=16, channels=3, mean=0.0, std=1.0)
     x = preprocess(data, prep)
     assert x.shape == (3, 16, 16) and torch.equal(x, to_tensor(decode(data, 3), prep))
     assert torch.allclose(x[:, 0, 0], torch.tensor([100, 150, 200]) / 255.0)
-    calibrated = preprocess(data, prep, gains=(1.1, 1.0, 0.5))
-    assert torch.allclose(calibrated[:, 0, 0], torch.tensor([110, 150, 100]) / 255.0)
-    with pytest.raises(ValueError, match="gains"):
-        preprocess(data, prep, gains=(1.0,))
+    calibrated = preprocess(data, prep, ToneCalibration(gains=(1.1, 1.0, 0.5), offsets=(0.0, 10.0, 100.0)))
+    assert torch.allclose(calibrated[:, 0, 0], torch.tensor([110, 160, 200]) / 255.0)
+    clipped = preprocess(data, prep, ToneCalibration(gains=(3.0, 1.0, 1.0), offsets=(0.0, -200.0, 0.0)))
+    assert torch.allclose(clipped[:, 0, 0], torch.tensor([255, 0, 200]) / 255.0)  # clipped like a camera
+    gray = preprocess(data, Preprocessing(input_size=16, channels=1, mean=0.0, std=1.0),
+                      ToneCalibration(gains=(9.0, 9.0, 9.0), gray_gain=0.5, gray_offset=1.0))  # fmt: skip
+    assert torch.allclose(gray[0, 0, 0], torch.tensor(0.5 * 141 + 1.0) / 255.0, atol=1e-3)  # gray: its own pair
 
 
 def test_balanced_sampler_draws_n_per_class_and_shards_without_overlap():

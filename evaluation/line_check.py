@@ -1,0 +1,113 @@
+"""Checks of the colour calibration on the SIMULATED line (aoi/simulated_line.py), machine by machine:
+
+- tone: each machine's mean R, G, B over its captures, as captured and after its calibration, against the same
+  crops as the reference machine shoots them ("unshifted"); goal: within 2 gray levels after calibration;
+- accuracy: a colour model's accuracy on each machine's captures without calibration, with it (as serving
+  applies it) and on the unshifted crops; goal: with calibration within 1 point of unshifted.
+
+The calibration comes from Feast point in time, by the same function training uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from aoi import simulated_line
+from aoi.settings import Settings
+from training.preprocess import ToneCalibration
+
+TONE_GOAL = 2.0  # gray levels
+ACCURACY_GOAL = 0.01  # one point
+
+
+def _rgb(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.float32)
+
+
+def _calibrated_mean(data: bytes, calibration: ToneCalibration | None) -> np.ndarray:
+    arr = _rgb(data)
+    if calibration is not None:
+        gains, offsets = calibration.for_channels(3)
+        arr = np.clip(arr * gains + offsets, 0, 255)
+    return arr.reshape(-1, 3).mean(axis=0)
+
+
+def captures_by_machine(settings: Settings, folder: Path) -> dict[str, list[dict]]:
+    """machine_id -> its captures from line.json, each with sha256, bytes, unshifted bytes and calibration."""
+    from features.calibration import for_images
+
+    line = simulated_line.load(folder)
+    out: dict[str, list[dict]] = {}
+    for capture in line["captures"]:
+        data = (folder / capture["path"]).read_bytes()
+        out.setdefault(capture["machine_id"], []).append(
+            {**capture, "sha256": hashlib.sha256(data).hexdigest(), "data": data,
+             "unshifted": simulated_line.unshifted(line, capture)})  # fmt: skip
+    calibrations = for_images(settings, [c["sha256"] for items in out.values() for c in items])
+    for items in out.values():
+        for c in items:
+            c["calibration"] = calibrations.get(c["sha256"])
+    return out
+
+
+def tone_check(by_machine: dict[str, list[dict]]) -> list[dict]:
+    rows = []
+    for machine_id, items in sorted(by_machine.items()):
+        reference = np.mean([_rgb(c["unshifted"]).reshape(-1, 3).mean(axis=0) for c in items], axis=0)
+        raw = np.mean([_calibrated_mean(c["data"], None) for c in items], axis=0)
+        calibrated = np.mean([_calibrated_mean(c["data"], c["calibration"]) for c in items], axis=0)
+        error = float(np.abs(calibrated - reference).max())
+        rows.append({"machine_id": machine_id, "images": len(items),
+                     "calibrated_images": sum(c["calibration"] is not None for c in items),
+                     "reference_rgb": [round(float(v), 2) for v in reference],
+                     "captured_rgb": [round(float(v), 2) for v in raw],
+                     "calibrated_rgb": [round(float(v), 2) for v in calibrated],
+                     "max_error_captured": round(float(np.abs(raw - reference).max()), 2),
+                     "max_error_calibrated": round(error, 2), "within_goal": error <= TONE_GOAL})  # fmt: skip
+    return rows
+
+
+def accuracy_table(settings: Settings, version: str, by_machine: dict[str, list[dict]]) -> list[dict]:
+    from evaluation.predict import probabilities
+    from evaluation.service import load
+    from training.preprocess import decode
+
+    loaded = load(settings, version)
+    rows = []
+    for machine_id, items in sorted(by_machine.items()):
+        true = np.array([loaded.taxonomy.index(_label(settings, c["label"])) for c in items])
+        captured = [decode(c["data"], loaded.prep.channels) for c in items]
+
+        def accuracy(images, calibrations=None) -> float:
+            probs = probabilities(loaded.model, loaded.prep, images, None, settings.evaluation.batch_size, calibrations)
+            return float((probs.argmax(axis=1) == true).mean())
+
+        row = {"machine_id": machine_id, "images": len(items),
+               "unshifted": accuracy([decode(c["unshifted"], loaded.prep.channels) for c in items]),
+               "without_calibration": accuracy(captured),
+               "with_calibration": accuracy(captured, [c["calibration"] for c in items])}  # fmt: skip
+        row["gap_with_calibration"] = round(row["unshifted"] - row["with_calibration"], 4)
+        row["within_goal"] = row["gap_with_calibration"] <= ACCURACY_GOAL + 1e-9
+        rows.append(row)
+    return rows
+
+
+def _label(settings: Settings, folder_label: str) -> str:
+    from aoi.labels import LabelMap
+
+    return LabelMap.load(settings.ingest.label_map).resolve(folder_label)  # the class folder's name, as ingest maps it
+
+
+def check(settings: Settings, folder: Path, version: str | None) -> dict:
+    """The tone check, and the accuracy table when a colour model version is given."""
+    by_machine = captures_by_machine(settings, folder)
+    out = {"simulation": simulated_line.NOTICE, "tone_goal": TONE_GOAL, "tone": tone_check(by_machine)}
+    if version:
+        out.update(model_version=version, accuracy_goal=ACCURACY_GOAL, accuracy=accuracy_table(settings, version, by_machine))
+    return out

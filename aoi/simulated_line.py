@@ -61,6 +61,17 @@ MACHINES = (
 )
 
 
+def default_folder(settings) -> Path:
+    """Where `aoi simulate line`, `aoi machines check` and the demo keep the simulated line."""
+    return settings.home / "simulated-line"
+
+
+def shot(machine: SimulatedMachine, file: Path) -> bytes:
+    """``machine``'s capture of the crop stored in ``file``."""
+    with Image.open(file) as image:
+        return machine.capture(image)
+
+
 def reference_machine(machine_id: str) -> SimulatedMachine:
     """The machine whose tone is the reference: shoots the crops as they are (still saved as JPEG)."""
     return SimulatedMachine(machine_id, (1.0, 1.0, 1.0))
@@ -105,7 +116,7 @@ def simulate(source: Path, out: Path, *, reference_id: str, per_machine: int = 1
         for _, file in board:
             target = out / "reference" / machine.machine_id / file.name
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(machine.capture(Image.open(file)))
+            target.write_bytes(shot(machine, file))
             reference_rows.append({"path": target.relative_to(out).as_posix(), "machine_id": machine.machine_id,
                                    "part_no": part_of(reference_board), "captured_at": shot_at.isoformat()})  # fmt: skip
     capture_rows = []
@@ -113,7 +124,7 @@ def simulate(source: Path, out: Path, *, reference_id: str, per_machine: int = 1
         for k, (label, file) in enumerate(pool[m * per_machine : (m + 1) * per_machine]):
             target = out / "captures" / machine.machine_id / label / file.name
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(machine.capture(Image.open(file)))
+            target.write_bytes(shot(machine, file))
             at = now - timedelta(days=days) + timedelta(seconds=days * 86400 * k / per_machine)
             capture_rows.append({"path": target.relative_to(out).as_posix(), "label": label,
                                  "machine_id": machine.machine_id, "part_no": part_of(board_of(file.name)),
@@ -147,4 +158,4 @@ def load(out: Path) -> dict:
 
 def unshifted(line: dict, capture: dict) -> bytes:
     """The capture as the reference machine would have stored it: what calibration should bring it back to."""
-    return reference_machine(line["reference_machine"]).capture(Image.open(Path(line["source"]) / capture["source_file"]))
+    return shot(reference_machine(line["reference_machine"]), Path(line["source"]) / capture["source_file"])

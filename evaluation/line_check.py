@@ -30,12 +30,11 @@ def _rgb(data: bytes) -> np.ndarray:
         return np.asarray(image.convert("RGB"), dtype=np.float32)
 
 
-def _calibrated_mean(data: bytes, calibration: ToneCalibration | None) -> np.ndarray:
+def _means(data: bytes, calibration: ToneCalibration | None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean R, G, B of an image as captured and after ``calibration`` (as captured again when there is none)."""
     arr = _rgb(data)
-    if calibration is not None:
-        gains, offsets = calibration.for_channels(3)
-        arr = np.clip(arr * gains + offsets, 0, 255)
-    return arr.reshape(-1, 3).mean(axis=0)
+    calibrated = arr if calibration is None else calibration.apply(arr)
+    return arr.reshape(-1, 3).mean(axis=0), calibrated.reshape(-1, 3).mean(axis=0)
 
 
 def captures_by_machine(settings: Settings, folder: Path) -> dict[str, list[dict]]:
@@ -60,8 +59,7 @@ def tone_check(by_machine: dict[str, list[dict]]) -> list[dict]:
     rows = []
     for machine_id, items in sorted(by_machine.items()):
         reference = np.mean([_rgb(c["unshifted"]).reshape(-1, 3).mean(axis=0) for c in items], axis=0)
-        raw = np.mean([_calibrated_mean(c["data"], None) for c in items], axis=0)
-        calibrated = np.mean([_calibrated_mean(c["data"], c["calibration"]) for c in items], axis=0)
+        raw, calibrated = np.mean([_means(c["data"], c["calibration"]) for c in items], axis=0)
         error = float(np.abs(calibrated - reference).max())
         rows.append({"machine_id": machine_id, "images": len(items),
                      "calibrated_images": sum(c["calibration"] is not None for c in items),

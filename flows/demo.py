@@ -7,6 +7,7 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from aoi import simulated_line
 from aoi.dataset import versions
 from aoi.datasets import DEMO_DATASETS, SETS
 from aoi.settings import get_settings
@@ -68,7 +69,7 @@ def demo(inputs: dict[str, str], progress: bool = True) -> dict:
         "color": register_blind(settings.catalog_url, "pku-blind-boards-11-12", source="color", batch_id=color_batch,
                                 name_pattern=PKU_BLIND_BOARDS, note="PKU boards 11 and 12 held out"),
     }  # fmt: skip
-    line_folder = settings.home / "simulated-line"
+    line_folder = simulated_line.default_folder(settings)
     try:
         simulated = line(inputs["pku-pcb-roi"], str(line_folder), DEMO_LINE_CAPTURES, progress)
     except ValueError as err:  # a copy of the PKU set too small to shoot from

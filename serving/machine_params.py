@@ -20,6 +20,10 @@ class NoCameraParams(LookupError):
     """No camera parameters for the pair: unknown machine or part, or nothing imported yet."""
 
 
+class _NoRepo(LookupError):
+    """No feature repo in this AOI_HOME yet, or not the view asked for."""
+
+
 class MachineParams:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -34,30 +38,36 @@ class MachineParams:
                 self._store = store.open_store(self.settings)
             return self._store
 
+    def _online(self, read):
+        """``read(store)`` on the online store; _NoRepo when this AOI_HOME has no feature repo yet or the repo was
+        applied before the view ``read`` needs existed."""
+        from feast.errors import FeastObjectNotFoundException
+
+        from features import store
+
+        if not (store.repo_dir(self.settings) / "registry.db").exists():
+            raise _NoRepo
+        try:
+            return read(self._open())
+        except FeastObjectNotFoundException:
+            raise _NoRepo from None
+
     def calibration(self, machine_id: str):
         """The machine's latest colour calibration (a ToneCalibration), or None: no repo yet, no calibration view
         applied, or a machine never calibrated. Those images are classified as captured."""
-        from features import calibration, store
+        from features import calibration
 
-        from feast.errors import FeastObjectNotFoundException
-
-        if not (store.repo_dir(self.settings) / "registry.db").exists():
-            return None
         try:
-            return calibration.online(self._open(), machine_id)
-        except FeastObjectNotFoundException:  # a repo applied before the calibration view existed
+            return self._online(lambda fs: calibration.online(fs, machine_id))
+        except _NoRepo:
             return None
 
     def lookup(self, machine_id: str, part_no: str) -> dict:
         from features import store
 
-        from feast.errors import FeastObjectNotFoundException
-
-        if not (store.repo_dir(self.settings) / "registry.db").exists():
-            raise NoCameraParams(_NOTHING_YET)
         try:
-            found = store.camera_params_online(self._open(), machine_id, part_no)
-        except FeastObjectNotFoundException:  # a repo without the camera_params view
+            found = self._online(lambda fs: store.camera_params_online(fs, machine_id, part_no))
+        except _NoRepo:
             raise NoCameraParams(_NOTHING_YET) from None
         if found is None:
             raise NoCameraParams(f"no camera parameters for machine {machine_id!r} and part {part_no!r} "

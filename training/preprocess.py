@@ -38,10 +38,14 @@ class ToneCalibration:
     gray_gain: float = 1.0
     gray_offset: float = 0.0
 
-    def for_channels(self, channels: int) -> tuple[np.ndarray, np.ndarray]:
-        if channels == 1:
-            return np.float32([self.gray_gain]), np.float32([self.gray_offset])
-        return np.asarray(self.gains, dtype=np.float32), np.asarray(self.offsets, dtype=np.float32)
+    def apply(self, pixels: np.ndarray) -> np.ndarray:
+        """(H, W, C) float pixels, C = 1 (gray) or 3 (RGB), mapped to the reference tone and clipped to 0..255
+        like a camera."""
+        if pixels.shape[-1] == 1:
+            gains, offsets = np.float32([self.gray_gain]), np.float32([self.gray_offset])
+        else:
+            gains, offsets = np.asarray(self.gains, dtype=np.float32), np.asarray(self.offsets, dtype=np.float32)
+        return np.clip(pixels * gains + offsets, 0, 255)
 
 
 def decode(data: bytes, channels: int) -> Image.Image:
@@ -51,8 +55,8 @@ def decode(data: bytes, channels: int) -> Image.Image:
 
 
 def to_tensor(image: Image.Image, prep: Preprocessing, calibration: ToneCalibration | None = None) -> torch.Tensor:
-    """A (channels, size, size) float tensor. ``calibration`` maps the machine's tone to the reference tone, clipped
-    to 0..255 like a camera (after the resize: the map is linear, and fewer pixels cost less)."""
+    """A (channels, size, size) float tensor. ``calibration`` maps the machine's tone to the reference tone (after
+    the resize: the map is linear, and fewer pixels cost less)."""
     image = image.convert("L" if prep.channels == 1 else "RGB")
     if image.size != (prep.input_size, prep.input_size):
         image = image.resize((prep.input_size, prep.input_size), Image.Resampling.BILINEAR)
@@ -60,8 +64,7 @@ def to_tensor(image: Image.Image, prep: Preprocessing, calibration: ToneCalibrat
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if calibration is not None:
-        gains, offsets = calibration.for_channels(prep.channels)
-        arr = np.clip(arr * gains + offsets, 0, 255)
+        arr = calibration.apply(arr)
     tensor = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))) / 255.0
     return (tensor - prep.mean) / prep.std
 

@@ -34,6 +34,20 @@ class BatchStatus(StrEnum):
     failed = "failed"
 
 
+class ToneColumns(SQLModel):
+    """Tone metrics (aoi.metrics, names as ``TONE_FIELDS``): per-image channel means, 0..255. Images and the
+    prediction log both carry them; validation and monitoring read them from there."""
+
+    brightness: float
+    mean_r: float
+    mean_g: float
+    mean_b: float
+    r_minus_g: float
+    r_minus_b: float
+    g_minus_b: float
+    b_diff: float
+
+
 class IngestBatch(SQLModel, table=True):
     """One ingest of one input (folder, archive, manifest). Re-running an unfinished batch resumes it."""
 
@@ -62,7 +76,7 @@ class IngestBatch(SQLModel, table=True):
     error: str | None = None
 
 
-class Image(SQLModel, table=True):
+class Image(ToneColumns, table=True):
     """One distinct image content (by SHA-256) with where it came from and its measured metrics."""
 
     __tablename__ = "image"
@@ -90,16 +104,7 @@ class Image(SQLModel, table=True):
     parent_file: str | None = Field(default=None, description="Source image a derived crop was cut from")
     parent_sha256: str | None = Field(default=None, max_length=64)
     bbox: str | None = Field(default=None, max_length=64, description="x1,y1,x2,y2 of the box in the parent")
-    # Tone metrics (aoi.metrics): per-image channel means, 0..255.
-    brightness: float
-    mean_r: float
-    mean_g: float
-    mean_b: float
-    r_minus_g: float
-    r_minus_b: float
-    g_minus_b: float
-    b_diff: float
-    # Compression metrics.
+    # Tone metrics come from ToneColumns; compression metrics:
     jpeg_quality: int | None = None
     bytes_per_pixel: float
     compressed: bool
@@ -366,7 +371,7 @@ class StageChange(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
-class Prediction(SQLModel, table=True):
+class Prediction(ToneColumns, table=True):
     """One answer of the classification service (the prediction log): what came in, which model answered, what
     it said and where the image was routed. Monitoring reads tone, compression and confidence from here."""
 
@@ -389,14 +394,7 @@ class Prediction(SQLModel, table=True):
     unknown: bool
     route: str = Field(max_length=16)
     rule: str | None = Field(default=None, max_length=64)
-    brightness: float
-    mean_r: float
-    mean_g: float
-    mean_b: float
-    r_minus_g: float
-    r_minus_b: float
-    g_minus_b: float
-    b_diff: float
+    # Tone metrics come from ToneColumns; compression and size of the image as received:
     format: str = Field(max_length=16)
     jpeg_quality: int | None = None
     bytes_per_pixel: float

@@ -78,18 +78,15 @@ def check(
 ) -> None:
     """SIMULATION: each simulated machine's mean tone and a colour model's accuracy, with and without its colour
     calibration, against the unshifted crops."""
+    from aoi.simulated_line import default_folder
     from evaluation.line_check import check as run
 
     settings = get_settings()
-    folder = line or default_line_folder(settings)
+    folder = line or default_folder(settings)
     if not (folder / "line.json").exists():
         fail(f"no simulated line in {folder}: run `aoi simulate line` first", as_json, code=2)
     result = run(settings, folder, model or newest_color_model(settings))
     emit(result, as_json, render_check)
-
-
-def default_line_folder(settings):
-    return settings.home / "simulated-line"
 
 
 def newest_color_model(settings) -> str | None:
@@ -129,6 +126,7 @@ def simulate_line(
     their reference samples, captures and camera parameters are ingested, then the features flow runs."""
     from aoi import datasets
     from aoi.prefect_server import PrefectUnavailable, ensure_server
+    from aoi.simulated_line import default_folder
 
     settings = get_settings()
     try:
@@ -139,7 +137,7 @@ def simulate_line(
     from flows.line import line
 
     try:
-        result = line(str(source), str(out or default_line_folder(settings)), per_machine, progress and not as_json)
+        result = line(str(source), str(out or default_folder(settings)), per_machine, progress and not as_json)
     except ValueError as err:  # too few crops for the asked captures
         fail(str(err), as_json, code=2)
     emit(result, as_json, render_line)

@@ -73,6 +73,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
     from aoi import datasets
     from aoi.catalog.queries import label_counts
     from aoi.prefect_server import ensure_server
+    from aoi.simulated_line import default_folder
 
     settings = get_settings()
     _refuse_a_second_demo(settings, as_json)
@@ -121,7 +122,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         "promotion": "aoi stages; aoi compare MODEL... --datasets BLIND...; aoi rollback KIND",
         "data_docs": results["datasets"]["color"]["validation"]["report"],
         "tone_pictures": str(settings.reports_dir / "validation"),
-        "simulated_line": f"{settings.home / 'simulated-line'} (SIMULATION); aoi machines list; aoi machines check",
+        "simulated_line": f"{default_folder(settings)} (SIMULATION); aoi machines list; aoi machines check",
         "feature_repo": str(settings.home / "feast"),
         "service": results["serving"].get("url", "not started: no production model"),
         "predictions": "aoi predictions; aoi serve --stop",

@@ -123,31 +123,31 @@ def wait_healthy(api_url: str, timeout_s: float, log: Path | None = None) -> Non
     raise PrefectUnavailable(f"Prefect server at {api_url} did not answer within {timeout_s:.0f} s{hint}")
 
 
-def _our_server(pid: int) -> bool:
-    """Whether ``pid`` is alive and is a Prefect server (not a recycled pid of something else)."""
+def _ours(pid: int, role: str = "server") -> bool:
+    """Whether ``pid`` is alive and is a Prefect ``role`` process (not a recycled pid of something else)."""
     if pid <= 1:
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
         return False
-    return b"prefect" in cmdline and b"server" in cmdline
+    return b"prefect" in cmdline and role.encode() in cmdline
 
 
-def owned_pid(settings: Settings) -> int | None:
-    """The pid of the local server this AOI_HOME started, when it still runs."""
-    pid_file = settings.prefect_home / "server.pid"
+def owned_pid(settings: Settings, role: str = "server") -> int | None:
+    """The pid of the local server (or worker) this AOI_HOME started, when it still runs."""
+    pid_file = settings.prefect_home / f"{role}.pid"
     try:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _our_server(pid) else None
+    return pid if _ours(pid, role) else None
 
 
-def stop_server(settings: Settings) -> bool:
-    """Stop the local server started by ``aoi`` for this AOI_HOME; False when none was running."""
-    pid = owned_pid(settings)
-    (settings.prefect_home / "server.pid").unlink(missing_ok=True)
+def stop_server(settings: Settings, role: str = "server") -> bool:
+    """Stop the local server (or worker) started by ``aoi`` for this AOI_HOME; False when none was running."""
+    pid = owned_pid(settings, role)
+    (settings.prefect_home / f"{role}.pid").unlink(missing_ok=True)
     if pid is None:
         return False
     try:
@@ -155,8 +155,24 @@ def stop_server(settings: Settings) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     for _ in range(50):
-        if not _our_server(pid):
+        if not _ours(pid, role):
             return True
         time.sleep(0.2)
     os.killpg(pid, signal.SIGKILL)
     return True
+
+
+def worker_command(settings: Settings) -> list[str]:
+    return [_prefect_executable(), "worker", "start", "--pool", settings.monitoring.work_pool, "--type", "process"]
+
+
+def start_worker(settings: Settings) -> int:
+    """A process worker for the deployments' work pool, detached, logging to AOI_HOME/prefect/worker.log. Its
+    flow runs inherit this environment (AOI_*, PREFECT_API_URL): they see the same catalog and store."""
+    home = settings.prefect_home
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "worker.log", "ab") as log:
+        proc = subprocess.Popen(worker_command(settings), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=dict(os.environ), start_new_session=True)  # fmt: skip
+    (home / "worker.pid").write_text(str(proc.pid))
+    return proc.pid

@@ -128,6 +128,30 @@ class ServingSettings(BaseModel):
     )
 
 
+class MonitoringSettings(BaseModel):
+    """Drift checks over the prediction log (Evidently) and the retraining they trigger."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window_hours: float = Field(24.0, gt=0, description="The prediction-log window a drift check reads, up to now.")
+    min_samples: int = Field(200, gt=0, description="Fewer answers in a window (one kind) than this: no verdict.")
+    min_machine_samples: int = Field(50, gt=0, description="Fewer answers from one machine than this: no verdict for it.")
+    drift_share: float = Field(
+        0.3, gt=0, le=1, description="Drift when at least this share of the monitored columns drifted (Evidently per-column tests).",
+    )  # fmt: skip
+    max_unknown_rise: float = Field(
+        0.10, gt=0, le=1, description="Drift when the Unknown rate rose by more than this over the reference's.",
+    )  # fmt: skip
+    num_method: str | None = Field(None, description="Evidently test for numeric columns (ks, wasserstein, psi ...); unset: Evidently picks by sample size.")
+    num_threshold: float | None = Field(None, gt=0, description="Threshold of num_method; unset: the method's default.")
+    retrain_cron: str = Field("0 3 * * 1", description="Cron schedule of the retrain deployments (default Mondays 03:00).")
+    monitor_interval_s: int = Field(3600, gt=0, description="How often the monitor deployment runs.")
+    work_pool: str = Field("aoi-process", min_length=1, description="Prefect work pool the deployments run on (`aoi worker` serves it).")
+    inbox: Path | None = Field(
+        None, description="Folder of new labelled batches the retrain flow ingests (inbox/<kind>/<batch>); default AOI_HOME/inbox.",
+    )  # fmt: skip
+
+
 class Settings(BaseSettings):
     """The resolved configuration. Frozen: build a new one (``Settings(...)``) to change anything."""
 
@@ -152,6 +176,7 @@ class Settings(BaseSettings):
     gate: GateSettings = GateSettings()
     serving: ServingSettings = ServingSettings()
     features: FeaturesSettings = FeaturesSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     api_key: SecretStr | None = Field(
         None, description="Bearer key the classification service requires on everything but health; unset: open."
     )
@@ -185,6 +210,10 @@ class Settings(BaseSettings):
     def prefect_home(self) -> Path:
         return self.home / "prefect"
 
+    @property
+    def inbox_dir(self) -> Path:
+        return self.monitoring.inbox or self.home / "inbox"
+
     def describe(self) -> dict:
         """The settings as plain JSON-able data, with the derived paths and any password masked."""
         data = self.model_dump(mode="json")
@@ -194,6 +223,7 @@ class Settings(BaseSettings):
             "quarantine_dir": str(self.quarantine_dir),
             "reports_dir": str(self.reports_dir),
             "prefect_home": str(self.prefect_home),
+            "inbox_dir": str(self.inbox_dir),
         }
         return data
 

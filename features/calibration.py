@@ -206,3 +206,23 @@ def for_images(settings: Settings, shas: list[str], store=None) -> dict[str, Ton
     store = store or open_store(settings)
     calibrations = at(store, [{"machine_id": m, "at": t} for _, m, t in found])
     return {sha: c for (sha, _, _), c in zip(found, calibrations) if c is not None}
+
+
+def in_force(settings: Settings, machines: list[str | None], times: list) -> list[ToneCalibration | None]:
+    """Monitoring: the calibration in force for each (machine, time), read from the source table itself.
+
+    The same point-in-time rule as Feast's historical join (latest row with effective_from <= time), done
+    as one pandas as-of merge: a drift check reads up to 100k logged answers and needs no feature server."""
+    if not source_path(settings).exists() or not machines:
+        return [None] * len(machines)
+    table = pd.read_parquet(source_path(settings), columns=["machine_id", "effective_from", *VALUES])
+    rows = pd.DataFrame({"row": range(len(machines)), "machine_id": machines,
+                         "at": pd.to_datetime(pd.Series(times), utc=True).astype("datetime64[ns, UTC]")})  # fmt: skip
+    table["effective_from"] = pd.to_datetime(table["effective_from"], utc=True).astype("datetime64[ns, UTC]")
+    known = rows.dropna(subset=["machine_id"]).sort_values("at")
+    merged = pd.merge_asof(known, table.sort_values("effective_from"), left_on="at", right_on="effective_from",
+                           by="machine_id", direction="backward")  # fmt: skip
+    found: list[ToneCalibration | None] = [None] * len(machines)
+    for record in merged.to_dict("records"):
+        found[record["row"]] = from_row(record)
+    return found

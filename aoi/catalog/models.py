@@ -401,3 +401,47 @@ class Prediction(ToneColumns, table=True):
     width: int
     height: int
     in_spec: bool | None = Field(default=None, description="Tone inside the tone spec; None when the kind has none")
+
+
+class DriftCheck(SQLModel, table=True):
+    """One drift check of one kind: the prediction-log window against the production model's reference, the
+    figures overall and per machine, and the decision (clean, drift, too few samples; triggered or not)."""
+
+    __tablename__ = "drift_check"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=8, index=True)
+    model_version: str = Field(max_length=64, description="The production model whose reference was used")
+    window_start: datetime
+    window_end: datetime
+    samples: int = 0
+    reference_samples: int = 0
+    drifted_columns: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    drift_share: float | None = None
+    unknown_rate: float | None = None
+    reference_unknown_rate: float | None = None
+    machines: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    drift: bool | None = Field(default=None, description="None: too few samples to say")
+    decision: str = Field(max_length=160, description="too few samples, clean, drift: retraining triggered, ...")
+    report_path: str | None = None
+    episode_id: int | None = Field(default=None, foreign_key="drift_episode.id")
+    flow_run_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class DriftEpisode(SQLModel, table=True):
+    """A drift episode of one kind: opened by the first drifted check, which triggers one retraining; closed by
+    the first clean check after that retraining ended. ``open_kind`` is the kind while open and NULL after, so
+    the database itself refuses a second open episode (and a second retraining) for a kind."""
+
+    __tablename__ = "drift_episode"
+    __table_args__ = (UniqueConstraint("open_kind", name="uq_drift_episode_open_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=8, index=True)
+    open_kind: str | None = Field(default=None, max_length=8)
+    opened_at: datetime = Field(default_factory=utcnow)
+    machines: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    retrain_flow_run_id: str | None = Field(default=None, max_length=64)
+    trigger_error: str | None = None
+    closed_at: datetime | None = None

@@ -10,6 +10,7 @@ from aoi.cli import (
     eval_cmds,
     feature_cmds,
     ingest_cmd,
+    monitor_cmds,
     serve_cmds,
     system_cmds,
     train_cmds,
@@ -43,6 +44,9 @@ app.command("rollback")(eval_cmds.rollback)
 app.command("stages")(eval_cmds.stages)
 app.command("serve")(serve_cmds.serve)
 app.command("predictions")(serve_cmds.predictions)
+app.command("monitor")(monitor_cmds.monitor)
+app.command("deploy")(monitor_cmds.deploy)
+app.command("worker")(monitor_cmds.worker)
 app.command("config")(system_cmds.config)
 app.command("ui")(system_cmds.ui)
 app.command("demo")(system_cmds.demo)

@@ -1,0 +1,32 @@
+"""Retrain flow: new inbox batches -> validated dataset version (parent: production's) -> features -> train ->
+promote (gate, then a person's approval in the Prefect UI). Run weekly and by the monitor on drift."""
+
+from __future__ import annotations
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from aoi.settings import get_settings
+from flows.dataset import build_dataset
+from flows.features import features
+from flows.ingest import ingest
+from flows.promote import promote
+from flows.train import train
+from monitoring import retraining
+
+make_plan = task(name="retraining-plan", cache_policy=NO_CACHE)(retraining.plan)
+
+
+@flow(name="retrain", log_prints=True)
+def retrain(kind: str, reason: str = "scheduled", approval_timeout_s: int | None = None) -> dict:
+    settings = get_settings()
+    plan = make_plan(settings, kind)
+    print(f"retraining the {kind} model ({reason}): from {plan.production_version}, "
+          f"{len(plan.batches)} inbox batches, new dataset version {plan.dataset}")  # fmt: skip
+    ingested = [ingest(path=path, format=fmt, source=kind, progress=False) for path, fmt in plan.batches]
+    version = build_dataset(plan.dataset, kind, spec=plan.spec, parent=plan.parent_dataset, **plan.dataset_options)
+    refreshed = features()
+    model = train(version["name"], **plan.training)
+    decision = promote(model["model_version"], timeout_s=approval_timeout_s)
+    return {"kind": kind, "reason": reason, "plan": plan.as_dict(), "ingest": ingested, "dataset": version,
+            "features": refreshed, "model": model, "promotion": decision}  # fmt: skip

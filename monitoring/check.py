@@ -1,0 +1,213 @@
+"""Drift-check steps as the ``monitor`` flow calls them: what to compare, the comparisons overall and per
+machine, the decision, the catalog row, the retraining request."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from aoi.catalog import db
+from aoi.catalog.models import DriftCheck, utcnow
+from aoi.settings import Settings
+from monitoring import frames, policy
+from monitoring.drift import Comparison, compare
+
+
+RETRAIN_DEPLOYMENT = "retrain/{kind}"  # flow/deployment; flows/deployments.py registers one per kind
+
+
+class MonitorError(ValueError):
+    """A drift check that cannot run; the message says why."""
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    def as_dict(self) -> dict:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
+
+
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_span(text: str) -> timedelta:
+    """'24h', '90m', '7d', '30s' -> timedelta."""
+    match = _SPAN.match(text)
+    if not match or float(match[1]) <= 0:
+        raise MonitorError(f"window must look like 24h, 90m, 7d or 30s, not {text!r}")
+    return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+
+
+def window_of(settings: Settings, span: str | None = None, since: str | datetime | None = None,
+              until: str | datetime | None = None) -> Window:  # fmt: skip
+    """[since, until) or the last ``span`` (default the settings' window_hours) before ``until`` (default now)."""
+    end = _parse_time(until, "--until") if until is not None else utcnow()
+    if since is not None:
+        start = _parse_time(since, "--since")
+    else:
+        start = end - (parse_span(span) if span else timedelta(hours=settings.monitoring.window_hours))
+    if start >= end:
+        raise MonitorError(f"the window starts ({start.isoformat()}) after it ends ({end.isoformat()})")
+    return Window(start, end)
+
+
+def _parse_time(text: str | datetime, option: str) -> datetime:
+    if isinstance(text, datetime):
+        return text if text.tzinfo else text.astimezone()
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise MonitorError(f"{option} must be an ISO time such as 2026-11-23T08:00:00+00:00, not {text!r}") from None
+    return value if value.tzinfo else value.astimezone()  # a time without zone is local time
+
+
+def kinds_to_check(settings: Settings, kind: str | None) -> dict[str, str]:
+    """kind -> production model version; refuses a kind with no production model."""
+    from serving.models import production_versions
+
+    production = production_versions(settings)
+    if kind is None:
+        return production
+    if kind not in production:
+        raise MonitorError(f"no production {kind} model: drift is measured against the production model's "
+                           f"reference (aoi stages)")  # fmt: skip
+    return {kind: production[kind]}
+
+
+def load_window(settings: Settings, kind: str, version: str, window: Window) -> tuple[pd.DataFrame, int]:
+    """The window's answers, each calibrated machine's tone mapped to the reference tone; and how many were."""
+    return frames.calibrate_window(settings, frames.window(settings, kind, version, window.start, window.end))
+
+
+def _report_path(settings: Settings, kind: str, scope: str, at: datetime):
+    return settings.reports_dir / "monitoring" / f"drift-{kind}-{at:%Y%m%dT%H%M%S}-{scope}.html"
+
+
+def compare_scopes(settings: Settings, kind: str, reference: pd.DataFrame, current: pd.DataFrame,
+                   html: bool = True) -> dict:  # fmt: skip
+    """The verdict over all answers and per machine; an HTML report for the whole window and for each flagged
+    machine. Machines with too few answers get no verdict of their own."""
+    config = settings.monitoring
+    now = utcnow()
+    if len(current) < config.min_samples:
+        return {"overall": {"samples": len(current), **policy.too_few(len(current), config.min_samples).as_dict()},
+                "machines": {}, "report": None}  # fmt: skip
+    overall_html = _report_path(settings, kind, "all", now) if html else None
+    overall = compare(reference, current, config, overall_html)
+    machines = {}
+    for machine, rows in sorted(current.dropna(subset=["machine_id"]).groupby("machine_id"), key=lambda g: g[0]):
+        if len(rows) < config.min_machine_samples:
+            machines[machine] = {"samples": len(rows), **policy.too_few(len(rows), config.min_machine_samples).as_dict()}
+            continue
+        figures = compare(reference, rows, config)
+        verdict = policy.judge(figures, config)
+        report = None
+        if verdict.drift and html:  # the picture a person opens for the flagged machine
+            report = _report_path(settings, kind, _safe(machine), now)
+            compare(reference, rows, config, report)
+        machines[machine] = {**_brief(figures), **verdict.as_dict(), "report": str(report) if report else None}
+    return {"overall": {**_brief(overall), **policy.judge(overall, config).as_dict()}, "machines": machines,
+            "report": str(overall_html) if overall_html else None}  # fmt: skip
+
+
+def _brief(c: Comparison) -> dict:
+    return {k: v for k, v in c.as_dict().items() if k != "scores"} | {"scores": {
+        col: {"score": s["score"], "method": s["method"], "drifted": s["drifted"]} for col, s in c.scores.items()}}
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:64]
+
+
+def verdict_of(scopes: dict) -> bool | None:
+    """The check's verdict: drift when the whole window or any machine drifted; None when nothing could be said."""
+    verdicts = [scopes["overall"]["drift"], *(m["drift"] for m in scopes["machines"].values())]
+    if any(v for v in verdicts):
+        return True
+    return None if scopes["overall"]["drift"] is None else False
+
+
+def drifted_machines(scopes: dict) -> list[str]:
+    return [m for m, v in scopes["machines"].items() if v["drift"]]
+
+
+def record(settings: Settings, kind: str, version: str, window: Window, reference: pd.DataFrame, scopes: dict,
+           drift: bool | None, decision: policy.Decision, flow_run_id: str | None) -> int:  # fmt: skip
+    overall = scopes["overall"]
+    row = DriftCheck(kind=kind, model_version=version, window_start=window.start, window_end=window.end,
+                     samples=overall["samples"], reference_samples=len(reference),
+                     drifted_columns=overall.get("drifted_columns", []), drift_share=overall.get("drift_share"),
+                     unknown_rate=overall.get("unknown_rate"), reference_unknown_rate=overall.get("reference_unknown_rate"),
+                     machines={m: {k: v for k, v in fig.items() if k != "scores"} for m, fig in scopes["machines"].items()},
+                     drift=drift, decision=decision.text[:160],
+                     report_path=scopes["report"], episode_id=decision.episode_id, flow_run_id=flow_run_id)  # fmt: skip
+    with db.session(settings.catalog_url) as s:
+        s.add(row)
+        s.commit()
+        return row.id
+
+
+def request_retraining(settings: Settings, kind: str, episode_id: int, reason: str) -> dict:
+    """Start the kind's retrain deployment (whatever work pool serves it); a failure closes the episode so that
+    the next drifted check tries again."""
+    name = RETRAIN_DEPLOYMENT.format(kind=kind)
+    try:
+        from prefect.deployments import run_deployment
+
+        run = run_deployment(name, parameters={"kind": kind, "reason": f"drift: {reason}"[:500]}, timeout=0)
+    except Exception as err:  # no deployment, server down: recorded, and retried by the next drifted check
+        policy.close(settings, episode_id, error=f"{type(err).__name__}: {err}")
+        return {"triggered": False, "error": f"{type(err).__name__}: {err}"[:500]}
+    policy.triggered(settings, episode_id, str(run.id))
+    return {"triggered": True, "flow_run_id": str(run.id), "deployment": name}
+
+
+def retraining_ended(flow_run_id: str) -> bool:
+    from evaluation.approval import state_of
+
+    state = state_of(flow_run_id)
+    return state is None or state.is_final()
+
+
+def summarise(kind: str, version: str, window: Window, reference: pd.DataFrame, calibrated_rows: int, scopes: dict,
+              drift: bool | None, decision: policy.Decision, retraining: dict | None, check_id: int) -> dict:  # fmt: skip
+    """One kind's result as `aoi monitor --json` prints it."""
+    overall = scopes["overall"]
+    return {"kind": kind, "model_version": version, "window": window.as_dict(), "drift": drift,
+            "samples": overall["samples"], "reference_samples": len(reference), "calibrated_samples": calibrated_rows,
+            "drifted_columns": overall.get("drifted_columns", []), "drift_share": overall.get("drift_share"),
+            "unknown_rate": overall.get("unknown_rate"), "reference_unknown_rate": overall.get("reference_unknown_rate"),
+            "reasons": overall["reasons"],
+            "machines": {m: {k: v for k, v in fig.items() if k != "scores"} for m, fig in scopes["machines"].items()},
+            "decision": decision.text, "episode_id": decision.episode_id, "retraining": retraining,
+            "report": scopes["report"], "check_id": check_id}  # fmt: skip
+
+
+def combine(results: dict[str, dict]) -> dict:
+    """All kinds' checks in one document: drift when any kind drifted; per machine keyed 'kind/machine'."""
+    verdicts = [r["drift"] for r in results.values()]
+    return {"drift": True if any(verdicts) else (None if not verdicts or all(v is None for v in verdicts) else False),
+            "samples": sum(r["samples"] for r in results.values()),
+            "drifted_columns": sorted({c for r in results.values() for c in r["drifted_columns"]}),
+            "machines": {f"{k}/{m}": v for k, r in results.items() for m, v in r["machines"].items()},
+            "kinds": results}  # fmt: skip
+
+
+def markdown(result: dict) -> str:
+    """The check as the Prefect UI shows it (an artifact on the monitor run)."""
+    lines = [f"### Drift check, {result['kind']} ({result['model_version']}): {result['decision']}",
+             f"window {result['window']['start']} to {result['window']['end']}, {result['samples']} answers "
+             f"against {result['reference_samples']} reference images", "",
+             "| scope | samples | drift | drifted columns | Unknown rate |", "|---|---|---|---|---|"]  # fmt: skip
+    for scope, fig in [("all", result), *result["machines"].items()]:
+        lines.append(f"| {scope} | {fig['samples']} | {fig['drift']} | {', '.join(fig.get('drifted_columns') or []) or '-'} "
+                     f"| {fig.get('unknown_rate', '-')} |")  # fmt: skip
+    if result["report"]:
+        lines.append(f"\nEvidently report: {result['report']}")
+    return "\n".join(lines)

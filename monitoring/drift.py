@@ -1,0 +1,109 @@
+"""One Evidently comparison: a current frame against the reference, over the monitored columns.
+
+Evidently's DataDriftPreset tests every column with the method it picks for the sample size (K-S for numbers,
+chi-square or Z for categories under 1,000 rows; Wasserstein and Jensen-Shannon above) unless the settings
+name one. What this module returns is the figures; ``monitoring.policy`` decides what they mean.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from aoi.settings import MonitoringSettings
+from monitoring.frames import CATEGORICAL, NUMERIC
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Figures of one scope (all answers of a kind, or one machine's)."""
+
+    samples: int
+    drifted_columns: list[str]
+    drift_share: float
+    unknown_rate: float
+    reference_unknown_rate: float
+    scores: dict[str, dict] = field(default_factory=dict)  # column -> {method, score, threshold, drifted}
+
+    @property
+    def unknown_rise(self) -> float:
+        return self.unknown_rate - self.reference_unknown_rate
+
+    def as_dict(self) -> dict:
+        return {"samples": self.samples, "drifted_columns": self.drifted_columns,
+                "drift_share": round(self.drift_share, 4), "unknown_rate": round(self.unknown_rate, 4),
+                "reference_unknown_rate": round(self.reference_unknown_rate, 4),
+                "unknown_rise": round(self.unknown_rise, 4), "scores": self.scores}  # fmt: skip
+
+
+def _evidently():
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # no usage telemetry from a factory network
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    return DataDefinition, Dataset, Report, DataDriftPreset
+
+
+def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame[[*NUMERIC, *CATEGORICAL]].copy()
+    for column in CATEGORICAL:  # categories as strings: Evidently's tests and HTML treat them as labels
+        out[column] = out[column].astype(str)
+    return out
+
+
+def run_report(reference: pd.DataFrame, current: pd.DataFrame, config: MonitoringSettings):
+    """The Evidently snapshot of ``current`` against ``reference`` (tests included)."""
+    DataDefinition, Dataset, Report, DataDriftPreset = _evidently()
+    definition = DataDefinition(numerical_columns=list(NUMERIC), categorical_columns=list(CATEGORICAL))
+    options = {"drift_share": config.drift_share}
+    if config.num_method:
+        options["num_method"] = config.num_method
+    if config.num_threshold is not None:
+        options["num_threshold"] = config.num_threshold
+    report = Report([DataDriftPreset(**options)], include_tests=True)
+    with warnings.catch_warnings():  # a constant column (one JPEG quality everywhere) has no correlation: not news
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return report.run(current_data=Dataset.from_pandas(_prepared(current), data_definition=definition),
+                      reference_data=Dataset.from_pandas(_prepared(reference), data_definition=definition))  # fmt: skip
+
+
+def figures(snapshot, reference: pd.DataFrame, current: pd.DataFrame) -> Comparison:
+    """Per-column scores and verdicts read from the snapshot's ValueDrift metrics and tests."""
+    data = snapshot.dict()
+    scores: dict[str, dict] = {}
+    by_metric = {}
+    for metric in data["metrics"]:
+        config = metric.get("config", {})
+        if config.get("type", "").endswith("ValueDrift"):
+            by_metric[metric["id"]] = config["column"]
+            scores[config["column"]] = {"method": config.get("method"), "threshold": config.get("threshold"),
+                                        "score": _number(metric.get("value")), "drifted": False}  # fmt: skip
+    for test in data["tests"]:
+        column = by_metric.get(test.get("metric_config", {}).get("metric_id"))
+        if column is not None and test.get("status") == "FAIL":
+            scores[column]["drifted"] = True
+    drifted = [c for c in (*NUMERIC, *CATEGORICAL) if scores.get(c, {}).get("drifted")]
+    return Comparison(samples=len(current), drifted_columns=drifted, drift_share=len(drifted) / max(len(scores), 1),
+                      unknown_rate=float(current["unknown"].mean()), reference_unknown_rate=float(reference["unknown"].mean()),
+                      scores=scores)  # fmt: skip
+
+
+def _number(value) -> float | None:
+    try:
+        return round(float(value), 6)
+    except (TypeError, ValueError):
+        return None
+
+
+def compare(reference: pd.DataFrame, current: pd.DataFrame, config: MonitoringSettings,
+            html: Path | None = None) -> Comparison:  # fmt: skip
+    """Run the report, optionally save its HTML (a self-contained page of about 4 MB), return the figures."""
+    snapshot = run_report(reference, current, config)
+    if html is not None:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.save_html(str(html))
+    return figures(snapshot, reference, current)

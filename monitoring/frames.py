@@ -1,0 +1,108 @@
+"""The two sides of a drift check as data frames, with the same columns:
+
+- the **window**: answers of the production model in the prediction log, one row per request;
+- the **reference**: the production model's training dataset version, its valid split: each image's tone and
+  compression (from the catalog) and the model's answer on it. Computed once per model version and cached
+  under ``AOI_HOME/monitoring/reference/``.
+
+Tone of a calibrated machine is compared after its colour calibration (the calibration in force when the
+image came in): calibration exists to remove known machine differences, so what is left is unexplained
+change, such as an ageing lamp.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+
+from aoi.catalog import db
+from aoi.catalog.models import Image, Prediction
+from aoi.metrics import TONE_FIELDS
+from aoi.settings import Settings
+
+COMPRESSION = ("jpeg_quality", "bytes_per_pixel")
+NUMERIC = (*TONE_FIELDS, *COMPRESSION, "confidence")
+CATEGORICAL = ("model_label", "unknown")  # the predicted-label share and the Unknown rate
+MONITORED = (*NUMERIC, *CATEGORICAL)
+# A lossless image has no JPEG quality; it counts as 100 (no loss), so a switch of format shows as drift.
+LOSSLESS_QUALITY = 100
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["jpeg_quality"] = pd.to_numeric(frame["jpeg_quality"], errors="coerce").astype(float).fillna(LOSSLESS_QUALITY)
+    frame["unknown"] = frame["unknown"].astype(bool)
+    return frame
+
+
+def window(settings: Settings, kind: str, model_version: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """The production model's answers for ``kind`` logged in [start, end), with machine_id and time."""
+    t = Prediction.__table__.c
+    query = (select(t.machine_id, t.at, *(t[c] for c in MONITORED))
+             .where(t.kind == kind, t.model_version == model_version, t.at >= start, t.at < end))  # fmt: skip
+    with db.get_engine(settings.catalog_url).connect() as connection:
+        frame = pd.read_sql(query, connection)
+    return _tidy(frame)
+
+
+def reference_path(settings: Settings, model_version: str):
+    return settings.home / "monitoring" / "reference" / f"{model_version}.parquet"
+
+
+def reference(settings: Settings, model_version: str) -> pd.DataFrame:
+    """The model's reference frame (cached: a model version and its dataset version never change)."""
+    path = reference_path(settings, model_version)
+    if path.exists():
+        return pd.read_parquet(path)
+    from evaluation import service as evaluation
+    from features.store import write_parquet
+
+    loaded = evaluation.load(settings, model_version)
+    selected = evaluation.images_of(settings, loaded, loaded.row.dataset, "valid")
+    predicted = evaluation.predict(settings, loaded, selected)
+    threshold = evaluation.threshold_of(settings, loaded.row, None)
+    shas = [sha for sha, _ in selected.rows]
+    columns = [Image.__table__.c[c] for c in ("sha256", *TONE_FIELDS, *COMPRESSION)]
+    with db.get_engine(settings.catalog_url).connect() as connection:
+        metrics = pd.read_sql(select(*columns).where(Image.__table__.c.sha256.in_(shas)), connection)
+    answers = pd.DataFrame({"sha256": shas, "confidence": predicted.confidence.astype(float),
+                            "model_label": np.asarray(loaded.taxonomy.fine)[predicted.pred],
+                            "unknown": predicted.confidence < threshold})  # fmt: skip
+    # Tone as the model saw it: the valid images' own machine calibration, as training and evaluation apply it.
+    frame = _tidy(answers.merge(metrics, on="sha256"))
+    by_sha = dict(zip(shas, selected.calibrations))
+    frame = calibrated(frame, [by_sha[sha] for sha in frame["sha256"]])
+    write_parquet(frame, path)
+    return frame
+
+
+def calibrated(frame: pd.DataFrame, calibrations: list) -> pd.DataFrame:
+    """Tone columns mapped through each row's ToneCalibration (None: unchanged). Channel means map linearly
+    (mean(g·x + o) = g·mean(x) + o), up to the clipping at 0 and 255 that real pixels near the ends see."""
+    if not any(calibrations):
+        return frame
+    out = frame.copy()
+    ident = (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), 1.0, 0.0
+    parts = [(c.gains, c.offsets, c.gray_gain, c.gray_offset) if c is not None else ident for c in calibrations]
+    gains = np.array([p[0] for p in parts]), np.array([p[1] for p in parts])
+    for i, channel in enumerate(("mean_r", "mean_g", "mean_b")):
+        out[channel] = frame[channel].to_numpy() * gains[0][:, i] + gains[1][:, i]
+    out["brightness"] = frame["brightness"].to_numpy() * np.array([p[2] for p in parts]) + np.array([p[3] for p in parts])
+    out["r_minus_g"] = out["mean_r"] - out["mean_g"]
+    out["r_minus_b"] = out["mean_r"] - out["mean_b"]
+    out["g_minus_b"] = out["mean_g"] - out["mean_b"]
+    out["b_diff"] = (out["mean_r"] + out["mean_g"]) / 2 - out["mean_b"]
+    return out
+
+
+def calibrate_window(settings: Settings, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The window with each calibrated machine's tone mapped through the calibration in force at each answer's
+    time; returns it and how many rows were mapped."""
+    from features.calibration import in_force
+
+    if frame.empty or frame["machine_id"].isna().all():
+        return frame, 0
+    calibrations = in_force(settings, frame["machine_id"].tolist(), frame["at"].tolist())
+    return calibrated(frame, calibrations), sum(c is not None for c in calibrations)

@@ -1,0 +1,110 @@
+"""When a drift check says drift, and when drift may trigger a retraining.
+
+Verdict: drift when the share of drifted columns reaches ``drift_share`` or the Unknown rate rose by more than
+``max_unknown_rise`` over the reference's; no verdict at all below the minimum sample count.
+
+Episodes: the first drifted check of a kind opens an episode and triggers one retraining. Further drifted
+checks in that episode trigger nothing. The episode closes at the first clean check after its retraining has
+ended (a failed trigger closes it at once, so the next drifted check tries again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from aoi.catalog import db
+from aoi.catalog.models import DriftEpisode, utcnow
+from aoi.settings import MonitoringSettings, Settings
+from monitoring.drift import Comparison
+
+
+@dataclass(frozen=True)
+class Verdict:
+    drift: bool | None  # None: too few samples to say
+    reasons: list[str]
+
+    def as_dict(self) -> dict:
+        return {"drift": self.drift, "reasons": self.reasons}
+
+
+def too_few(samples: int, minimum: int) -> Verdict:
+    return Verdict(None, [f"too few samples to say: {samples} < {minimum}"])
+
+
+def judge(c: Comparison, config: MonitoringSettings) -> Verdict:
+    reasons = []
+    if c.drifted_columns and c.drift_share >= config.drift_share:
+        reasons.append(f"{len(c.drifted_columns)} of {len(c.scores)} columns drifted ({', '.join(c.drifted_columns)}), "
+                       f"share {c.drift_share:.2f} >= {config.drift_share}")  # fmt: skip
+    if c.unknown_rise > config.max_unknown_rise:
+        reasons.append(f"Unknown rate {c.unknown_rate:.1%} is {c.unknown_rise:+.1%} over the reference's "
+                       f"{c.reference_unknown_rate:.1%} (limit +{config.max_unknown_rise:.0%})")  # fmt: skip
+    return Verdict(bool(reasons), reasons)
+
+
+@dataclass(frozen=True)
+class Decision:
+    text: str
+    trigger: bool = False  # open a retraining now
+    episode_id: int | None = None
+
+
+def open_episode(settings: Settings, kind: str) -> DriftEpisode | None:
+    with db.session(settings.catalog_url) as s:
+        return s.exec(select(DriftEpisode).where(DriftEpisode.open_kind == kind)).first()
+
+
+def decide(settings: Settings, kind: str, drift: bool | None, machines: list[str], allow_trigger: bool,
+           retraining_ended: Callable[[str], bool]) -> Decision:  # fmt: skip
+    """What this check's verdict does to the kind's episode. ``retraining_ended(flow_run_id)`` asks Prefect."""
+    episode = open_episode(settings, kind)
+    if drift is None:
+        return Decision("too few samples", episode_id=episode.id if episode else None)
+    if drift:
+        if episode is not None:
+            return Decision(f"drift: retraining already triggered (episode {episode.id})", episode_id=episode.id)
+        if not allow_trigger:
+            return Decision("drift: not triggered (--no-trigger)")
+        opened = _open(settings, kind, machines)
+        if opened is None:  # another check opened it a moment ago
+            return Decision("drift: retraining already triggered", episode_id=(open_episode(settings, kind) or episode).id)
+        return Decision("drift: retraining triggered", trigger=True, episode_id=opened)
+    if episode is None:
+        return Decision("clean")
+    if episode.retrain_flow_run_id and not retraining_ended(episode.retrain_flow_run_id):
+        return Decision(f"clean: episode {episode.id} stays open until its retraining ends", episode_id=episode.id)
+    close(settings, episode.id)
+    return Decision(f"clean: episode {episode.id} closed", episode_id=episode.id)
+
+
+def _open(settings: Settings, kind: str, machines: list[str]) -> int | None:
+    try:
+        with db.session(settings.catalog_url) as s:
+            episode = DriftEpisode(kind=kind, open_kind=kind, machines=machines)
+            s.add(episode)
+            s.commit()
+            return episode.id
+    except IntegrityError:  # the unique open_kind: one open episode per kind, whoever came first
+        return None
+
+
+def close(settings: Settings, episode_id: int, error: str | None = None) -> None:
+    with db.session(settings.catalog_url) as s:
+        episode = s.get(DriftEpisode, episode_id)
+        episode.open_kind, episode.closed_at = None, utcnow()
+        if error:
+            episode.trigger_error = error[:1000]
+        s.add(episode)
+        s.commit()
+
+
+def triggered(settings: Settings, episode_id: int, flow_run_id: str) -> None:
+    with db.session(settings.catalog_url) as s:
+        episode = s.get(DriftEpisode, episode_id)
+        episode.retrain_flow_run_id = flow_run_id
+        s.add(episode)
+        s.commit()

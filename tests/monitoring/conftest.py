@@ -1,0 +1,50 @@
+"""A production gray model, its reference frame, and a way to log answers into the prediction log as the
+service does, drawn from the reference (an undrifted window) or with the lamp of one machine dimmed."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from aoi.catalog import db
+from aoi.catalog.models import Prediction
+from aoi.metrics import TONE_FIELDS
+from monitoring import frames
+
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=__import__("datetime").timezone.utc)
+
+
+def dimmed(frame: pd.DataFrame, factor: float) -> pd.DataFrame:
+    """Tone of the same scenes under a lamp giving ``factor`` of its light: every channel mean scales."""
+    out = frame.copy()
+    for column in ("brightness", "mean_r", "mean_g", "mean_b"):
+        out[column] = frame[column] * factor
+    out["r_minus_g"], out["r_minus_b"] = out["mean_r"] - out["mean_g"], out["mean_r"] - out["mean_b"]
+    out["g_minus_b"] = out["mean_g"] - out["mean_b"]
+    out["b_diff"] = (out["mean_r"] + out["mean_g"]) / 2 - out["mean_b"]
+    return out
+
+
+def log_answers(settings, version: str, kind: str, reference: pd.DataFrame, per_machine: int, start: datetime,
+                machines=("m1", "m2", "m3"), dim: dict | None = None, seed: int = 0) -> None:  # fmt: skip
+    """``per_machine`` answers from each machine, resampled from the reference, logged over one hour from
+    ``start``; ``dim``: machine -> lamp factor."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m, machine in enumerate(machines):
+        drawn = reference.iloc[rng.integers(0, len(reference), per_machine)].reset_index(drop=True)
+        if dim and machine in dim:
+            drawn = dimmed(drawn, dim[machine])
+        for i, r in enumerate(drawn.to_dict("records")):
+            rows.append({"request_id": uuid.uuid4().hex, "at": start + timedelta(seconds=(i * len(machines) + m) * 3600 / (per_machine * len(machines))),
+                         "latency_ms": 5.0, "kind": kind, "model_version": version, "machine_id": machine, "sha256": "0" * 64,
+                         "label": "UNKNOWN" if r["unknown"] else r["model_label"], "coarse_label": "X",
+                         "model_label": r["model_label"], "confidence": r["confidence"], "unknown": bool(r["unknown"]),
+                         "route": "auto", "format": "PNG", "jpeg_quality": None if r["jpeg_quality"] >= frames.LOSSLESS_QUALITY else int(r["jpeg_quality"]),
+                         "bytes_per_pixel": r["bytes_per_pixel"], "width": 32, "height": 32,
+                         **{c: float(r[c]) for c in TONE_FIELDS}})  # fmt: skip
+    with db.get_engine(settings.catalog_url).begin() as connection:
+        connection.execute(Prediction.__table__.insert(), rows)

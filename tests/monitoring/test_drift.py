@@ -1,0 +1,83 @@
+"""The pieces of a drift check without Prefect: windows, the Evidently comparison, the verdict, the calibrated
+tone, the reference frame."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from aoi.metrics import TONE_FIELDS, measure
+from aoi.settings import MonitoringSettings
+from monitoring import check, frames, policy
+from monitoring.drift import Comparison, compare
+from tests.monitoring.conftest import dimmed
+from training.preprocess import ToneCalibration
+
+
+def synthetic(n: int, seed: int, brightness: float = 150.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    r, g, b = (rng.normal(m, 8, n) for m in (brightness + 10, brightness, brightness - 25))
+    frame = pd.DataFrame({"mean_r": r, "mean_g": g, "mean_b": b, "brightness": 0.299 * r + 0.587 * g + 0.114 * b,
+                          "jpeg_quality": 95.0, "bytes_per_pixel": rng.normal(0.5, 0.05, n),
+                          "confidence": rng.beta(30, 1, n), "model_label": rng.choice(["SHORT", "OPEN", "SPUR"], n),
+                          "unknown": rng.random(n) < 0.05})  # fmt: skip
+    return dimmed(frame, 1.0)
+
+
+def test_window_spans_are_parsed_and_bad_ones_refused(settings):
+    assert check.parse_span("24h") == timedelta(hours=24) and check.parse_span("90m") == timedelta(minutes=90)
+    for bad in ("24", "h", "-1h", "0d", "2w"):
+        with pytest.raises(check.MonitorError, match="window must look like"):
+            check.parse_span(bad)
+    w = check.window_of(settings, "2h", until="2026-11-23T10:00:00+00:00")
+    assert (w.end - w.start) == timedelta(hours=2)
+    with pytest.raises(check.MonitorError, match="after it ends"):
+        check.window_of(settings, since="2026-11-23T10:00:00+00:00", until="2026-11-23T09:00:00+00:00")
+    with pytest.raises(check.MonitorError, match="--since must be an ISO time"):
+        check.window_of(settings, since="yesterday")
+
+
+def test_a_resample_is_clean_and_a_dimmer_lamp_drifts():
+    config = MonitoringSettings()
+    reference = synthetic(400, seed=0)
+    same = compare(reference, synthetic(300, seed=1), config)
+    assert policy.judge(same, config).drift is False and same.drift_share < config.drift_share
+    darker = compare(reference, dimmed(synthetic(300, seed=2), 0.9), config)
+    verdict = policy.judge(darker, config)
+    assert verdict.drift is True, darker.as_dict()
+    assert {"brightness", "mean_r", "mean_g"} <= set(darker.drifted_columns)
+    assert "confidence" not in darker.drifted_columns and "1 of" not in verdict.reasons[0]
+
+
+def test_an_unknown_rate_rise_alone_is_drift():
+    config = MonitoringSettings(max_unknown_rise=0.1)
+    c = Comparison(samples=300, drifted_columns=["unknown"], drift_share=1 / 13, unknown_rate=0.25,
+                   reference_unknown_rate=0.05, scores={c: {} for c in frames.MONITORED})  # fmt: skip
+    verdict = policy.judge(c, config)
+    assert verdict.drift is True and "Unknown rate 25.0% is +20.0%" in verdict.reasons[0]
+    calm = Comparison(300, [], 0.0, 0.10, 0.05, {c: {} for c in frames.MONITORED})
+    assert policy.judge(calm, config) == policy.Verdict(False, [])
+
+
+def test_the_calibrated_tone_is_the_tone_of_the_calibrated_image():
+    rng = np.random.default_rng(3)
+    pixels = np.clip(rng.normal((140, 120, 90), 15, (48, 48, 3)), 0, 255).astype(np.float32)
+    calibration = ToneCalibration(gains=(0.9, 1.1, 1.05), offsets=(4.0, -3.0, 2.0), gray_gain=1.02, gray_offset=-1.5)
+
+    def metrics(array: np.ndarray) -> dict:
+        buf = io.BytesIO()
+        Image.fromarray(np.round(array).astype(np.uint8), "RGB").save(buf, "PNG")
+        m = measure(buf.getvalue())
+        return {c: getattr(m, c) for c in TONE_FIELDS}
+
+    as_captured = pd.DataFrame([metrics(pixels)])
+    mapped = frames.calibrated(as_captured, [calibration]).iloc[0]
+    truth = metrics(calibration.apply(pixels))
+    for column in ("mean_r", "mean_g", "mean_b", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff"):
+        assert abs(mapped[column] - truth[column]) < 0.6, column  # rounding to 8 bits, nothing else
+    assert frames.calibrated(as_captured, [None]).equals(as_captured)

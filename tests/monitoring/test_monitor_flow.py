@@ -1,0 +1,122 @@
+"""The monitor flow against a real Prefect server with the deployments registered: a drifted window creates
+exactly one retrain flow run through the deployment; a clean window none; a second drifted check in the same
+episode none; the episode closes only on a clean window after its retraining ended."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from aoi.catalog import db
+from aoi.catalog.models import DriftCheck, DriftEpisode
+from monitoring import frames
+from tests.evaluation.models import GRAY, gray_data, trained_model
+from tests.flows.test_ingest_flow import aoi
+from tests.monitoring.conftest import T0, log_answers
+from tests.serving.conftest import promote
+
+pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
+SMALL = {"MONITORING__MIN_SAMPLES": 60, "MONITORING__MIN_MACHINE_SAMPLES": 30, "MONITORING__WORK_POOL": "aoi-test-pool"}
+
+
+def retrain_runs(kind: str = "gray") -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter
+
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(f"retrain/{kind}")
+        return client.read_flow_runs(deployment_filter=DeploymentFilter(id={"any_": [deployment.id]}),
+                                     flow_run_filter=FlowRunFilter())  # fmt: skip
+
+
+def end_run(run_id: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run_id, Cancelled(), force=True)
+
+
+def check(start, hours: float = 1.0, *options: str, code: int = 0) -> dict:
+    return aoi("monitor", "--kind", "gray", "--since", start.isoformat(),
+               "--until", (start + timedelta(hours=hours)).isoformat(), *options, code=code)  # fmt: skip
+
+
+@pytest.fixture
+def production(configure, tmp_path):
+    settings = configure(**SMALL)
+    gray_data(tmp_path, folders={k: 12 for k in GRAY})
+    version = trained_model(settings, epochs=1)
+    promote(settings, version)
+    return settings, version, frames.reference(settings, version)
+
+
+def test_one_drift_episode_triggers_one_retraining(production):
+    settings, version, reference = production
+    deployed = aoi("deploy")
+    names = {d["deployment"]: d for d in deployed["deployments"]}
+    assert names["retrain/gray"]["schedule"] == f"cron {settings.monitoring.retrain_cron}"
+    assert names["monitor/every-interval"]["schedule"] == f"every {settings.monitoring.monitor_interval_s} s"
+    assert {"ingest/on-demand", "train/on-demand", "promote/on-demand", "retrain/color"} <= set(names)
+
+    windows = [T0 + timedelta(hours=h) for h in range(6)]
+    for h, dim in [(0, None), (1, {"m2": 0.8}), (2, {"m2": 0.8}), (3, {"m2": 0.8}), (4, None), (5, {"m2": 0.8})]:
+        log_answers(settings, version, "gray", reference, 40, windows[h], dim=dim, seed=h)
+
+    clean = check(windows[0])
+    assert clean["drift"] is False and clean["samples"] == 120 and clean["kinds"]["gray"]["decision"] == "clean"
+    assert retrain_runs() == []
+
+    drifted = check(windows[1])
+    gray = drifted["kinds"]["gray"]
+    assert drifted["drift"] is True and gray["decision"] == "drift: retraining triggered"
+    assert drifted["machines"]["gray/m2"]["drift"] is True and "brightness" in drifted["machines"]["gray/m2"]["drifted_columns"]
+    assert drifted["machines"]["gray/m1"]["drift"] is False and drifted["machines"]["gray/m3"]["drift"] is False
+    runs = retrain_runs()
+    assert len(runs) == 1 and str(runs[0].id) == gray["retraining"]["flow_run_id"]
+    assert runs[0].parameters["kind"] == "gray" and "m2" in runs[0].parameters["reason"]
+
+    again = check(windows[2])
+    assert again["drift"] is True and again["kinds"]["gray"]["decision"].startswith("drift: retraining already triggered")
+    assert len(retrain_runs()) == 1, "a second drifted check in the same episode starts nothing"
+
+    end_run(gray["retraining"]["flow_run_id"])
+    assert check(windows[3])["kinds"]["gray"]["decision"].startswith("drift: retraining already triggered"), \
+        "the retraining ended, but no clean window has been seen since"
+    closed = check(windows[4])
+    assert closed["drift"] is False and closed["kinds"]["gray"]["decision"].endswith("closed")
+    assert check(windows[5])["kinds"]["gray"]["decision"] == "drift: retraining triggered"
+    assert len(retrain_runs()) == 2, "a new episode, a new retraining"
+
+    with db.session(settings.catalog_url) as s:
+        checks = s.exec(select(DriftCheck).order_by(DriftCheck.id)).all()
+        episodes = s.exec(select(DriftEpisode).order_by(DriftEpisode.id)).all()
+    assert [c.drift for c in checks] == [False, True, True, True, False, True]
+    assert [e.closed_at is not None for e in episodes] == [True, False] and episodes[1].open_kind == "gray"
+    assert checks[1].machines["m2"]["drift"] is True and checks[1].report_path.endswith(".html")
+
+
+def test_too_few_samples_says_so_and_triggers_nothing(production):
+    settings, version, reference = production
+    log_answers(settings, version, "gray", reference, 10, T0, seed=9, dim={"m2": 0.5})
+    result = check(T0)
+    gray = result["kinds"]["gray"]
+    assert result["drift"] is None and gray["decision"] == "too few samples" and gray["retraining"] is None
+    assert "too few samples to say: 30 < 60" in gray["reasons"][0]
+
+
+def test_no_trigger_reports_drift_without_opening_an_episode(production):
+    settings, version, reference = production
+    log_answers(settings, version, "gray", reference, 40, T0, seed=4, dim={"m1": 0.7})
+    result = check(T0, 1.0, "--no-trigger")
+    assert result["drift"] is True and result["kinds"]["gray"]["decision"] == "drift: not triggered (--no-trigger)"
+    with db.session(settings.catalog_url) as s:
+        assert s.exec(select(DriftEpisode)).all() == []
+
+
+def test_a_kind_without_a_production_model_is_refused(configure):
+    configure(**SMALL)
+    refused = aoi("monitor", "--kind", "color", code=2)
+    assert "no production color model" in refused["error"]

@@ -34,6 +34,7 @@ bench: venv
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/features.py
+	$(BIN)/python bench/monitor.py
 
 ui: venv
 	$(BIN)/aoi ui
@@ -41,4 +42,5 @@ ui: venv
 clean:
 	-$(BIN)/aoi ui --stop
 	-$(BIN)/aoi serve --stop
+	-$(BIN)/aoi worker --stop
 	rm -rf .aoi

@@ -61,21 +61,31 @@ def reference(settings: Settings, model_version: str) -> pd.DataFrame:
 
     loaded = evaluation.load(settings, model_version)
     selected = evaluation.images_of(settings, loaded, loaded.row.dataset, "valid")
-    predicted = evaluation.predict(settings, loaded, selected)
-    threshold = evaluation.threshold_of(settings, loaded.row, None)
-    shas = [sha for sha, _ in selected.rows]
-    columns = [Image.__table__.c[c] for c in ("sha256", *TONE_FIELDS, *COMPRESSION)]
-    with db.get_engine(settings.catalog_url).connect() as connection:
-        metrics = pd.read_sql(select(*columns).where(Image.__table__.c.sha256.in_(shas)), connection)
-    answers = pd.DataFrame({"sha256": shas, "confidence": predicted.confidence.astype(float),
-                            "model_label": np.asarray(loaded.taxonomy.fine)[predicted.pred],
-                            "unknown": predicted.confidence < threshold})  # fmt: skip
+    frame = answers(settings, loaded, selected, evaluation.predict(settings, loaded, selected), catalog_metrics(settings, selected))
     # Tone as the model saw it: the valid images' own machine calibration, as training and evaluation apply it.
-    frame = _tidy(answers.merge(metrics, on="sha256"))
-    by_sha = dict(zip(shas, selected.calibrations))
+    by_sha = dict(zip((sha for sha, _ in selected.rows), selected.calibrations))
     frame = calibrated(frame, [by_sha[sha] for sha in frame["sha256"]])
     write_parquet(frame, path)
     return frame
+
+
+def catalog_metrics(settings: Settings, selected) -> pd.DataFrame:
+    """Tone and compression of the selected images as measured at ingest, by sha256."""
+    columns = [Image.__table__.c[c] for c in ("sha256", *TONE_FIELDS, *COMPRESSION)]
+    shas = [sha for sha, _ in selected.rows]
+    with db.get_engine(settings.catalog_url).connect() as connection:
+        return pd.read_sql(select(*columns).where(Image.__table__.c.sha256.in_(shas)), connection)
+
+
+def answers(settings: Settings, loaded, selected, predicted, metrics: pd.DataFrame) -> pd.DataFrame:
+    """The monitored columns of a model's answers on selected images, given each image's metrics (by sha256)."""
+    from evaluation.service import threshold_of
+
+    threshold = threshold_of(settings, loaded.row, None)
+    frame = pd.DataFrame({"sha256": [sha for sha, _ in selected.rows], "confidence": predicted.confidence.astype(float),
+                          "model_label": np.asarray(loaded.taxonomy.fine)[predicted.pred],
+                          "unknown": predicted.confidence < threshold})  # fmt: skip
+    return _tidy(frame.merge(metrics, on="sha256"))
 
 
 def calibrated(frame: pd.DataFrame, calibrations: list) -> pd.DataFrame:

@@ -38,7 +38,7 @@ class LoadResult:
 
 
 async def _drive(url: str, images: list[bytes], n: int, concurrency: int, kind: str, token: str | None,
-                 during=None) -> LoadResult:  # fmt: skip
+                 during=None, machine_ids: list[str] | None = None) -> LoadResult:  # fmt: skip
     # aiohttp rather than httpx: the client shares the machine with the server, and aiohttp spends about half
     # the CPU per request, which leaves more to the service being measured.
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -56,7 +56,7 @@ async def _drive(url: str, images: list[bytes], n: int, concurrency: int, kind: 
                 form = aiohttp.FormData()
                 form.add_field("image", images[i % len(images)], filename=f"{i}.png", content_type="image/png")
                 form.add_field("kind", kind)
-                form.add_field("machine_id", f"m{i % 4}")
+                form.add_field("machine_id", machine_ids[i % len(machine_ids)] if machine_ids else f"m{i % 4}")
                 started = time.perf_counter()
                 try:
                     async with client.post("/classify", data=form) as r:
@@ -85,6 +85,7 @@ async def _drive(url: str, images: list[bytes], n: int, concurrency: int, kind: 
 
 
 def run_load(url: str, images: list[bytes], n: int, concurrency: int, kind: str = "gray", token: str | None = None,
-             during=None) -> LoadResult:  # fmt: skip
-    """``n`` requests over ``concurrency`` connections; ``during(result)`` (async) runs while they are in flight."""
-    return asyncio.run(_drive(url, images, n, concurrency, kind, token, during))
+             during=None, machine_ids: list[str] | None = None) -> LoadResult:  # fmt: skip
+    """``n`` requests over ``concurrency`` connections, request i from machine ``machine_ids[i]`` (default m0..m3);
+    ``during(result)`` (async) runs while they are in flight."""
+    return asyncio.run(_drive(url, images, n, concurrency, kind, token, during, machine_ids))

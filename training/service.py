@@ -37,6 +37,7 @@ class TrainRequest:
     input_size: int = 64
     seed: int = 0
     augment: bool = True
+    tone_jitter: float = 0.0
 
 
 def prepare(settings: Settings, req: TrainRequest) -> tuple[TrainSpec, dict]:
@@ -80,7 +81,7 @@ def prepare(settings: Settings, req: TrainRequest) -> tuple[TrainSpec, dict]:
         prep=Preprocessing(input_size=req.input_size, channels=1 if version["source"] == "gray" else 3),
         loop=LoopConfig(epochs=req.epochs, batch_size=req.batch_size, lr=req.lr, per_class=req.per_class,
                         seed=req.seed, amp=req.gpu, channels_last=req.gpu),
-        augment=req.augment, workers=req.workers, use_gpu=req.gpu,
+        augment=req.augment, tone_jitter=req.tone_jitter, workers=req.workers, use_gpu=req.gpu,
         cpus_per_worker=max(1, (os.cpu_count() or 1) // req.workers), calibration=calibration,
     )  # fmt: skip
     with db.session(settings.catalog_url) as s:

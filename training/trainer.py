@@ -32,6 +32,7 @@ class TrainSpec:
     prep: Preprocessing = field(default_factory=Preprocessing)
     loop: LoopConfig = field(default_factory=LoopConfig)
     augment: bool = True
+    tone_jitter: float = 0.0
     workers: int = 1
     use_gpu: bool = False
     cpus_per_worker: int = 1  # CPU workers: torch threads per worker (Ray would otherwise pin each to one)
@@ -49,7 +50,7 @@ def _loaders(spec: TrainSpec, rank: int, world_size: int):
 
     taxonomy = Taxonomy.from_dict(spec.taxonomy)
     store = ImageStore(Path(spec.store_dir))
-    train = ManifestDataset(spec.splits["train"], store, taxonomy, spec.prep, augment=Augment() if spec.augment else None,
+    train = ManifestDataset(spec.splits["train"], store, taxonomy, spec.prep, augment=Augment(tone_jitter=spec.tone_jitter, mean=spec.prep.mean, std=spec.prep.std) if spec.augment else None,
                             seed=spec.loop.seed + rank, calibration=spec.calibration)  # fmt: skip
     valid = ManifestDataset(spec.splits["valid"], store, taxonomy, spec.prep, calibration=spec.calibration)
     sampler = BalancedSampler(train.targets, spec.loop.per_class, spec.loop.seed, rank=rank, world_size=world_size)

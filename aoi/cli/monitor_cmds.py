@@ -98,3 +98,28 @@ def worker(
         return
     console.print(f"worker on pool {settings.monitoring.work_pool} (Ctrl-C stops)")
     raise typer.Exit(subprocess.call(prefect_server.worker_command(settings)))
+
+
+def drift_study(
+    kind: str = typer.Option("color", "--kind"),
+    model: str = typer.Option(None, "--model", help="Model version (default: the kind's production model)."),
+    windows: int = typer.Option(50, min=1, help="Trials per window size."),
+    sizes: str = typer.Option("50,100,200", help="Answers per machine in a window, comma-separated."),
+    light: float = typer.Option(0.9, min=0.1, max=1.5, help="The dimmed machine's lamp: share of its light."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """False alarms on undrifted windows and detections of one dimmed machine, from the model's test split."""
+    from monitoring import study
+    from monitoring.check import MonitorError, kinds_to_check
+
+    settings = get_settings()
+    try:
+        version = model or kinds_to_check(settings, kind)[kind]
+        per_machine = tuple(int(s) for s in sizes.split(","))
+    except (MonitorError, ValueError) as err:
+        fail(str(err), as_json, code=2)
+    result = study.run(settings, version, kind, windows, per_machine, light, progress=not as_json)
+    emit(result, as_json, lambda d: (table(d["rows"], ["per_machine", "windows", "false_alarm_rate", "detection_rate"],
+                                           title=f"drift study: {d['model_version']}, {d['dimmed_machine']} at {d['light']} light"),
+                                     console.print(f"smallest window meeting both goals: {d['smallest_window_meeting_goals']} "
+                                                   "answers per machine")))  # fmt: skip

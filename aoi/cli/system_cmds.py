@@ -7,6 +7,7 @@ import typer
 from aoi.cli.dataset_cmds import show_version
 from aoi.cli.eval_cmds import render_robustness
 from aoi.cli.feature_cmds import render_check, render_line
+from aoi.cli.monitor_cmds import render_monitor
 from aoi.cli.output import JSON_OPTION, console, emit, fail, table
 from aoi.prefect_server import PrefectUnavailable
 from aoi.settings import get_settings
@@ -78,7 +79,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
     settings = get_settings()
     _refuse_a_second_demo(settings, as_json)
     say = (lambda *a: None) if as_json else console.rule
-    say("[bold]1/5 services")
+    say("[bold]1/6 services")
     try:
         server = ensure_server(settings)
     except PrefectUnavailable as err:
@@ -87,7 +88,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         state = "started" if server.started else "running" + (", not started by this AOI_HOME" if server.foreign else "")
         console.print(f"Prefect server: {server.ui_url} ({state})")
         console.print(f"Catalog: {settings.describe()['db_url']}")
-    say("[bold]2/5 data sets")
+    say("[bold]2/6 data sets")
     inputs = {}
     for spec in datasets.SETS.values():
         try:
@@ -98,16 +99,19 @@ def demo(as_json: bool = JSON_OPTION) -> None:
             fail(str(err), as_json, code=3)
         if not as_json:
             console.print(f"{spec.name}: {inputs[spec.name]}")
-    say("[bold]3/5 ingest, colour tone spec, blind sets, simulated line and machine features, dataset versions, "
+    say("[bold]3/6 ingest, colour tone spec, blind sets, simulated line and machine features, dataset versions, "
         "training, Unknown threshold, robustness (flows 'ingest', 'validate', 'simulated-line', 'features', "
         "'build-dataset', 'train')")
     from flows.demo import demo as demo_flow
 
     results = demo_flow({name: str(path) for name, path in inputs.items()}, progress=not as_json)
-    say("[bold]4/5 blind tests, gate, approval, promotion (flow 'promote')")
+    say("[bold]4/6 blind tests, gate, approval, promotion (flow 'promote')")
     results["promotion"] = _review(settings, results, server.ui_url, as_json)
-    say("[bold]5/5 serving: the production models answer over HTTP (BentoML), every answer in the prediction log")
+    say("[bold]5/6 serving: the production models answer over HTTP (BentoML), every answer in the prediction log")
     results["serving"] = _serve_and_trial(settings, results, as_json)
+    say("[bold]6/6 drift: one simulated machine's lamp ages in requests to the service; the monitor flags it and "
+        "starts the retrain deployment (flows 'monitor', 'retrain'; SIMULATION)")
+    results["drift"] = _lamp_ageing(settings, results, as_json)
     counts = label_counts(settings.catalog_url)
     where = {
         "prefect_ui": server.ui_url,
@@ -126,6 +130,9 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         "feature_repo": str(settings.home / "feast"),
         "service": results["serving"].get("url", "not started: no production model"),
         "predictions": "aoi predictions; aoi serve --stop",
+        "drift_reports": str(settings.reports_dir / "monitoring"),
+        "deployments": f"{server.ui_url}/deployments; aoi monitor --kind color --window 1h --no-trigger; "
+                       f"worker log {settings.prefect_home / 'worker.log'} (aoi worker --stop)",
     }
     data = {**results, "catalog": counts, "where": where}
 
@@ -169,6 +176,14 @@ def demo(as_json: bool = JSON_OPTION) -> None:
             console.print(f"{t['kind']}: {t['answered']}/{t['sent']} images of {t['blind_set']} answered over HTTP by "
                           f"{', '.join(t['model_versions'])}: accuracy {t['accepted_accuracy']} of the accepted, Unknown "
                           f"rate {t['unknown_rate']}, routes {t['routes']}, p50 {t['p50_ms']} ms")  # fmt: skip
+        drift = d["drift"]
+        if "skipped" in drift:
+            console.print(f"drift: skipped ({drift['skipped']})")
+        else:
+            render_monitor(drift["monitor"])
+            console.print(f"{drift['requests']['sent']} requests ({drift['requests']['simulation']}: "
+                          f"{drift['requests']['ageing_machine']} at {drift['requests']['light_steps']} of its light); "
+                          f"retraining run: {drift['retraining'] or 'none'}")  # fmt: skip
         console.rule("[bold]where to look")
         for key, value in d["where"].items():
             console.print(f"{key:12s} {value}")
@@ -210,6 +225,34 @@ def _serve_and_trial(settings, results: dict, as_json: bool) -> dict:
         console.print(f"classification service: {served.url} (pid {served.pid}; `aoi serve --stop` stops it)")
     trials = [line_trial(settings, served.url, kind, results["blind"][kind]["name"]) for kind in kinds]
     return {"url": served.url, "log": str(served.log), "trials": trials}
+
+
+def _lamp_ageing(settings, results: dict, as_json: bool) -> dict:
+    """Register the deployments, start a worker, send the simulated line with one lamp ageing to the service, and
+    run the monitor on those answers: it should flag that machine and start one retraining."""
+    import contextlib
+    import sys
+
+    from aoi import prefect_server, simulated_line
+    from aoi.catalog.models import utcnow
+    from flows.deployments import deploy
+    from monitoring import lamp_ageing
+
+    if "url" not in results["serving"] or "skipped" in results["line"]:
+        return {"skipped": "needs the running service and the simulated line"}
+    if results["promotion"].get("color", {}).get("stage") != "production":
+        return {"skipped": "no colour model reached production"}
+    with contextlib.redirect_stdout(sys.stderr):
+        deployed = deploy(settings)
+    worker = prefect_server.owned_pid(settings, "worker") or prefect_server.start_worker(settings)
+    started = utcnow()
+    sent = lamp_ageing.send(settings, results["serving"]["url"], simulated_line.default_folder(settings))
+    from flows.monitor import monitor
+
+    checked = monitor(kind="color", since=started.isoformat())
+    retraining = checked["kinds"]["color"]["retraining"]
+    return {"deployments": [d["deployment"] for d in deployed["deployments"]], "worker_pid": worker,
+            "requests": sent, "monitor": checked, "retraining": retraining}  # fmt: skip
 
 
 def _refuse_a_second_demo(settings, as_json: bool) -> None:

@@ -19,6 +19,8 @@ def train(
     lr: float = typer.Option(1e-3),
     input_size: int = typer.Option(64, "--input-size"),
     seed: int = typer.Option(0),
+    tone_jitter: float = typer.Option(0.0, "--tone-jitter", min=0.0, max=0.5,
+                                      help="Augment: each channel's gain drawn from 1 ± this (tone robustness, fact 3)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train a classifier on a dataset version with Ray Train; the best epoch becomes a candidate model version."""
@@ -29,7 +31,7 @@ def train(
         ensure_server(get_settings())
         from flows.train import train as train_flow
 
-        result = train_flow(dataset, arch, epochs, workers, gpu, per_class, batch_size, lr, input_size, seed)
+        result = train_flow(dataset, arch, epochs, workers, gpu, per_class, batch_size, lr, input_size, seed, tone_jitter)
     except (TrainingError, PrefectUnavailable) as err:
         fail(str(err), as_json, code=2)
     emit(result, as_json, lambda r: console.print(

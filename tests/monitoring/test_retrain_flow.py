@@ -1,0 +1,44 @@
+"""The retrain flow: it starts from the production model, ingests the inbox, builds a child dataset version,
+trains with the production run's settings (Ray) and sends the new candidate through the gate."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitoring import retraining
+from tests.evaluation.models import GRAY, gray_data, trained_model
+from tests.flows.test_ingest_flow import aoi
+from tests.helpers import class_folder
+from tests.serving.conftest import promote
+
+
+def test_without_a_production_model_there_is_nothing_to_retrain(settings):
+    with pytest.raises(retraining.RetrainError, match="no production gray model"):
+        retraining.plan(settings, "gray")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_api")
+def test_retrain_builds_a_child_version_trains_it_and_gates_it(configure, tmp_path):
+    settings = configure(GATE__MIN_BLIND_ACCURACY=1.0, MONITORING__INBOX=tmp_path / "inbox")  # gate fails: no pause
+    gray_data(tmp_path, folders={k: 10 for k in GRAY})
+    production = trained_model(settings, epochs=1)
+    promote(settings, production)
+    class_folder(tmp_path / "inbox" / "gray" / "week-47", {k: 3 for k in GRAY}, seed=11)
+    (tmp_path / "inbox" / "gray" / "notes.txt").write_text("not a batch")
+
+    plan = retraining.plan(settings, "gray")
+    assert plan.parent_dataset == "g-v1" and plan.production_version == production
+    assert plan.batches == [(str(tmp_path / "inbox" / "gray" / "week-47"), "folder")]
+    assert plan.training["input_size"] == 32 and plan.training["per_class"] == 8
+
+    from flows.retrain import retrain
+
+    result = retrain("gray", reason="test")
+    assert result["ingest"][0]["added"] == 21
+    child = aoi("dataset", "show", result["dataset"]["name"])
+    assert child["parent"] == "g-v1" and child["images"] == 70 + 21
+    model = result["model"]["model_version"]
+    assert model != production and result["promotion"]["decision"] == "gate failed"
+    stages = {m["version"]: m["stage"] for m in aoi("models")}
+    assert stages == {production: "production", model: "candidate"}

@@ -4,6 +4,9 @@
 - ``monitor/every-interval``: a drift check of every kind with a production model, every monitor interval;
 - every other flow as ``<flow>/on-demand``, started from the UI or ``prefect deployment run``.
 
+A worker loads an entrypoint as a script, with ``flows/`` first on ``sys.path``: no module here may share a name
+with a top-level package (hence ``refresh_features.py``, not ``features.py``). A test loads each one so.
+
 All run on one process work pool (``AOI_MONITORING__WORK_POOL``) from this checkout; ``aoi worker`` serves it.
 On Kubernetes only the pool's type and base job template change (infra/).
 """
@@ -20,7 +23,7 @@ ON_DEMAND = {
     "ingest": "flows/ingest.py:ingest",
     "validate": "flows/validate.py:validate",
     "build-dataset": "flows/dataset.py:build_dataset",
-    "features": "flows/features.py:features",
+    "features": "flows/refresh_features.py:features",
     "train": "flows/train.py:train",
     "promote": "flows/promote.py:promote",
     "simulated-line": "flows/line.py:line",

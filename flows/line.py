@@ -13,7 +13,7 @@ from aoi import simulated_line
 from aoi.dataset import versions
 from aoi.settings import get_settings
 from features import camera_params
-from flows.features import features
+from flows.refresh_features import features
 from flows.ingest import ingest
 
 shoot = task(name="shoot-simulated-line", cache_policy=NO_CACHE)(simulated_line.simulate)

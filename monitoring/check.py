@@ -98,8 +98,8 @@ def compare_scopes(settings: Settings, kind: str, reference: pd.DataFrame, curre
     if len(current) < config.min_samples:
         return {"overall": {"samples": len(current), **policy.too_few(len(current), config.min_samples).as_dict()},
                 "machines": {}, "report": None}  # fmt: skip
-    overall_html = _report_path(settings, kind, "all", now) if html else None
-    overall = compare(reference, current, config, overall_html)
+    overall = compare(reference, current, config)
+    overall_html = overall.save_html(_report_path(settings, kind, "all", now)) if html else None
     machines = {}
     for machine, rows in sorted(current.dropna(subset=["machine_id"]).groupby("machine_id"), key=lambda g: g[0]):
         if len(rows) < config.min_machine_samples:
@@ -109,8 +109,7 @@ def compare_scopes(settings: Settings, kind: str, reference: pd.DataFrame, curre
         verdict = policy.judge(figures, config)
         report = None
         if verdict.drift and html:  # the picture a person opens for the flagged machine
-            report = _report_path(settings, kind, _safe(machine), now)
-            compare(reference, rows, config, report)
+            report = figures.save_html(_report_path(settings, kind, _safe(machine), now))
         machines[machine] = {**_brief(figures), **verdict.as_dict(), "report": str(report) if report else None}
     return {"overall": {**_brief(overall), **policy.judge(overall, config).as_dict()}, "machines": machines,
             "report": str(overall_html) if overall_html else None}  # fmt: skip

@@ -28,6 +28,13 @@ class Comparison:
     unknown_rate: float
     reference_unknown_rate: float
     scores: dict[str, dict] = field(default_factory=dict)  # column -> {method, score, threshold, drifted}
+    snapshot: object = field(default=None, repr=False, compare=False)  # the Evidently run, for its HTML
+
+    def save_html(self, path: Path) -> Path:
+        """The Evidently report as a self-contained page (about 4 MB)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.snapshot.save_html(str(path))
+        return path
 
     @property
     def unknown_rise(self) -> float:
@@ -64,6 +71,10 @@ def run_report(reference: pd.DataFrame, current: pd.DataFrame, config: Monitorin
         options["num_method"] = config.num_method
     if config.num_threshold is not None:
         options["num_threshold"] = config.num_threshold
+    if config.cat_method:
+        options["cat_method"] = config.cat_method
+    if config.cat_threshold is not None:
+        options["cat_threshold"] = config.cat_threshold
     report = Report([DataDriftPreset(**options)], include_tests=True)
     with warnings.catch_warnings():  # a constant column (one JPEG quality everywhere) has no correlation: not news
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -89,7 +100,7 @@ def figures(snapshot, reference: pd.DataFrame, current: pd.DataFrame) -> Compari
     drifted = [c for c in (*NUMERIC, *CATEGORICAL) if scores.get(c, {}).get("drifted")]
     return Comparison(samples=len(current), drifted_columns=drifted, drift_share=len(drifted) / max(len(scores), 1),
                       unknown_rate=float(current["unknown"].mean()), reference_unknown_rate=float(reference["unknown"].mean()),
-                      scores=scores)  # fmt: skip
+                      scores=scores, snapshot=snapshot)  # fmt: skip
 
 
 def _number(value) -> float | None:
@@ -99,11 +110,6 @@ def _number(value) -> float | None:
         return None
 
 
-def compare(reference: pd.DataFrame, current: pd.DataFrame, config: MonitoringSettings,
-            html: Path | None = None) -> Comparison:  # fmt: skip
-    """Run the report, optionally save its HTML (a self-contained page of about 4 MB), return the figures."""
-    snapshot = run_report(reference, current, config)
-    if html is not None:
-        html.parent.mkdir(parents=True, exist_ok=True)
-        snapshot.save_html(str(html))
-    return figures(snapshot, reference, current)
+def compare(reference: pd.DataFrame, current: pd.DataFrame, config: MonitoringSettings) -> Comparison:
+    """Run the report and read its figures."""
+    return figures(run_report(reference, current, config), reference, current)

@@ -54,7 +54,7 @@ def refresh(as_json: bool = JSON_OPTION) -> None:
 
     try:
         ensure_server(get_settings())
-        from flows.features import features
+        from flows.refresh_features import features
 
         result = features()
     except (PrefectUnavailable, FeatureStoreError) as err:

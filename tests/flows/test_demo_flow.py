@@ -46,6 +46,7 @@ def test_demo_ingests_both_sets_and_says_where_to_look(configure, tmp_path):
     assert data["where"]["training"] == "aoi runs; aoi models"
     assert data["serving"] == {"skipped": "no model reached production"}  # nothing to serve: no service started
     assert data["where"]["service"].startswith("not started")
+    assert data["drift"] == {"skipped": "needs the running service and the simulated line"}
     assert data["where"]["aoi_home"] == str(settings.home)
     assert data["where"]["prefect_ui"].startswith("http")
     again = CliRunner().invoke(app, ["demo", "--json"])  # dataset versions are immutable: one demo per AOI_HOME

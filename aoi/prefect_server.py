@@ -166,6 +166,15 @@ def worker_command(settings: Settings) -> list[str]:
     return [_prefect_executable(), "worker", "start", "--pool", settings.monitoring.work_pool, "--type", "process"]
 
 
+# Per-process settings that libraries put in os.environ for their own process and that must not reach the worker's
+# flow runs: Feast points PROMETHEUS_MULTIPROC_DIR at a temporary folder that is gone once its process ends.
+PROCESS_LOCAL_ENV = ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
+
+
+def worker_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in PROCESS_LOCAL_ENV}
+
+
 def start_worker(settings: Settings) -> int:
     """A process worker for the deployments' work pool, detached, logging to AOI_HOME/prefect/worker.log. Its
     flow runs inherit this environment (AOI_*, PREFECT_API_URL): they see the same catalog and store."""
@@ -173,6 +182,6 @@ def start_worker(settings: Settings) -> int:
     home.mkdir(parents=True, exist_ok=True)
     with open(home / "worker.log", "ab") as log:
         proc = subprocess.Popen(worker_command(settings), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=dict(os.environ), start_new_session=True)  # fmt: skip
+                                env=worker_env(), start_new_session=True)  # fmt: skip
     (home / "worker.pid").write_text(str(proc.pid))
     return proc.pid

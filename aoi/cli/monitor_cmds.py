@@ -97,7 +97,7 @@ def worker(
                                       "stop with `aoi worker --stop`"))  # fmt: skip
         return
     console.print(f"worker on pool {settings.monitoring.work_pool} (Ctrl-C stops)")
-    raise typer.Exit(subprocess.call(prefect_server.worker_command(settings)))
+    raise typer.Exit(subprocess.call(prefect_server.worker_command(settings), env=prefect_server.worker_env()))
 
 
 def drift_study(

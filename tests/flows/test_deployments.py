@@ -32,3 +32,14 @@ def test_schedules_come_from_settings(tmp_path):
     assert by_name["retrain/color"]["parameters"] == {"kind": "color", "reason": "scheduled"}
     assert by_name["monitor/every-interval"]["interval"] == 600
     assert all("cron" not in d and "interval" not in d for n, d in by_name.items() if n.endswith("/on-demand"))
+
+
+def test_the_worker_does_not_inherit_a_process_local_metrics_folder(monkeypatch):
+    from aoi.prefect_server import worker_env
+
+    # Importing Feast points this at a temporary folder of the importing process (the demo's); a worker that
+    # inherited it failed every flow run that imports Feast once that folder was gone.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent/feast_metrics_x")
+    monkeypatch.setenv("AOI_HOME", "/somewhere")
+    env = worker_env()
+    assert "PROMETHEUS_MULTIPROC_DIR" not in env and env["AOI_HOME"] == "/somewhere"

@@ -36,8 +36,7 @@ def monitor(kind: str | None = None, window: str | None = None, since: str | Non
         scopes = compare(settings, name, reference, current)
         drift = check.verdict_of(scopes)
         decision = decide(settings, name, drift, check.drifted_machines(scopes), trigger_retraining, check.retraining_ended)
-        retraining = trigger(settings, name, decision.episode_id, "; ".join(scopes["overall"]["reasons"] + [
-            f"{m}: {'; '.join(v['reasons'])}" for m, v in scopes["machines"].items() if v["drift"]])) if decision.trigger else None
+        retraining = trigger(settings, name, decision.episode_id, check.reasons(scopes)) if decision.trigger else None
         check_id = record(settings, name, version, span, reference, scopes, drift, decision, run_id)
         results[name] = check.summarise(name, version, span, reference, calibrated, scopes, drift, decision, retraining, check_id)
         create_markdown_artifact(key=f"drift-{name}", markdown=check.markdown(results[name]),

@@ -136,6 +136,17 @@ def drifted_machines(scopes: dict) -> list[str]:
     return [m for m, v in scopes["machines"].items() if v["drift"]]
 
 
+def reasons(scopes: dict) -> str:
+    """Why the check said drift, as the retrain run's ``reason`` parameter carries it."""
+    return "; ".join(scopes["overall"]["reasons"] + [f"{m}: {'; '.join(v['reasons'])}"
+                                                      for m, v in scopes["machines"].items() if v["drift"]])  # fmt: skip
+
+
+def _machine_verdicts(scopes: dict) -> dict:
+    """Per machine, every figure but the per-column scores (kept for the check's row and its JSON)."""
+    return {m: {k: v for k, v in fig.items() if k != "scores"} for m, fig in scopes["machines"].items()}
+
+
 def record(settings: Settings, kind: str, version: str, window: Window, reference: pd.DataFrame, scopes: dict,
            drift: bool | None, decision: policy.Decision, flow_run_id: str | None) -> int:  # fmt: skip
     overall = scopes["overall"]
@@ -143,7 +154,7 @@ def record(settings: Settings, kind: str, version: str, window: Window, referenc
                      samples=overall["samples"], reference_samples=len(reference),
                      drifted_columns=overall.get("drifted_columns", []), drift_share=overall.get("drift_share"),
                      unknown_rate=overall.get("unknown_rate"), reference_unknown_rate=overall.get("reference_unknown_rate"),
-                     machines={m: {k: v for k, v in fig.items() if k != "scores"} for m, fig in scopes["machines"].items()},
+                     machines=_machine_verdicts(scopes),
                      drift=drift, decision=decision.text[:160],
                      report_path=scopes["report"], episode_id=decision.episode_id, flow_run_id=flow_run_id)  # fmt: skip
     with db.session(settings.catalog_url) as s:
@@ -183,7 +194,7 @@ def summarise(kind: str, version: str, window: Window, reference: pd.DataFrame, 
             "drifted_columns": overall.get("drifted_columns", []), "drift_share": overall.get("drift_share"),
             "unknown_rate": overall.get("unknown_rate"), "reference_unknown_rate": overall.get("reference_unknown_rate"),
             "reasons": overall["reasons"],
-            "machines": {m: {k: v for k, v in fig.items() if k != "scores"} for m, fig in scopes["machines"].items()},
+            "machines": _machine_verdicts(scopes),
             "decision": decision.text, "episode_id": decision.episode_id, "retraining": retraining,
             "report": scopes["report"], "check_id": check_id}  # fmt: skip
 

@@ -100,11 +100,16 @@ def calibrated(frame: pd.DataFrame, calibrations: list) -> pd.DataFrame:
     for i, channel in enumerate(("mean_r", "mean_g", "mean_b")):
         out[channel] = frame[channel].to_numpy() * gains[0][:, i] + gains[1][:, i]
     out["brightness"] = frame["brightness"].to_numpy() * np.array([p[2] for p in parts]) + np.array([p[3] for p in parts])
-    out["r_minus_g"] = out["mean_r"] - out["mean_g"]
-    out["r_minus_b"] = out["mean_r"] - out["mean_b"]
-    out["g_minus_b"] = out["mean_g"] - out["mean_b"]
-    out["b_diff"] = (out["mean_r"] + out["mean_g"]) / 2 - out["mean_b"]
-    return out
+    return with_differences(out)
+
+
+def with_differences(frame: pd.DataFrame) -> pd.DataFrame:
+    """The channel differences recomputed from the channel means (aoi.metrics defines them so)."""
+    frame["r_minus_g"] = frame["mean_r"] - frame["mean_g"]
+    frame["r_minus_b"] = frame["mean_r"] - frame["mean_b"]
+    frame["g_minus_b"] = frame["mean_g"] - frame["mean_b"]
+    frame["b_diff"] = (frame["mean_r"] + frame["mean_g"]) / 2 - frame["mean_b"]
+    return frame
 
 
 def calibrate_window(settings: Settings, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:

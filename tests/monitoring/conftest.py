@@ -22,10 +22,7 @@ def dimmed(frame: pd.DataFrame, factor: float) -> pd.DataFrame:
     out = frame.copy()
     for column in ("brightness", "mean_r", "mean_g", "mean_b"):
         out[column] = frame[column] * factor
-    out["r_minus_g"], out["r_minus_b"] = out["mean_r"] - out["mean_g"], out["mean_r"] - out["mean_b"]
-    out["g_minus_b"] = out["mean_g"] - out["mean_b"]
-    out["b_diff"] = (out["mean_r"] + out["mean_g"]) / 2 - out["mean_b"]
-    return out
+    return frames.with_differences(out)
 
 
 def log_answers(settings, version: str, kind: str, reference: pd.DataFrame, per_machine: int, start: datetime,

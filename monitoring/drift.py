@@ -58,8 +58,15 @@ def _evidently():
 def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame[[*NUMERIC, *CATEGORICAL]].copy()
     for column in CATEGORICAL:  # categories as strings: Evidently's tests and HTML treat them as labels
-        out[column] = out[column].astype(str)
+        # a reference image outside the valid split has no answer: it stays missing, not the label "nan"
+        out[column] = out[column].astype(str).where(out[column].notna())
     return out
+
+
+def rate(flags: pd.Series) -> float:
+    """Share of True among the rows that have an answer."""
+    answered = flags.dropna()
+    return float(answered.astype(bool).mean()) if len(answered) else 0.0
 
 
 def run_report(reference: pd.DataFrame, current: pd.DataFrame, config: MonitoringSettings):
@@ -99,7 +106,7 @@ def figures(snapshot, reference: pd.DataFrame, current: pd.DataFrame) -> Compari
             scores[column]["drifted"] = True
     drifted = [c for c in (*NUMERIC, *CATEGORICAL) if scores.get(c, {}).get("drifted")]
     return Comparison(samples=len(current), drifted_columns=drifted, drift_share=len(drifted) / max(len(scores), 1),
-                      unknown_rate=float(current["unknown"].mean()), reference_unknown_rate=float(reference["unknown"].mean()),
+                      unknown_rate=rate(current["unknown"]), reference_unknown_rate=rate(reference["unknown"]),
                       scores=scores, snapshot=snapshot)  # fmt: skip
 
 

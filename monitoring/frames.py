@@ -1,9 +1,15 @@
 """The two sides of a drift check as data frames, with the same columns:
 
 - the **window**: answers of the production model in the prediction log, one row per request;
-- the **reference**: the production model's training dataset version, its valid split: each image's tone and
-  compression (from the catalog) and the model's answer on it. Computed once per model version and cached
-  under ``AOI_HOME/monitoring/reference/``.
+- the **reference**: the production model's training dataset version: every image's tone and compression
+  (from the catalog), and on its valid split the model's own answers (confidence, label, Unknown). Rows of
+  the other splits have no answer; Evidently compares each column on the rows that have a value. Computed
+  once per model version and cached under ``AOI_HOME/monitoring/reference/``.
+
+Why every image for the inputs: tone differs by board and part number (domain fact 2), and a valid split of
+a few boards is a narrow picture of it. Against the valid split alone, undrifted windows from other boards of
+the same line raised false alarms; the whole dataset version is what the model was built from. The answers
+come from the valid split only: on its training images a model is more confident than on anything new.
 
 Tone of a calibrated machine is compared after its colour calibration (the calibration in force when the
 image came in): calibration exists to remove known machine differences, so what is left is unexplained
@@ -19,7 +25,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from aoi.catalog import db
-from aoi.catalog.models import Image, Prediction
+from aoi.catalog.models import DatasetMember, DatasetVersion, Image, Prediction
 from aoi.metrics import TONE_FIELDS
 from aoi.settings import Settings
 
@@ -29,11 +35,13 @@ CATEGORICAL = ("model_label", "unknown")  # the predicted-label share and the Un
 MONITORED = (*NUMERIC, *CATEGORICAL)
 # A lossless image has no JPEG quality; it counts as 100 (no loss), so a switch of format shows as drift.
 LOSSLESS_QUALITY = 100
+REFERENCE_FORMAT = 2  # in the cache's file name: a reference cached in an older shape is built anew
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     frame["jpeg_quality"] = pd.to_numeric(frame["jpeg_quality"], errors="coerce").astype(float).fillna(LOSSLESS_QUALITY)
-    frame["unknown"] = frame["unknown"].astype(bool)
+    if "unknown" in frame:
+        frame["unknown"] = frame["unknown"].astype(bool)
     return frame
 
 
@@ -48,7 +56,7 @@ def window(settings: Settings, kind: str, model_version: str, start: datetime, e
 
 
 def reference_path(settings: Settings, model_version: str):
-    return settings.home / "monitoring" / "reference" / f"{model_version}.parquet"
+    return settings.home / "monitoring" / "reference" / f"{model_version}.v{REFERENCE_FORMAT}.parquet"
 
 
 def reference(settings: Settings, model_version: str) -> pd.DataFrame:
@@ -61,31 +69,35 @@ def reference(settings: Settings, model_version: str) -> pd.DataFrame:
 
     loaded = evaluation.load(settings, model_version)
     selected = evaluation.images_of(settings, loaded, loaded.row.dataset, "valid")
-    frame = answers(settings, loaded, selected, evaluation.predict(settings, loaded, selected), catalog_metrics(settings, selected))
-    # Tone as the model saw it: the valid images' own machine calibration, as training and evaluation apply it.
-    by_sha = dict(zip((sha for sha, _ in selected.rows), selected.calibrations))
-    frame = calibrated(frame, [by_sha[sha] for sha in frame["sha256"]])
+    outputs = answers(settings, loaded, selected, evaluation.predict(settings, loaded, selected))
+    frame = dataset_inputs(settings, loaded.row.dataset).merge(outputs, on="sha256", how="left")
     write_parquet(frame, path)
     return frame
 
 
-def catalog_metrics(settings: Settings, selected) -> pd.DataFrame:
-    """Tone and compression of the selected images as measured at ingest, by sha256."""
-    columns = [Image.__table__.c[c] for c in ("sha256", *TONE_FIELDS, *COMPRESSION)]
-    shas = [sha for sha, _ in selected.rows]
+def dataset_inputs(settings: Settings, dataset: str) -> pd.DataFrame:
+    """sha256, split, tone and compression of every image of a dataset version as measured at ingest; a
+    calibrated machine's tone mapped through its calibration, as training and evaluation apply it."""
+    from features.calibration import for_images
+
+    m, i, d = DatasetMember.__table__.c, Image.__table__.c, DatasetVersion.__table__.c
+    query = (select(m.sha256, m.split, *(i[c] for c in (*TONE_FIELDS, *COMPRESSION)))
+             .join(Image.__table__, i.id == m.image_id).join(DatasetVersion.__table__, d.id == m.dataset_id)
+             .where(d.name == dataset).order_by(m.split, m.sha256))  # fmt: skip
     with db.get_engine(settings.catalog_url).connect() as connection:
-        return pd.read_sql(select(*columns).where(Image.__table__.c.sha256.in_(shas)), connection)
+        frame = _tidy(pd.read_sql(query, connection))
+    by_sha = for_images(settings, frame["sha256"].tolist())
+    return calibrated(frame, [by_sha.get(sha) for sha in frame["sha256"]])
 
 
-def answers(settings: Settings, loaded, selected, predicted, metrics: pd.DataFrame) -> pd.DataFrame:
-    """The monitored columns of a model's answers on selected images, given each image's metrics (by sha256)."""
+def answers(settings: Settings, loaded, selected, predicted) -> pd.DataFrame:
+    """A model's answers on selected images as the monitor reads them: sha256, confidence, label, Unknown."""
     from evaluation.service import threshold_of
 
     threshold = threshold_of(settings, loaded.row, None)
-    frame = pd.DataFrame({"sha256": [sha for sha, _ in selected.rows], "confidence": predicted.confidence.astype(float),
-                          "model_label": np.asarray(loaded.taxonomy.fine)[predicted.pred],
-                          "unknown": predicted.confidence < threshold})  # fmt: skip
-    return _tidy(frame.merge(metrics, on="sha256"))
+    return pd.DataFrame({"sha256": [sha for sha, _ in selected.rows], "confidence": predicted.confidence.astype(float),
+                         "model_label": np.asarray(loaded.taxonomy.fine)[predicted.pred],
+                         "unknown": predicted.confidence < threshold})  # fmt: skip
 
 
 def calibrated(frame: pd.DataFrame, calibrations: list) -> pd.DataFrame:

@@ -1,8 +1,10 @@
 """How often the drift check cries wolf, and how often it misses a dim lamp (``aoi drift-study``).
 
-From a real dataset version and its production model: the reference is the valid split, as in every check;
-requests are drawn from the test split (images the reference never saw, from the same population), spread
-over 4 simulated machines. Each trial draws one window:
+From a real dataset version and its production model: the reference is the monitor's own (the dataset
+version's tone and compression, the model's answers on the valid split) less the test split; requests are
+drawn from the test split, so no window holds an image the reference saw (stricter than production, where the
+reference holds its dataset version's test split too). They are spread over 4 simulated machines. Each trial
+draws one window:
 
 - undrifted: every machine's images as stored; any drift verdict is a false alarm;
 - drifted: the same draw, one machine's images darker by ``light`` (all channels, re-encoded at the image's
@@ -47,21 +49,25 @@ def _dimmed_metrics(settings: Settings, selected, light: float, quality: dict[st
         change(image).save(out, format="JPEG", quality=q) if q else change(image).save(out, format="PNG")
         m = measure(out.getvalue(), min_side=settings.metrics_min_side)
         rows.append({"sha256": sha, **{c: getattr(m, c) for c in (*TONE_FIELDS, *frames.COMPRESSION)}})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).fillna({"jpeg_quality": frames.LOSSLESS_QUALITY})
 
 
 def pools(settings: Settings, version: str, light: float, split: str = "test") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(reference, the split's answers as stored, the same answers under the dimmer lamp)."""
+    """(reference less ``split``, the split's answers as stored, the same answers under the dimmer lamp)."""
     from evaluation import service as evaluation
 
     loaded = evaluation.load(settings, version)
     selected = evaluation.images_of(settings, loaded, loaded.row.dataset, split)
-    stored = frames.catalog_metrics(settings, selected)
-    plain = frames.answers(settings, loaded, selected, evaluation.predict(settings, loaded, selected), stored)
-    quality = {s: (None if pd.isna(q) else int(q)) for s, q in zip(stored["sha256"], stored["jpeg_quality"])}
-    darker = frames.answers(settings, loaded, selected, evaluation.predict(settings, loaded, selected, change=dim(light)),
-                            _dimmed_metrics(settings, selected, light, quality))  # fmt: skip
-    return frames.reference(settings, version), plain, darker.set_index("sha256").loc[plain["sha256"]].reset_index()
+    inputs = frames.dataset_inputs(settings, loaded.row.dataset)
+    stored = inputs[inputs["split"] == split]
+    plain = frames.answers(settings, loaded, selected, evaluation.predict(settings, loaded, selected)).merge(stored, on="sha256")
+    # saved as stored: lossless stays lossless (a JPEG at quality 100 is saved lossless too, a negligible change)
+    quality = {s: (None if q >= frames.LOSSLESS_QUALITY else int(q)) for s, q in zip(stored["sha256"], stored["jpeg_quality"])}
+    darker = frames.answers(settings, loaded, selected, evaluation.predict(settings, loaded, selected, change=dim(light))
+                            ).merge(_dimmed_metrics(settings, selected, light, quality), on="sha256")  # fmt: skip
+    reference = frames.reference(settings, version)
+    return (reference[reference["split"] != split].reset_index(drop=True), plain,
+            darker.set_index("sha256").loc[plain["sha256"]].reset_index())  # fmt: skip
 
 
 def run(settings: Settings, version: str, kind: str, windows: int = 50, sizes=(50, 100, 200), light: float = 0.9,
@@ -86,7 +92,8 @@ def run(settings: Settings, version: str, kind: str, windows: int = 50, sizes=(5
                      "found": found, "detection_rate": round(found / windows, 3)})  # fmt: skip
     bar.close()
     good = [r for r in rows if r["false_alarm_rate"] <= 0.05 and r["detection_rate"] >= 0.95]
-    return {"model_version": version, "kind": kind, "reference_samples": len(reference), "pool": len(plain),
+    return {"model_version": version, "kind": kind, "reference_samples": len(reference),
+            "reference_answers": int(reference["confidence"].notna().sum()), "pool": len(plain),
             "light": light, "dimmed_machine": DIMMED, "rows": rows,
             "smallest_window_meeting_goals": good[0]["per_machine"] if good else None,
             "goal": {"false_alarm_rate_max": 0.05, "detection_rate_min": 0.95}}  # fmt: skip

@@ -14,6 +14,7 @@ from aoi.catalog.models import Prediction
 from aoi.metrics import TONE_FIELDS
 from monitoring import frames
 
+ANSWER = ("confidence", "model_label", "unknown")
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=__import__("datetime").timezone.utc)
 
 
@@ -27,12 +28,15 @@ def dimmed(frame: pd.DataFrame, factor: float) -> pd.DataFrame:
 
 def log_answers(settings, version: str, kind: str, reference: pd.DataFrame, per_machine: int, start: datetime,
                 machines=("m1", "m2", "m3"), dim: dict | None = None, seed: int = 0) -> None:  # fmt: skip
-    """``per_machine`` answers from each machine, resampled from the reference, logged over one hour from
-    ``start``; ``dim``: machine -> lamp factor."""
+    """``per_machine`` answers from each machine, resampled from the reference (the inputs from all its images,
+    the answers from its answered ones), logged over one hour from ``start``; ``dim``: machine -> lamp factor."""
     rng = np.random.default_rng(seed)
+    answered = reference.dropna(subset=["confidence"])
     rows = []
     for m, machine in enumerate(machines):
         drawn = reference.iloc[rng.integers(0, len(reference), per_machine)].reset_index(drop=True)
+        answer = answered.iloc[rng.integers(0, len(answered), per_machine)].reset_index(drop=True)
+        drawn[list(ANSWER)] = answer[list(ANSWER)]
         if dim and machine in dim:
             drawn = dimmed(drawn, dim[machine])
         for i, r in enumerate(drawn.to_dict("records")):

@@ -54,6 +54,21 @@ def test_a_resample_is_clean_and_a_dimmer_lamp_drifts():
     assert "confidence" not in darker.drifted_columns and "1 of" not in verdict.reasons[0]
 
 
+def test_reference_images_without_an_answer_count_for_tone_only():
+    """The reference's train and test images have tone but no answer: they widen the tone columns and leave
+    the label share and the Unknown rate to the answered rows (no "nan" label, no rate diluted by them)."""
+    config = MonitoringSettings()
+    answered = synthetic(300, seed=0)
+    unanswered = synthetic(900, seed=4).assign(confidence=np.nan, model_label=None, unknown=None)
+    reference = pd.concat([answered, unanswered], ignore_index=True)
+    c = compare(reference, synthetic(300, seed=1), config)
+    assert policy.judge(c, config).drift is False, c.as_dict()
+    assert c.reference_unknown_rate == pytest.approx(answered["unknown"].mean())
+    labels = compare(reference, synthetic(300, seed=1).assign(model_label="SHORT"), config)
+    assert "model_label" in labels.drifted_columns
+    # the same label shares as the answered rows: no drift, whatever the unanswered rows number
+    assert compare(reference, answered, config).scores["model_label"]["score"] == pytest.approx(0.0, abs=1e-9)
+
 def test_an_unknown_rate_rise_alone_is_drift():
     config = MonitoringSettings(max_unknown_rise=0.1)
     c = Comparison(samples=300, drifted_columns=["unknown"], drift_share=1 / 13, unknown_rate=0.25,

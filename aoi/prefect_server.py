@@ -163,7 +163,8 @@ def stop_server(settings: Settings, role: str = "server") -> bool:
 
 
 def worker_command(settings: Settings) -> list[str]:
-    return [_prefect_executable(), "worker", "start", "--pool", settings.monitoring.work_pool, "--type", "process"]
+    pool = settings.monitoring
+    return [_prefect_executable(), "worker", "start", "--pool", pool.work_pool, "--type", pool.work_pool_type]
 
 
 # Per-process settings that libraries put in os.environ for their own process and that must not reach the worker's

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -154,6 +155,9 @@ class MonitoringSettings(BaseModel):
     retrain_cron: str = Field("0 3 * * 1", description="Cron schedule of the retrain deployments (default Mondays 03:00).")
     monitor_interval_s: int = Field(3600, gt=0, description="How often the monitor deployment runs.")
     work_pool: str = Field("aoi-process", min_length=1, description="Prefect work pool the deployments run on (`aoi worker` serves it).")
+    work_pool_type: Literal["process", "kubernetes", "docker"] = Field(
+        "process", description="Type of that pool when `aoi deploy` creates it, and of the worker `aoi worker` starts."
+    )
     inbox: Path | None = Field(
         None, description="Folder of new labelled batches the retrain flow ingests (inbox/<kind>/<batch>); default AOI_HOME/inbox.",
     )  # fmt: skip
@@ -163,7 +167,8 @@ class Settings(BaseSettings):
     """The resolved configuration. Frozen: build a new one (``Settings(...)``) to change anything."""
 
     model_config = SettingsConfigDict(
-        env_prefix="AOI_", env_nested_delimiter="__", frozen=True, extra="forbid", validate_default=True
+        env_prefix="AOI_", env_nested_delimiter="__", frozen=True, extra="forbid", validate_default=True,
+        env_parse_none_str="null",  # AOI_MONITORING__NUM_METHOD=null unsets an optional setting
     )
 
     home: Path = Field(Path(".aoi"), description="All state: catalog, image store, quarantine, reports, Prefect.")

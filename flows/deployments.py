@@ -41,16 +41,21 @@ def deployments(settings: Settings) -> list[dict]:
     return out
 
 
-def ensure_work_pool(name: str) -> bool:
-    """Create the process work pool when missing; True when created now."""
+def ensure_work_pool(name: str, kind: str = "process") -> bool:
+    """Create the work pool (of type ``kind``) when missing; True when created now. An existing pool of another
+    type is refused: its workers could not run what the settings describe."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists
 
     with get_client(sync_client=True) as client:
         try:
-            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+            client.create_work_pool(WorkPoolCreate(name=name, type=kind))
         except ObjectAlreadyExists:
+            existing = client.read_work_pool(name).type
+            if existing != kind:
+                raise ValueError(f"work pool {name} is a {existing} pool, but AOI_MONITORING__WORK_POOL_TYPE is "
+                                 f"{kind}: set it to {existing}, or name another pool") from None  # fmt: skip
             return False
     return True
 
@@ -60,7 +65,7 @@ def deploy(settings: Settings) -> dict:
     from prefect import flow
 
     pool = settings.monitoring.work_pool
-    created = ensure_work_pool(pool)
+    created = ensure_work_pool(pool, settings.monitoring.work_pool_type)
     registered = []
     for d in deployments(settings):
         source = flow.from_source(source=str(ROOT), entrypoint=d["entrypoint"])

@@ -64,12 +64,15 @@ def render_monitor(d: dict) -> None:
 
 def deploy(as_json: bool = JSON_OPTION) -> None:
     """Register the deployments (retrain weekly and on drift, monitor every interval, the rest on demand) on the
-    Prefect server, on the process work pool that `aoi worker` serves."""
+    Prefect server, on the work pool that `aoi worker` serves (created when missing)."""
     server = _server(as_json)
     from flows.deployments import deploy as deploy_all
 
-    with contextlib.redirect_stdout(sys.stderr):  # Prefect's own advice goes to stdout; --json owns stdout
-        result = deploy_all(get_settings())
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # Prefect's own advice goes to stdout; --json owns stdout
+            result = deploy_all(get_settings())
+    except ValueError as err:  # a work pool of another type than the settings say
+        fail(str(err), as_json, code=2)
     result["ui_url"] = server.ui_url
     emit(result, as_json, lambda d: (table(d["deployments"], ["deployment", "schedule", "entrypoint"],
                                            title=f"deployments on work pool {d['work_pool']}"),

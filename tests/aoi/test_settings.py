@@ -26,6 +26,12 @@ def test_environment_overrides_nested_values(configure):
     assert "secret" not in json.dumps(settings.describe())
 
 
+def test_null_unsets_an_optional_setting(configure):
+    settings = configure(MONITORING__NUM_METHOD="null", MONITORING__NUM_THRESHOLD="null", FEAST_ONLINE="null")
+    assert settings.monitoring.num_method is None and settings.monitoring.num_threshold is None
+    assert settings.feast_online is None and settings.monitoring.cat_method == "jensenshannon"
+
+
 def test_settings_are_frozen_and_strict(settings, monkeypatch):
     with pytest.raises(ValidationError):
         settings.home = settings.home / "elsewhere"

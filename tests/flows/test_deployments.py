@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from aoi.settings import Settings
 from flows.deployments import ROOT, deployments
 
@@ -43,3 +45,15 @@ def test_the_worker_does_not_inherit_a_process_local_metrics_folder(monkeypatch)
     monkeypatch.setenv("AOI_HOME", "/somewhere")
     env = worker_env()
     assert "PROMETHEUS_MULTIPROC_DIR" not in env and env["AOI_HOME"] == "/somewhere"
+
+
+def test_the_work_pool_is_created_with_its_type_and_another_type_is_refused(prefect_api, tmp_path):
+    from aoi.prefect_server import worker_command
+    from flows.deployments import ensure_work_pool
+
+    assert ensure_work_pool("aoi-test-typed-pool", "process") is True
+    assert ensure_work_pool("aoi-test-typed-pool", "process") is False  # exists: left as it is
+    with pytest.raises(ValueError, match="is a process pool, but AOI_MONITORING__WORK_POOL_TYPE is kubernetes"):
+        ensure_work_pool("aoi-test-typed-pool", "kubernetes")
+    settings = Settings(home=tmp_path, monitoring={"work_pool": "aoi-k8s", "work_pool_type": "kubernetes"})
+    assert worker_command(settings)[-4:] == ["--pool", "aoi-k8s", "--type", "kubernetes"]

@@ -3,9 +3,8 @@ run, fit with Ray, keep the best checkpoint as a candidate model version, draw t
 
 from __future__ import annotations
 
-import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlmodel import func, select
 
@@ -82,7 +81,7 @@ def prepare(settings: Settings, req: TrainRequest) -> tuple[TrainSpec, dict]:
         loop=LoopConfig(epochs=req.epochs, batch_size=req.batch_size, lr=req.lr, per_class=req.per_class,
                         seed=req.seed, amp=req.gpu, channels_last=req.gpu),
         augment=req.augment, tone_jitter=req.tone_jitter, workers=req.workers, use_gpu=req.gpu,
-        cpus_per_worker=max(1, (os.cpu_count() or 1) // req.workers), calibration=calibration,
+        calibration=calibration,  # cpus_per_worker: from the cluster, once training joins it (fit)
     )  # fmt: skip
     with db.session(settings.catalog_url) as s:
         total = s.exec(select(func.count()).select_from(Image).where(Image.source == version["source"])).one()
@@ -104,12 +103,15 @@ def start_run(settings: Settings, req: TrainRequest, info: dict) -> int:
 
 def fit(settings: Settings, spec: TrainSpec, run_id: int):
     """Run the Ray trainer; returns Ray's Result (raises when training failed past its retries)."""
-    from training.trainer import build_trainer, cluster_info, ensure_ray
+    from training.trainer import build_trainer, cluster_info, cpus_per_worker, ensure_ray
 
     ensure_ray()
+    cluster = cluster_info()
+    if not spec.use_gpu:
+        spec = replace(spec, cpus_per_worker=cpus_per_worker(cluster["node_cpus"], spec.workers))
     with db.session(settings.catalog_url) as s:  # the record says where the run trains while it runs
         run = s.get(TrainingRun, run_id)
-        run.config = {**run.config, "ray_cluster": cluster_info()}
+        run.config = {**run.config, "ray_cluster": cluster, "cpus_per_worker": spec.cpus_per_worker}
         s.add(run)
         s.commit()
     result = build_trainer(spec, f"run-{run_id}-{uuid.uuid4().hex[:8]}", settings.home / "ray").fit()

@@ -138,10 +138,22 @@ def cluster_info() -> dict:
     import ray
 
     alive = [n for n in ray.nodes() if n.get("Alive")]
+    node_cpus = [int(n["Resources"].get("CPU", 0)) for n in alive]
     return {
         "address": ray.get_runtime_context().gcs_address,
         "joined": bool(os.environ.get("RAY_ADDRESS")),
         "nodes": len(alive),
-        "cpus": int(sum(n["Resources"].get("CPU", 0) for n in alive)),
+        "cpus": sum(node_cpus),
         "gpus": int(sum(n["Resources"].get("GPU", 0) for n in alive)),
+        "node_cpus": node_cpus,
     }
+
+
+def cpus_per_worker(node_cpus: list[int], workers: int) -> int:
+    """The most CPUs each of ``workers`` CPU workers can ask for and all still fit on the cluster's nodes (a
+    worker lives on one node). Read from the cluster, not from the driver's host: a driver on a small pod, or on
+    a big machine joined to small nodes, would otherwise ask for CPUs no node has and wait forever."""
+    for cpus in range(max(node_cpus, default=1), 0, -1):
+        if sum(n // cpus for n in node_cpus) >= workers:
+            return cpus
+    return 1  # fewer CPUs than workers: Ray queues them until nodes join

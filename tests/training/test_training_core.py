@@ -94,3 +94,13 @@ def test_the_loop_learns_a_separable_problem_and_reports_every_epoch(tmp_path):
     assert history[-1]["train_samples"] == 48
     assert history[-1]["valid_accuracy"] == 1.0 and history[-1]["mean_detection_rate"] == 1.0
     assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_cpu_workers_ask_for_what_the_cluster_nodes_can_hold():
+    from training.trainer import cpus_per_worker
+
+    assert cpus_per_worker([1, 1], 2) == 1  # the loopback cluster of the tests: one worker per node
+    assert cpus_per_worker([16], 2) == 8  # one big node: an even share
+    assert cpus_per_worker([0, 8, 8], 2) == 8  # a head that schedules nothing, two worker nodes
+    assert cpus_per_worker([3, 1], 2) == 1  # 2 + 2 would not fit: 3 holds one worker of 2, 1 holds none
+    assert cpus_per_worker([4], 1) == 4 and cpus_per_worker([1], 3) == 1  # too few CPUs: Ray queues the rest

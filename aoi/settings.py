@@ -143,7 +143,7 @@ class MonitoringSettings(BaseModel):
         0.3, gt=0, le=1, description="Drift when at least this share of the monitored columns drifted (Evidently per-column tests).",
     )  # fmt: skip
     max_unknown_rise: float = Field(
-        0.10, gt=0, le=1, description="Drift when the Unknown rate rose by more than this over the reference's.",
+        0.10, gt=0, le=1, description="Drift when the Unknown rate rose by more than this over the reference's, with 95% confidence.",
     )  # fmt: skip
     # An effect size, not a p-value: on hundreds of answers a K-S test flags differences too small to matter (it
     # raised 62-98% false alarms on undrifted PKU windows); normed Wasserstein over 0.3 std does not, and still

@@ -1,7 +1,7 @@
 """When a drift check says drift, and when drift may trigger a retraining.
 
 Verdict: drift when the share of drifted columns reaches ``drift_share`` or the Unknown rate rose by more than
-``max_unknown_rise`` over the reference's; no verdict at all below the minimum sample count.
+``max_unknown_rise`` over the reference's with 95% confidence; no verdict at all below the minimum sample count.
 
 Episodes: the first drifted check of a kind opens an episode and triggers one retraining. Further drifted
 checks in that episode trigger nothing. The episode closes at the first clean check after its retraining has
@@ -40,9 +40,10 @@ def judge(c: Comparison, config: MonitoringSettings) -> Verdict:
     if c.drifted_columns and c.drift_share >= config.drift_share:
         reasons.append(f"{len(c.drifted_columns)} of {len(c.scores)} columns drifted ({', '.join(c.drifted_columns)}), "
                        f"share {c.drift_share:.2f} >= {config.drift_share}")  # fmt: skip
-    if c.unknown_rise > config.max_unknown_rise:
+    if c.unknown_rise_floor > config.max_unknown_rise:
         reasons.append(f"Unknown rate {c.unknown_rate:.1%} is {c.unknown_rise:+.1%} over the reference's "
-                       f"{c.reference_unknown_rate:.1%} (limit +{config.max_unknown_rise:.0%})")  # fmt: skip
+                       f"{c.reference_unknown_rate:.1%}, at least {c.unknown_rise_floor:+.1%} with 95% confidence "
+                       f"(limit +{config.max_unknown_rise:.0%})")  # fmt: skip
     return Verdict(bool(reasons), reasons)
 
 

@@ -69,14 +69,20 @@ def test_reference_images_without_an_answer_count_for_tone_only():
     # the same label shares as the answered rows: no drift, whatever the unanswered rows number
     assert compare(reference, answered, config).scores["model_label"]["score"] == pytest.approx(0.0, abs=1e-9)
 
-def test_an_unknown_rate_rise_alone_is_drift():
+def test_an_unknown_rate_rise_alone_is_drift_when_chance_cannot_explain_it():
     config = MonitoringSettings(max_unknown_rise=0.1)
-    c = Comparison(samples=300, drifted_columns=["unknown"], drift_share=1 / 13, unknown_rate=0.25,
-                   reference_unknown_rate=0.05, scores={c: {} for c in frames.MONITORED})  # fmt: skip
-    verdict = policy.judge(c, config)
+    columns = {c: {} for c in frames.MONITORED}
+
+    def unknown(rate: float, samples: int, reference_rate: float = 0.05) -> Comparison:
+        return Comparison(samples, ["unknown"], 1 / 13, rate, reference_rate, columns, reference_answers=400)
+
+    verdict = policy.judge(unknown(0.25, 300), config)  # +20 points, at least +15.5 whatever chance did
     assert verdict.drift is True and "Unknown rate 25.0% is +20.0%" in verdict.reasons[0]
-    calm = Comparison(300, [], 0.0, 0.10, 0.05, {c: {} for c in frames.MONITORED})
-    assert policy.judge(calm, config) == policy.Verdict(False, [])
+    assert "at least +15.5% with 95% confidence" in verdict.reasons[0]
+    assert policy.judge(unknown(0.10, 300), config) == policy.Verdict(False, [])
+    # the same +17 points: on 100 answers chance could make most of it (+8.2 at worst), on 3,000 not (+13.2)
+    assert policy.judge(unknown(0.40, 100, 0.23), config).drift is False
+    assert policy.judge(unknown(0.40, 3000, 0.23), config).drift is True
 
 
 def test_the_calibrated_tone_is_the_tone_of_the_calibrated_image():

@@ -3,6 +3,8 @@ run, fit with Ray, keep the best checkpoint as a candidate model version, draw t
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from dataclasses import dataclass, replace
 
@@ -91,8 +93,10 @@ def prepare(settings: Settings, req: TrainRequest) -> tuple[TrainSpec, dict]:
 
 
 def start_run(settings: Settings, req: TrainRequest, info: dict) -> int:
+    close_abandoned(settings)
     with db.session(settings.catalog_url) as s:
-        config = {**req.__dict__, "calibrated_images": info.get("calibrated_images", 0)}  # machine-calibrated inputs
+        config = {**req.__dict__, "calibrated_images": info.get("calibrated_images", 0),  # machine-calibrated inputs
+                  "driver": driver()}  # fmt: skip
         run = TrainingRun(kind=info["kind"], dataset=req.dataset, arch=req.arch, config=config,
                           labelled_images=info["labelled_images"], total_images=info["total_images"],
                           label_kinds=info["label_kinds"])  # fmt: skip
@@ -198,6 +202,41 @@ def fail_run(settings: Settings, run_id: int, error: BaseException) -> None:
         s.commit()
 
 
+def driver() -> dict:
+    """The process that drives a run: a run whose driver is gone can never record its result."""
+    import psutil
+
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": psutil.Process().create_time()}
+
+
+def _driver_alive(recorded: dict) -> bool:
+    import psutil
+
+    try:  # the start time tells a recycled pid from the driver itself
+        return psutil.Process(recorded["pid"]).create_time() == recorded["started"]
+    except (psutil.Error, KeyError, TypeError):
+        return False
+
+
+def close_abandoned(settings: Settings) -> list[int]:
+    """Mark failed the runs still 'running' whose driver process on this host has ended (killed, crashed, the
+    machine restarted); returns their ids. Runs driven from other hosts are left to those hosts."""
+    closed = []
+    with db.session(settings.catalog_url) as s:
+        for run in s.exec(select(TrainingRun).where(TrainingRun.status == "running")).all():
+            recorded = run.config.get("driver") or {}
+            if recorded.get("host") != socket.gethostname() or _driver_alive(recorded):
+                continue
+            run.status = "failed"
+            run.error = (f"the training process (pid {recorded.get('pid')} on {recorded.get('host')}) ended without "
+                         f"recording a result: killed or crashed")  # fmt: skip
+            _finish(run)
+            s.add(run)
+            closed.append(run.id)
+        s.commit()
+    return closed
+
+
 def _finish(run: TrainingRun) -> None:
     run.finished_at = utcnow()
     run.duration_s = round((run.finished_at - run.started_at).total_seconds(), 2)
@@ -214,6 +253,7 @@ def run_summary(run: TrainingRun) -> dict:
 
 
 def runs(settings: Settings, limit: int | None = None) -> list[dict]:
+    close_abandoned(settings)
     with db.session(settings.catalog_url) as s:
         query = select(TrainingRun).order_by(TrainingRun.id.desc())
         rows = s.exec(query.limit(limit) if limit else query).all()

@@ -53,8 +53,9 @@ def run_aoi(env: dict, *args: str, timeout: float = 600) -> dict:
     return json.loads(done.stdout)
 
 
-def flow_runs(api: str, **state_filter) -> list[dict]:
-    body = {"flow_runs": {"state": {"type": {"any_": state_filter["states"]}}}} if state_filter else {}
+def flow_runs(api: str, states: list[str] | None = None) -> list[dict]:
+    """Flow runs as the Prefect REST API lists them (the UI reads the same), optionally in these state types."""
+    body = {"flow_runs": {"state": {"type": {"any_": states}}}} if states else {}
     return httpx.post(f"{api}/flow_runs/filter", json=body, timeout=10).json()
 
 

@@ -193,7 +193,7 @@ def summarise(kind: str, version: str, window: Window, reference: pd.DataFrame, 
             "samples": overall["samples"], "reference_samples": len(reference), "calibrated_samples": calibrated_rows,
             "drifted_columns": overall.get("drifted_columns", []), "drift_share": overall.get("drift_share"),
             "unknown_rate": overall.get("unknown_rate"), "reference_unknown_rate": overall.get("reference_unknown_rate"),
-            "reasons": overall["reasons"],
+            "reasons": overall["reasons"], "overall_drift": overall["drift"],  # the whole window's own verdict
             "machines": _machine_verdicts(scopes),
             "decision": decision.text, "episode_id": decision.episode_id, "retraining": retraining,
             "report": scopes["report"], "check_id": check_id}  # fmt: skip
@@ -215,7 +215,7 @@ def markdown(result: dict) -> str:
              f"window {result['window']['start']} to {result['window']['end']}, {result['samples']} answers "
              f"against {result['reference_samples']} reference images", "",
              "| scope | samples | drift | drifted columns | Unknown rate |", "|---|---|---|---|---|"]  # fmt: skip
-    for scope, fig in [("all", result), *result["machines"].items()]:
+    for scope, fig in [("all", {**result, "drift": result["overall_drift"]}), *result["machines"].items()]:
         lines.append(f"| {scope} | {fig['samples']} | {fig['drift']} | {', '.join(fig.get('drifted_columns') or []) or '-'} "
                      f"| {fig.get('unknown_rate', '-')} |")  # fmt: skip
     if result["report"]:

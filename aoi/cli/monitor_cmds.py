@@ -52,7 +52,8 @@ def render_monitor(d: dict) -> None:
         console.print(f"[bold]{kind}[/bold] ({r['model_version']}), window {r['window']['start']} .. {r['window']['end']}: "
                       f"{r['samples']} answers against {r['reference_samples']} reference images"
                       + (f" ({r['calibrated_samples']} tone-calibrated)" if r["calibrated_samples"] else ""))  # fmt: skip
-        rows = [{"scope": "all", **r}, *({"scope": m, **v} for m, v in r["machines"].items())]
+        # the "all" row shows the whole window's own verdict; the kind's (any scope) is the decision line below
+        rows = [{"scope": "all", **r, "drift": r["overall_drift"]}, *({"scope": m, **v} for m, v in r["machines"].items())]
         for row in rows:
             row["drifted"] = ", ".join(row.get("drifted_columns") or []) or "-"
             row["why"] = "; ".join(row.get("reasons") or [])

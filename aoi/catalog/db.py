@@ -56,14 +56,27 @@ def upgrade(url: str, revision: str = "head") -> str | None:
 
     engine = make_engine(url)
     try:
-        # One transaction, serialised between processes: two commands on a fresh AOI_HOME must not both
-        # create the tables. SQLite: BEGIN IMMEDIATE takes the write lock; PostgreSQL: an advisory lock.
-        with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4242000001)")
-            cfg = alembic_config(url)
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, revision)
+        with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                # SQLite alters a table by copying it and dropping the old one, which a table that others
+                # reference refuses while foreign keys are enforced (a populated catalog could not upgrade).
+                # SQLite's own recipe: enforcement off outside the transaction, a foreign_key_check inside it.
+                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+            # One transaction, serialised between processes: two commands on a fresh AOI_HOME must not both
+            # create the tables. SQLite: BEGIN IMMEDIATE takes the write lock; PostgreSQL: an advisory lock.
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4242000001)")
+                cfg = alembic_config(url)
+                cfg.attributes["connection"] = connection
+                command.upgrade(cfg, revision)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:  # raising rolls the whole upgrade back
+                        raise RuntimeError(f"the upgraded catalog breaks foreign keys: {broken[:5]}")
+            if sqlite:
+                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
         return current_revision(engine)
     finally:
         engine.dispose()

@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel, select
@@ -104,3 +105,42 @@ def test_store_check_fixes_old_orphans_only(settings):
     report = store_check(settings, fix=True)
     assert sorted(report["orphans"]) == sorted([young, old]) and report["fixed"] == 1
     assert store.has(young) and not store.has(old)
+
+
+def _one_row_per_table(connection) -> dict[str, int]:
+    """Fill every table with one row (ids 1, so foreign keys point at each other's rows); returns the tables."""
+    import sqlalchemy as sa
+
+    metadata = sa.MetaData()
+    metadata.reflect(connection)
+    samples = {sa.Integer: 1, sa.Float: 1.0, sa.Boolean: False, sa.JSON: {}, sa.DateTime: datetime(2026, 1, 1)}
+    for table in metadata.sorted_tables:  # referenced tables first
+        if table.name == "alembic_version":
+            continue
+        row = {}
+        for column in table.columns:
+            if column.nullable and not column.primary_key:
+                continue
+            kind = next((value for base, value in samples.items() if isinstance(column.type, base)), "x")
+            row[column.name] = kind
+        connection.execute(table.insert().values(**row))
+    return {t.name: 1 for t in metadata.sorted_tables if t.name != "alembic_version"}
+
+
+@pytest.mark.parametrize("start", ["0001", "0003", "0005", "0006"])
+def test_a_populated_sqlite_catalog_upgrades_to_head_keeping_its_rows(aoi_home, start):
+    """SQLite alters tables by copy and drop; with rows that reference them, that used to fail mid-upgrade."""
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{aoi_home / 'old.db'}"
+    assert db.upgrade(url, start) == start
+    engine = db.make_engine(url)
+    with engine.begin() as connection:
+        filled = _one_row_per_table(connection)
+    assert db.upgrade(url) == db.head_revision()
+    with engine.connect() as connection:
+        counts = {name: connection.execute(sa.text(f'SELECT count(*) FROM "{name}"')).scalar() for name in filled}
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # enforcement is back on
+        assert connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
+    engine.dispose()
+    assert counts == filled

@@ -17,11 +17,12 @@ fail_run = task(name="fail-run", cache_policy=NO_CACHE)(service.fail_run)
 
 @flow(name="train", log_prints=True)
 def train(dataset: str, arch: str = "resnet18", epochs: int = 3, workers: int = 1, gpu: bool = False,
-          per_class: int = 500, batch_size: int = 64, lr: float = 1e-3, input_size: int = 64, seed: int = 0, tone_jitter: float = 0.0) -> dict:  # fmt: skip
+          per_class: int = 500, batch_size: int = 64, lr: float = 1e-3, input_size: int = 64, seed: int = 0, tone_jitter: float = 0.0,
+          amp: bool | None = None) -> dict:  # fmt: skip
     settings = get_settings()
     request = service.TrainRequest(dataset=dataset, arch=arch, epochs=epochs, workers=workers, gpu=gpu,
                                    per_class=per_class, batch_size=batch_size, lr=lr, input_size=input_size, seed=seed,
-                                   tone_jitter=tone_jitter)  # fmt: skip
+                                   tone_jitter=tone_jitter, amp=amp)  # fmt: skip
     spec, info = prepare(settings, request)
     run_id = start_run(settings, request, info)
     try:

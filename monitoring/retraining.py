@@ -16,7 +16,8 @@ from aoi.catalog.models import DatasetVersion, ModelVersion, TrainingRun, utcnow
 from aoi.settings import Settings
 
 # The train flow's parameters that a retraining copies from the production model's run.
-TRAINING_KEYS = ("arch", "epochs", "workers", "gpu", "per_class", "batch_size", "lr", "input_size", "seed", "tone_jitter")
+TRAINING_KEYS = ("arch", "epochs", "workers", "gpu", "per_class", "batch_size", "lr", "input_size", "seed", "tone_jitter",
+                 "amp")
 
 
 class RetrainError(ValueError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -21,11 +21,17 @@ class LoopConfig:
     weight_decay: float = 1e-4
     per_class: int = 500  # images drawn per class per epoch (balanced sampling)
     seed: int = 0
-    amp: bool = False  # mixed precision (GPU)
+    # Mixed precision: fp16 on CUDA, bfloat16 on a CPU; None = wherever the device has native support
+    # (every CUDA device; a CPU with bfloat16 instructions, where it measured 1.5x the fp32 samples/s).
+    amp: bool | None = None
     channels_last: bool = False  # memory format (GPU)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+# fp16 needs a GradScaler but is what older GPUs accelerate; a CPU has bfloat16 only.
+_HALF = {"cuda": torch.float16, "cpu": torch.bfloat16}
 
 
 def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device,
@@ -38,7 +44,7 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=device.type, enabled=cfg.amp):
+        with torch.autocast(device_type=device.type, dtype=_HALF.get(device.type), enabled=bool(cfg.amp)):
             logits = model(x)
             loss = loss_fn(logits, y)
         if scaler is not None:
@@ -83,9 +89,24 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, num_cla
 Report = Callable[[int, dict, dict], None]  # (epoch, metrics, state to checkpoint) -> None
 
 
+def native_mixed_precision(device: torch.device) -> bool:
+    """Whether ``device`` computes in half precision natively: any CUDA device, or a CPU with bfloat16
+    instructions (AVX512-BF16, AMX). Elsewhere a CPU emulates bfloat16, slower than fp32."""
+    if device.type == "cuda":
+        return True
+    try:
+        return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        return False
+
+
 def fit(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader, cfg: LoopConfig, device: torch.device,
         num_classes: int, report: Report, start_epoch: int = 0, optimizer_state: dict | None = None) -> list[dict]:  # fmt: skip
-    """Train from ``start_epoch`` to ``cfg.epochs``; ``report`` gets every epoch's metrics and state."""
+    """Train from ``start_epoch`` to ``cfg.epochs``; ``report`` gets every epoch's metrics and state.
+
+    The model is always evaluated (and served) in fp32; mixed precision is for training steps only."""
+    if cfg.amp is None:
+        cfg = replace(cfg, amp=native_mixed_precision(device))
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -107,6 +128,7 @@ def fit(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader, cf
         metrics = {"epoch": epoch, **trained, **evaluate(model, valid_loader, device, num_classes)}
         schedule.step()
         metrics["lr"] = schedule.get_last_lr()[0]
+        metrics["mixed_precision"] = cfg.amp  # the run record says how each epoch was computed
         history.append(metrics)
         report(epoch, metrics, {"model": _unwrapped(model).state_dict(), "epoch": epoch,
                                 "optimizer": {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()}})  # fmt: skip

@@ -39,6 +39,7 @@ class TrainRequest:
     seed: int = 0
     augment: bool = True
     tone_jitter: float = 0.0
+    amp: bool | None = None  # mixed precision; None: where the device supports it natively (LoopConfig)
 
 
 def prepare(settings: Settings, req: TrainRequest) -> tuple[TrainSpec, dict]:
@@ -81,7 +82,7 @@ def prepare(settings: Settings, req: TrainRequest) -> tuple[TrainSpec, dict]:
         store_dir=str(settings.store_dir), taxonomy=taxonomy.as_dict(), splits=splits, arch=req.arch,
         prep=Preprocessing(input_size=req.input_size, channels=1 if version["source"] == "gray" else 3),
         loop=LoopConfig(epochs=req.epochs, batch_size=req.batch_size, lr=req.lr, per_class=req.per_class,
-                        seed=req.seed, amp=req.gpu, channels_last=req.gpu),
+                        seed=req.seed, amp=req.amp, channels_last=req.gpu),
         augment=req.augment, tone_jitter=req.tone_jitter, workers=req.workers, use_gpu=req.gpu,
         calibration=calibration,  # cpus_per_worker: from the cluster, once training joins it (fit)
     )  # fmt: skip

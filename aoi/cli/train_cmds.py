@@ -13,7 +13,7 @@ def train(
     arch: str = typer.Option("resnet18", help="resnet18, mobilenet_v3_small or efficientnet_b0."),
     epochs: int = typer.Option(3),
     workers: int = typer.Option(1, help="Ray Train workers."),
-    gpu: bool = typer.Option(False, "--gpu", help="One GPU per worker, mixed precision, channels-last."),
+    gpu: bool = typer.Option(False, "--gpu", help="One GPU per worker, channels-last."),
     per_class: int = typer.Option(500, "--per-class", help="Images drawn per class per epoch (balanced)."),
     batch_size: int = typer.Option(64, "--batch-size"),
     lr: float = typer.Option(1e-3),
@@ -21,6 +21,8 @@ def train(
     seed: int = typer.Option(0),
     tone_jitter: float = typer.Option(0.0, "--tone-jitter", min=0.0, max=0.5,
                                       help="Augment: each channel's gain drawn from 1 ± this (tone robustness, fact 3)."),
+    amp: bool | None = typer.Option(None, "--amp/--no-amp", show_default="where the device supports it",
+                                    help="Mixed precision: fp16 on a GPU, bfloat16 on a CPU with bfloat16 instructions."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train a classifier on a dataset version with Ray Train; the best epoch becomes a candidate model version."""
@@ -31,7 +33,8 @@ def train(
         ensure_server(get_settings())
         from flows.train import train as train_flow
 
-        result = train_flow(dataset, arch, epochs, workers, gpu, per_class, batch_size, lr, input_size, seed, tone_jitter)
+        result = train_flow(dataset, arch, epochs, workers, gpu, per_class, batch_size, lr, input_size, seed, tone_jitter,
+                            amp)
     except (TrainingError, PrefectUnavailable) as err:
         fail(str(err), as_json, code=2)
     emit(result, as_json, lambda r: console.print(

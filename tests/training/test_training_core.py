@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 from aoi.store import ImageStore
 from tests.helpers import encode
 from training.data import Augment, BalancedSampler, ManifestDataset
-from training.loop import LoopConfig, fit
+from training.loop import LoopConfig, fit, native_mixed_precision
 from training.model import ModelError, build_model
 from training.preprocess import Preprocessing, ToneCalibration, decode, preprocess, to_tensor
 from training.taxonomy import Taxonomy, TaxonomyError
@@ -94,6 +94,28 @@ def test_the_loop_learns_a_separable_problem_and_reports_every_epoch(tmp_path):
     assert history[-1]["train_samples"] == 48
     assert history[-1]["valid_accuracy"] == 1.0 and history[-1]["mean_detection_rate"] == 1.0
     assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+@pytest.mark.parametrize("amp", [True, False, None])
+def test_mixed_precision_trains_in_bfloat16_on_a_cpu_and_says_so(tmp_path, amp):
+    """amp=None follows the CPU's bfloat16 support; the layers compute in bfloat16 only in training steps."""
+    torch.manual_seed(0)
+    store, items = tiny_dataset(tmp_path)
+    taxonomy = Taxonomy.from_dict({"fine": ["PASS", "OPEN"], "coarse": {"PASS": "PASS", "OPEN": "NG"}})
+    prep = Preprocessing(input_size=32, channels=1)
+    train = ManifestDataset(items[:30], store, taxonomy, prep, augment=Augment(flips=False, rot90=False))
+    valid = ManifestDataset(items[30:], store, taxonomy, prep)
+    model = build_model("resnet18", 2, 1)
+    seen = {}  # training mode -> dtypes of the first layer's output
+    model.conv1.register_forward_hook(lambda m, i, out: seen.setdefault(m.training, set()).add(out.dtype))
+    history = fit(model, DataLoader(train, batch_size=8, sampler=BalancedSampler(train.targets, 24)),
+                  DataLoader(valid, batch_size=16), LoopConfig(epochs=4, batch_size=8, lr=3e-3, per_class=24, amp=amp),
+                  torch.device("cpu"), 2, lambda *_: None)  # fmt: skip
+    expected = native_mixed_precision(torch.device("cpu")) if amp is None else amp
+    assert [h["mixed_precision"] for h in history] == [expected] * 4
+    assert seen[True] == {torch.bfloat16 if expected else torch.float32}
+    assert seen[False] == {torch.float32}  # evaluation, like serving, in fp32
+    assert history[-1]["valid_accuracy"] == 1.0
 
 
 def test_cpu_workers_ask_for_what_the_cluster_nodes_can_hold():

@@ -76,19 +76,24 @@ def tiny_dataset(tmp_path, n=40):
     return store, items
 
 
-def test_the_loop_learns_a_separable_problem_and_reports_every_epoch(tmp_path):
-    torch.manual_seed(0)
+def fit_tiny(tmp_path, model, report=lambda *_: None, amp: bool | None = False) -> list[dict]:
+    """``fit`` for 4 epochs on ``tiny_dataset``: 30 training images drawn 24 per class, 10 valid."""
     store, items = tiny_dataset(tmp_path)
     taxonomy = Taxonomy.from_dict({"fine": ["PASS", "OPEN"], "coarse": {"PASS": "PASS", "OPEN": "NG"}})
     prep = Preprocessing(input_size=32, channels=1)
     train = ManifestDataset(items[:30], store, taxonomy, prep, augment=Augment(flips=False, rot90=False))
     valid = ManifestDataset(items[30:], store, taxonomy, prep)
-    cfg = LoopConfig(epochs=4, batch_size=8, lr=3e-3, per_class=24)
+    return fit(model, DataLoader(train, batch_size=8, sampler=BalancedSampler(train.targets, 24)),
+               DataLoader(valid, batch_size=16), LoopConfig(epochs=4, batch_size=8, lr=3e-3, per_class=24, amp=amp),
+               torch.device("cpu"), 2, report)  # fmt: skip
+
+
+def test_the_loop_learns_a_separable_problem_and_reports_every_epoch(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("resnet18", 2, 1)
     reports = []
-    history = fit(build_model("resnet18", 2, 1),
-                  DataLoader(train, batch_size=8, sampler=BalancedSampler(train.targets, 24)),
-                  DataLoader(valid, batch_size=16), cfg, torch.device("cpu"), 2,
-                  lambda epoch, metrics, state: reports.append((epoch, metrics["valid_accuracy"], sorted(state))))  # fmt: skip
+    history = fit_tiny(tmp_path, model,
+                       lambda epoch, metrics, state: reports.append((epoch, metrics["valid_accuracy"], sorted(state))))  # fmt: skip
     assert [r[0] for r in reports] == [0, 1, 2, 3]
     assert reports[-1][2] == ["epoch", "model", "optimizer"]
     assert history[-1]["train_samples"] == 48
@@ -100,17 +105,10 @@ def test_the_loop_learns_a_separable_problem_and_reports_every_epoch(tmp_path):
 def test_mixed_precision_trains_in_bfloat16_on_a_cpu_and_says_so(tmp_path, amp):
     """amp=None follows the CPU's bfloat16 support; the layers compute in bfloat16 only in training steps."""
     torch.manual_seed(0)
-    store, items = tiny_dataset(tmp_path)
-    taxonomy = Taxonomy.from_dict({"fine": ["PASS", "OPEN"], "coarse": {"PASS": "PASS", "OPEN": "NG"}})
-    prep = Preprocessing(input_size=32, channels=1)
-    train = ManifestDataset(items[:30], store, taxonomy, prep, augment=Augment(flips=False, rot90=False))
-    valid = ManifestDataset(items[30:], store, taxonomy, prep)
     model = build_model("resnet18", 2, 1)
     seen = {}  # training mode -> dtypes of the first layer's output
     model.conv1.register_forward_hook(lambda m, i, out: seen.setdefault(m.training, set()).add(out.dtype))
-    history = fit(model, DataLoader(train, batch_size=8, sampler=BalancedSampler(train.targets, 24)),
-                  DataLoader(valid, batch_size=16), LoopConfig(epochs=4, batch_size=8, lr=3e-3, per_class=24, amp=amp),
-                  torch.device("cpu"), 2, lambda *_: None)  # fmt: skip
+    history = fit_tiny(tmp_path, model, amp=amp)
     expected = native_mixed_precision(torch.device("cpu")) if amp is None else amp
     assert [h["mixed_precision"] for h in history] == [expected] * 4
     assert seen[True] == {torch.bfloat16 if expected else torch.float32}

@@ -58,6 +58,26 @@ def judge(gate: GateSettings, candidate: list[dict], production: list[dict] | No
     return rules
 
 
+def warnings(gate: GateSettings, per_class: dict[str, dict], images_of: str = "blind images") -> list[dict]:
+    """Labels a reviewer should look at before trusting the figures, one entry each (warnings never fail the
+    gate): plain recall below ``warn_recall_below`` (the model's detection rate for the label, as the
+    ``lowest class recall`` rule measures it), and fewer than ``warn_min_blind_images`` images of the label (a
+    recall measured on a handful of images says little: one image of 20 is 5 points)."""
+    out = []
+    for label, row in per_class.items():
+        support, recall = int(row.get("support") or 0), row.get("recall")
+        if support < gate.warn_min_blind_images:
+            out.append({"label": label, "warning": "few images", "figure": support,
+                        "limit": gate.warn_min_blind_images,
+                        "message": f"{label}: only {support} {images_of} (fewer than {gate.warn_min_blind_images}); "
+                                   f"its recall is not reliable"})  # fmt: skip
+        if recall is not None and recall < gate.warn_recall_below:
+            out.append({"label": label, "warning": "low recall", "figure": recall, "limit": gate.warn_recall_below,
+                        "message": f"{label}: recall {recall:.2%} is below {gate.warn_recall_below:.2%} "
+                                   f"({round(recall * support)} of {support} found)"})  # fmt: skip
+    return out
+
+
 def passed(rules: list[dict]) -> bool:
     return all(r["passed"] for r in rules)
 
@@ -68,3 +88,9 @@ def markdown(rules: list[dict]) -> str:
         figure = "n/a" if r["figure"] is None else f"{r['figure']:.4f}"
         lines.append(f"| {r['rule']} | {figure} | {r['op']} {r['limit']:.4f} | {'PASS' if r['passed'] else 'FAIL'} | {r['detail']} |")
     return "\n".join(lines)
+
+
+def warnings_markdown(found: list[dict]) -> str:
+    if not found:
+        return "No warnings: every label reaches the recall and image-count limits."
+    return "\n".join(f"- **{w['warning']}**: {w['message']}" for w in found)

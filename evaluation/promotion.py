@@ -37,12 +37,15 @@ def blind_sets(settings: Settings, kind: str) -> list[str]:
 
 
 def record_verdict(settings: Settings, version: str, kind: str, rules: list[dict], blind: list[str],
-                   production_version: str | None, flow_run_id: str | None) -> dict:  # fmt: skip
+                   production_version: str | None, flow_run_id: str | None,
+                   warnings: list[dict] | None = None) -> dict:  # fmt: skip
+    """Store the verdict; ``passed`` is the rules' alone: warnings are recorded beside them and never fail it."""
     from evaluation.gate import passed
 
     with db.session(settings.catalog_url) as s:
         row = GateVerdict(model_version=version, kind=kind, production_version=production_version,
-                          passed=passed(rules), rules=rules, blind_sets=blind, flow_run_id=flow_run_id)  # fmt: skip
+                          passed=passed(rules), rules=rules, blind_sets=blind, warnings=warnings or [],
+                          flow_run_id=flow_run_id)  # fmt: skip
         s.add(row)
         s.commit()
         s.refresh(row)
@@ -51,7 +54,7 @@ def record_verdict(settings: Settings, version: str, kind: str, rules: list[dict
 
 def _verdict(row: GateVerdict) -> dict:
     return {"verdict_id": row.id, "model_version": row.model_version, "kind": row.kind, "passed": row.passed,
-            "production_version": row.production_version, "rules": row.rules, "blind_sets": row.blind_sets,
+            "production_version": row.production_version, "rules": row.rules, "warnings": row.warnings, "blind_sets": row.blind_sets,
             "flow_run_id": row.flow_run_id, "created_at": row.created_at.isoformat()}  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from typing import TypeGuard
 import numpy as np
 from PIL import Image
 
+from evaluation import scores
 from evaluation.gradcam import overlay
 
 THUMB = 160  # longest side of a gallery picture, in pixels
@@ -38,7 +39,11 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .pics { display: flex; align-items: flex-start; }
 .nocam { width: 160px; color: #888; text-align: center; align-self: center; }
 .accepted { color: #b00; font-weight: bold; } .unknown { color: #666; }
+.warnings { background: #fff4e5; border: 1px solid #e0a040; padding: 0.4em 1em; max-width: 60em; }
+td.diag { background: #e6f2e6; font-weight: bold; } td.unk, th.unk { background: #eee; }
+td.worse { color: #b00; } .nokey { color: #888; font-style: italic; }
 """
+NO_KEY = "not recorded"  # the group of images whose machine or part number the catalog does not have
 
 
 def _is_real(value: object) -> TypeGuard[numbers.Real]:
@@ -162,6 +167,66 @@ def _class_table(title: str, table: dict | None) -> str:
     return f"<div><h3>{html.escape(title)}</h3><table>{head}{rows}</table></div>"
 
 
+def _warnings_section(found: list[dict] | None) -> str:
+    if found is None:
+        return "<p>not available (evaluated before warnings were kept)</p>"
+    if not found:
+        return "<p>None: every label reaches the recall and image-count limits (AOI_GATE__WARN_*).</p>"
+    items = "".join(f"<li><b>{html.escape(str(w.get('warning', '')))}</b>: {html.escape(str(w.get('message', '')))}</li>"
+                    for w in found)  # fmt: skip
+    return f"<div class='warnings'><ul>{items}</ul></div>"
+
+
+def _unknown_table(table: dict | None) -> str:
+    """The confusion with the Unknown column as an HTML table, recall, accepted recall and Unknown share per
+    row, precision per column."""
+    if not table or not table.get("labels"):
+        return "<p>not available</p>"
+    labels, columns, matrix = table["labels"], table["columns"], table["matrix"]
+    unknown_col = len(columns) - 1
+    head = ("<tr><th>true class</th>"
+            + "".join(f"<th{' class=unk' if j == unknown_col else ''}>{html.escape(str(c))}</th>"
+                      for j, c in enumerate(columns))
+            + "<th>images</th><th>recall</th><th>accepted recall</th><th>Unknown</th></tr>")  # fmt: skip
+    body = []
+    for i, label in enumerate(labels):
+        cells = "".join(
+            f"<td class='num{' diag' if i == j else ' unk' if j == unknown_col else ''}'>{int(v)}</td>"
+            for j, v in enumerate(matrix[i])
+        )
+        extra = "".join(f"<td class='num'>{html.escape(_fmt_pct((table.get(key) or {}).get(label)))}</td>"
+                        for key in ("recall", "accepted_recall", "unknown_rate"))  # fmt: skip
+        body.append(f"<tr><th>{html.escape(str(label))}</th>{cells}"
+                    f"<td class='num'>{sum(int(v) for v in matrix[i])}</td>{extra}</tr>")  # fmt: skip
+    precision = "".join(f"<td class='num'>{html.escape(_fmt_pct((table.get('precision') or {}).get(label)))}</td>"
+                        for label in labels)  # fmt: skip
+    body.append(f"<tr><th>precision</th>{precision}<td class='unk'></td><td colspan='4'></td></tr>")
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def _group_table(rows: list[dict] | None, key: str, title: str, overall: object) -> str:
+    """Figures per machine or per part number; accuracy below the whole set's in red."""
+    if rows is None:
+        return f"<div><h3>{html.escape(title)}</h3><p>not available</p></div>"
+    head = (f"<tr><th>{html.escape(title.lower())}</th><th>images</th><th>accuracy</th><th>accepted accuracy</th>"
+            "<th>Unknown rate</th><th>lowest class recall</th></tr>")  # fmt: skip
+    body = []
+    for row in rows:
+        name = (f"<span class='nokey'>{NO_KEY}</span>" if row.get(key) is None
+                else html.escape(str(row.get(key))))  # fmt: skip
+        accuracy = row.get("accuracy")
+        worse = _is_real(accuracy) and _is_real(overall) and accuracy < overall
+        recalls = {k: v for k, v in (row.get("recall") or {}).items() if _is_real(v)}
+        lowest = min(recalls, key=recalls.get) if recalls else None
+        lowest_text = f"{_fmt_pct(recalls[lowest])} ({lowest})" if lowest is not None else "—"
+        body.append(f"<tr><th>{name}</th><td class='num'>{html.escape(_fmt_num(row.get('images')))}</td>"
+                    f"<td class='num{' worse' if worse else ''}'>{html.escape(_fmt_pct(accuracy))}</td>"
+                    f"<td class='num'>{html.escape(_fmt_pct(row.get('accepted_accuracy')))}</td>"
+                    f"<td class='num'>{html.escape(_fmt_pct(row.get('unknown_rate')))}</td>"
+                    f"<td class='num'>{html.escape(lowest_text)}</td></tr>")  # fmt: skip
+    return f"<div><h3>{html.escape(title)}</h3><table>{head}{''.join(body)}</table></div>"
+
+
 def _confusion_section(folder: Path, summary: dict) -> str:
     parts = []
     for key, labels_key, name, title in (
@@ -244,11 +309,28 @@ def write_report(folder: Path, summary: dict, errors: list[dict], max_errors: in
 <p class="note">{html.escape(facts)}</p>
 <h2>Numbers</h2>
 {_numbers_table(summary)}
+<h2>Warnings</h2>
+<p class="note">Labels whose recall is below the limit, or with too few images for their recall to mean much.
+They never fail the gate; they say where to look.</p>
+{_warnings_section(summary.get("warnings"))}
 <h2>Per class</h2>
 <p class="note">Precision: of the images predicted as the class, the share that are it. Recall (detection rate):
 of the images of the class, the share found. Support: images of the class. — where undefined.</p>
 <div class="tables">{_class_table("Fine classes", summary.get("per_class"))}
 {_class_table("Coarse classes", summary.get("per_class_coarse"))}</div>
+<h2>Blind-test table: answers with the Unknown column</h2>
+<p class="note">Rows: true class; columns: the answers the Unknown filter accepted (confidence at or above
+{html.escape(_fmt_num(summary.get('threshold'), 4))}), by predicted class, and UNKNOWN for the images it sent to a
+person; each row sums to the class's images. Recall: {html.escape(scores.RECALL_WITH_UNKNOWN)}. Accepted recall:
+right among the accepted images of the class. Unknown: the class's share sent to a person. Precision: right among
+the accepted answers of that class.</p>
+{_unknown_table(summary.get("confusion_unknown"))}
+<h2>Per machine and per part number</h2>
+<p class="note">The same figures for the images of each machine and each part number, as the catalog records
+them ({NO_KEY}: images ingested without one, as the public sets are). Accuracy below the whole set's is red;
+the lowest class recall names the class.</p>
+<div class="tables">{_group_table(summary.get("per_machine"), "machine_id", "Machine", summary.get("accuracy"))}
+{_group_table(summary.get("per_part"), "part_no", "Part number", summary.get("accuracy"))}</div>
 <h2>Confusion matrices</h2>
 <p class="note">Rows: true class; columns: predicted class; each cell counts images. The diagonal is right.</p>
 {_confusion_section(folder, summary)}

@@ -110,3 +110,52 @@ def calibrate(true: np.ndarray, pred: np.ndarray, confidence: np.ndarray, *, tar
     within = [p for p in curve if p.unknown_rate <= max_unknown_rate + 1e-12]
     best = max(within, key=lambda p: (p.accepted_accuracy or 0.0, -p.unknown_rate))
     return best
+
+
+RECALL_WITH_UNKNOWN = ("images of the class the model answered right at or above the threshold, divided by all images "
+                       "of the class: an image sent to Unknown counts as not found (a person had to look)")  # fmt: skip
+
+
+def confusion_with_unknown(true: np.ndarray, pred: np.ndarray, confidence: np.ndarray, threshold: float,
+                           labels: list[str]) -> dict:  # fmt: skip
+    """The blind-test table of the team's report: rows true class, columns the accepted answers per predicted
+    class and an ``UNKNOWN`` column for the answers the filter sent to a person; each row sums to the class's
+    images. Per row: recall (right and accepted / images of the class, ``RECALL_WITH_UNKNOWN``), accepted recall
+    (right / accepted) and Unknown rate; per column: precision (right / accepted answers of that class)."""
+    n = len(labels)
+    true, pred = np.asarray(true, dtype=np.int64), np.asarray(pred, dtype=np.int64)
+    accepted = np.asarray(confidence) >= threshold
+    matrix = np.zeros((n, n + 1), dtype=np.int64)
+    np.add.at(matrix, (true[accepted], pred[accepted]), 1)
+    matrix[:, n] = np.bincount(true[~accepted], minlength=n)[:n]
+    rows, unknown, columns = matrix.sum(axis=1), matrix[:, n], matrix[:, :n].sum(axis=0)
+    right = np.diag(matrix[:, :n])
+
+    def share(a, b):
+        return {label: float(a[i] / b[i]) if b[i] else None for i, label in enumerate(labels)}
+
+    return {"labels": list(labels), "columns": [*labels, UNKNOWN], "matrix": matrix.tolist(),
+            "threshold": float(threshold), "images": {label: int(rows[i]) for i, label in enumerate(labels)},
+            "recall": share(right, rows), "accepted_recall": share(right, rows - unknown),
+            "unknown_rate": share(unknown, rows), "precision": share(right, columns),
+            "recall_definition": RECALL_WITH_UNKNOWN}  # fmt: skip
+
+
+def breakdown(true: np.ndarray, pred: np.ndarray, confidence: np.ndarray, threshold: float, keys: list,
+              name: str, labels: list[str]) -> list[dict]:  # fmt: skip
+    """The evaluation's figures per group of images (``keys[i]`` is image i's machine or part number; None where
+    the catalog has none): images, accuracy, accuracy on accepted answers, Unknown rate (the same definitions as
+    the whole set's) and each present class's recall, so a machine or part that does worse is not averaged away.
+    Groups sorted by key, the images with no key last."""
+    true, pred, confidence = np.asarray(true), np.asarray(pred), np.asarray(confidence)
+    keys = np.asarray(list(keys), dtype=object)
+    out = []
+    for key in sorted(set(keys.tolist()), key=lambda k: (k is None, str(k))):
+        mask = np.array([k == key if key is not None else k is None for k in keys], dtype=bool)
+        t, p = true[mask], pred[mask]
+        kept = unknown_filter(t, p, confidence[mask], threshold)
+        recall = {labels[c]: float((p[t == c] == c).mean()) for c in sorted(set(t.tolist()))}
+        out.append({name: key, "images": int(mask.sum()), "accuracy": float((t == p).mean()),
+                    "accepted_accuracy": kept.accepted_accuracy, "unknown_rate": kept.unknown_rate,
+                    "recall": recall})  # fmt: skip
+    return out

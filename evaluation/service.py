@@ -13,7 +13,7 @@ from aoi.catalog import db
 from aoi.catalog.models import DatasetMember, DatasetVersion, Evaluation, ModelVersion, RobustnessRun, utcnow
 from aoi.dataset.versions import DatasetError, describe, manifest
 from aoi.settings import Settings
-from evaluation import scores
+from evaluation import gate, scores
 from evaluation.predict import Predictions, load_images, probabilities
 from evaluation.robustness import COMPRESSIONS, TONE_FACTORS, channels_of, reencode, scale_channel
 from training.preprocess import Preprocessing
@@ -112,8 +112,25 @@ def predict(settings: Settings, loaded: Loaded, selected: Selection, change=None
     return Predictions([sha for sha, _ in selected.rows], true, probs)
 
 
-def summarise(p: Predictions, taxonomy: Taxonomy, threshold: float) -> dict:
-    """Every figure of one evaluation: fine and coarse confusion, per-class tables, the Unknown filter."""
+def origins(settings: Settings, shas: list[str]) -> tuple[list[str | None], list[str | None]]:
+    """Each image's machine and part number as the catalog has them (None where it has none: the public sets)."""
+    from aoi.catalog.models import Image
+
+    found = {}
+    with db.session(settings.catalog_url) as s:
+        for start in range(0, len(shas), 5000):  # bounded IN lists
+            chunk = shas[start : start + 5000]
+            found.update((sha, (machine, part)) for sha, machine, part in
+                         s.exec(select(Image.sha256, Image.machine_id, Image.part_no).where(Image.sha256.in_(chunk))))  # fmt: skip
+    pairs = [found.get(sha, (None, None)) for sha in shas]
+    return [m for m, _ in pairs], [part for _, part in pairs]
+
+
+def summarise(p: Predictions, taxonomy: Taxonomy, threshold: float, machines: list | None = None,
+              parts: list | None = None) -> dict:  # fmt: skip
+    """Every figure of one evaluation: fine and coarse confusion, per-class tables, the Unknown filter, the
+    confusion with an Unknown column, and the figures per machine and per part number (one ``None`` group
+    where the images' machines or parts are not known)."""
     labels = list(taxonomy.fine)
     fine = scores.confusion(p.true, p.pred, len(labels))
     to_coarse, coarse_labels = scores.coarse_index(labels, taxonomy.coarse)
@@ -125,7 +142,12 @@ def summarise(p: Predictions, taxonomy: Taxonomy, threshold: float) -> dict:
             "unknown_rate": kept.unknown_rate, "mean_detection_rate": scores.mean_detection_rate(table),
             "labels": labels, "coarse_labels": coarse_labels, "per_class": table,
             "per_class_coarse": scores.per_class(coarse, coarse_labels),
-            "confusion": fine.tolist(), "confusion_coarse": coarse.tolist()}  # fmt: skip
+            "confusion": fine.tolist(), "confusion_coarse": coarse.tolist(),
+            "confusion_unknown": scores.confusion_with_unknown(p.true, p.pred, p.confidence, threshold, labels),
+            "per_machine": scores.breakdown(p.true, p.pred, p.confidence, threshold,
+                                            machines or [None] * len(p.shas), "machine_id", labels),
+            "per_part": scores.breakdown(p.true, p.pred, p.confidence, threshold, parts or [None] * len(p.shas),
+                                         "part_no", labels)}  # fmt: skip
 
 
 def evaluate(settings: Settings, version: str, dataset: str, split: str | None = None,
@@ -137,7 +159,8 @@ def evaluate(settings: Settings, version: str, dataset: str, split: str | None =
     selected = images_of(settings, loaded, dataset, split)
     split = selected.split
     p = predict(settings, loaded, selected)
-    figures = summarise(p, loaded.taxonomy, threshold)
+    figures = summarise(p, loaded.taxonomy, threshold, *origins(settings, p.shas))
+    figures["warnings"] = gate.warnings(settings.gate, figures["per_class"], f"images in this {split} set")
     with db.session(settings.catalog_url) as s:
         row = Evaluation(model_version=version, dataset=dataset, split=split, **figures)
         s.add(row)

@@ -36,8 +36,10 @@ def tone_drop(settings: Settings, version: str, blind_sets: list[str]) -> float 
 def judge(settings: Settings, check: dict, candidate: list[dict], production: list[dict] | None,
           tone_drop: float | None, flow_run_id: str | None) -> dict:  # fmt: skip
     rules = gate.judge(settings.gate, candidate, production, tone_drop, check["production"])
+    # Warnings on the blind sets taken together (as the recall rule judges them): shown, never failing.
+    warnings = gate.warnings(settings.gate, gate.pooled(candidate)["per_class"]) if candidate else []
     return promotion.record_verdict(settings, check["version"], check["kind"], rules, check["blind_sets"],
-                                    check["production"], flow_run_id)  # fmt: skip
+                                    check["production"], flow_run_id, warnings)  # fmt: skip
 
 
 def review_page(settings: Settings, check: dict, verdict: dict, candidate: list[dict]) -> dict:
@@ -45,7 +47,8 @@ def review_page(settings: Settings, check: dict, verdict: dict, candidate: list[
     versions = [check["version"], *([check["production"]] if check["production"] else [])]
     table = compare(settings, versions, check["blind_sets"])
     verdict_md = (f"## Gate verdict for {check['version']} ({check['kind']}): "
-                  f"{'PASSED' if verdict['passed'] else 'FAILED'}\n\n{gate.markdown(verdict['rules'])}")  # fmt: skip
+                  f"{'PASSED' if verdict['passed'] else 'FAILED'}\n\n{gate.markdown(verdict['rules'])}\n\n"
+                  f"### Warnings (they do not fail the gate)\n\n{gate.warnings_markdown(verdict['warnings'] or [])}")  # fmt: skip
     compare_md = f"## Comparison on the blind sets\n\n{markdown(table)}"
     reports = {e["dataset"]: e["report"] for e in candidate if e.get("report")}
     return {"verdict_markdown": verdict_md, "comparison_markdown": compare_md, "comparison": table, "reports": reports}

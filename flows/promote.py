@@ -35,6 +35,8 @@ def promote(model_version: str, timeout_s: int | None = None) -> dict:
     candidate = evaluate_blind(settings, model_version, check["blind_sets"])
     production = evaluate_blind(settings, check["production"], check["blind_sets"], report=False) if check["production"] else None
     verdict = judge(settings, check, candidate, production, tone_drop(settings, model_version, check["blind_sets"]), run_id)
+    for warning in verdict["warnings"] or []:  # they never fail the gate; the reviewer sees them in the artifact
+        print(f"warning: {warning['message']}")
     page = review_page(settings, check, verdict, candidate)
     create_markdown_artifact(key=_key("gate", model_version), markdown=f"{page['verdict_markdown']}\n\n{page['comparison_markdown']}",
                              description=f"gate verdict and blind-test comparison for {model_version}")  # fmt: skip

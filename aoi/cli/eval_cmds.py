@@ -22,7 +22,8 @@ def evaluate(
     report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report with the error gallery."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Accuracy, per-class precision/recall, confusion (fine and coarse), Unknown filter; stored in the catalog."""
+    """Accuracy, per-class precision/recall, confusion (fine, coarse, with Unknown), Unknown filter, per machine and
+    per part, warnings; stored in the catalog."""
     from evaluation.service import EvaluationError
     from evaluation.service import evaluate as run
 
@@ -32,8 +33,21 @@ def evaluate(
         fail(str(err), as_json, code=2)
 
     def render(r: dict) -> None:
-        rows = [{"class": k, **v} for k, v in r["per_class"].items()]
-        table(rows, ["class", "precision", "recall", "support"], title=f"{model} on {dataset} ({r['split']})")
+        unknown = r["confusion_unknown"]
+        rows = [{"class": k, **v, "recall with Unknown": _pct(unknown["recall"][k]),
+                 "Unknown": _pct(unknown["unknown_rate"][k])} for k, v in r["per_class"].items()]  # fmt: skip
+        table(rows, ["class", "precision", "recall", "support", "recall with Unknown", "Unknown"],
+              title=f"{model} on {dataset} ({r['split']})")  # fmt: skip
+        for key, name in (("per_machine", "machine_id"), ("per_part", "part_no")):
+            if any(g[name] is not None for g in r[key]):  # only where the catalog knows machines or parts
+                table([{**g, name: g[name] or "(not recorded)", "accuracy": _pct(g["accuracy"]),
+                        "accepted accuracy": _pct(g["accepted_accuracy"]), "Unknown rate": _pct(g["unknown_rate"])}
+                       for g in r[key]], [name, "images", "accuracy", "accepted accuracy", "Unknown rate"],
+                      title=f"per {name}")  # fmt: skip
+        from rich.markup import escape
+
+        for warning in r["warnings"]:
+            console.print(f"[yellow]warning:[/yellow] {escape(warning['message'])}")
         console.print(f"accuracy {_pct(r['accuracy'])} (coarse {_pct(r['coarse_accuracy'])}); with the Unknown filter "
                       f"at {r['threshold']:.4f}: {_pct(r['accepted_accuracy'])} on accepted images, Unknown rate "
                       f"{_pct(r['unknown_rate'])}; report {r['report']}")  # fmt: skip

@@ -50,3 +50,29 @@ def test_no_blind_set_or_unmeasured_tone_fails_the_gate():
     assert not gate.passed(gate.judge(GateSettings(), [], None, tone_drop=0.0))
     rules = gate.judge(GateSettings(), [blind("b", [[50, 0], [0, 50]])], None, tone_drop=None)
     assert not gate.passed(rules) and "not measured" in gate.markdown(rules)
+
+
+def warned(found: list[dict]) -> set[tuple[str, str]]:
+    return {(w["label"], w["warning"]) for w in found}
+
+
+def test_warnings_name_a_weak_label_and_a_rare_label_and_never_fail_the_gate():
+    settings = GateSettings(warn_recall_below=0.9, warn_min_blind_images=30, min_class_recall=0.5, min_blind_accuracy=0.85)
+    fine = gate.pooled([blind("b-0717", [[48, 2], [1, 49]])])["per_class"]  # 50 images each, recall 0.96 and 0.98
+    assert gate.warnings(settings, fine) == []
+    weak = gate.pooled([blind("b-0717", [[48, 2], [10, 40]])])["per_class"]  # OPEN recall 0.80
+    assert warned(gate.warnings(settings, weak)) == {("OPEN", "low recall")}
+    (warning,) = gate.warnings(settings, weak)
+    assert warning["figure"] == 0.8 and warning["limit"] == 0.9 and "40 of 50" in warning["message"]
+    rare = gate.pooled([blind("b-0717", [[48, 2], [0, 12]])])["per_class"]  # OPEN recall 1.0, only 12 images
+    assert warned(gate.warnings(settings, rare)) == {("OPEN", "few images")}
+    # pooled over two blind sets: 12 + 20 OPEN images reach the limit together
+    both = gate.pooled([blind("b-0717", [[48, 2], [0, 12]]), blind("b-0720", [[50, 0], [0, 20]])])["per_class"]
+    assert gate.warnings(settings, both) == []
+    # the same figures under a stricter setting warn; a warning does not enter the rules
+    assert warned(gate.warnings(GateSettings(warn_recall_below=0.97), fine)) == {("PASS", "low recall")}
+    rules = gate.judge(settings, [blind("b-0717", [[48, 2], [10, 40]])], None, tone_drop=0.0)
+    assert gate.passed(rules) and all("warn" not in r["rule"] for r in rules)
+    text = gate.warnings_markdown(gate.warnings(settings, weak))
+    assert "low recall" in text and "OPEN" in text
+    assert "No warnings" in gate.warnings_markdown([])

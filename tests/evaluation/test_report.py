@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evaluation.report import confusion_png, write_report
+from evaluation.report import _warnings_section, confusion_png, write_report
 
 LABELS = ["PASS", "OPEN", "SHORT", "<b>"]  # "<b>" stands for any label that would break the page unescaped
 COARSE = ["PASS", "REPAIRABLE", "NONREPAIRABLE"]
@@ -117,3 +117,62 @@ def test_confusion_png(tmp_path):
     assert pixels.std() > 10  # something was drawn
     with pytest.raises(ValueError):
         confusion_png([[1, 2], [3, 4]], ["PASS", "OPEN", "SHORT"], tmp_path / "bad.png", "bad")
+
+
+def _with_tables(**changes) -> dict:
+    """A summary with the blind-test table, per-machine and per-part figures and a warning, as evaluate gives."""
+    unknown = {
+        "labels": LABELS, "columns": [*LABELS, "UNKNOWN"], "threshold": 0.9945,
+        "matrix": [[25, 0, 1, 0, 4], [1, 20, 1, 0, 8], [0, 0, 29, 0, 1], [2, 1, 5, 9, 13]],
+        "recall": {"PASS": 25 / 30, "OPEN": 20 / 30, "SHORT": 29 / 30, "<b>": 9 / 30},
+        "accepted_recall": {"PASS": 25 / 26, "OPEN": 20 / 22, "SHORT": 1.0, "<b>": 9 / 17},
+        "unknown_rate": {"PASS": 4 / 30, "OPEN": 8 / 30, "SHORT": 1 / 30, "<b>": 13 / 30},
+        "precision": {"PASS": 25 / 28, "OPEN": 20 / 21, "SHORT": 29 / 36, "<b>": 1.0},
+    }  # fmt: skip
+    per_machine = [
+        {"machine_id": "AOI-1", "images": 80, "accuracy": 0.97, "accepted_accuracy": 0.99, "unknown_rate": 0.1,
+         "recall": {"PASS": 1.0, "OPEN": 0.95}},
+        {"machine_id": "AOI-7", "images": 30, "accuracy": 0.71, "accepted_accuracy": 0.9, "unknown_rate": 0.5,
+         "recall": {"PASS": 0.9, "OPEN": 0.42}},
+        {"machine_id": None, "images": 10, "accuracy": 0.95, "accepted_accuracy": None, "unknown_rate": 1.0,
+         "recall": {}},
+    ]  # fmt: skip
+    per_part = [{"part_no": None, "images": 120, "accuracy": 0.93, "accepted_accuracy": 0.99, "unknown_rate": 0.2,
+                 "recall": {"PASS": 0.9}}]  # fmt: skip
+    warnings = [{"label": "<b>", "warning": "low recall", "figure": 0.5, "limit": 0.9,
+                 "message": "<b>: recall 50.00% is below 90.00% (15 of 30 found)"}]  # fmt: skip
+    return _summary(confusion_unknown=unknown, per_machine=per_machine, per_part=per_part, warnings=warnings) | changes
+
+
+def _rows(page: str, after: str) -> list[list[str]]:
+    """The cells of the first table after the heading ``after``, row by row, tags stripped."""
+    section = page.split(after, 1)[1].split("</table>", 1)[0]
+    return [[html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)]
+            for row in re.findall(r"<tr>(.*?)</tr>", section)]  # fmt: skip
+
+
+def test_blind_test_table_per_machine_per_part_and_warnings_on_the_page(tmp_path):
+    summary = _with_tables()
+    page = write_report(tmp_path, summary, []).read_text(encoding="utf-8")
+    rows = _rows(page, "Blind-test table")
+    assert rows[0][:6] == ["true class", "PASS", "OPEN", "SHORT", "<b>", "UNKNOWN"]
+    body = {r[0]: r[1:] for r in rows[1:]}
+    for i, label in enumerate(LABELS):  # counts, row total, recall, accepted recall, Unknown share
+        counts = summary["confusion_unknown"]["matrix"][i]
+        assert body[label][:5] == [str(v) for v in counts] and body[label][5] == str(sum(counts))
+        assert body[label][6] == f"{summary['confusion_unknown']['recall'][label]:.2%}"
+        assert body[label][8] == f"{summary['confusion_unknown']['unknown_rate'][label]:.2%}"
+    assert body["precision"][:4] == [f"{summary['confusion_unknown']['precision'][k]:.2%}" for k in LABELS]
+    machines = {r[0]: r[1:] for r in _rows(page, "<h3>Machine</h3>")[1:]}
+    assert machines["AOI-7"][:2] == ["30", "71.00%"] and machines["AOI-7"][4] == "42.00% (OPEN)"
+    assert "not recorded" in machines and machines["not recorded"][2] == "—"
+    assert page.count("class='num worse'") == 1  # only AOI-7 is below the whole set's 93%
+    assert list({r[0]: r for r in _rows(page, "<h3>Part number</h3>")[1:]}) == ["not recorded"]
+    assert "low recall" in page and "&lt;b&gt;: recall 50.00%" in page and "<b>: recall" not in page
+
+
+def test_a_summary_stored_before_the_tables_existed_still_renders(tmp_path):
+    old = _summary(confusion_unknown=None, per_machine=None, per_part=None, warnings=None)
+    page = write_report(tmp_path, old, []).read_text(encoding="utf-8")
+    assert "Blind-test table" in page and page.count("not available") >= 3
+    assert "None: every label reaches" in _warnings_section([]) and "<li>" not in _warnings_section([])

@@ -29,8 +29,11 @@ def test_a_failed_verdict_cannot_open_an_approval_and_a_decision_is_taken_once(c
     assert failed["passed"] is False
     with pytest.raises(promotion.PromotionError, match="did not pass"):
         promotion.open_approval(settings, failed["verdict_id"], "run-1")
+    warning = {"label": "OPEN", "warning": "low recall", "figure": 0.8, "limit": 0.9, "message": "OPEN: recall 80%"}
     passed = promotion.record_verdict(settings, "gray-r1", "gray", [rule("blind accuracy on b", 0.95, ">=", 0.9)],
-                                      ["b"], None, "run-2")  # fmt: skip
+                                      ["b"], None, "run-2", [warning])  # fmt: skip
+    assert passed["passed"] is True and passed["warnings"] == [warning]  # a warning never fails the verdict
+    assert [v["warnings"] for v in promotion.verdicts(settings, "gray-r1")] == [[], [warning]]
     approval_id = promotion.open_approval(settings, passed["verdict_id"], "run-2")
     with pytest.raises(promotion.PromotionError, match="reviewer's name"):
         promotion.decide(settings, approval_id, True, "  ")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 
+from aoi.catalog import db
+from aoi.catalog.models import Evaluation, Image
 from tests.evaluation.models import gray_data, trained_model
 from tests.flows.test_ingest_flow import aoi
 
@@ -16,7 +19,20 @@ def gray_model(settings, tmp_path) -> str:
     return trained_model(settings, epochs=1)
 
 
+def _shoot_on(settings, machine: str, part: str, labels: set[str]) -> set[str]:
+    """Record ``machine`` and ``part`` on the catalog's images of ``labels`` (as ``aoi ingest --machine --part``
+    would have); the others keep none, as the public sets have none. Returns their content hashes."""
+    with db.session(settings.catalog_url) as s:
+        rows = s.exec(select(Image).where(Image.label.in_(labels))).all()
+        for row in rows:
+            row.machine_id, row.part_no = machine, part
+            s.add(row)
+        s.commit()
+        return {row.sha256 for row in rows}
+
+
 def test_evaluate_on_a_blind_set_stores_figures_and_writes_a_report(settings, gray_model):
+    _shoot_on(settings, "AOI-1", "P-7", {"SHORT", "SPUR"})
     result = aoi("evaluate", gray_model, "--dataset", "g-blind-0717")
     assert result["split"] == "blind" and result["images"] == 21
     confusion = result["confusion"]
@@ -25,7 +41,32 @@ def test_evaluate_on_a_blind_set_stores_figures_and_writes_a_report(settings, gr
     assert result["threshold"] == settings.evaluation.unknown_threshold  # not calibrated yet: the default
     assert 0.0 <= result["unknown_rate"] <= 1.0 and set(result["per_class"]) == set(result["labels"])
     assert sum(map(sum, result["confusion_coarse"])) == 21 and result["coarse_labels"][0] == "PASS"
+    # The blind-test table: every image once, in its answer's column or in UNKNOWN; recall counts Unknown as missed.
+    unknown = result["confusion_unknown"]
+    assert unknown["columns"] == [*result["labels"], "UNKNOWN"] and unknown["labels"] == result["labels"]
+    assert [sum(row) for row in unknown["matrix"]] == [sum(row) for row in confusion]
+    assert sum(row[-1] for row in unknown["matrix"]) == round(result["unknown_rate"] * 21)
+    for i, label in enumerate(result["labels"]):
+        assert unknown["recall"][label] == pytest.approx(unknown["matrix"][i][i] / 3)
+        assert unknown["recall"][label] <= result["per_class"][label]["recall"] + 1e-9
+    # Per machine and per part: the 6 SHORT and SPUR images were shot on AOI-1 / P-7, the 15 others on nothing known.
+    for key, name, value in (("per_machine", "machine_id", "AOI-1"), ("per_part", "part_no", "P-7")):
+        groups = {g[name]: g for g in result[key]}
+        assert list(groups) == [value, None] and (groups[value]["images"], groups[None]["images"]) == (6, 15)
+        assert set(groups[value]["recall"]) == {"SHORT", "SPUR"}
+        pooled = sum(g["accuracy"] * g["images"] for g in groups.values()) / 21
+        assert pooled == pytest.approx(result["accuracy"])
+    # 3 blind images per class: every class is too rare for its recall to mean much (AOI_GATE__WARN_MIN_BLIND_IMAGES)
+    rare = {w["label"] for w in result["warnings"] if w["warning"] == "few images"}
+    assert rare == set(result["labels"]) and "only 3 images in this blind set" in result["warnings"][0]["message"]
+    weak = {w["label"] for w in result["warnings"] if w["warning"] == "low recall"}
+    assert weak == {k for k, v in result["per_class"].items() if v["recall"] < settings.gate.warn_recall_below}
+    with db.session(settings.catalog_url) as s:  # stored with the evaluation
+        row = s.get(Evaluation, result["evaluation_id"])
+        assert (row.per_machine, row.per_part, row.confusion_unknown) == (
+            result["per_machine"], result["per_part"], result["confusion_unknown"])
     page = open(result["report"]).read()
+    assert "Blind-test table" in page and "AOI-1" in page and "P-7" in page and "only 3 images" in page
     wrong = 21 - sum(confusion[i][i] for i in range(7))
     assert page.count("<img") >= 2 + 2 * min(wrong, settings.evaluation.report_max_errors) - 2
     looser = aoi("evaluate", gray_model, "--dataset", "g-blind-0717", "--threshold", "0.2", "--no-report")

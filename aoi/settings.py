@@ -88,7 +88,8 @@ class GateSettings(BaseModel):
         0.90, ge=0, le=1, description="Warn (never fail) about a label whose blind recall is below this."
     )
     warn_min_blind_images: int = Field(
-        30, ge=0, description="Warn (never fail) about a label with fewer blind images than this: its recall says little."
+        30, ge=0,
+        description="Warn (never fail) about a label with fewer blind images than this: its recall says little.",
     )
     approval_timeout_s: int = Field(86400, gt=0, description="A pending approval is rejected after this long.")
     approval_poll_s: int = Field(5, gt=0, description="How often the paused promote flow looks for a decision.")

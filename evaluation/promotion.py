@@ -54,7 +54,8 @@ def record_verdict(settings: Settings, version: str, kind: str, rules: list[dict
 
 def _verdict(row: GateVerdict) -> dict:
     return {"verdict_id": row.id, "model_version": row.model_version, "kind": row.kind, "passed": row.passed,
-            "production_version": row.production_version, "rules": row.rules, "warnings": row.warnings, "blind_sets": row.blind_sets,
+            "production_version": row.production_version, "rules": row.rules, "warnings": row.warnings,
+            "blind_sets": row.blind_sets,
             "flow_run_id": row.flow_run_id, "created_at": row.created_at.isoformat()}  # fmt: skip
 
 

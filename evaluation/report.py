@@ -172,8 +172,8 @@ def _warnings_section(found: list[dict] | None) -> str:
         return "<p>not available (evaluated before warnings were kept)</p>"
     if not found:
         return "<p>None: every label reaches the recall and image-count limits (AOI_GATE__WARN_*).</p>"
-    items = "".join(f"<li><b>{html.escape(str(w.get('warning', '')))}</b>: {html.escape(str(w.get('message', '')))}</li>"
-                    for w in found)  # fmt: skip
+    items = "".join(f"<li><b>{html.escape(str(w.get('warning', '')))}</b>: "
+                    f"{html.escape(str(w.get('message', '')))}</li>" for w in found)  # fmt: skip
     return f"<div class='warnings'><ul>{items}</ul></div>"
 
 
@@ -184,8 +184,9 @@ def _unknown_table(table: dict | None) -> str:
         return "<p>not available</p>"
     labels, columns, matrix = table["labels"], table["columns"], table["matrix"]
     unknown_col = len(columns) - 1
+    unk_class = " class='unk'"
     head = ("<tr><th>true class</th>"
-            + "".join(f"<th{' class=unk' if j == unknown_col else ''}>{html.escape(str(c))}</th>"
+            + "".join(f"<th{unk_class if j == unknown_col else ''}>{html.escape(str(c))}</th>"
                       for j, c in enumerate(columns))
             + "<th>images</th><th>recall</th><th>accepted recall</th><th>Unknown</th></tr>")  # fmt: skip
     body = []

@@ -48,7 +48,8 @@ def review_page(settings: Settings, check: dict, verdict: dict, candidate: list[
     table = compare(settings, versions, check["blind_sets"])
     verdict_md = (f"## Gate verdict for {check['version']} ({check['kind']}): "
                   f"{'PASSED' if verdict['passed'] else 'FAILED'}\n\n{gate.markdown(verdict['rules'])}\n\n"
-                  f"### Warnings (they do not fail the gate)\n\n{gate.warnings_markdown(verdict['warnings'] or [])}")  # fmt: skip
+                  f"### Warnings (they do not fail the gate)\n\n"
+                  f"{gate.warnings_markdown(verdict['warnings'] or [])}")  # fmt: skip
     compare_md = f"## Comparison on the blind sets\n\n{markdown(table)}"
     reports = {e["dataset"]: e["report"] for e in candidate if e.get("report")}
     return {"verdict_markdown": verdict_md, "comparison_markdown": compare_md, "comparison": table, "reports": reports}

@@ -34,7 +34,8 @@ def evaluate(
 
     def render(r: dict) -> None:
         unknown = r["confusion_unknown"]
-        rows = [{"class": k, **v, "recall with Unknown": _pct(unknown["recall"][k]),
+        rows = [{"class": k, **v, "precision": _pct(v["precision"]), "recall": _pct(v["recall"]),
+                 "recall with Unknown": _pct(unknown["recall"][k]),
                  "Unknown": _pct(unknown["unknown_rate"][k])} for k, v in r["per_class"].items()]  # fmt: skip
         table(rows, ["class", "precision", "recall", "support", "recall with Unknown", "Unknown"],
               title=f"{model} on {dataset} ({r['split']})")  # fmt: skip

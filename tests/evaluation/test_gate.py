@@ -57,7 +57,8 @@ def warned(found: list[dict]) -> set[tuple[str, str]]:
 
 
 def test_warnings_name_a_weak_label_and_a_rare_label_and_never_fail_the_gate():
-    settings = GateSettings(warn_recall_below=0.9, warn_min_blind_images=30, min_class_recall=0.5, min_blind_accuracy=0.85)
+    settings = GateSettings(warn_recall_below=0.9, warn_min_blind_images=30, min_class_recall=0.5,
+                            min_blind_accuracy=0.85)
     fine = gate.pooled([blind("b-0717", [[48, 2], [1, 49]])])["per_class"]  # 50 images each, recall 0.96 and 0.98
     assert gate.warnings(settings, fine) == []
     weak = gate.pooled([blind("b-0717", [[48, 2], [10, 40]])])["per_class"]  # OPEN recall 0.80

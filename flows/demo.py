@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from aoi import simulated_line
 from aoi.dataset import versions
-from aoi.datasets import DEMO_DATASETS, SETS
+from aoi.datasets import DEMO_COLOR_SPEC, DEMO_DATASETS, SETS
 from aoi.settings import get_settings
 from evaluation import line_check
 from evaluation import service as evaluation
@@ -22,11 +22,6 @@ from validation.steps import Scope, derive_spec
 
 COLOR_SPEC = "pku-color-tone"
 PKU_BLIND_BOARDS = r"^(11|12)_"  # PKU file names start with the board number: two boards held out
-# The colour tone spec: per class at mean ± 2.5σ. One band over all classes judged content as tone: at ± 1.5σ it
-# removed 88% of MISSING_HOLE (a hole brightens a crop) and kept 78% of the set; per class at ± 1.5σ every class
-# loses about 30% (five metrics, each cutting 13% of a normal spread); per class at ± 2.5σ every class keeps 93-95%
-# and a lamp 40% brighter still puts most of a machine's images out (README, "Class-aware specs").
-COLOR_SPEC_K = 2.5
 
 derive = task(name="derive-spec", cache_policy=NO_CACHE)(derive_spec)
 register_blind = task(name="register-blind-set", cache_policy=NO_CACHE)(versions.register_blind)
@@ -68,7 +63,8 @@ def demo(inputs: dict[str, str], progress: bool = True) -> dict:
         for name, path in inputs.items()
     }
     gray_batch, color_batch = ingested["deeppcb"]["batch_id"], ingested["pku-pcb-roi"]["batch_id"]
-    spec, _ = derive(settings, COLOR_SPEC, Scope(batch_id=color_batch), COLOR_SPEC_K, False, per_class=True)
+    spec, _ = derive(settings, COLOR_SPEC, Scope(batch_id=color_batch), DEMO_COLOR_SPEC["k"], False,
+                     per_class=DEMO_COLOR_SPEC["per_class"])
     blind = {
         "gray": register_blind(settings.catalog_url, "deeppcb-blind-official-test", source="gray", batch_id=gray_batch,
                                groups=versions.deeppcb_groups(str(Path(inputs["deeppcb"]) / "PCBData" / "test.txt")),

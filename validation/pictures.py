@@ -21,14 +21,11 @@ def _edges(ax, limits: dict[str, Limits], metric: str, style: str, colour: str) 
                 ax.axvline(edge, color=colour, linestyle=style, linewidth=1.5)
 
 
-def _picture(plt, part: pd.DataFrame, limits: dict[str, Limits], overall: dict[str, Limits] | None, title: str,
-             path: Path) -> Path:  # fmt: skip
+def _picture(plt, part: pd.DataFrame, limits: dict[str, Limits], title: str, path: Path) -> Path:
     fig, axes = plt.subplots(1, len(DEFAULT_DERIVED), figsize=(4 * len(DEFAULT_DERIVED), 3.2))
     for ax, metric in zip(axes, DEFAULT_DERIVED, strict=True):
         ax.hist(part[metric], bins=40, color="#4c72b0")
         _edges(ax, limits, metric, "--", "#c44e52")
-        if overall is not None:  # the class's own limits differ: the overall ones, dotted, show what it is spared
-            _edges(ax, overall, metric, ":", "#8c8c8c")
         ax.set_title(metric)
         ax.set_xlabel("gray levels")
     axes[0].set_ylabel("images")
@@ -44,7 +41,7 @@ def _safe(text: str) -> str:
 
 
 def tone_histograms(frame: pd.DataFrame, spec: Spec, out_dir: Path, title_note: str = "") -> list[Path]:
-    """One PNG per (source, machine) and one per (source, label) group of ``frame``; returns their paths."""
+    """One PNG per (source, machine) group of ``frame`` and one per source with every label; returns their paths."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a window
@@ -56,14 +53,35 @@ def tone_histograms(frame: pd.DataFrame, spec: Spec, out_dir: Path, title_note: 
     for (source, machine), part in frame.groupby(["source", "machine"]):
         limits = spec.tone_limits_for(None if machine == "(no machine)" else machine)
         title = f"{source} / {machine}: {len(part)} images vs spec {spec.key} (dashed: limits){title_note}"
-        paths.append(_picture(plt, part, limits, None, title, out_dir / f"tone_{source}_{_safe(machine)}.png"))
+        paths.append(_picture(plt, part, limits, title, out_dir / f"tone_{source}_{_safe(machine)}.png"))
     if "label" in frame:
-        frame = frame.assign(label_name=frame["label"].fillna(NONE).astype(str))
-        for (source, label), part in frame.groupby(["source", "label_name"]):
-            limits = spec.tone_limits_for(None, None, None if label == NONE else label)
-            own = limits != spec.tone
-            title = (f"{source} / label {label}: {len(part)} images vs spec {spec.key} (dashed: "
-                     + ("the class's own limits, dotted: overall" if own else "limits") + f"){title_note}")  # fmt: skip
-            paths.append(_picture(plt, part, limits, spec.tone if own else None, title,
-                                  out_dir / f"tone_{source}_label_{_safe(label)}.png"))  # fmt: skip
+        for source, part in frame.groupby("source"):
+            paths.append(_labels_picture(plt, part, spec, out_dir / f"tone_{source}_by_label.png", title_note))
     return paths
+
+
+def _labels_picture(plt, frame: pd.DataFrame, spec: Spec, path: Path, title_note: str) -> Path:
+    """One figure per source: each label's histogram as a coloured step line over the overall limits (dashed),
+    and each label's own limits (dotted, in its colour) where the spec has them."""
+    labels = frame["label"].fillna(NONE).astype(str)
+    fig, axes = plt.subplots(1, len(DEFAULT_DERIVED), figsize=(4 * len(DEFAULT_DERIVED), 3.6))
+    colours = plt.get_cmap("tab10").colors
+    for ax, metric in zip(axes, DEFAULT_DERIVED, strict=True):
+        for i, label in enumerate(sorted(labels.unique())):
+            colour = colours[i % len(colours)]
+            ax.hist(frame.loc[labels == label, metric], bins=40, histtype="step", color=colour, label=label)
+            own = spec.tone_limits_for(None, None, None if label == NONE else label)
+            if own != spec.tone:
+                _edges(ax, own, metric, ":", colour)
+        _edges(ax, spec.tone, metric, "--", "black")
+        ax.set_title(metric)
+        ax.set_xlabel("gray levels")
+    axes[0].set_ylabel("images")
+    axes[-1].legend(fontsize=7)
+    source = frame["source"].iloc[0]
+    fig.suptitle(f"{source} per label: {len(frame)} images vs spec {spec.key} (dashed: overall limits, dotted: "
+                 f"each class's own){title_note}")  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
@@ -40,7 +42,7 @@ def build_dataset(
                          min_label_images=settings.ingest.min_label_images)  # fmt: skip
     except versions.ClassLossError as err:
         if validation and validation["pictures"]:  # where a person sees why: the run's tone pictures per label
-            folder = validation["pictures"][0].rsplit("/", 1)[0]
+            folder = Path(validation["pictures"][0]).parent
             raise versions.ClassLossError(f"{err} (tone pictures: {folder})") from None
         raise
     for warning in version["warnings"]:

@@ -100,6 +100,7 @@ def test_a_tone_shift_of_one_machine_is_still_excluded_by_the_class_aware_spec(p
     assert sum(shifted.values()) / len(shifted) <= 0.25  # most of the brighter machine's images are out
 
 
+@pytest.mark.slow  # a GX validation of the whole set, its pictures, two builds: about a minute on 2 cores
 def test_the_guard_refuses_a_build_that_loses_a_class_and_accepts_it_with_the_flag_recorded(pku):
     from aoi.settings import get_settings
     from validation.steps import restore

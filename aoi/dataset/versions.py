@@ -18,8 +18,8 @@ from sqlmodel import Session, select
 
 from aoi.catalog import db
 from aoi.catalog.models import DatasetMember, DatasetVersion, HashClaim, Image, ImageStatus
-from aoi.labels import small_labels
 from aoi.dataset.splits import Row, assign_splits, cap_per_class, parse_ratio
+from aoi.labels import small_labels
 
 
 class DatasetError(ValueError):

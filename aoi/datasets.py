@@ -48,6 +48,11 @@ SETS = {
 # kept here, away from flows/, so that the refusal is checked without importing Prefect (which freezes its
 # settings at import, before the demo has pointed it at the local server).
 DEMO_DATASETS = {"gray": "deeppcb-v1", "color": "pku-v1"}
+# The colour tone spec the demo derives from the PKU set: per class at mean ± 2.5σ. One band over all classes took
+# a class's content for camera tone: at ± 1.5σ it kept 12% of MISSING_HOLE (a hole brightens a crop); per class at
+# ± 1.5σ every class keeps only about 70% (five metrics, each cutting 13% of a normal spread); per class at ± 2.5σ
+# every class keeps 93-95% (README, "Class-aware specs"; tests/integration/test_class_aware_specs.py).
+DEMO_COLOR_SPEC = {"k": 2.5, "per_class": True}
 
 
 def path_of(settings: Settings, name: str) -> Path:

@@ -14,6 +14,12 @@ class UnknownLabel(ValueError):
     pass
 
 
+def small_labels(counts: dict[str, int], minimum: int) -> list[str]:
+    """The platform manual's warning: one line per label with fewer than ``minimum`` images (0: none)."""
+    return [f"label {label} has {n} images, fewer than {minimum} (AOI_INGEST__MIN_LABEL_IMAGES)"
+            for label, n in sorted(counts.items()) if n < minimum]  # fmt: skip
+
+
 def _norm(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", str(name).strip()).lower()
 

@@ -35,6 +35,13 @@ class IngestSettings(BaseModel):
     zip_max_members: int = Field(100_000, gt=0, description="An archive with more members is refused whole.")
     zip_max_total_bytes: int = Field(2 * 1024**3, gt=0, description="Uncompressed size above this is refused.")
     zip_max_ratio: float = Field(200.0, gt=1, description="Uncompressed/compressed ratio above this is a zip bomb.")
+    # Upload rules of the platform manual: smaller or more elongated images are quarantined, naming the rule.
+    min_width: int = Field(30, ge=1, description="Upload rule: narrower images are quarantined (pixels).")
+    min_height: int = Field(30, ge=1, description="Upload rule: lower images are quarantined (pixels).")
+    max_aspect_ratio: float = Field(6.0, ge=1, description="Upload rule: long side / short side above this is "
+                                                           "quarantined.")  # fmt: skip
+    min_label_images: int = Field(50, ge=0, description="Upload rule: ingest and dataset build warn about labels "
+                                                        "with fewer images than this (0: never).")  # fmt: skip
 
 
     @field_validator("allowed_modes")
@@ -46,6 +53,15 @@ class IngestSettings(BaseModel):
         if unknown or not modes:
             raise ValueError(f"allowed_modes must be L, RGB or both, not {list(modes)}")
         return modes
+
+
+class DatasetsSettings(BaseModel):
+    """Dataset builds: how much of a class a cleaning rule may remove before the build is refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_class_loss: float = Field(0.2, ge=0, le=1, description="A rule that judges images (validation) removing a "
+                                  "larger share of any class refuses the build, unless --allow-class-loss.")  # fmt: skip
 
 
 class PrefectSettings(BaseModel):
@@ -190,6 +206,7 @@ class Settings(BaseSettings):
         32, gt=0, description="JPEG tone metrics decode at reduced size down to this many pixels a side."
     )
     ingest: IngestSettings = IngestSettings()
+    datasets: DatasetsSettings = DatasetsSettings()
     prefect: PrefectSettings = PrefectSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     gate: GateSettings = GateSettings()

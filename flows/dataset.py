@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
@@ -9,7 +11,14 @@ from aoi.dataset import versions
 from aoi.settings import get_settings
 from flows.validate import validate
 
-freeze = task(name="freeze-version", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(versions.build)
+
+def _transient(task, task_run, state) -> bool:
+    """Retry a failed freeze only for what may pass next time (a locked catalog), never for a refused request."""
+    return not isinstance(state.result(raise_on_failure=False), versions.DatasetError)
+
+
+freeze = task(name="freeze-version", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5],
+              retry_condition_fn=_transient)(versions.build)  # fmt: skip
 
 
 @flow(name="build-dataset", log_prints=True)
@@ -22,9 +31,20 @@ def build_dataset(
     group_by: str = "source_image",
     seed: int = 0,
     parent: str | None = None,
+    allow_class_loss: bool = False,
 ) -> dict:
     settings = get_settings()
     validation = validate(scope=f"source:{source}", spec=spec) if spec else None
-    version = freeze(settings.catalog_url, name, source=source, spec_key=validation and validation["spec"],
-                     per_class=per_class, split=split, group_by=group_by, seed=seed, parent=parent)  # fmt: skip
+    try:
+        version = freeze(settings.catalog_url, name, source=source, spec_key=validation and validation["spec"],
+                         per_class=per_class, split=split, group_by=group_by, seed=seed, parent=parent,
+                         max_class_loss=settings.datasets.max_class_loss, allow_class_loss=allow_class_loss,
+                         min_label_images=settings.ingest.min_label_images)  # fmt: skip
+    except versions.ClassLossError as err:
+        if validation and validation["pictures"]:  # where a person sees why: the run's tone pictures per label
+            folder = Path(validation["pictures"][0]).parent
+            raise versions.ClassLossError(f"{err} (tone pictures: {folder})") from None
+        raise
+    for warning in version["warnings"]:
+        print(f"warning: {warning}")
     return {**version, "validation": validation}

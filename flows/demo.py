@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from aoi import simulated_line
 from aoi.dataset import versions
-from aoi.datasets import DEMO_DATASETS, SETS
+from aoi.datasets import DEMO_COLOR_SPEC, DEMO_DATASETS, SETS
 from aoi.settings import get_settings
 from evaluation import line_check
 from evaluation import service as evaluation
@@ -45,7 +45,8 @@ DEMO_TARGET_ACCURACY = 0.99
 def demo(inputs: dict[str, str], progress: bool = True) -> dict:
     """``inputs``: data set name -> folder.
 
-    1. ingest every set; 2. derive a colour tone spec from the PKU batch (mean ± 1.5σ, as the team did);
+    1. ingest every set; 2. derive a colour tone spec from the PKU batch, per class (mean ± 2.5σ of each class: the team's one band
+       at ± 1.5σ took a class's content for camera tone);
     3. register one dated blind set per source (DeepPCB's official test list; two PKU boards); SIMULATION: shoot
        PKU crops with 4 simulated VRS machines, ingest their reference samples and captures (held out as a blind
        set), import their camera parameters, run the features flow (tone statistics, colour calibration);
@@ -62,7 +63,8 @@ def demo(inputs: dict[str, str], progress: bool = True) -> dict:
         for name, path in inputs.items()
     }
     gray_batch, color_batch = ingested["deeppcb"]["batch_id"], ingested["pku-pcb-roi"]["batch_id"]
-    spec, _ = derive(settings, COLOR_SPEC, Scope(batch_id=color_batch), 1.5, False)
+    spec, _ = derive(settings, COLOR_SPEC, Scope(batch_id=color_batch), DEMO_COLOR_SPEC["k"], False,
+                     per_class=DEMO_COLOR_SPEC["per_class"])
     blind = {
         "gray": register_blind(settings.catalog_url, "deeppcb-blind-official-test", source="gray", batch_id=gray_batch,
                                groups=versions.deeppcb_groups(str(Path(inputs["deeppcb"]) / "PCBData" / "test.txt")),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from validation.plan import Check, checks_for, limit_groups
+from validation.plan import Check, checks_for, partition
 from validation.specs import Spec
 
 
@@ -38,16 +38,9 @@ class Verdict:
 
 
 def _groups(spec: Spec, frame: pd.DataFrame):
-    machines = set(frame["machine_id"].dropna().astype(str)) if "machine_id" in frame else set()
-    groups = limit_groups(spec, machines)
-    own = {m for m in groups.values() if m is not None}
-    for name, machine in groups.items():
-        if machine is None:
-            part = frame[~frame["machine_id"].astype(str).isin(own)] if own else frame
-        else:
-            part = frame[frame["machine_id"].astype(str) == machine]
-        if len(part):
-            yield name, machine, part
+    """(group name, checks, images) for each set of images judged by the same limits."""
+    for group, part in partition(spec, frame):
+        yield group.name, checks_for(spec, group.machine, group.part, group.label), part
 
 
 def _mix_failure(check: Check, frame: pd.DataFrame, group: str) -> dict:
@@ -58,8 +51,8 @@ def _mix_failure(check: Check, frame: pd.DataFrame, group: str) -> dict:
 def run_pandas(spec: Spec, frame: pd.DataFrame) -> Verdict:
     """The same verdicts as the GX checkpoint, from boolean masks."""
     verdict = Verdict(evaluated=len(frame))
-    for group, machine, part in _groups(spec, frame):
-        for check in checks_for(spec, machine):
+    for group, checks, part in _groups(spec, frame):
+        for check in checks:
             column = part[check.column]
             if check.kind == "one_value":
                 if column.nunique(dropna=True) > 1:
@@ -126,7 +119,7 @@ class GXRunner:
         return gxe.ExpectColumnUniqueValueCountToBeBetween(column=check.column, min_value=0, max_value=1,
                                                            notes=check.description)  # fmt: skip
 
-    def _checkpoint(self, spec: Spec, group: str, machine: str | None, checks: list[Check]):
+    def _checkpoint(self, spec: Spec, group: str, checks: list[Check]):
         name = re.sub(r"[^A-Za-z0-9_.@-]", "_", f"{spec.key}.{group}")
         source = self._datasource()
         try:
@@ -152,9 +145,8 @@ class GXRunner:
 
     def run(self, spec: Spec, frame: pd.DataFrame) -> Verdict:
         verdict = Verdict(evaluated=len(frame), report_path=str(self.docs_index))
-        for group, machine, part in _groups(spec, frame):
-            checks = checks_for(spec, machine)
-            checkpoint = self._checkpoint(spec, group, machine, checks)
+        for group, checks, part in _groups(spec, frame):
+            checkpoint = self._checkpoint(spec, group, checks)
             result = checkpoint.run(batch_parameters={"dataframe": part.reset_index(drop=True)})
             by_config = {(c.column, c.description): c for c in checks}
             for run in result.run_results.values():

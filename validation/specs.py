@@ -1,6 +1,7 @@
 """Specs: named, versioned limits on the per-image metrics of ``aoi.metrics``.
 
-A tone spec limits brightness and the channel differences, overall and optionally per machine; a
+A tone spec limits brightness and the channel differences, overall and optionally per class (label), per
+machine and per machine × part number; an image is judged by the most specific limits that match it. A
 compression spec limits format, JPEG quality and bytes per pixel and says whether compressed images are
 required, forbidden or allowed. Specs are YAML files (``validation/specs/`` ships the report's VRS capture
 spec) and every spec used is kept in the catalog under its name and version.
@@ -52,6 +53,42 @@ def _check_metrics(limits: dict[str, Limits]) -> dict[str, Limits]:
     return limits
 
 
+class LimitGroup(BaseModel):
+    """Tone limits for the images of one class, machine or machine × part (or a combination of them)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    machine: str | None = None
+    part: str | None = Field(None, description="A part number (part_no); needs machine: parts are per machine")
+    label: str | None = Field(None, description="A class: its images are judged against their own class's tone")
+    tone: dict[str, Limits]
+
+    _tone_metrics = field_validator("tone")(classmethod(lambda cls, v: _check_metrics(v)))
+
+    @model_validator(mode="after")
+    def _selects(self) -> "LimitGroup":
+        if self.part is not None and self.machine is None:
+            raise ValueError(f"part {self.part}: give its machine too (limits are per machine × part)")
+        if self.machine is None and self.label is None:
+            raise ValueError("a limit group needs machine, label or both (overall limits go under tone)")
+        return self
+
+    @property
+    def rank(self) -> tuple[int, int, int]:
+        """Specificity: machine × part before machine before class before overall."""
+        return (self.part is not None, self.machine is not None, self.label is not None)
+
+    @property
+    def name(self) -> str:
+        parts = [f"machine-{self.machine}"] if self.machine is not None else []
+        parts += [f"part-{self.part}"] if self.part is not None else []
+        parts += [f"label-{self.label}"] if self.label is not None else []
+        return ".".join(parts)
+
+    def matches(self, machine: str | None, part: str | None, label: str | None) -> bool:
+        return ((self.machine is None or self.machine == machine) and (self.part is None or self.part == part)
+                and (self.label is None or self.label == label))  # fmt: skip
+
+
 class CompressionSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     formats: tuple[str, ...] | None = Field(None, description="Accepted formats, e.g. [JPEG]; None: any")
@@ -70,6 +107,7 @@ class Spec(BaseModel):
     mostly: float = Field(1.0, gt=0, le=1, description="Share of images that must pass for the set to pass")
     tone: dict[str, Limits] = Field(default_factory=dict)
     machines: dict[str, dict[str, Limits]] = Field(default_factory=dict, description="Per-machine tone limits")
+    groups: tuple[LimitGroup, ...] = Field((), description="Tone limits per class, machine × part, or both")
     compression: CompressionSpec | None = None
 
     _tone_metrics = field_validator("tone")(classmethod(lambda cls, v: _check_metrics(v)))
@@ -86,17 +124,28 @@ class Spec(BaseModel):
 
     @model_validator(mode="after")
     def _not_empty(self) -> "Spec":
-        if not self.tone and not self.machines and self.compression is None:
-            raise ValueError("the spec limits nothing: give tone, machines or compression")
+        if not self.tone and not self.machines and not self.groups and self.compression is None:
+            raise ValueError("the spec limits nothing: give tone, machines, groups or compression")
         return self
 
     @property
     def key(self) -> str:
         return f"{self.name}@{self.version}"
 
-    def tone_limits_for(self, machine: str | None) -> dict[str, Limits]:
-        """The machine's own limits where it has them, the overall limits otherwise."""
-        return {**self.tone, **self.machines.get(machine or "", {})}
+    def matching_groups(self, machine: str | None, part: str | None = None, label: str | None = None) -> list[LimitGroup]:
+        """Every limit group that applies to an image of ``machine``, ``part`` and ``label``, least specific first
+        (the ``machines`` entries count as machine-only groups)."""
+        found = [g for g in self.groups if g.matches(machine, part, label)]
+        if machine is not None and machine in self.machines:
+            found.append(LimitGroup(machine=machine, tone=self.machines[machine]))
+        return sorted(found, key=lambda g: g.rank)
+
+    def tone_limits_for(self, machine: str | None, part: str | None = None, label: str | None = None) -> dict[str, Limits]:
+        """The most specific limits for each metric: machine × part, else machine, else class, else overall."""
+        limits = dict(self.tone)
+        for group in self.matching_groups(machine, part, label):
+            limits.update(group.tone)
+        return limits
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
@@ -126,13 +175,21 @@ def derive(
     *,
     k: float = 1.5,
     per_machine: bool = False,
+    per_part: bool = False,
+    per_class: bool = False,
     columns: tuple[str, ...] = DEFAULT_DERIVED,
     version: int = 1,
     source: str = "",
     applies_to: str = "any",
 ) -> Spec:
-    """Limits at mean ± k·σ (σ: sample standard deviation, ddof=1) of each metric over ``metrics``;
-    with ``per_machine`` one set per machine_id as well (machines with fewer than 2 images are skipped)."""
+    """Limits at mean ± k·σ (σ: sample standard deviation, ddof=1) of each metric over ``metrics``.
+
+    ``per_machine``: one set per machine_id as well; ``per_part``: one per machine × part_no (implies per machine);
+    ``per_class``: one per label within each of those scopes, so that what a class shows (a missing hole brightens
+    a crop) is judged against its own class and not read as camera tone. A group with fewer than 2 images gets
+    no limits of its own: its images fall back to the next less specific limits."""
+    if not k > 0:
+        raise SpecError(f"cannot derive {name}: k must be above 0, not {k:g}")
     if len(metrics) < 2:
         raise SpecError(f"cannot derive {name}: the reference set has {len(metrics)} image(s), need at least 2")
 
@@ -140,10 +197,20 @@ def derive(
         mean, std = frame[list(columns)].mean(), frame[list(columns)].std(ddof=1)
         return {c: Limits(min=float(mean[c] - k * std[c]), max=float(mean[c] + k * std[c])) for c in columns}
 
-    machines = {}
-    if per_machine:
-        for machine, frame in metrics.dropna(subset=["machine_id"]).groupby("machine_id"):
-            if len(frame) >= 2:
-                machines[str(machine)] = limits(frame)
+    def by(frame: pd.DataFrame, keys: list[str]):
+        for key, part in frame.dropna(subset=keys).groupby(keys):
+            if len(part) >= 2:
+                yield dict(zip(keys, (str(v) for v in key), strict=True)), part
+
+    machines, groups = {}, []
+    scopes = [[]] + [["machine_id"]] * (per_machine or per_part) + [["machine_id", "part_no"]] * per_part
+    for keys in scopes:
+        for selector in ([keys + ["label"]] if per_class else []) + ([keys] if keys else []):
+            for values, frame in by(metrics, selector):
+                if list(values) == ["machine_id"]:
+                    machines[values["machine_id"]] = limits(frame)
+                else:
+                    groups.append(LimitGroup(machine=values.get("machine_id"), part=values.get("part_no"),
+                                             label=values.get("label"), tone=limits(frame)))  # fmt: skip
     return Spec(name=name, version=version, source=source, applies_to=applies_to, tone=limits(metrics),
-                machines=machines)  # fmt: skip
+                machines=machines, groups=tuple(groups))  # fmt: skip

@@ -22,7 +22,7 @@ from validation.engines import GXRunner, Verdict
 from validation.pictures import tone_histograms
 from validation.specs import Spec, SpecError, parse_spec
 
-METRIC_COLUMNS = ("id", "sha256", "source", "machine_id", "label", "status", "format", "jpeg_quality",
+METRIC_COLUMNS = ("id", "sha256", "source", "machine_id", "part_no", "label", "status", "format", "jpeg_quality",
                   "bytes_per_pixel", "compressed", *TONE_FIELDS)  # fmt: skip
 
 
@@ -213,7 +213,8 @@ def report_markdown(spec: Spec, summary: dict) -> str:
     return "\n".join(lines)
 
 
-def derive_spec(settings: Settings, name: str, scope: Scope, k: float, per_machine: bool) -> tuple[Spec, Path]:
+def derive_spec(settings: Settings, name: str, scope: Scope, k: float, per_machine: bool, per_part: bool = False,
+                per_class: bool = False) -> tuple[Spec, Path]:  # fmt: skip
     """Derive limits from the scope's images that are not excluded, register the spec as the next version
     of ``name`` and write its YAML under AOI_HOME/specs."""
     from validation.specs import derive
@@ -223,10 +224,12 @@ def derive_spec(settings: Settings, name: str, scope: Scope, k: float, per_machi
     sources = sorted(frame["source"].dropna().unique())
     with db.session(settings.catalog_url) as s:
         latest = s.exec(select(SpecRecord.version).where(SpecRecord.name == name).order_by(SpecRecord.version.desc())).first()
-    spec = derive(name, frame, k=k, per_machine=per_machine, version=(latest or 0) + 1,
-                  applies_to=sources[0] if len(sources) == 1 else "any",
+    scopes = [w for w, on in (("per class", per_class), ("per machine", per_machine and not per_part),
+                              ("per machine × part", per_part)) if on]  # fmt: skip
+    spec = derive(name, frame, k=k, per_machine=per_machine, per_part=per_part, per_class=per_class,
+                  version=(latest or 0) + 1, applies_to=sources[0] if len(sources) == 1 else "any",
                   source=f"derived from {scope}: mean ± {k:g}σ of {len(frame)} images"
-                         + (", per machine" if per_machine else ""))  # fmt: skip
+                         + "".join(f", {w}" for w in scopes))  # fmt: skip
     register_spec(settings, spec)
     path = settings.home / "specs" / f"{spec.name}@{spec.version}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from aoi.cli.output import JSON_OPTION, console, emit, fail, table
+from aoi.cli.output import JSON_OPTION, console, emit, err_console, fail, table
 from aoi.settings import get_settings
 
 dataset_app = typer.Typer(help="Dataset versions (frozen manifests) and blind-test sets.", no_args_is_help=True)
@@ -18,8 +18,13 @@ def _cleaning_table(version: dict) -> None:
     """The report's cleaning table: count per class before and after each rule."""
     classes = sorted({c for step in version["cleaning"] for c in step["before"]})
     rows = [{"rule": "start", **version["cleaning"][0]["before"]}] if version["cleaning"] else []
-    rows += [{"rule": step["rule"], **step["after"]} for step in version["cleaning"]]
-    table(rows, ["rule", *classes], title=f"cleaning table of {version['name']}")
+    for step in version["cleaning"]:
+        over = step.get("over_limit") or {}
+        mark = (" [class loss allowed: " + ", ".join(f"{c} -{s:.0%}" for c, s in over.items()) + "]") if over else ""
+        rows.append({"rule": step["rule"] + mark, **{c: f"{n}*" if c in over else n for c, n in step["after"].items()}})
+    table(rows, ["rule", *classes], title=f"cleaning table of {version['name']}"
+          + (" (* over AOI_DATASETS__MAX_CLASS_LOSS, allowed by --allow-class-loss)" if version.get("class_loss_allowed")
+             and any(step.get("over_limit") for step in version["cleaning"]) else ""))  # fmt: skip
 
 
 def show_version(version: dict) -> None:
@@ -44,9 +49,12 @@ def build(
     group_by: str = typer.Option("source_image", "--group-by", help="source_image (crops of one image stay together) or none."),
     seed: int = typer.Option(0, help="Seed of sampling and splits: the same seed gives the same version."),
     parent: str = typer.Option(None, help="The dataset version this one derives from (lineage)."),
+    allow_class_loss: bool = typer.Option(False, "--allow-class-loss", help="Accept a validation rule that removes "
+                                          "more of a class than AOI_DATASETS__MAX_CLASS_LOSS (recorded in the version)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Freeze a manifest of the source's labelled images: cleaning table, group-aware seeded splits, no blind image."""
+    """Freeze a manifest of the source's labelled images: cleaning table, group-aware seeded splits, no blind image.
+    A validation that removes more than AOI_DATASETS__MAX_CLASS_LOSS of a class refuses the build."""
     from aoi.dataset.versions import DatasetError
     from aoi.prefect_server import PrefectUnavailable, ensure_server
     from validation.specs import SpecError
@@ -57,9 +65,11 @@ def build(
         ensure_server(get_settings())
         from flows.dataset import build_dataset
 
-        version = build_dataset(name, source, spec, per_class, split, group_by, seed, parent)
+        version = build_dataset(name, source, spec, per_class, split, group_by, seed, parent, allow_class_loss)
     except (DatasetError, SpecError, ValueError, PrefectUnavailable) as err:
         fail(str(err), as_json, code=2)
+    for warning in version.get("warnings", []):
+        err_console.print(f"[yellow]warning:[/yellow] {warning}")
     emit(version, as_json, show_version)
 
 

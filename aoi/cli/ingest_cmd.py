@@ -52,6 +52,8 @@ def ingest(
             print(f"see why: aoi quarantine --batch {r['batch_id']}")
 
     emit(result, as_json, render)
+    for warning in result.get("warnings", []):
+        err_console.print(f"[yellow]warning:[/yellow] {warning}")
     if result.get("refused"):
         err_console.print(f"[red]refused:[/red] {result['refused']}")
         raise typer.Exit(1)

@@ -32,14 +32,18 @@ def spec_derive(
     source: str = typer.Option(..., "--from", help="Reference set: batch:ID (or ID), dataset:NAME (or NAME), source:gray|color."),
     k: float = typer.Option(1.5, "--k", help="Limits at mean ± k·σ."),
     per_machine: bool = typer.Option(False, "--per-machine", help="Also one set of limits per machine."),
+    per_part: bool = typer.Option(False, "--per-part", help="Also one set per machine × part number (and per machine)."),
+    per_class: bool = typer.Option(False, "--per-class", help="One set per class within each of those scopes: each "
+                                   "class is judged against its own tone, so what it shows is not taken for camera tone."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Derive tone limits at mean ± kσ of a reference set (domain fact 2)."""
+    """Derive tone limits at mean ± kσ of a reference set (domain fact 2); images are later judged by the most
+    specific limits that match them (machine × part, else machine, else class, else overall)."""
     from validation.specs import SpecError
     from validation.steps import Scope, derive_spec
 
     try:
-        spec, path = derive_spec(get_settings(), name, Scope.parse(source), k, per_machine)
+        spec, path = derive_spec(get_settings(), name, Scope.parse(source), k, per_machine, per_part, per_class)
     except SpecError as err:
         fail(str(err), as_json, code=2)
     emit({"spec": spec.key, "file": str(path), **spec.model_dump(mode="json")}, as_json,

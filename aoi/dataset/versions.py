@@ -19,10 +19,20 @@ from sqlmodel import Session, select
 from aoi.catalog import db
 from aoi.catalog.models import DatasetMember, DatasetVersion, HashClaim, Image, ImageStatus
 from aoi.dataset.splits import Row, assign_splits, cap_per_class, parse_ratio
+from aoi.labels import small_labels
 
 
 class DatasetError(ValueError):
     """A dataset request that cannot be honoured; the message says why."""
+
+
+class ClassLossError(DatasetError):
+    """A cleaning rule removed more of a class than AOI_DATASETS__MAX_CLASS_LOSS allows."""
+
+
+def class_losses(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
+    """Share of each class a rule removed (0..1), for the classes it had before."""
+    return {label: 1 - after.get(label, 0) / n for label, n in before.items() if n}
 
 
 def _lock(s: Session) -> None:
@@ -73,9 +83,20 @@ def build(
     seed: int = 0,
     parent: str | None = None,
     note: str | None = None,
+    max_class_loss: float = 0.2,
+    allow_class_loss: bool = False,
+    min_label_images: int = 0,
 ) -> dict:
-    """Freeze a training dataset version of ``source``'s labelled images; returns ``describe(name)``."""
+    """Freeze a training dataset version of ``source``'s labelled images; returns ``describe(name)`` with
+    ``warnings`` (labels with fewer than ``min_label_images`` images).
+
+    The guard: a rule that judges images (validation against a spec) may remove at most ``max_class_loss`` of any
+    class; beyond it the build is refused, naming the rule, the class and the share, unless ``allow_class_loss``,
+    which the rule's row in the cleaning table records. The blind wall and the per-class cap are not judged:
+    they remove what the builder asked for by name, and their counts stay in the table."""
     ratio = parse_ratio(split)
+    if not 0 <= max_class_loss <= 1:
+        raise DatasetError(f"max_class_loss must be a share between 0 and 1, not {max_class_loss:g}")
     if group_by not in ("source_image", "none"):
         raise DatasetError(f"group_by must be source_image or none, not {group_by!r}")
     with db.session(url) as s:
@@ -91,13 +112,27 @@ def build(
             rows = [Row(r.image_id, r.sha256, r.label, f"image:{r.image_id}") for r in rows]
         cleaning = []
 
-        def rule(text: str, kept: list[Row], before: list[Row]) -> list[Row]:
-            cleaning.append({"rule": text, "before": _counts(before), "after": _counts(kept)})
+        def rule(text: str, kept: list[Row], before: list[Row], guarded: bool = False) -> list[Row]:
+            step = {"rule": text, "before": _counts(before), "after": _counts(kept)}
+            if guarded:
+                over = {label: round(loss, 4) for label, loss in class_losses(step["before"], step["after"]).items()
+                        if loss > max_class_loss}  # fmt: skip
+                if over and not allow_class_loss:
+                    label, loss = max(over.items(), key=lambda item: (item[1], item[0]))
+                    n = step["before"][label]
+                    others = f" (and {len(over) - 1} other class(es))" if len(over) > 1 else ""
+                    raise ClassLossError(
+                        f"rule '{text}' removes {loss:.0%} of class {label} ({n - step['after'].get(label, 0)} of {n} "
+                        f"images){others}, over AOI_DATASETS__MAX_CLASS_LOSS={max_class_loss:.0%}: look at the tone "
+                        "pictures per label of the validation run, restore what the rule should not remove, or build "
+                        "with --allow-class-loss to accept the loss")  # fmt: skip
+                step.update(max_class_loss=max_class_loss, allow_class_loss=allow_class_loss, over_limit=over)
+            cleaning.append(step)
             return kept
 
         status = {i.id: i.status for i in images}
         rows = rule(f"not excluded by validation{f' (spec {spec_key})' if spec_key else ''}",
-                    [r for r in rows if status[r.image_id] != ImageStatus.excluded], rows)  # fmt: skip
+                    [r for r in rows if status[r.image_id] != ImageStatus.excluded], rows, guarded=True)  # fmt: skip
         blind = _claimed(s, (r.sha256 for r in rows), "blind")
         rows = rule("not in a blind test set", [r for r in rows if r.sha256 not in blind], rows)
         if per_class:
@@ -116,7 +151,7 @@ def build(
                                 split=splits[r.image_id], group_key=r.group) for r in rows)  # fmt: skip
         _claim(s, version.id, (r.sha256 for r in rows), "train")
         s.commit()
-    return describe(url, name)
+    return {**describe(url, name), "warnings": small_labels(_counts(rows), min_label_images)}
 
 
 def _split_counts(rows: list[Row], splits: dict[int, str]) -> dict[str, dict[str, int]]:
@@ -197,6 +232,8 @@ def describe(url: str, name: str) -> dict:
     data = version.model_dump(exclude={"id"})
     data["created_at"] = version.created_at.isoformat()
     data["images"] = sum(sum(c.values()) for c in version.counts.values())
+    # Kept in the cleaning table's guarded rows (no column of its own): was a class's loss accepted by name?
+    data["class_loss_allowed"] = any(step.get("allow_class_loss") for step in version.cleaning)
     data["lineage"] = lineage
     return data
 

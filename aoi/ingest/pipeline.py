@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aoi.ingest.candidate import BadInput, Candidate
 from aoi.metrics import BadImage, ImageMetrics, measure
-from aoi.settings import Settings
+from aoi.settings import IngestSettings, Settings
 from aoi.store import ImageStore, sha256_of
 
 
@@ -78,6 +78,20 @@ def drop_known(loaded: list[Loaded], known: dict[str, str | None]) -> tuple[list
     return fresh, duplicates, conflicts
 
 
+def upload_rule(metrics: ImageMetrics, limits: IngestSettings) -> str | None:
+    """Which upload rule of the platform manual the image breaks (smaller than the minimum size, too elongated),
+    named with its setting; None when it keeps them all."""
+    width, height = metrics.width, metrics.height
+    if width < limits.min_width or height < limits.min_height:
+        return (f"upload rule min size: {width}x{height} px is under the minimum {limits.min_width}x{limits.min_height}"
+                " px (AOI_INGEST__MIN_WIDTH, AOI_INGEST__MIN_HEIGHT)")  # fmt: skip
+    ratio = max(width, height) / min(width, height)
+    if ratio > limits.max_aspect_ratio:
+        return (f"upload rule max aspect ratio: {width}x{height} px is {ratio:.1f}:1, over "
+                f"{limits.max_aspect_ratio:g}:1 (AOI_INGEST__MAX_ASPECT_RATIO)")  # fmt: skip
+    return None
+
+
 def decode_and_measure(loaded: list[Loaded], settings: Settings) -> tuple[list[Measured], list[Rejected]]:
     limits = settings.ingest
     measured, rejected = [], []
@@ -91,6 +105,10 @@ def decode_and_measure(loaded: list[Loaded], settings: Settings) -> tuple[list[M
             )
         except BadImage as err:
             rejected.append(Rejected(item.candidate, str(err), item.data))
+            continue
+        broken = upload_rule(metrics, limits)
+        if broken:
+            rejected.append(Rejected(item.candidate, broken, item.data))
             continue
         measured.append(Measured(item.candidate, item.data, item.sha256, metrics))
     return measured, rejected

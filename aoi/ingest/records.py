@@ -163,6 +163,19 @@ def close_batch(url: str, batch_id: int, run: dict, error: str | None = None) ->
         return batch
 
 
+def label_totals(url: str, batch_id: int) -> dict[str, int]:
+    """Catalogued images (not excluded) of every label this batch holds, in the batch's source(s)."""
+    with db.session(url) as s:
+        pairs = s.exec(select(Image.source, Image.label).where(Image.batch_id == batch_id, Image.label.is_not(None))
+                       .distinct()).all()  # fmt: skip
+        totals: dict[str, int] = {}
+        for source, label in pairs:
+            n = s.exec(select(func.count()).select_from(Image).where(
+                Image.source == source, Image.label == label, Image.status != ImageStatus.excluded)).one()  # fmt: skip
+            totals[label] = totals.get(label, 0) + n
+        return totals
+
+
 def refuse_input(url: str, batch_id: int, file: str, origin: str, reason: str) -> None:
     """A whole input refused (zip bomb, unreadable manifest): one quarantine entry, the batch failed."""
     with db.session(url) as s:

@@ -11,7 +11,7 @@ from aoi.ingest import pipeline, records
 from aoi.ingest.candidate import Candidate
 from aoi.ingest.importers import Discovery, ImportContext, get_importer
 from aoi.ingest.pipeline import Measured, Rejected
-from aoi.labels import LabelMap
+from aoi.labels import LabelMap, small_labels
 from aoi.settings import Settings
 from aoi.store import ImageStore
 
@@ -111,7 +111,8 @@ def finish(settings: Settings, batch_id: int, tally: Tally, found: Discovery) ->
     batch = records.close_batch(
         settings.catalog_url, batch_id, {"discovered": tally.discovered, "duplicates": tally.duplicates}
     )
-    return summary(batch, tally)
+    warnings = small_labels(records.label_totals(settings.catalog_url, batch_id), settings.ingest.min_label_images)
+    return {**summary(batch, tally), "warnings": warnings}
 
 
 def fail(settings: Settings, batch_id: int, tally: Tally, found: Discovery | None, error: str) -> None:

@@ -28,8 +28,11 @@ def test_build_with_a_spec_leaves_out_excluded_images_and_blind_ones(settings, t
     blind = aoi("dataset", "blind", "color-blind-0717", "--folder", str(vrs_images(tmp_path / "held", 2, seed=2)),
                 "--source", "color", "--date", "2026-07-17")  # fmt: skip
     assert blind["role"] == "blind" and blind["images"] == 2
-    version = aoi("dataset", "build", "color-v1", "--source", "color", "--spec", "vrs-capture-2023", "--split", "1:1:0")
+    # The spec removes 3 of 13 SPUR (23%), over AOI_DATASETS__MAX_CLASS_LOSS: accepted by name, and recorded.
+    version = aoi("dataset", "build", "color-v1", "--source", "color", "--spec", "vrs-capture-2023", "--split", "1:1:0",
+                  "--allow-class-loss")  # fmt: skip
     assert version["validation"]["excluded"] == 3 and version["spec_key"] == "vrs-capture-2023@1"
+    assert version["class_loss_allowed"] and version["cleaning"][0]["over_limit"] == {"SPUR": round(3 / 13, 4)}
     assert [step["after"] for step in version["cleaning"]] == [{"SPUR": 10}, {"SPUR": 8}]
     assert version["dropped_blind"] == 2 and version["images"] == 8
     rows = manifest("color-v1")

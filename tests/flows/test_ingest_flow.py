@@ -104,7 +104,7 @@ def test_a_run_killed_half_way_finishes_on_rerun_without_duplicates_or_orphans(c
     settings = configure(INGEST__CHUNK_SIZE=20, STORE_FSYNC="false")
     total = 1500
     for i in range(total):
-        write(tmp_path / "in" / "Spur" / f"img_{i:04d}.png", image_bytes(size=(16, 16), seed=i))
+        write(tmp_path / "in" / "Spur" / f"img_{i:04d}.png", image_bytes(size=(32, 32), seed=i))
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
     command = [str(Path(sys.executable).with_name("aoi")), "ingest", str(tmp_path / "in"), "--no-progress", "--json"]
     proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,

@@ -1,7 +1,8 @@
 """When a drift check says drift, and when drift may trigger a retraining.
 
-Verdict: drift when the share of drifted columns reaches ``drift_share`` or the Unknown rate rose by more than
-``max_unknown_rise`` over the reference's with 95% confidence; no verdict at all below the minimum sample count.
+Verdict: drift when the share of drifted columns reaches ``drift_share``, the Unknown rate rose by more than
+``max_unknown_rise`` over the reference's with 95% confidence, or (``quality_drift_alone``) sharpness or smear
+drifted; no verdict at all below the minimum sample count.
 
 Episodes: the first drifted check of a kind opens an episode and triggers one retraining. Further drifted
 checks in that episode trigger nothing. The episode closes at the first clean check after its retraining has
@@ -20,6 +21,7 @@ from aoi.catalog import db
 from aoi.catalog.models import DriftEpisode, utcnow
 from aoi.settings import MonitoringSettings, Settings
 from monitoring.drift import Comparison
+from monitoring.frames import QUALITY
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ def judge(c: Comparison, config: MonitoringSettings) -> Verdict:
         reasons.append(f"Unknown rate {c.unknown_rate:.1%} is {c.unknown_rise:+.1%} over the reference's "
                        f"{c.reference_unknown_rate:.1%}, at least {c.unknown_rise_floor:+.1%} with 95% confidence "
                        f"(limit +{config.max_unknown_rise:.0%})")  # fmt: skip
+    quality = [column for column in c.drifted_columns if column in QUALITY]
+    if quality and config.quality_drift_alone:
+        # A lens out of focus or a smeared window changes what the model sees while the tone may hold: two
+        # columns of fifteen never reach the share, so they are a reason of their own.
+        reasons.append(f"image quality drifted ({', '.join(quality)})")
     return Verdict(bool(reasons), reasons)
 
 

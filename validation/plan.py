@@ -32,6 +32,8 @@ def _between(column: str, limits: Limits) -> Check:
 def checks_for(spec: Spec, machine: str | None = None) -> list[Check]:
     """The checks of ``spec`` for images of ``machine`` (its own tone limits where the spec has them)."""
     checks = [_between(metric, limits) for metric, limits in spec.tone_limits_for(machine).items()]
+    # Quality metrics are missing (None) on images measured before they existed: no check judges a missing value.
+    checks += [_between(metric, limits) for metric, limits in spec.quality.items()]
     c = spec.compression
     if c is not None:
         if c.formats:

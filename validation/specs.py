@@ -1,6 +1,7 @@
 """Specs: named, versioned limits on the per-image metrics of ``aoi.metrics``.
 
-A tone spec limits brightness and the channel differences, overall and optionally per machine; a
+A tone spec limits brightness and the channel differences, overall and optionally per machine; quality
+limits bound sharpness and smear (an image not measured for them, from before they existed, is not judged); a
 compression spec limits format, JPEG quality and bytes per pixel and says whether compressed images are
 required, forbidden or allowed. Specs are YAML files (``validation/specs/`` ships the report's VRS capture
 spec) and every spec used is kept in the catalog under its name and version.
@@ -14,7 +15,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from aoi.metrics import TONE_FIELDS
+from aoi.metrics import QUALITY_FIELDS, TONE_FIELDS
 
 TONE_METRICS = TONE_FIELDS  # brightness, mean_r/g/b, r_minus_g, r_minus_b, g_minus_b, b_diff
 DEFAULT_DERIVED = ("brightness", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")
@@ -45,10 +46,10 @@ class Limits(BaseModel):
         return f"{low}..{high}"
 
 
-def _check_metrics(limits: dict[str, Limits]) -> dict[str, Limits]:
-    unknown = sorted(set(limits) - set(TONE_METRICS))
+def _check_metrics(limits: dict[str, Limits], known: tuple[str, ...] = TONE_METRICS, what: str = "tone") -> dict[str, Limits]:
+    unknown = sorted(set(limits) - set(known))
     if unknown:
-        raise ValueError(f"unknown tone metric(s) {unknown}; known: {', '.join(TONE_METRICS)}")
+        raise ValueError(f"unknown {what} metric(s) {unknown}; known: {', '.join(known)}")
     return limits
 
 
@@ -70,9 +71,11 @@ class Spec(BaseModel):
     mostly: float = Field(1.0, gt=0, le=1, description="Share of images that must pass for the set to pass")
     tone: dict[str, Limits] = Field(default_factory=dict)
     machines: dict[str, dict[str, Limits]] = Field(default_factory=dict, description="Per-machine tone limits")
+    quality: dict[str, Limits] = Field(default_factory=dict, description="Limits on sharpness and smear")
     compression: CompressionSpec | None = None
 
     _tone_metrics = field_validator("tone")(classmethod(lambda cls, v: _check_metrics(v)))
+    _quality_metrics = field_validator("quality")(classmethod(lambda cls, v: _check_metrics(v, QUALITY_FIELDS, "quality")))
 
     @field_validator("machines")
     @classmethod
@@ -86,8 +89,8 @@ class Spec(BaseModel):
 
     @model_validator(mode="after")
     def _not_empty(self) -> "Spec":
-        if not self.tone and not self.machines and self.compression is None:
-            raise ValueError("the spec limits nothing: give tone, machines or compression")
+        if not self.tone and not self.machines and not self.quality and self.compression is None:
+            raise ValueError("the spec limits nothing: give tone, machines, quality or compression")
         return self
 
     @property

@@ -17,10 +17,11 @@ judged at 160x160 and PKU's 128x128 crops at full size; None when the image is s
 - ``sharpness``: variance of the 4-neighbour Laplacian, gray levels squared. Focus and motion blur lower it;
   it also scales with contrast (80% light gives about 0.64 of it), so compare it within one kind of image.
 - ``smear``: share of the image (0..1) covered by 8x8-pixel blocks whose edges are soft: the block has edges
-  (mean squared gradient over 4, i.e. a slope of at least 2 gray levels a pixel) but little curvature (mean
-  squared Laplacian under a quarter of the squared gradient, an edge spread over more than about 2 pixels).
-  A smear, a drop of flux or an out-of-focus dust blob on the optics softens the edges under it; a sharp, clean
-  image has almost none (0 on nearly every DeepPCB scan).
+  (mean of (gx² + gy²) / 4 over central differences above 4, a slope of 2 gray levels a pixel) but little
+  curvature (mean squared Laplacian under a quarter of that, an edge spread over more than about 2 pixels, and
+  under a quarter of the image's own median block ratio, so that an image soft all over, such as a crop upscaled
+  from a small box, counts what is softer than the rest). A smear, a drop of flux or an out-of-focus dust blot on
+  the optics softens the edges under it; a sharp, clean image has none (0 on every DeepPCB scan).
 
 Speed: a JPEG is decoded once at reduced size (libjpeg DCT scaling through Pillow's ``draft``), no smaller than
 ``min_side`` pixels a side and no smaller than the quality scale. Block means survive DCT scaling, so every
@@ -235,9 +236,14 @@ def _quality(luma: np.ndarray) -> tuple[float | None, float | None]:
     down, across = _block_sums(rows - 2), _block_sums(cols - 2)
     block_gradient = (down @ gradient2 @ across.T) * 0.25
     block_curvature = down @ laplacian @ across.T
-    area = _SMEAR_BLOCK * _SMEAR_BLOCK
-    soft = (block_gradient > _EDGE_FLOOR * area) & (block_curvature < _SOFT_RATIO * block_gradient)
-    return sharpness, float(soft.mean())
+    edges = block_gradient > _EDGE_FLOOR * _SMEAR_BLOCK * _SMEAR_BLOCK
+    if not edges.any():
+        return sharpness, 0.0
+    ratio = block_curvature[edges] / block_gradient[edges]
+    # Soft for this image: a crop upscaled from a small box is soft all over, and a smear is what is softer
+    # than the rest (a softness shared by the whole image is a matter of focus, which sharpness measures).
+    limit = min(_SOFT_RATIO, _SOFT_RATIO * float(np.median(ratio)))
+    return sharpness, float((ratio < limit).sum()) / edges.size
 
 
 @lru_cache(maxsize=32)

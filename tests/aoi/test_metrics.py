@@ -105,6 +105,19 @@ def test_smear_rises_with_a_smeared_patch_and_an_out_of_focus_dust_blot():
         assert smear.sharpness < 0.85 * base.sharpness and dust.sharpness < 0.85 * base.sharpness
 
 
+def test_an_image_soft_all_over_is_unsharp_not_smeared_and_a_smear_on_it_still_shows():
+    """A crop upscaled from a small box is soft everywhere (PKU's crops): that is sharpness's business; smear
+    counts what is softer than the rest of the image."""
+    for seed in range(2):
+        small = Image.fromarray(board(size=(100, 100), seed=seed))
+        crisp, soft = (measure(_jpeg(small.resize((200, 200), f))) for f in (Image.NEAREST, Image.BILINEAR))
+        assert soft.sharpness < 0.3 * crisp.sharpness and soft.smear == crisp.smear == 0.0
+        upscaled = small.resize((200, 200), Image.BILINEAR)
+        smeared = upscaled.copy()
+        smeared.paste(upscaled.crop((40, 40, 140, 140)).filter(ImageFilter.GaussianBlur(4)), (40, 40))
+        assert measure(_jpeg(smeared)).smear > 0.1
+
+
 def test_quality_metrics_are_deterministic_and_of_a_gray_and_a_colour_copy_alike():
     gray = board(size=(256, 256), seed=7)
     a, b = measure(_png(Image.fromarray(gray))), measure(_png(Image.fromarray(gray)))

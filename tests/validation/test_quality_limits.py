@@ -17,7 +17,6 @@ from aoi.ingest.candidate import Candidate
 from aoi.ingest.pipeline import Measured
 from aoi.metrics import measure
 from aoi.store import sha256_of
-from serving.answer import tone_check
 from tests.helpers import board
 from validation import steps
 from validation.engines import run_pandas
@@ -81,21 +80,3 @@ def test_an_image_below_the_sharpness_limit_is_excluded_with_the_limit_named(set
     assert "sharpness outside 2000..inf" in rows["blurred.jpg"].status_reason
     assert "spec focus@1" in rows["blurred.jpg"].status_reason
     assert {n for n, r in rows.items() if r.status == ImageStatus.excluded} == {"blurred.jpg"}
-
-
-def test_the_service_judges_quality_limits_and_leaves_an_unmeasured_value_unjudged():
-    class Deployed:
-        tone_spec = SPEC
-
-    sharp, blurred = measure(_jpeg(0)), measure(_jpeg(0, blur=3.0))
-    assert tone_check(Deployed, sharp, None) == (True, [])
-    in_spec, outside = tone_check(Deployed, blurred, None)
-    assert in_spec is False and "sharpness" in outside
-    tiny = measure(_tiny())
-    assert tiny.sharpness is None and tone_check(Deployed, tiny, None) == (True, [])
-
-
-def _tiny() -> bytes:
-    out = io.BytesIO()
-    PILImage.new("L", (6, 6), 100).save(out, format="PNG")
-    return out.getvalue()

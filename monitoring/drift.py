@@ -105,8 +105,9 @@ def run_report(reference: pd.DataFrame, current: pd.DataFrame, config: Monitorin
     report = Report([DataDriftPreset(**options)], include_tests=True)
     with warnings.catch_warnings():  # a constant column (one JPEG quality everywhere) has no correlation: not news
         warnings.simplefilter("ignore", RuntimeWarning)
-        return report.run(current_data=Dataset.from_pandas(_prepared(current, numeric), data_definition=definition),
-                      reference_data=Dataset.from_pandas(_prepared(reference, numeric), data_definition=definition))  # fmt: skip
+        current_data = Dataset.from_pandas(_prepared(current, numeric), data_definition=definition)
+        reference_data = Dataset.from_pandas(_prepared(reference, numeric), data_definition=definition)
+        return report.run(current_data=current_data, reference_data=reference_data)
 
 
 def figures(snapshot, reference: pd.DataFrame, current: pd.DataFrame) -> Comparison:

@@ -120,7 +120,8 @@ def log_row(answer: Answer, metrics: ImageMetrics, sha256: str, latency_ms: floa
         "part_no": answer.part_no, "upstream_code": answer.upstream_code, "sha256": sha256, "label": answer.label,
         "coarse_label": answer.coarse_label, "model_label": answer.model_label, "confidence": answer.confidence,
         "unknown": answer.unknown, "route": answer.route, "rule": answer.rule,
-        **answer.tone.model_dump(), **answer.quality.model_dump(), "format": metrics.format, "jpeg_quality": metrics.jpeg_quality,
+        **answer.tone.model_dump(), **answer.quality.model_dump(),
+        "format": metrics.format, "jpeg_quality": metrics.jpeg_quality,
         "bytes_per_pixel": metrics.bytes_per_pixel, "width": metrics.width, "height": metrics.height,
         "in_spec": answer.in_spec,
     }  # fmt: skip

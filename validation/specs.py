@@ -46,7 +46,8 @@ class Limits(BaseModel):
         return f"{low}..{high}"
 
 
-def _check_metrics(limits: dict[str, Limits], known: tuple[str, ...] = TONE_METRICS, what: str = "tone") -> dict[str, Limits]:
+def _check_metrics(limits: dict[str, Limits], known: tuple[str, ...] = TONE_METRICS,
+                   what: str = "tone") -> dict[str, Limits]:  # fmt: skip
     unknown = sorted(set(limits) - set(known))
     if unknown:
         raise ValueError(f"unknown {what} metric(s) {unknown}; known: {', '.join(known)}")
@@ -75,7 +76,9 @@ class Spec(BaseModel):
     compression: CompressionSpec | None = None
 
     _tone_metrics = field_validator("tone")(classmethod(lambda cls, v: _check_metrics(v)))
-    _quality_metrics = field_validator("quality")(classmethod(lambda cls, v: _check_metrics(v, QUALITY_FIELDS, "quality")))
+    _quality_metrics = field_validator("quality")(
+        classmethod(lambda cls, v: _check_metrics(v, QUALITY_FIELDS, "quality"))
+    )
 
     @field_validator("machines")
     @classmethod

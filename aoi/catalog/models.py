@@ -48,7 +48,7 @@ class ToneColumns(SQLModel):
     b_diff: float
     # Image quality (aoi.metrics, names as ``QUALITY_FIELDS``). NULL: not measured (a row from before revision
     # 0009); validation and monitoring treat it as unknown, never as zero.
-    sharpness: float | None = Field(default=None, description="Variance of the Laplacian of the gray luma, gray levels²")
+    sharpness: float | None = Field(default=None, description="Variance of the gray luma's Laplacian, gray levels²")
     smear: float | None = Field(default=None, description="Share of the image (0..1) in blocks with soft edges")
 
 

@@ -166,7 +166,8 @@ def measure_quality(settings: Settings, chunk: int = 500) -> dict:
                     continue
                 try:
                     metrics = measure(store.get(row.sha256), max_pixels=settings.ingest.max_pixels,
-                                      allowed_modes=settings.ingest.allowed_modes, min_side=settings.metrics_min_side)  # fmt: skip
+                                      allowed_modes=settings.ingest.allowed_modes,
+                                      min_side=settings.metrics_min_side)  # fmt: skip
                 except BadImage:
                     report["unreadable"] += 1
                     continue

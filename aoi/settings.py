@@ -146,7 +146,8 @@ class MonitoringSettings(BaseModel):
         0.10, gt=0, le=1, description="Drift when the Unknown rate rose by more than this over the reference's, with 95% confidence.",
     )  # fmt: skip
     quality_drift_alone: bool = Field(
-        True, description="A drifted image-quality column (sharpness, smear) is drift on its own, whatever the share.",
+        True, description="A drifted image-quality column (sharpness, smear) is drift on its own; off: reported only. "
+        "They never count in the drift share.",
     )  # fmt: skip
     # An effect size, not a p-value: on hundreds of answers a K-S test flags differences too small to matter (it
     # raised 62-98% false alarms on undrifted PKU windows); normed Wasserstein over 0.3 std does not, and still

@@ -168,6 +168,10 @@ class MonitoringSettings(BaseModel):
     max_unknown_rise: float = Field(
         0.10, gt=0, le=1, description="Drift when the Unknown rate rose by more than this over the reference's, with 95% confidence.",
     )  # fmt: skip
+    quality_drift_alone: bool = Field(
+        True, description="A drifted image-quality column (sharpness, smear) is drift on its own; off: reported only. "
+        "They never count in the drift share.",
+    )  # fmt: skip
     # An effect size, not a p-value: on hundreds of answers a K-S test flags differences too small to matter (it
     # raised 62-98% false alarms on undrifted PKU windows); normed Wasserstein over 0.3 std does not, and still
     # finds a lamp at 90% light in every window (measured with `aoi drift-study`, see README).
@@ -203,7 +207,8 @@ class Settings(BaseSettings):
     )
     store_fsync: bool = Field(True, description="Flush stored images to disk (once per chunk) before their catalog rows commit.")
     metrics_min_side: int = Field(
-        32, gt=0, description="JPEG tone metrics decode at reduced size down to this many pixels a side."
+        128, gt=0, description="JPEG metrics decode at reduced size down to this many pixels a side (sharpness and "
+        "smear are defined at 128: a smaller value decodes at 128 all the same).",
     )
     ingest: IngestSettings = IngestSettings()
     datasets: DatasetsSettings = DatasetsSettings()

@@ -26,20 +26,27 @@ from sqlalchemy import select
 
 from aoi.catalog import db
 from aoi.catalog.models import DatasetMember, DatasetVersion, Image, Prediction
-from aoi.metrics import TONE_FIELDS
+from aoi.metrics import QUALITY_FIELDS, TONE_FIELDS
 from aoi.settings import Settings
 
 COMPRESSION = ("jpeg_quality", "bytes_per_pixel")
-NUMERIC = (*TONE_FIELDS, *COMPRESSION, "confidence")
+# A blurred camera (sharpness) or a smeared lens or window (smear) is drift even when the tone holds. Rows
+# measured before these existed have no value (NaN); Evidently compares each column on the rows that have one.
+QUALITY = QUALITY_FIELDS
+INPUTS = (*TONE_FIELDS, *QUALITY, *COMPRESSION)
+NUMERIC = (*TONE_FIELDS, *QUALITY, *COMPRESSION, "confidence")
 CATEGORICAL = ("model_label", "unknown")  # the predicted-label share and the Unknown rate
 MONITORED = (*NUMERIC, *CATEGORICAL)
 # A lossless image has no JPEG quality; it counts as 100 (no loss), so a switch of format shows as drift.
 LOSSLESS_QUALITY = 100
-REFERENCE_FORMAT = 2  # in the cache's file name: a reference cached in an older shape is built anew
+REFERENCE_FORMAT = 3  # in the cache's file name: a reference cached in an older shape is built anew
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     frame["jpeg_quality"] = pd.to_numeric(frame["jpeg_quality"], errors="coerce").astype(float).fillna(LOSSLESS_QUALITY)
+    for column in QUALITY:  # NULL (not measured) stays missing, never zero
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     if "unknown" in frame:
         frame["unknown"] = frame["unknown"].astype(bool)
     return frame
@@ -81,7 +88,7 @@ def dataset_inputs(settings: Settings, dataset: str) -> pd.DataFrame:
     from features.calibration import for_images
 
     m, i, d = DatasetMember.__table__.c, Image.__table__.c, DatasetVersion.__table__.c
-    query = (select(m.sha256, m.split, *(i[c] for c in (*TONE_FIELDS, *COMPRESSION)))
+    query = (select(m.sha256, m.split, *(i[c] for c in INPUTS))
              .join(Image.__table__, i.id == m.image_id).join(DatasetVersion.__table__, d.id == m.dataset_id)
              .where(d.name == dataset).order_by(m.split, m.sha256))  # fmt: skip
     with db.get_engine(settings.catalog_url).connect() as connection:

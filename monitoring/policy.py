@@ -1,7 +1,9 @@
 """When a drift check says drift, and when drift may trigger a retraining.
 
-Verdict: drift when the share of drifted columns reaches ``drift_share`` or the Unknown rate rose by more than
-``max_unknown_rise`` over the reference's with 95% confidence; no verdict at all below the minimum sample count.
+Verdict: drift when the share of drifted columns reaches ``drift_share``, the Unknown rate rose by more than
+``max_unknown_rise`` over the reference's with 95% confidence, or (``quality_drift_alone``) sharpness or smear
+drifted; no verdict at all below the minimum sample count. The share counts the columns other than sharpness and
+smear, so that it means what it meant before they were monitored.
 
 Episodes: the first drifted check of a kind opens an episode and triggers one retraining. Further drifted
 checks in that episode trigger nothing. The episode closes at the first clean check after its retraining has
@@ -20,6 +22,7 @@ from aoi.catalog import db
 from aoi.catalog.models import DriftEpisode, utcnow
 from aoi.settings import MonitoringSettings, Settings
 from monitoring.drift import Comparison
+from monitoring.frames import QUALITY
 
 
 @dataclass(frozen=True)
@@ -37,13 +40,20 @@ def too_few(samples: int, minimum: int) -> Verdict:
 
 def judge(c: Comparison, config: MonitoringSettings) -> Verdict:
     reasons = []
-    if c.drifted_columns and c.drift_share >= config.drift_share:
-        reasons.append(f"{len(c.drifted_columns)} of {len(c.scores)} columns drifted ({', '.join(c.drifted_columns)}), "
+    shared = [column for column in c.drifted_columns if column not in QUALITY]
+    if shared and c.drift_share >= config.drift_share:
+        total = sum(column not in QUALITY for column in c.scores)
+        reasons.append(f"{len(shared)} of {total} columns drifted ({', '.join(shared)}), "
                        f"share {c.drift_share:.2f} >= {config.drift_share}")  # fmt: skip
     if c.unknown_rise_floor > config.max_unknown_rise:
         reasons.append(f"Unknown rate {c.unknown_rate:.1%} is {c.unknown_rise:+.1%} over the reference's "
                        f"{c.reference_unknown_rate:.1%}, at least {c.unknown_rise_floor:+.1%} with 95% confidence "
                        f"(limit +{config.max_unknown_rise:.0%})")  # fmt: skip
+    quality = [column for column in c.drifted_columns if column in QUALITY]
+    if quality and config.quality_drift_alone:
+        # A lens out of focus or a smeared window changes what the model sees while the tone may hold: image
+        # quality is a reason of its own, outside the share.
+        reasons.append(f"image quality drifted ({', '.join(quality)})")
     return Verdict(bool(reasons), reasons)
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from aoi.metrics import TONE_FIELDS, measure
+from aoi.metrics import measure
 from aoi.settings import Settings
 from monitoring import check, frames
 
@@ -48,7 +48,7 @@ def _dimmed_metrics(settings: Settings, selected, light: float, quality: dict[st
         q = quality.get(sha)
         change(image).save(out, format="JPEG", quality=q) if q else change(image).save(out, format="PNG")
         m = measure(out.getvalue(), min_side=settings.metrics_min_side)
-        rows.append({"sha256": sha, **{c: getattr(m, c) for c in (*TONE_FIELDS, *frames.COMPRESSION)}})
+        rows.append({"sha256": sha, **{c: getattr(m, c) for c in frames.INPUTS}})
     return pd.DataFrame(rows).fillna({"jpeg_quality": frames.LOSSLESS_QUALITY})
 
 

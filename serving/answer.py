@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import numpy as np
 from pydantic import BaseModel, Field
 
-from aoi.metrics import TONE_FIELDS, ImageMetrics
+from aoi.metrics import QUALITY_FIELDS, TONE_FIELDS, ImageMetrics
 from serving.models import Deployed
 from serving.rules import UNKNOWN, Rules
 
@@ -34,6 +34,13 @@ class Tone(BaseModel):
     b_diff: float
 
 
+class Quality(BaseModel):
+    """Image quality from aoi.metrics; null where the image was too small to judge."""
+
+    sharpness: float | None = Field(None, description="Variance of the Laplacian of the gray luma, gray levels²")
+    smear: float | None = Field(None, description="Share of the image (0..1) in blocks with soft edges")
+
+
 class Answer(BaseModel):
     request_id: str = Field(description="Also the prediction log's key")
     kind: str
@@ -48,11 +55,12 @@ class Answer(BaseModel):
     model_label: str = Field(description="The model's top fine class before filter and rules")
     top3: list[Candidate]
     tone: Tone
+    quality: Quality = Field(default_factory=Quality)
     format: str
     jpeg_quality: int | None
     tone_spec: str | None = Field(None, description="The spec the tone is judged against (name@version)")
-    in_spec: bool | None = Field(None, description="Tone inside the spec; null when the kind has no spec")
-    out_of_spec: list[str] = Field(default_factory=list, description="Tone metrics outside the spec")
+    in_spec: bool | None = Field(None, description="Tone and quality inside the spec; null when the kind has no spec")
+    out_of_spec: list[str] = Field(default_factory=list, description="Tone and quality metrics outside the spec")
     machine_id: str | None = None
     part_no: str | None = None
     upstream_code: str | None = None
@@ -65,13 +73,14 @@ def tone_check(deployed: Deployed, metrics: ImageMetrics, machine_id: str | None
     spec = deployed.tone_spec
     if spec is None:
         return None, []
-    outside = [name for name, limits in spec.tone_limits_for(machine_id).items()
-               if not _inside(getattr(metrics, name), limits.min, limits.max)]  # fmt: skip
+    limits = {**spec.tone_limits_for(machine_id), **spec.quality}
+    outside = [name for name, limit in limits.items() if not _inside(getattr(metrics, name), limit.min, limit.max)]
     return not outside, outside
 
 
-def _inside(value: float, low: float | None, high: float | None) -> bool:
-    return (low is None or value >= low) and (high is None or value <= high)
+def _inside(value: float | None, low: float | None, high: float | None) -> bool:
+    """None (not measured: too small an image) is not judged, as validation does not judge a missing value."""
+    return value is None or ((low is None or value >= low) and (high is None or value <= high))
 
 
 def decide(deployed: Deployed, probabilities: np.ndarray, rules: Rules, *, request_id: str, metrics: ImageMetrics,
@@ -95,7 +104,8 @@ def decide(deployed: Deployed, probabilities: np.ndarray, rules: Rules, *, reque
         route=rules.route(deployed.kind, label, coarse), rule=rule, model_label=top,
         top3=[Candidate(label=taxonomy.fine[int(i)], coarse_label=taxonomy.to_coarse(taxonomy.fine[int(i)]),
                         confidence=float(probabilities[i])) for i in order[:3]],
-        tone=Tone(**{name: getattr(metrics, name) for name in TONE_FIELDS}), format=metrics.format,
+        tone=Tone(**{name: getattr(metrics, name) for name in TONE_FIELDS}),
+        quality=Quality(**{name: getattr(metrics, name) for name in QUALITY_FIELDS}), format=metrics.format,
         jpeg_quality=metrics.jpeg_quality, tone_spec=deployed.tone_spec.key if deployed.tone_spec else None,
         in_spec=in_spec, out_of_spec=outside, machine_id=machine_id, part_no=part_no, upstream_code=upstream_code,
         calibrated=calibrated,
@@ -110,7 +120,8 @@ def log_row(answer: Answer, metrics: ImageMetrics, sha256: str, latency_ms: floa
         "part_no": answer.part_no, "upstream_code": answer.upstream_code, "sha256": sha256, "label": answer.label,
         "coarse_label": answer.coarse_label, "model_label": answer.model_label, "confidence": answer.confidence,
         "unknown": answer.unknown, "route": answer.route, "rule": answer.rule,
-        **answer.tone.model_dump(), "format": metrics.format, "jpeg_quality": metrics.jpeg_quality,
+        **answer.tone.model_dump(), **answer.quality.model_dump(),
+        "format": metrics.format, "jpeg_quality": metrics.jpeg_quality,
         "bytes_per_pixel": metrics.bytes_per_pixel, "width": metrics.width, "height": metrics.height,
         "in_spec": answer.in_spec,
     }  # fmt: skip

@@ -35,6 +35,8 @@ def checks_for(spec: Spec, machine: str | None = None, part: str | None = None, 
     """The checks of ``spec`` for images of ``machine``, ``part`` and ``label``: for each tone metric the most
     specific limits the spec has (machine × part, else machine, else class, else overall)."""
     checks = [_between(metric, limits) for metric, limits in spec.tone_limits_for(machine, part, label).items()]
+    # Quality metrics are missing (None) on images measured before they existed: no check judges a missing value.
+    checks += [_between(metric, limits) for metric, limits in spec.quality.items()]
     c = spec.compression
     if c is not None:
         if c.formats:

@@ -1,7 +1,8 @@
 """Specs: named, versioned limits on the per-image metrics of ``aoi.metrics``.
 
 A tone spec limits brightness and the channel differences, overall and optionally per class (label), per
-machine and per machine × part number; an image is judged by the most specific limits that match it. A
+machine and per machine × part number; an image is judged by the most specific limits that match it. Quality
+limits bound sharpness and smear (an image not measured for them, from before they existed, is not judged). A
 compression spec limits format, JPEG quality and bytes per pixel and says whether compressed images are
 required, forbidden or allowed. Specs are YAML files (``validation/specs/`` ships the report's VRS capture
 spec) and every spec used is kept in the catalog under its name and version.
@@ -15,7 +16,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from aoi.metrics import TONE_FIELDS
+from aoi.metrics import QUALITY_FIELDS, TONE_FIELDS
 
 TONE_METRICS = TONE_FIELDS  # brightness, mean_r/g/b, r_minus_g, r_minus_b, g_minus_b, b_diff
 DEFAULT_DERIVED = ("brightness", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")
@@ -46,10 +47,11 @@ class Limits(BaseModel):
         return f"{low}..{high}"
 
 
-def _check_metrics(limits: dict[str, Limits]) -> dict[str, Limits]:
-    unknown = sorted(set(limits) - set(TONE_METRICS))
+def _check_metrics(limits: dict[str, Limits], known: tuple[str, ...] = TONE_METRICS,
+                   what: str = "tone") -> dict[str, Limits]:  # fmt: skip
+    unknown = sorted(set(limits) - set(known))
     if unknown:
-        raise ValueError(f"unknown tone metric(s) {unknown}; known: {', '.join(TONE_METRICS)}")
+        raise ValueError(f"unknown {what} metric(s) {unknown}; known: {', '.join(known)}")
     return limits
 
 
@@ -108,9 +110,13 @@ class Spec(BaseModel):
     tone: dict[str, Limits] = Field(default_factory=dict)
     machines: dict[str, dict[str, Limits]] = Field(default_factory=dict, description="Per-machine tone limits")
     groups: tuple[LimitGroup, ...] = Field((), description="Tone limits per class, machine × part, or both")
+    quality: dict[str, Limits] = Field(default_factory=dict, description="Limits on sharpness and smear")
     compression: CompressionSpec | None = None
 
     _tone_metrics = field_validator("tone")(classmethod(lambda cls, v: _check_metrics(v)))
+    _quality_metrics = field_validator("quality")(
+        classmethod(lambda cls, v: _check_metrics(v, QUALITY_FIELDS, "quality"))
+    )
 
     @field_validator("machines")
     @classmethod
@@ -124,8 +130,8 @@ class Spec(BaseModel):
 
     @model_validator(mode="after")
     def _not_empty(self) -> "Spec":
-        if not self.tone and not self.machines and not self.groups and self.compression is None:
-            raise ValueError("the spec limits nothing: give tone, machines, groups or compression")
+        if not self.tone and not self.machines and not self.groups and not self.quality and self.compression is None:
+            raise ValueError("the spec limits nothing: give tone, machines, groups, quality or compression")
         return self
 
     @property

@@ -16,14 +16,14 @@ from sqlmodel import select
 from aoi.catalog import db
 from aoi.catalog.models import (DatasetMember, DatasetVersion, Exclusion, Image, ImageStatus, SpecRecord,
                                 ValidationRun, utcnow)  # fmt: skip
-from aoi.metrics import TONE_FIELDS
+from aoi.metrics import QUALITY_FIELDS, TONE_FIELDS
 from aoi.settings import Settings
 from validation.engines import GXRunner, Verdict
 from validation.pictures import tone_histograms
 from validation.specs import Spec, SpecError, parse_spec
 
 METRIC_COLUMNS = ("id", "sha256", "source", "machine_id", "part_no", "label", "status", "format", "jpeg_quality",
-                  "bytes_per_pixel", "compressed", *TONE_FIELDS)  # fmt: skip
+                  "bytes_per_pixel", "compressed", *TONE_FIELDS, *QUALITY_FIELDS)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,10 @@ def metrics_frame(settings: Settings, scope: Scope) -> pd.DataFrame:
         query = query.where(Image.source == scope.source)
     with db.session(settings.catalog_url) as s:
         rows = s.exec(query.order_by(Image.id)).all()
-    return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+    for column in QUALITY_FIELDS:  # NULL (not measured) as NaN, so that a check skips it rather than fails it
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame
 
 
 def applicable(spec: Spec, frame: pd.DataFrame) -> pd.DataFrame:

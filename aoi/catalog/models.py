@@ -35,8 +35,8 @@ class BatchStatus(StrEnum):
 
 
 class ToneColumns(SQLModel):
-    """Tone metrics (aoi.metrics, names as ``TONE_FIELDS``): per-image channel means, 0..255. Images and the
-    prediction log both carry them; validation and monitoring read them from there."""
+    """Tone metrics (aoi.metrics, names as ``TONE_FIELDS``): per-image channel means, 0..255; and the image
+    quality metrics. Images and the prediction log both carry them; validation and monitoring read them there."""
 
     brightness: float
     mean_r: float
@@ -46,6 +46,10 @@ class ToneColumns(SQLModel):
     r_minus_b: float
     g_minus_b: float
     b_diff: float
+    # Image quality (aoi.metrics, names as ``QUALITY_FIELDS``). NULL: not measured (a row from before revision
+    # 0009); validation and monitoring treat it as unknown, never as zero.
+    sharpness: float | None = Field(default=None, description="Variance of the gray luma's Laplacian, gray levels²")
+    smear: float | None = Field(default=None, description="Share of the image (0..1) in blocks with soft edges")
 
 
 class IngestBatch(SQLModel, table=True):

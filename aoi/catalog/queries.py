@@ -139,3 +139,43 @@ def _compare(store: ImageStore, expected: set[str], fix: bool, grace_s: float) -
         fixed += store.sweep_temp()
     return {"files": len(held), "orphans": orphans, "missing": sorted(expected - held), "fixed": fixed,
             "temp_files": store.temp_count()}  # fmt: skip
+
+
+def measure_quality(settings: Settings, chunk: int = 500) -> dict:
+    """Fill sharpness and smear of images stored before they existed (NULL), from their stored bytes.
+
+    Images too small to judge stay NULL (``too_small``); a row whose file is missing from the store is counted,
+    not touched (``aoi store check`` reports it). Answers in the prediction log cannot be filled: their bytes are
+    not kept.
+    """
+    from aoi.metrics import BadImage, measure
+
+    store = ImageStore(settings.store_dir)
+    report = {"measured": 0, "too_small": 0, "missing": 0, "unreadable": 0}
+    last_id = 0
+    while True:
+        with db.session(settings.catalog_url) as s:
+            rows = s.exec(select(Image).where(Image.sharpness.is_(None), Image.id > last_id)
+                          .order_by(Image.id).limit(chunk)).all()  # fmt: skip
+            if not rows:
+                break
+            for row in rows:
+                last_id = row.id
+                if not store.has(row.sha256):
+                    report["missing"] += 1
+                    continue
+                try:
+                    metrics = measure(store.get(row.sha256), max_pixels=settings.ingest.max_pixels,
+                                      allowed_modes=settings.ingest.allowed_modes,
+                                      min_side=settings.metrics_min_side)  # fmt: skip
+                except BadImage:
+                    report["unreadable"] += 1
+                    continue
+                if metrics.sharpness is None:
+                    report["too_small"] += 1
+                    continue
+                row.sharpness, row.smear = metrics.sharpness, metrics.smear
+                s.add(row)
+                report["measured"] += 1
+            s.commit()
+    return report

@@ -1,4 +1,4 @@
-"""Catalog commands: the gallery query, quarantine, batches, label counts, migrations, store check."""
+"""Catalog commands: the gallery query, quarantine, batches, label counts, migrations, store check, quality backfill."""
 
 from __future__ import annotations
 
@@ -111,3 +111,13 @@ def store_check(
     emit(report, as_json, render)
     if not report["ok"] and not fix:
         raise typer.Exit(1)
+
+
+@store_app.command("measure-quality")
+def store_measure_quality(as_json: bool = JSON_OPTION) -> None:
+    """Measure sharpness and smear of images catalogued before they existed, from their stored bytes."""
+    from aoi.catalog.queries import measure_quality
+
+    emit(measure_quality(get_settings()), as_json,
+         lambda r: print(f"measured {r['measured']} images; {r['too_small']} too small to judge, {r['missing']} "
+                         f"missing from the store, {r['unreadable']} unreadable"))  # fmt: skip

@@ -11,7 +11,7 @@ import pandas as pd
 
 from aoi.catalog import db
 from aoi.catalog.models import Prediction
-from aoi.metrics import TONE_FIELDS
+from aoi.metrics import QUALITY_FIELDS, TONE_FIELDS
 from monitoring import frames
 
 ANSWER = ("confidence", "model_label", "unknown")
@@ -46,6 +46,7 @@ def log_answers(settings, version: str, kind: str, reference: pd.DataFrame, per_
                          "model_label": r["model_label"], "confidence": r["confidence"], "unknown": bool(r["unknown"]),
                          "route": "auto", "format": "PNG", "jpeg_quality": None if r["jpeg_quality"] >= frames.LOSSLESS_QUALITY else int(r["jpeg_quality"]),
                          "bytes_per_pixel": r["bytes_per_pixel"], "width": 32, "height": 32,
-                         **{c: float(r[c]) for c in TONE_FIELDS}})  # fmt: skip
+                         **{c: float(r[c]) for c in TONE_FIELDS},
+                         **{c: None if pd.isna(r.get(c)) else float(r[c]) for c in QUALITY_FIELDS}})  # fmt: skip
     with db.get_engine(settings.catalog_url).begin() as connection:
         connection.execute(Prediction.__table__.insert(), rows)

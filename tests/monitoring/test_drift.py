@@ -14,7 +14,7 @@ from PIL import Image
 from aoi.metrics import TONE_FIELDS, measure
 from aoi.settings import MonitoringSettings
 from monitoring import check, frames, policy
-from monitoring.drift import Comparison, compare
+from monitoring.drift import Comparison, compare, compared_numeric
 from tests.monitoring.conftest import dimmed
 from training.preprocess import ToneCalibration
 
@@ -25,8 +25,14 @@ def synthetic(n: int, seed: int, brightness: float = 150.0) -> pd.DataFrame:
     frame = pd.DataFrame({"mean_r": r, "mean_g": g, "mean_b": b, "brightness": 0.299 * r + 0.587 * g + 0.114 * b,
                           "jpeg_quality": 95.0, "bytes_per_pixel": rng.normal(0.5, 0.05, n),
                           "confidence": rng.beta(30, 1, n), "model_label": rng.choice(["SHORT", "OPEN", "SPUR"], n),
-                          "unknown": rng.random(n) < 0.05})  # fmt: skip
+                          "unknown": rng.random(n) < 0.05,
+                          "sharpness": rng.lognormal(np.log(5000), 0.6, n), "smear": rng.beta(1, 60, n)})  # fmt: skip
     return dimmed(frame, 1.0)
+
+
+def blurred(frame: pd.DataFrame, focus: float) -> pd.DataFrame:
+    """The same scenes through a lens out of focus: the Laplacian's variance falls, edges soften; tone holds."""
+    return frame.assign(sharpness=frame["sharpness"] * focus, smear=np.minimum(frame["smear"] + 0.02 * (1 - focus), 1))
 
 
 def test_window_spans_are_parsed_and_bad_ones_refused(settings):
@@ -102,3 +108,29 @@ def test_the_calibrated_tone_is_the_tone_of_the_calibrated_image():
     for column in ("mean_r", "mean_g", "mean_b", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff"):
         assert abs(mapped[column] - truth[column]) < 0.6, column  # rounding to 8 bits, nothing else
     assert frames.calibrated(as_captured, [None]).equals(as_captured)
+
+
+def test_a_blurred_camera_is_drift_though_its_tone_holds():
+    config = MonitoringSettings()
+    reference = synthetic(400, seed=0)
+    out_of_focus = compare(reference, blurred(synthetic(300, seed=5), 0.5), config)
+    verdict = policy.judge(out_of_focus, config)
+    assert verdict.drift is True, out_of_focus.as_dict()
+    assert "sharpness" in out_of_focus.drifted_columns and "brightness" not in out_of_focus.drifted_columns
+    assert out_of_focus.drift_share < config.drift_share  # the share alone would have missed it
+    assert any(r.startswith("image quality drifted (sharpness") for r in verdict.reasons)
+    assert policy.judge(out_of_focus, MonitoringSettings(quality_drift_alone=False)).drift is False
+    # a lens slightly softer than the reference's spread is not drift
+    assert policy.judge(compare(reference, blurred(synthetic(300, seed=6), 0.95), config), config).drift is False
+
+
+def test_answers_logged_before_quality_was_measured_leave_it_out_unjudged():
+    config = MonitoringSettings()
+    reference = synthetic(400, seed=0)
+    old = synthetic(300, seed=7).assign(sharpness=None, smear=None)
+    c = compare(reference, old, config)
+    assert policy.judge(c, config).drift is False, c.as_dict()
+    assert "sharpness" not in c.scores and "smear" not in c.scores and "brightness" in c.scores
+    # an old reference (cached before quality existed) against new answers: the same, the other way round
+    numeric = compared_numeric(reference.drop(columns=["sharpness", "smear"]), synthetic(300, seed=8))
+    assert "sharpness" not in numeric and "smear" not in numeric and "brightness" in numeric

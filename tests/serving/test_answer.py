@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image, ImageFilter
 
 from aoi.metrics import measure
 from serving.answer import decide, log_row
 from serving.models import Deployed
 from serving.rules import RulesError, load_rules
+from tests.helpers import board, encode
 from tests.serving.conftest import png
 from training.preprocess import Preprocessing
 from training.taxonomy import Taxonomy
@@ -75,6 +77,24 @@ def test_tone_is_judged_against_the_spec_and_the_machines_own_limits():
     assert (inside.in_spec, inside.out_of_spec, inside.tone_spec) == (True, [], "t@1")
     dark_machine = answer(spec=SPEC, machine="m-dark")
     assert (dark_machine.in_spec, dark_machine.out_of_spec) == (False, ["brightness"])
+
+
+def test_quality_is_answered_logged_and_judged_where_the_spec_limits_it():
+    spec = parse_spec("name: focus\ntone: {brightness: {min: 0, max: 255}}\nquality: {sharpness: {min: 2000}}")
+    sharp = measure(encode(board(size=(256, 256), seed=1)))
+    blur = Image.fromarray(board(size=(256, 256), seed=1)).filter(ImageFilter.GaussianBlur(3))
+    blurred = measure(encode(np.asarray(blur)))
+    assert blurred.sharpness < 2000 < sharp.sharpness
+    judged = {m: decide(deployed(spec=spec), probs("SHORT", 0.99), RULES, request_id="r1", metrics=m)
+              for m in (sharp, blurred)}  # fmt: skip
+    assert (judged[sharp].in_spec, judged[sharp].out_of_spec) == (True, [])
+    assert (judged[blurred].in_spec, judged[blurred].out_of_spec) == (False, ["sharpness"])
+    assert judged[blurred].quality.sharpness == pytest.approx(blurred.sharpness)
+    row = log_row(judged[blurred], blurred, "ab" * 32, 3.0)
+    assert (row["sharpness"], row["smear"]) == (blurred.sharpness, blurred.smear)
+    tiny = measure(png(size=6))
+    assert tiny.sharpness is None  # too small to judge: not judged, as validation skips a missing value
+    assert decide(deployed(spec=spec), probs("SHORT", 0.99), RULES, request_id="r2", metrics=tiny).in_spec is True
 
 
 def test_the_log_row_keeps_what_the_model_said_and_what_the_line_was_told():

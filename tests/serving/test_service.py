@@ -58,6 +58,8 @@ def test_the_service_class_called_directly_answers_and_logs(gray_production, set
     assert answer.model_label in answer.model_dump()["top3"][0]["label"]
     [row] = logged(settings)  # close() flushed it
     assert (row.request_id, row.label, row.model_label, row.machine_id) == (answer.request_id, "UNKNOWN", answer.model_label, "aoi-3")
+    assert answer.quality.sharpness > 0
+    assert (row.sharpness, row.smear) == (answer.quality.sharpness, answer.quality.smear)
 
 
 def test_asgi_app_guards_limits_and_answers(gray_production, configure, asgi_app):

@@ -15,6 +15,8 @@ tone:
   r_minus_g: {min: 3, max: 15}
 machines:
   M2: {brightness: {min: 100, max: 150}}
+quality:
+  sharpness: {min: 100}
 compression:
   formats: [JPEG]
   jpeg_quality: {min: 80}
@@ -30,6 +32,7 @@ def metrics(n=600, seed=0) -> pd.DataFrame:
         "format": rng.choice(["JPEG", "PNG"], n, p=[0.9, 0.1]),
         "jpeg_quality": rng.choice([70.0, 90.0, np.nan], n), "bytes_per_pixel": 0.4,
         "compressed": rng.choice([True, False], n, p=[0.9, 0.1]),
+        "sharpness": rng.choice([50.0, 500.0, np.nan], n),  # NaN: measured before sharpness existed
     })  # fmt: skip
 
 
@@ -40,6 +43,8 @@ def test_pandas_checks_follow_the_spec_per_machine():
         low, high = (100, 150) if row.machine_id == "M2" else (130, 188)
         out = not low <= row.brightness <= high
         assert out == any(r.startswith("brightness") for r in verdict.failed.get(row.id, [])), row.id
+        blurred = row.sharpness < 100  # NaN compares False: not judged
+        assert blurred == ("sharpness outside 100..inf" in verdict.failed.get(row.id, [])), row.id
     assert {f["group"] for f in verdict.set_failures} == {"overall", "machine-M2"}  # mixed compression
     assert all("mixed compressed" in f["check"] for f in verdict.set_failures)
 

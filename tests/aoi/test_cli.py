@@ -135,6 +135,50 @@ def test_ui_starts_a_local_prefect_server_under_aoi_home_and_stops_it(configure,
     assert get_settings().prefect_home == settings.prefect_home
 
 
+def test_the_local_server_login_is_per_aoi_home_owner_only_and_the_setting_wins(configure, monkeypatch, tmp_path):
+    from aoi.prefect_server import auth_string, server_env
+
+    settings = configure()
+    first = auth_string(settings)
+    assert auth_string(settings) == first and first.startswith("aoi:")
+    assert (settings.prefect_home / "auth_string").stat().st_mode & 0o777 == 0o600
+    assert server_env(settings)["PREFECT_SERVER_API_AUTH_STRING"] == first
+    monkeypatch.setenv("AOI_HOME", str(tmp_path / "other"))
+    assert auth_string(configure()) != first  # another installation, another login
+    chosen = configure(PREFECT__AUTH_STRING="ops:chosen-password")
+    assert auth_string(chosen) == "ops:chosen-password"
+    assert "chosen-password" not in json.dumps(run("config"))
+
+
+def test_a_server_on_the_local_port_that_this_aoi_home_did_not_start_is_refused(configure, monkeypatch, tmp_path):
+    """Something answering /api/health on AOI_PREFECT__PORT that no aoi of this AOI_HOME started (another user's
+    server, a hand-started `prefect server start`): refused, nothing started, no credentials sent to it."""
+    seen: list[dict] = []
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            seen.append(dict(self.headers))
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.end_headers()
+            self.wfile.write(b"true")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("PREFECT_API_URL", "")
+    monkeypatch.delenv("PREFECT_API_URL")
+    try:
+        settings = configure(PREFECT__PORT=server.server_address[1])
+        error = run("ui", code=2)["error"]
+    finally:
+        server.shutdown()
+    assert f"port {settings.prefect.port}" in error and "did not start" in error and "AOI_PREFECT__PORT" in error
+    assert not (settings.prefect_home / "server.pid").exists()
+    assert all("Authorization" not in headers for headers in seen)
+
+
 def test_an_unreachable_prefect_server_is_reported_not_a_traceback(aoi_home, monkeypatch, tmp_path):
     monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
     error = run("ingest", str(tmp_path), code=4)["error"]

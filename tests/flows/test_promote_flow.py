@@ -81,7 +81,9 @@ def test_approve_promotes_reject_does_not_and_rollback_restores_the_previous_mod
     assert "refused" in aoi("approve", run_id, "--reviewer", "", code=2)["error"]
     assert approval.state_of(run_id).is_paused(), "an invalid answer leaves the run paused"
     decided = aoi("approve", run_id, "--reviewer", "alice", "--comment", "blind 0717 fine")
-    assert (decided["status"], decided["stage"], decided["reviewer"]) == ("approved", "production", "alice")
+    # The claimed name, the OS account `aoi approve` ran as, and what the (test) Prefect server authenticated.
+    recorded = f"alice (os:{approval.os_user()}) [prefect:unauthenticated]"
+    assert (decided["status"], decided["stage"], decided["reviewer"]) == ("approved", "production", recorded)
     assert finish(process)["decision"] == "approved"
 
     process = start_promote(second)

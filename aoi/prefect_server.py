@@ -28,9 +28,15 @@ from aoi.settings import Settings
 
 
 class PrefectUnavailable(RuntimeError):
-    """The Prefect server could not be reached or started; the message says where to look."""
+    """The Prefect server could not be reached or started; the message says where to look. ``exit_code``: what
+    the CLI exits with (2 for what the user's own settings must fix)."""
 
     exit_code = 4
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 class ForeignServer(PrefectUnavailable):
@@ -74,10 +80,12 @@ def auth_string(settings: Settings) -> str:
         try:
             value = path.read_text().strip()
             if value:
+                if path.stat().st_mode & 0o077:  # copied or restored with wider rights: owner-only again
+                    path.chmod(0o600)
                 return value
         except FileNotFoundError:
             pass
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:  # O_EXCL: two commands starting at once both end up with the first one's string
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -86,11 +94,6 @@ def auth_string(settings: Settings) -> str:
         with os.fdopen(fd, "w") as out:
             out.write(f"aoi:{secrets.token_urlsafe(32)}\n")
     return path.read_text().strip()
-
-
-def auth_user(auth: str | None) -> str | None:
-    """The user part of a ``user:password`` auth string (the identity Prefect's basic auth checked)."""
-    return auth.split(":", 1)[0] if auth else None
 
 
 def server_env(settings: Settings) -> dict[str, str]:
@@ -190,7 +193,8 @@ def check_owner(settings: Settings, api_url: str, auth: str) -> None:
         raise PrefectUnavailable(f"the Prefect server at {api_url} does not answer: {err}") from None
     if answer.status_code == 401:
         raise PrefectUnavailable(f"the local Prefect server on port {port} refuses this AOI_HOME's auth string "
-                                 "(AOI_PREFECT__AUTH_STRING changed since it started?); restart it: aoi ui --stop")  # fmt: skip
+                                 "(AOI_PREFECT__AUTH_STRING changed since it started?); restart it: aoi ui --stop",
+                                 exit_code=2)  # fmt: skip
 
 
 def _basic(auth: str) -> str:
@@ -203,7 +207,7 @@ def _basic(auth: str) -> str:
 def start_server(settings: Settings) -> int:
     """Start the local server detached from this process; returns its pid (also in server.pid)."""
     home = settings.prefect_home
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)  # the server's database and login: owner-only
     env = {**os.environ, **server_env(settings)}
     env.pop("PREFECT_API_URL")
     with open(home / "server.log", "ab") as log:

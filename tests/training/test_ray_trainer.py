@@ -25,7 +25,8 @@ def ray_local(tmp_path_factory):
     with pytest.MonkeyPatch.context() as env:
         env.setenv("HOME", str(home))
         for name in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
-            env.delenv(name, raising=False)
+            env.setenv(name, "")  # recorded, so what ensure_ray puts in os.environ is undone afterwards
+            env.delenv(name)
         ensure_ray(num_cpus=2)
         yield home
         ray.shutdown()

@@ -15,13 +15,12 @@ use is a person's claim like any other when the watchdog did not send it.
 
 from __future__ import annotations
 
-import os
 import threading
 
 from prefect.input import RunInput
 from pydantic import Field
 
-from evaluation.promotion import TIMEOUT_REVIEWER
+from evaluation.promotion import TIMEOUT_REVIEWER, claimed_by, os_user  # noqa: F401 (aoi approve's attribution)
 
 
 class ApprovalForm(RunInput):
@@ -38,22 +37,6 @@ class ApprovalError(RuntimeError):
 
 
 REVIEWER_MAX = 128  # the catalog's approval.reviewer column
-
-
-def os_user() -> str:
-    """The operating-system account of this process (its effective uid), as the OS authenticated it."""
-    import pwd
-
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:  # a uid without a passwd entry (containers)
-        return f"uid{os.geteuid()}"
-
-
-def claimed_by(reviewer: str | None) -> str:
-    """The form's reviewer as ``aoi approve`` sends it: the name given (default: the OS account) and the account."""
-    user = os_user()
-    return f"os:{user}" if reviewer in (None, user) else f"{reviewer} (os:{user})"
 
 
 def prefect_principal() -> str:

@@ -172,16 +172,18 @@ def approve(
 
 def rollback(
     kind: str = typer.Argument(..., help="gray or color"),
-    by: str = typer.Option(..., help="Who rolls back: recorded."),
+    by: str = typer.Option(None, help="Who rolls back (default: your OS account): recorded beside the OS account."),
     reason: str = typer.Option(..., help="Why: recorded."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Return production of KIND to the model it replaced; the current one becomes rolled_back."""
-    from evaluation.promotion import PromotionError
+    from evaluation.promotion import PromotionError, claimed_by
     from evaluation.promotion import rollback as run
 
+    if by is not None and not by.strip():
+        fail("who rolls back: --by is empty", as_json, code=2)
     try:
-        result = run(get_settings(), kind, by, reason)
+        result = run(get_settings(), kind, claimed_by(by), reason)
     except PromotionError as err:
         fail(str(err), as_json, code=2)
     emit(result, as_json, lambda r: console.print(f"{kind}: production is {r['production']} again "

@@ -18,6 +18,21 @@ def test_aoi_approve_names_the_os_account_it_runs_as():
     assert approval.claimed_by("mallory") == f"mallory (os:{user})"
 
 
+def test_aoi_rollback_records_the_os_account_beside_the_name(aoi_home):
+    import json
+
+    from typer.testing import CliRunner
+
+    from aoi.cli import app
+
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    result = CliRunner().invoke(app, ["rollback", "gray", "--by", " ", "--reason", "x", "--json"])
+    assert result.exit_code == 2 and "--by is empty" in json.loads(result.stdout)["error"]
+    from evaluation.promotion import claimed_by
+
+    assert claimed_by("carol") == f"carol (os:{user})" and claimed_by(None) == f"os:{user}"
+
+
 def test_the_recorded_reviewer_carries_the_prefect_login_and_fits_the_catalog():
     from prefect.settings import PREFECT_API_AUTH_STRING, temporary_settings
 

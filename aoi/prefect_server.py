@@ -3,11 +3,18 @@
 When ``PREFECT_API_URL`` is set, flows use that server. Otherwise ``aoi`` starts a local server in the
 background with all its state under ``AOI_HOME/prefect`` (never the user's home folder) and leaves it
 running, so every run stays visible in the Prefect UI after the command ends. ``aoi ui --stop`` stops it.
+
+The local server requires basic auth (Prefect's ``PREFECT_SERVER_API_AUTH_STRING``): the string is
+AOI_PREFECT__AUTH_STRING, else one generated for this AOI_HOME and kept in ``AOI_HOME/prefect/auth_string``
+(owner-only). Every client this process starts (flows, the worker, its flow runs) gets it as
+``PREFECT_API_AUTH_STRING``. A server on the local port that belongs to another AOI_HOME is refused, never used:
+its runs, deployments and approvals are another installation's.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,7 +28,25 @@ from aoi.settings import Settings
 
 
 class PrefectUnavailable(RuntimeError):
-    """The Prefect server could not be reached or started; the message says where to look."""
+    """The Prefect server could not be reached or started; the message says where to look. ``exit_code``: what
+    the CLI exits with (2 for what the user's own settings must fix)."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class ForeignServer(PrefectUnavailable):
+    """The local port is held by a Prefect server this AOI_HOME did not start: a user error, the message says
+    which port, whose server if known, and what to set."""
+
+    exit_code = 2
+
+
+AUTH_FILE = "auth_string"
 
 
 @dataclass(frozen=True)
@@ -31,7 +56,6 @@ class PrefectServer:
     started: bool  # started by this call
     local: bool  # on the local address (as opposed to PREFECT_API_URL)
     log: Path | None = None
-    foreign: bool = False  # a server on the local port that this AOI_HOME did not start
 
 
 def _healthy(api_url: str, timeout: float = 2.0) -> bool:
@@ -46,12 +70,39 @@ def local_urls(settings: Settings) -> tuple[str, str]:
     return f"{base}/api", base
 
 
+def auth_string(settings: Settings) -> str:
+    """``user:password`` of the local server: AOI_PREFECT__AUTH_STRING, else this AOI_HOME's own, generated once
+    into an owner-only file (never printed)."""
+    if settings.prefect.auth_string is not None:
+        return settings.prefect.auth_string.get_secret_value()
+    path = settings.prefect_home / AUTH_FILE
+    for _ in range(2):
+        try:
+            value = path.read_text().strip()
+            if value:
+                if path.stat().st_mode & 0o077:  # copied or restored with wider rights: owner-only again
+                    path.chmod(0o600)
+                return value
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:  # O_EXCL: two commands starting at once both end up with the first one's string
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            time.sleep(0.1)
+            continue
+        with os.fdopen(fd, "w") as out:
+            out.write(f"aoi:{secrets.token_urlsafe(32)}\n")
+    return path.read_text().strip()
+
+
 def server_env(settings: Settings) -> dict[str, str]:
-    """Environment of the local server process: state, database and UI address under AOI_HOME."""
+    """Environment of the local server process: state, database and UI address under AOI_HOME, basic auth on."""
     home = settings.prefect_home
     api_url, _ = local_urls(settings)
     return {
         "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_API_AUTH_STRING": auth_string(settings),
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
         "PREFECT_SERVER_API_HOST": settings.prefect.host,
         "PREFECT_SERVER_API_PORT": str(settings.prefect.port),
@@ -61,10 +112,13 @@ def server_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def client_env(settings: Settings, api_url: str) -> None:
-    """Point this process's Prefect client at ``api_url``; call before Prefect is imported."""
+def client_env(settings: Settings, api_url: str, auth: str | None = None) -> None:
+    """Point this process's Prefect client at ``api_url`` (with ``auth``, the local server's basic auth); call
+    before Prefect is imported. Child processes (the worker and its flow runs) inherit both."""
     os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
     os.environ["PREFECT_API_URL"] = api_url
+    if auth is not None:
+        os.environ["PREFECT_API_AUTH_STRING"] = auth
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Task-run chatter stays in the UI (API log handler); the terminal shows progress bars and warnings.
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
@@ -86,20 +140,74 @@ def ensure_server(settings: Settings) -> PrefectServer:
         return PrefectServer(configured, configured.removesuffix("/api"), started=False, local=False)
     api_url, ui_url = local_urls(settings)
     log = settings.prefect_home / "server.log"
+    auth = auth_string(settings)
     started = False
-    if not _healthy(api_url):
+    if _healthy(api_url):
+        check_owner(settings, api_url, auth)
+    else:
         start_server(settings)
         started = True
         wait_healthy(api_url, settings.prefect.start_timeout_s, log)
-    client_env(settings, api_url)
-    foreign = not started and owned_pid(settings) is None
-    return PrefectServer(api_url, ui_url, started=started, local=True, log=log, foreign=foreign)
+    client_env(settings, api_url, auth)
+    return PrefectServer(api_url, ui_url, started=started, local=True, log=log)
+
+
+def listener_home(port: int) -> Path | None:
+    """PREFECT_HOME of the process listening on ``port`` on this host, when it can be seen (a process of this
+    user); None otherwise."""
+    import psutil
+
+    try:
+        pids = {c.pid for c in psutil.net_connections(kind="tcp")
+                if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid}  # fmt: skip
+    except psutil.Error:
+        return None
+    for pid in pids:
+        try:
+            home = psutil.Process(pid).environ().get("PREFECT_HOME")
+        except psutil.Error:
+            continue
+        if home:
+            return Path(home)
+    return None
+
+
+def check_owner(settings: Settings, api_url: str, auth: str) -> None:
+    """Refuse a server on the local port that is not this AOI_HOME's: one of another installation would take
+    this one's runs, deployments and approvals. Ours: started from our PREFECT_HOME, or the pid we recorded,
+    and it takes our credentials."""
+    port = settings.prefect.port
+    ours = settings.prefect_home
+    home = listener_home(port)
+    fix = (f"set AOI_PREFECT__PORT to a free port for this AOI_HOME ({settings.home}), or PREFECT_API_URL to use that "
+           "server on purpose")  # fmt: skip
+    if home is not None and home.resolve() != ours.resolve():
+        other = home.parent if home.name == "prefect" else home
+        raise ForeignServer(f"port {port} is held by the Prefect server of another AOI_HOME ({other}), not this one's; "
+                            + fix)  # fmt: skip
+    if home is None and owned_pid(settings) is None:
+        raise ForeignServer(f"port {port} is held by a Prefect server this AOI_HOME did not start; " + fix)
+    try:
+        answer = httpx.get(f"{api_url}/admin/version", timeout=10, headers={"Authorization": _basic(auth)})
+    except httpx.HTTPError as err:
+        raise PrefectUnavailable(f"the Prefect server at {api_url} does not answer: {err}") from None
+    if answer.status_code == 401:
+        raise PrefectUnavailable(f"the local Prefect server on port {port} refuses this AOI_HOME's auth string "
+                                 "(AOI_PREFECT__AUTH_STRING changed since it started?); restart it: aoi ui --stop",
+                                 exit_code=2)  # fmt: skip
+
+
+def _basic(auth: str) -> str:
+    """Prefect's basic auth header: the whole auth string, base64 (what its client sends)."""
+    import base64
+
+    return "Basic " + base64.b64encode(auth.encode()).decode()
 
 
 def start_server(settings: Settings) -> int:
     """Start the local server detached from this process; returns its pid (also in server.pid)."""
     home = settings.prefect_home
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)  # the server's database and login: owner-only
     env = {**os.environ, **server_env(settings)}
     env.pop("PREFECT_API_URL")
     with open(home / "server.log", "ab") as log:

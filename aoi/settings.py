@@ -72,6 +72,21 @@ class PrefectSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address the local Prefect server listens on.")
     port: int = Field(4200, gt=0, lt=65536, description="Port of the local Prefect server and its UI.")
     start_timeout_s: float = Field(90.0, gt=0, description="How long to wait for the server to answer.")
+    auth_string: SecretStr | None = Field(
+        None, description="user:password the local server requires of every client (Prefect basic auth); unset: "
+        "one generated per AOI_HOME, kept in AOI_HOME/prefect/auth_string (owner-only).",
+    )  # fmt: skip
+
+
+class RaySettings(BaseModel):
+    """Ray, where training runs: a local instance per run, or the cluster at RAY_ADDRESS."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    auth_token: SecretStr | None = Field(
+        None, description="Token of the Ray cluster at RAY_ADDRESS (its nodes run with RAY_AUTH_MODE=token and this "
+        "RAY_AUTH_TOKEN); unset: Ray's own RAY_AUTH_TOKEN(_PATH), else a fresh random one per local Ray.",
+    )  # fmt: skip
 
 
 class EvaluationSettings(BaseModel):
@@ -213,6 +228,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     datasets: DatasetsSettings = DatasetsSettings()
     prefect: PrefectSettings = PrefectSettings()
+    ray: RaySettings = RaySettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     gate: GateSettings = GateSettings()
     serving: ServingSettings = ServingSettings()

@@ -23,6 +23,24 @@ class PromotionError(ValueError):
     """A stage change that is not allowed; the message says why."""
 
 
+def os_user() -> str:
+    """The operating-system account of this process (its effective uid), as the OS authenticated it."""
+    import os
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid without a passwd entry (containers)
+        return f"uid{os.geteuid()}"
+
+
+def claimed_by(name: str | None) -> str:
+    """Who, as a command run from a terminal records it: the name given (default: the OS account) and the account
+    the command runs as, e.g. ``alice (os:jdoe)``, or ``os:jdoe`` alone."""
+    user = os_user()
+    return f"os:{user}" if name in (None, user) else f"{name} (os:{user})"
+
+
 def production(settings: Settings, kind: str) -> ModelVersion | None:
     with db.session(settings.catalog_url) as s:
         return s.exec(select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.stage == "production")).first()

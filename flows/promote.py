@@ -49,7 +49,7 @@ def promote(model_version: str, timeout_s: int | None = None) -> dict:
         return {"model_version": model_version, "decision": "gate failed", "verdict": verdict, "stage": "candidate"}
     approval_id = open_approval(settings, verdict["verdict_id"], run_id)
     print(f"{model_version} passed its gate: waiting for a reviewer (Prefect UI: Resume on this run, "
-          f"or `aoi approve {run_id} --reviewer NAME [--reject]`)")  # fmt: skip
+          f"or `aoi approve {run_id} [--reviewer NAME] [--reject]`)")  # fmt: skip
     form = approval.wait_for_decision(timeout_s or settings.gate.approval_timeout_s, settings.gate.approval_poll_s)
     decided = decide(settings, approval_id, form.approve, form.reviewer, form.comment)
     return {"model_version": model_version, "decision": decided["status"], "verdict": verdict, **decided}

@@ -5,6 +5,7 @@ when it fails."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -15,8 +16,11 @@ from pathlib import Path
 from tests.helpers import free_port
 
 RAY = str(Path(sys.executable).with_name("ray"))
-# Head, worker and driver must agree on the auth mode, or the join fails with InvalidAuthToken.
-CLUSTER_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+# A cluster runs with token authentication, as in production: the nodes read Ray's RAY_AUTH_TOKEN, `aoi train`
+# reads the same token from its setting AOI_RAY__AUTH_TOKEN. One token per test session.
+_CLUSTER_TOKEN = secrets.token_hex(32)
+CLUSTER_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": _CLUSTER_TOKEN, "AOI_RAY__AUTH_TOKEN": _CLUSTER_TOKEN,
+               "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def stop_group(process: subprocess.Popen) -> None:

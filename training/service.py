@@ -108,9 +108,12 @@ def start_run(settings: Settings, req: TrainRequest, info: dict) -> int:
 
 def fit(settings: Settings, spec: TrainSpec, run_id: int):
     """Run the Ray trainer; returns Ray's Result (raises when training failed past its retries)."""
-    from training.trainer import build_trainer, cluster_info, cpus_per_worker, ensure_ray
+    from training.trainer import RayAuthError, build_trainer, cluster_info, cpus_per_worker, ensure_ray
 
-    ensure_ray()
+    try:
+        ensure_ray(settings=settings)
+    except RayAuthError as err:
+        raise TrainingError(str(err)) from None
     cluster = cluster_info()
     if not spec.use_gpu:
         spec = replace(spec, cpus_per_worker=cpus_per_worker(cluster["node_cpus"], spec.workers))

@@ -3,18 +3,20 @@
 Each worker builds its data (balanced sampler sharded by rank), wraps the model for DDP
 (``prepare_model``), resumes from the last checkpoint when Ray restarts it, and reports every epoch's
 metrics with a checkpoint (rank 0 writes it, the others report none). ``RAY_ADDRESS`` joins an existing
-cluster; without it ``ray.init`` starts a local one.
+cluster (with its token, AOI_RAY__AUTH_TOKEN); without it ``ray.init`` starts a local one on loopback.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from aoi.settings import Settings
 from training.loop import LoopConfig
 from training.preprocess import Preprocessing, ToneCalibration
 
@@ -119,18 +121,69 @@ def build_trainer(spec: TrainSpec, run_name: str, storage_path: Path):
     )
 
 
-def ensure_ray(num_cpus: int | None = None) -> None:
-    """Join the cluster at RAY_ADDRESS, or start a local Ray (no dashboard: it needs extra packages)."""
+class RayAuthError(ValueError):
+    """Ray's token authentication cannot be set up as asked; the message says what to set."""
+
+
+def ray_auth_env(settings: Settings, joining: bool) -> dict[str, str]:
+    """The RAY_AUTH_* variables a driver needs: token authentication always on, with the cluster's token
+    (AOI_RAY__AUTH_TOKEN, else Ray's own RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH). A local Ray without one gets a
+    fresh random token that lives only in this process's environment: Ray would otherwise write one to
+    ~/.ray/auth_token, outside AOI_HOME, and reuse it for every later cluster of that user."""
+    env = {"RAY_AUTH_MODE": "token"}
+    if settings.ray.auth_token is not None:
+        env["RAY_AUTH_TOKEN"] = settings.ray.auth_token.get_secret_value()
+    elif not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
+        if joining:
+            raise RayAuthError(f"the Ray cluster at RAY_ADDRESS={os.environ['RAY_ADDRESS']} needs its token: set "
+                               "AOI_RAY__AUTH_TOKEN (the RAY_AUTH_TOKEN its nodes were started with)")  # fmt: skip
+        env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    return env
+
+
+def ensure_ray(num_cpus: int | None = None, settings: Settings | None = None) -> None:
+    """Join the cluster at RAY_ADDRESS, or start a local Ray (no dashboard: it needs extra packages); either way
+    with token authentication, and a local Ray listens on loopback only."""
+    from aoi.settings import get_settings
+
     import ray
 
     if ray.is_initialized():
         return
-    if os.environ.get("RAY_ADDRESS"):
+    joining = bool(os.environ.get("RAY_ADDRESS"))
+    os.environ.update(ray_auth_env(settings or get_settings(), joining))
+    _reload_ray_auth()
+    if joining:
         ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
-    else:
+        return
+    # Ray binds its servers (GCS, raylet, object manager, workers) to loopback only when the node's address is
+    # 127.0.0.1, and on Linux it swaps 127.0.0.1 for the machine's address unless multi-host clusters are off
+    # (Ray's own switch, named for the platforms where it is off by default). Off only while the node starts.
+    from ray._private import ray_constants
+
+    saved = ray_constants.ENABLE_RAY_CLUSTER, os.environ.get(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR)
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    try:
         # address="local": always a new local instance; plain ray.init() would join whatever cluster a
         # `ray start` on this host last announced (a stale or foreign one).
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                 _node_ip_address="127.0.0.1")  # fmt: skip
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved[0]
+        if saved[1] is None:
+            os.environ.pop(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR, None)
+        else:
+            os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = saved[1]
+
+
+def _reload_ray_auth() -> None:
+    """Ray reads RAY_AUTH_MODE and the token once per process and caches them: make it read them again (what
+    ray.init itself does when it turns token authentication on)."""
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
 
 
 def cluster_info() -> dict:

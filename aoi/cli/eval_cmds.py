@@ -144,7 +144,8 @@ def promote(
 
 def approve(
     flow_run_id: str = typer.Argument(..., help="The paused promote flow run (printed by `aoi promote`, or in the UI)."),
-    reviewer: str = typer.Option(..., help="Your name: recorded with the decision."),
+    reviewer: str = typer.Option(None, help="Your name (default: your OS account): recorded beside the OS account "
+                                 "this command runs as and the Prefect login."),
     reject: bool = typer.Option(False, "--reject", help="Reject instead of approve."),
     comment: str = typer.Option("", help="Why: recorded with the decision."),
     wait: float = typer.Option(120.0, help="Seconds to wait for the flow to record the decision."),
@@ -152,17 +153,24 @@ def approve(
 ) -> None:
     """Answer a paused promote run from the terminal, exactly as the Prefect UI's Resume form does."""
     from aoi.prefect_server import PrefectUnavailable, ensure_server
-    from evaluation import approval, promotion
+    from evaluation import promotion
 
     settings = get_settings()
+    if reviewer is not None and not reviewer.strip():
+        fail("the decision was refused: the reviewer's name is empty", as_json, code=2)
     pending = promotion.waiting_approval(settings, flow_run_id)
     if pending is None:
         fail(f"no approval is waiting on flow run {flow_run_id}: a model whose gate failed is never put up for "
              f"approval, and a decided run cannot be decided again", as_json, code=2)  # fmt: skip
     try:
         ensure_server(settings)
-        approval.resume(flow_run_id, approve=not reject, reviewer=reviewer, comment=comment)
-    except (approval.ApprovalError, PrefectUnavailable) as err:
+    except PrefectUnavailable as err:
+        fail(str(err), as_json, code=2)
+    from evaluation import approval  # imports Prefect: only once ensure_server has set its address and login
+
+    try:
+        approval.resume(flow_run_id, approve=not reject, reviewer=approval.claimed_by(reviewer), comment=comment)
+    except approval.ApprovalError as err:
         fail(str(err), as_json, code=2)
     except Exception as err:  # the form's validation (e.g. an empty reviewer) is refused by Prefect
         fail(f"the decision was refused: {err}", as_json, code=2)
@@ -179,16 +187,18 @@ def approve(
 
 def rollback(
     kind: str = typer.Argument(..., help="gray or color"),
-    by: str = typer.Option(..., help="Who rolls back: recorded."),
+    by: str = typer.Option(None, help="Who rolls back (default: your OS account): recorded beside the OS account."),
     reason: str = typer.Option(..., help="Why: recorded."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Return production of KIND to the model it replaced; the current one becomes rolled_back."""
-    from evaluation.promotion import PromotionError
+    from evaluation.promotion import PromotionError, claimed_by
     from evaluation.promotion import rollback as run
 
+    if by is not None and not by.strip():
+        fail("who rolls back: --by is empty", as_json, code=2)
     try:
-        result = run(get_settings(), kind, by, reason)
+        result = run(get_settings(), kind, claimed_by(by), reason)
     except PromotionError as err:
         fail(str(err), as_json, code=2)
     emit(result, as_json, lambda r: console.print(f"{kind}: production is {r['production']} again "

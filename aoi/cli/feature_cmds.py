@@ -133,7 +133,7 @@ def simulate_line(
         source = datasets.require(settings, "pku-pcb-roi")
         ensure_server(settings)
     except (datasets.DatasetUnavailable, PrefectUnavailable) as err:
-        fail(str(err), as_json, code=3)
+        fail(str(err), as_json, code=getattr(err, "exit_code", 3))
     from flows.line import line
 
     try:

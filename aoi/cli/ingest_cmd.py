@@ -38,7 +38,7 @@ def ingest(
     try:
         result = run_ingest(path, format, source, machine, part, progress, reference)
     except PrefectUnavailable as err:
-        fail(str(err), as_json, code=4)
+        fail(str(err), as_json, code=err.exit_code)
     except Exception as err:  # the batch is recorded as failed; the same command resumes it
         fail(f"ingest failed: {type(err).__name__}: {err}; the batch is marked failed, run the same "
              "command again to resume it", as_json, code=1)  # fmt: skip

@@ -19,7 +19,7 @@ def _server(as_json: bool):
     try:
         return ensure_server(get_settings())
     except PrefectUnavailable as err:
-        fail(str(err), as_json, code=4)
+        fail(str(err), as_json, code=err.exit_code)
 
 
 def monitor(

@@ -28,7 +28,8 @@ def promote_and_approve(settings: Settings, version: str, ui_url: str, reviewer:
                 say(f"{version} passed its gate and waits for a reviewer. In the Prefect UI: "
                     f"{ui_url}/runs/flow-run/{waiting.flow_run_id} (Resume, fill in the form). "
                     f"The demo answers from the terminal instead: aoi approve {waiting.flow_run_id} --reviewer {reviewer}")  # fmt: skip
-                approval.resume(waiting.flow_run_id, approve=True, reviewer=reviewer, comment=comment)
+                approval.resume(waiting.flow_run_id, approve=True, reviewer=approval.claimed_by(reviewer),
+                                comment=comment)  # fmt: skip
                 while promotion.approval(settings, waiting.id)["status"] == "waiting" and time.monotonic() < deadline:
                     time.sleep(0.5)
                 break

@@ -34,16 +34,25 @@ def ui(
     try:
         server = ensure_server(settings)
     except PrefectUnavailable as err:
-        fail(str(err), as_json, code=4)
+        fail(str(err), as_json, code=err.exit_code)
+    login = _login_hint(settings) if server.local else None
     emit(
         {"ui_url": server.ui_url, "api_url": server.api_url, "started": server.started, "local": server.local,
-         "foreign": server.foreign, "log": str(server.log) if server.log else None},
+         "login": login, "log": str(server.log) if server.log else None},
         as_json,
         lambda d: print(f"Prefect UI: {d['ui_url']}  (API {d['api_url']}; "
                         f"{'started now' if d['started'] else 'already running'}; stop with `aoi ui --stop`)"
-                        + ("\nnote: this server was not started by this AOI_HOME; its state lives elsewhere"
-                           if d["foreign"] else "")),
+                        + (f"\n{d['login']}" if d["login"] else "")),
     )  # fmt: skip
+
+
+def _login_hint(settings) -> str:
+    """Where the UI's login (user:password) is, without printing it."""
+    if settings.prefect.auth_string is not None:
+        return "log in with AOI_PREFECT__AUTH_STRING (user:password)"
+    from aoi.prefect_server import AUTH_FILE
+
+    return f"log in with the user:password in {settings.prefect_home / AUTH_FILE}"
 
 
 @public_app.command("status")
@@ -83,10 +92,10 @@ def demo(as_json: bool = JSON_OPTION) -> None:
     try:
         server = ensure_server(settings)
     except PrefectUnavailable as err:
-        fail(str(err), as_json, code=4)
+        fail(str(err), as_json, code=err.exit_code)
     if not as_json:
-        state = "started" if server.started else "running" + (", not started by this AOI_HOME" if server.foreign else "")
-        console.print(f"Prefect server: {server.ui_url} ({state})")
+        console.print(f"Prefect server: {server.ui_url} ({'started' if server.started else 'running'}"
+                      + (f"; {_login_hint(settings)})" if server.local else ")"))  # fmt: skip
         console.print(f"Catalog: {settings.describe()['db_url']}")
     say("[bold]2/6 data sets")
     inputs = {}

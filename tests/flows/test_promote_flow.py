@@ -84,7 +84,9 @@ def test_approve_promotes_reject_does_not_and_rollback_restores_the_previous_mod
     assert "refused" in aoi("approve", run_id, "--reviewer", "", code=2)["error"]
     assert approval.state_of(run_id).is_paused(), "an invalid answer leaves the run paused"
     decided = aoi("approve", run_id, "--reviewer", "alice", "--comment", "blind 0717 fine")
-    assert (decided["status"], decided["stage"], decided["reviewer"]) == ("approved", "production", "alice")
+    # The claimed name, the OS account `aoi approve` ran as, and what the (test) Prefect server authenticated.
+    recorded = f"alice (os:{approval.os_user()}) [prefect:unauthenticated]"
+    assert (decided["status"], decided["stage"], decided["reviewer"]) == ("approved", "production", recorded)
     assert finish(process)["decision"] == "approved"
 
     process = start_promote(second)
@@ -108,9 +110,11 @@ def test_approve_promotes_reject_does_not_and_rollback_restores_the_previous_mod
     assert "none to go back to" in aoi("rollback", "gray", "--by", "carol", "--reason", "again", code=2)["error"]
 
     history = [(h["model_version"], h["from"], h["to"], h["by"]) for h in aoi("stages", "--kind", "gray")]
-    assert history == [(first, "candidate", "production", "alice"), (second, "candidate", "rejected", "bob"),
-                       (first, "production", "archived", "alice"), (third, "candidate", "production", "alice"),
-                       (third, "production", "rolled_back", "carol"), (first, "archived", "production", "carol")]  # fmt: skip
+    alice, bob = recorded, f"bob (os:{approval.os_user()}) [prefect:unauthenticated]"
+    carol = f"carol (os:{approval.os_user()})"  # a rollback from the terminal: no Prefect in between
+    assert history == [(first, "candidate", "production", alice), (second, "candidate", "rejected", bob),
+                       (first, "production", "archived", alice), (third, "candidate", "production", alice),
+                       (third, "production", "rolled_back", carol), (first, "archived", "production", carol)]  # fmt: skip
     reasons = [h["reason"] for h in aoi("stages", "--model", second)]
     assert reasons == ["looks at the background"]
 

@@ -36,7 +36,7 @@ DOCKERFILE = INFRA / "Dockerfile"
 README = INFRA / "README.md"
 
 SECRET = "aoi-secrets"  # created by hand (infra/README.md), never committed
-SECRET_KEYS = {"api-key", "db-url", "prefect-db-url"}
+SECRET_KEYS = {"api-key", "db-url", "prefect-db-url", "prefect-auth-string", "auth_token"}
 CONFIGMAP = "aoi-config"
 HOME_VOLUME = "aoi-home"  # compose volume and Kubernetes PVC of AOI_HOME
 

@@ -1,4 +1,5 @@
-"""One real Ray Train run on CPU with 2 workers: trains, checkpoints, reports every epoch."""
+"""One real Ray Train run on CPU with 2 workers: trains, checkpoints, reports every epoch; the local Ray it runs on
+listens on loopback only and keeps its token out of the user's home folder."""
 
 from __future__ import annotations
 
@@ -15,12 +16,76 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def ray_local():
+def ray_local(tmp_path_factory):
+    """The local Ray that training starts (the same ensure_ray), with HOME in a temporary folder to see what Ray
+    writes there; yields that folder."""
     import ray
 
-    ensure_ray(num_cpus=2)
-    yield
-    ray.shutdown()
+    home = tmp_path_factory.mktemp("user-home")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HOME", str(home))
+        for name in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+            env.setenv(name, "")  # recorded, so what ensure_ray puts in os.environ is undone afterwards
+            env.delenv(name)
+        ensure_ray(num_cpus=2)
+        yield home
+        ray.shutdown()
+
+
+def _listeners(pids: set[int]) -> list[tuple[int, str, str, int]]:
+    """(pid, name, address, port) of every listening TCP socket of ``pids``."""
+    import psutil
+
+    found = []
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            found += [(pid, process.name(), c.laddr.ip, c.laddr.port) for c in process.net_connections(kind="tcp")
+                      if c.status == psutil.CONN_LISTEN]  # fmt: skip
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def _loopback(address: str) -> bool:
+    import ipaddress
+
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:  # ::ffff:127.0.0.1 on a dual-stack socket
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def test_the_local_ray_listens_on_loopback_only_with_token_auth(ray_local):
+    """What `ss -ltnp` shows during `aoi train`: every socket of the driver, GCS, raylet, agents and workers (one
+    is running a task while we look) is on 127.0.0.0/8 or ::1. The token is this run's own: not in ~/.ray."""
+    import os
+
+    import psutil
+    import ray
+    from ray._raylet import AuthenticationMode, get_authentication_mode
+
+    @ray.remote(num_cpus=1)
+    class Busy:
+        def pid(self) -> int:
+            return os.getpid()
+
+    busy = Busy.remote()
+    worker_pid = ray.get(busy.pid.remote())
+    me = psutil.Process()
+    pids = {me.pid, *(p.pid for p in me.children(recursive=True))}
+    assert worker_pid in pids, "the worker process is not in the tree the test inspects"
+    names = {psutil.Process(p).name() for p in pids if psutil.pid_exists(p)}
+    assert {"gcs_server", "raylet"} <= names, names
+    listening = _listeners(pids)
+    ray.kill(busy)
+    assert {name for _, name, _, _ in listening} >= {"gcs_server", "raylet"}, listening
+    outside = [entry for entry in listening if not _loopback(entry[2])]
+    assert outside == [], f"Ray listens beyond loopback: {outside}"
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+    assert get_authentication_mode() == AuthenticationMode.TOKEN and os.environ["RAY_AUTH_MODE"] == "token"
+    assert len(os.environ["RAY_AUTH_TOKEN"]) >= 32
+    assert not (ray_local / ".ray").exists(), list((ray_local / ".ray").iterdir())
 
 
 def test_two_cpu_workers_train_checkpoint_and_report(tmp_path, ray_local):

@@ -87,7 +87,8 @@ def tone_by_part(by_machine: dict[str, list[dict]]) -> list[dict]:
             for machine_id, items in sorted(by_machine.items()) for part, group in _by_part(items).items()]  # fmt: skip
 
 
-def accuracy_table(settings: Settings, version: str, by_machine: dict[str, list[dict]]) -> tuple[list[dict], list[dict]]:
+def accuracy_table(settings: Settings, version: str,
+                   by_machine: dict[str, list[dict]]) -> tuple[list[dict], list[dict]]:  # fmt: skip
     """(one row per machine, one row per machine and part number)."""
     from evaluation.predict import probabilities
     from evaluation.service import load

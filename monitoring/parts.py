@@ -31,7 +31,8 @@ def referenced_parts(reference: pd.DataFrame, min_part_reference: int) -> dict[s
     return {p: int(n) for p, n in counts.items() if p != UNNAMED and n >= min_part_reference}
 
 
-def split(reference: pd.DataFrame, current: pd.DataFrame, min_part_reference: int) -> tuple[pd.DataFrame, dict[str, int]]:
+def split(reference: pd.DataFrame, current: pd.DataFrame,
+          min_part_reference: int) -> tuple[pd.DataFrame, dict[str, int]]:  # fmt: skip
     """(the answers that can be judged, {part with no reference: its answers})."""
     known = referenced_parts(reference, min_part_reference)
     parts = _part(current)

@@ -64,7 +64,8 @@ def held_out(settings: Settings, source: str) -> list[str]:
     from aoi.catalog.models import HashClaim, Image, IngestBatch
 
     i, b, h = Image.__table__.c, IngestBatch.__table__.c, HashClaim.__table__.c
-    query = (select(i.sha256).join(IngestBatch.__table__, b.id == i.batch_id).join(HashClaim.__table__, h.sha256 == i.sha256)
+    query = (select(i.sha256).join(IngestBatch.__table__, b.id == i.batch_id)
+             .join(HashClaim.__table__, h.sha256 == i.sha256)
              .where(i.source == source, i.label.is_not(None), h.role == "blind", b.reference.is_(False),
                     i.machine_id.is_(None) | (i.machine_id == settings.features.reference_machine))
              .order_by(i.id))  # fmt: skip
@@ -92,7 +93,8 @@ def dataset_reference(settings: Settings, loaded) -> pd.DataFrame:
                         on="sha256", how="left")  # fmt: skip
 
 
-def pools(settings: Settings, version: str, light: float, reference: str = "line") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def pools(settings: Settings, version: str, light: float,
+          reference: str = "line") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """(the reference, the held-out images' answers as stored, the same answers under the dimmer lamp)."""
     from aoi.store import ImageStore
     from evaluation import service as evaluation

@@ -135,7 +135,8 @@ def drift_study(
             raise ValueError(f"no held-out {kind} images to draw from: register a blind set (aoi dataset blind)")
     except (MonitorError, ValueError) as err:
         fail(str(err), as_json, code=2)
-    result = study.run(settings, version, kind, windows, per_machine, light, progress=not as_json, reference_kind=reference)
+    result = study.run(settings, version, kind, windows, per_machine, light, progress=not as_json,
+                       reference_kind=reference)
     emit(result, as_json, lambda d: (table(d["rows"], ["per_machine", "windows", "false_alarm_rate", "detection_rate"],
                                            title=f"drift study: {d['model_version']} against the {d['reference']} reference, "
                                                  f"{d['pool']} held-out images, {d['dimmed_machine']} at {d['light']} light"),

@@ -108,7 +108,8 @@ def test_each_part_is_judged_against_its_own_reference_and_a_new_part_is_reporte
     """Two part numbers of different tone in the reference; the window mixes them in other shares (no drift: each
     answer meets its own part), adds a part the reference never saw (reported, not judged), then one part's tone
     shifts (that part drifts, the other does not)."""
-    settings = configure(MONITORING__MIN_SAMPLES=100, MONITORING__MIN_MACHINE_SAMPLES=80, MONITORING__MIN_PART_REFERENCE=50)
+    settings = configure(MONITORING__MIN_SAMPLES=100, MONITORING__MIN_MACHINE_SAMPLES=80,
+                         MONITORING__MIN_PART_REFERENCE=50)
     reference = pd.concat([synthetic(400, seed=0, brightness=120).assign(part_no="P-A", machine_id="m1"),
                            synthetic(400, seed=1, brightness=170).assign(part_no="P-B", machine_id="m1")],
                           ignore_index=True)  # fmt: skip
@@ -120,7 +121,8 @@ def test_each_part_is_judged_against_its_own_reference_and_a_new_part_is_reporte
     assert check.verdict_of(scopes) is False, scopes
     assert scopes["overall"]["samples"] == 440 and scopes["overall"]["drift"] is False
     assert scopes["overall"]["notes"] == ["no reference for part P-NEW: 100 answers reported, not judged"]
-    assert scopes["parts"]["P-NEW"]["drift"] is None and scopes["parts"]["P-NEW"]["reasons"] == ["no reference for part P-NEW"]
+    assert scopes["parts"]["P-NEW"] == {"samples": 100, "reference_samples": 0, "drift": None, "reference": False,
+                                        "reasons": ["no reference for part P-NEW"]}
     assert scopes["parts"]["P-A"]["drift"] is False and scopes["parts"]["P-B"]["drift"] is False
     m2 = scopes["machines"]["m2"]
     assert m2["drift"] is None and not m2["calibrated"] and not m2["in_reference"]

@@ -39,7 +39,8 @@ def send(client, crops: list[bytes], machine_id: str) -> None:
         assert answer.status_code == 200, answer.text
 
 
-def test_unchanged_crops_from_a_new_machine_are_not_drift_and_a_dim_lamp_is(configure, datasets_dir, tmp_path, asgi_app):
+def test_unchanged_crops_from_a_new_machine_are_not_drift_and_a_dim_lamp_is(configure, datasets_dir, tmp_path,
+                                                                             asgi_app):
     settings = configure(API_KEY=KEY)
     files = sorted((datasets_dir / "pku-pcb-roi").glob("*/*.jpg"))[::3]  # every board and class
     for file in files:
@@ -56,13 +57,21 @@ def test_unchanged_crops_from_a_new_machine_are_not_drift_and_a_dim_lamp_is(conf
 
     crops = [f.read_bytes() for f in files[::3]]  # every 9th crop of the set: all boards and classes, as stored
     assert len(crops) >= 300 and {f.name[:2] for f in files[::3]} >= {"01", "04", "10", "11", "12"}
-    start = utcnow()
     with TestClient(asgi_app) as client:
+        # the first answer from a machine loads the model and imports Feast (for its calibration): on a busy
+        # machine that may outlast the service's 60 s timeout, which is not what this test is about
+        for _ in range(3):
+            if client.post("/classify", files={"image": ("warm.jpg", crops[0], "image/jpeg")},
+                           data={"kind": "color", "machine_id": "VRS-NEW"},
+                           headers={"Authorization": f"Bearer {KEY}"}).status_code == 200:  # fmt: skip
+                break
+        warm = len(logged(settings))
+        start = utcnow()
         send(client, crops, "VRS-NEW")
-        assert len(logged(settings)) == len(crops)
+        assert len(logged(settings)) == warm + len(crops)
         middle = utcnow()
         send(client, [darker(c, 0.8) for c in crops], "VRS-DIM")
-    assert len(logged(settings)) == 2 * len(crops)
+    assert len(logged(settings)) == warm + 2 * len(crops)
 
     def check(since, until) -> dict:
         return aoi("monitor", "--kind", "color", "--since", since.isoformat(),

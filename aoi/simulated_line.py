@@ -66,7 +66,7 @@ class SimulatedMachine:
 
 # How far a part's tone may lie from the machine's on the reference board, per channel. Small enough that the
 # per-machine calibration still brings every machine within the line check's 2 gray levels over its parts.
-PART_TONE = 0.03
+PART_TONE = 0.02
 
 
 def part_gains(machine_id: str, part_no: str, reference_part: str) -> tuple[float, float, float]:

@@ -177,6 +177,9 @@ class MonitoringSettings(BaseModel):
     # Measured on the real colour set (aoi drift-study, two models): 100 answers per machine raised 2% false alarms and
     # found every lamp at 90% light; 50 raised about 30% (issue 8's note).
     min_machine_samples: int = Field(100, gt=0, description="Fewer answers from one machine than this: no verdict for it.")
+    min_part_reference: int = Field(
+        30, gt=0, description="A part number with fewer reference images than this has no reference: its answers are reported, not judged.",
+    )  # fmt: skip
     drift_share: float = Field(
         0.3, gt=0, le=1, description="Drift when at least this share of the monitored columns drifted (Evidently per-column tests).",
     )  # fmt: skip

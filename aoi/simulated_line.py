@@ -1,7 +1,11 @@
 """SIMULATION: a line of four VRS machines made from the PKU colour crops, which carry no machine data.
 
 Every simulated machine "shoots" a crop by scaling each channel by its own gain (one also adds a brightness
-offset: a lamp set brighter) and saving JPEG, as a real capture is stored. Besides its line captures, each
+offset: a lamp set brighter) and saving JPEG, as a real capture is stored. Each part number (a PKU board ``BB``
+is part ``PCB-BB``) gets its own tone on each machine (domain fact 2: the same settings give other colours for
+other part numbers): per-channel gains within ±``PART_TONE`` of the machine's, fixed by the machine and part; the
+reference board's part is shot at the machine's own tone, so the calibration fitted on it leaves each part's
+difference in place, as a per-machine calibration does on a real line. Besides its line captures, each
 machine (and the reference machine, whose tone the models were trained on) shoots the same reference board:
 those reference samples calibrate it (``features/calibration.py``). A camera-parameter CSV for the machines and
 the line's part numbers comes with it. Everything written is labelled a simulation, in ``SIMULATION.txt`` and in
@@ -17,6 +21,7 @@ Layout of the output folder::
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import random
@@ -52,6 +57,26 @@ class SimulatedMachine:
         out = io.BytesIO()
         self.shoot(image).save(out, format="JPEG", quality=CAPTURE_QUALITY)
         return out.getvalue()
+
+    def for_part(self, part_no: str, reference_part: str) -> "SimulatedMachine":
+        """This machine as it shoots boards of ``part_no`` (its own tone for that part; see ``part_gains``)."""
+        factors = part_gains(self.machine_id, part_no, reference_part)
+        return replace(self, gains=tuple(round(g * f, 4) for g, f in zip(self.gains, factors)))
+
+
+# How far a part's tone may lie from the machine's on the reference board, per channel. Small enough that the
+# per-machine calibration still brings every machine within the line check's 2 gray levels over its parts.
+PART_TONE = 0.02
+
+
+def part_gains(machine_id: str, part_no: str, reference_part: str) -> tuple[float, float, float]:
+    """SIMULATION: the per-channel gain of ``part_no`` on ``machine_id`` relative to the machine's tone on the
+    reference board: 1 for the reference board's part, else fixed in [1 - PART_TONE, 1 + PART_TONE] by a hash of
+    the pair (the same on every run)."""
+    if part_no == reference_part:
+        return (1.0, 1.0, 1.0)
+    digest = hashlib.sha256(f"{machine_id}/{part_no}".encode()).digest()
+    return tuple(round(1 + PART_TONE * (digest[k] / 127.5 - 1), 4) for k in range(3))
 
 
 # Within the range where domain fact 3 saw accuracy fall (a channel at 0.9 or 1.1 cost up to 30 points).
@@ -131,7 +156,7 @@ def simulate(source: Path, out: Path, *, reference_id: str, per_machine: int = 1
         for k, (label, file) in enumerate(pool[m * per_machine : (m + 1) * per_machine]):
             target = out / "captures" / machine.machine_id / label / file.name
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(shot(machine, file))
+            target.write_bytes(shot(machine.for_part(part_of(board_of(file.name)), part_of(reference_board)), file))
             at = now - timedelta(days=days) + timedelta(seconds=days * 86400 * k / per_machine)
             capture_rows.append({"path": target.relative_to(out).as_posix(), "label": label,
                                  "machine_id": machine.machine_id, "part_no": part_of(board_of(file.name)),
@@ -141,12 +166,15 @@ def simulate(source: Path, out: Path, *, reference_id: str, per_machine: int = 1
     parts = sorted({r["part_no"] for r in capture_rows})
     write_csv(out / "camera_params.csv", [
         {"machine_id": m.machine_id, "part_no": part, "light": m.light, "exposure": m.exposure,
-         "gain_r": round(9 * m.gains[0], 2), "gain_g": round(6 * m.gains[1], 2), "gain_b": round(13 * m.gains[2], 2),
+         "gain_r": round(9 * g[0], 2), "gain_g": round(6 * g[1], 2), "gain_b": round(13 * g[2], 2),
          "effective_from": shot_at.isoformat()}
-        for m in MACHINES for part in parts])  # fmt: skip
+        for m in MACHINES for part in parts
+        for g in [m.for_part(part, part_of(reference_board)).gains]])  # fmt: skip
     line = {"simulation": NOTICE, "source": str(source), "reference_machine": reference_id,
             "reference_board": part_of(reference_board), "capture_quality": CAPTURE_QUALITY,
             "machines": [asdict(m) for m in MACHINES], "parts": parts,
+            "part_tone": {m.machine_id: {part: list(part_gains(m.machine_id, part, part_of(reference_board)))
+                                         for part in parts} for m in MACHINES},
             "captures": capture_rows, "reference_samples": len(reference_rows)}  # fmt: skip
     (out / "line.json").write_text(json.dumps(line, indent=1))
     return line

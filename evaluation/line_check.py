@@ -1,4 +1,6 @@
-"""Checks of the colour calibration on the SIMULATED line (aoi/simulated_line.py), machine by machine:
+"""Checks of the colour calibration on the SIMULATED line (aoi/simulated_line.py), machine by machine and, within
+each machine, part number by part number (each part has its own tone on each machine; the calibration is per
+machine, fitted on the reference board, so what it leaves of a part's tone shows in the part's rows):
 
 - tone: each machine's mean R, G, B over its captures, as captured and after its calibration, against the same
   crops as the reference machine shoots them ("unshifted"); goal: within 2 gray levels after calibration;
@@ -55,45 +57,68 @@ def captures_by_machine(settings: Settings, folder: Path) -> dict[str, list[dict
     return out
 
 
+def _tone_row(items: list[dict]) -> dict:
+    reference = np.mean([_rgb(c["unshifted"]).reshape(-1, 3).mean(axis=0) for c in items], axis=0)
+    raw, calibrated = np.mean([_means(c["data"], c["calibration"]) for c in items], axis=0)
+    error = float(np.abs(calibrated - reference).max())
+    return {"images": len(items), "calibrated_images": sum(c["calibration"] is not None for c in items),
+            "reference_rgb": [round(float(v), 2) for v in reference],
+            "captured_rgb": [round(float(v), 2) for v in raw],
+            "calibrated_rgb": [round(float(v), 2) for v in calibrated],
+            "max_error_captured": round(float(np.abs(raw - reference).max()), 2),
+            "max_error_calibrated": round(error, 2), "within_goal": error <= TONE_GOAL}  # fmt: skip
+
+
+def _by_part(items: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for c in items:
+        out.setdefault(c.get("part_no") or "(none)", []).append(c)
+    return dict(sorted(out.items()))
+
+
 def tone_check(by_machine: dict[str, list[dict]]) -> list[dict]:
-    rows = []
-    for machine_id, items in sorted(by_machine.items()):
-        reference = np.mean([_rgb(c["unshifted"]).reshape(-1, 3).mean(axis=0) for c in items], axis=0)
-        raw, calibrated = np.mean([_means(c["data"], c["calibration"]) for c in items], axis=0)
-        error = float(np.abs(calibrated - reference).max())
-        rows.append({"machine_id": machine_id, "images": len(items),
-                     "calibrated_images": sum(c["calibration"] is not None for c in items),
-                     "reference_rgb": [round(float(v), 2) for v in reference],
-                     "captured_rgb": [round(float(v), 2) for v in raw],
-                     "calibrated_rgb": [round(float(v), 2) for v in calibrated],
-                     "max_error_captured": round(float(np.abs(raw - reference).max()), 2),
-                     "max_error_calibrated": round(error, 2), "within_goal": error <= TONE_GOAL})  # fmt: skip
-    return rows
+    """One row per machine over all its captures."""
+    return [{"machine_id": machine_id, **_tone_row(items)} for machine_id, items in sorted(by_machine.items())]
 
 
-def accuracy_table(settings: Settings, version: str, by_machine: dict[str, list[dict]]) -> list[dict]:
+def tone_by_part(by_machine: dict[str, list[dict]]) -> list[dict]:
+    """One row per machine and part number."""
+    return [{"machine_id": machine_id, "part_no": part, **_tone_row(group)}
+            for machine_id, items in sorted(by_machine.items()) for part, group in _by_part(items).items()]  # fmt: skip
+
+
+def accuracy_table(settings: Settings, version: str,
+                   by_machine: dict[str, list[dict]]) -> tuple[list[dict], list[dict]]:  # fmt: skip
+    """(one row per machine, one row per machine and part number)."""
     from evaluation.predict import probabilities
     from evaluation.service import load
     from training.preprocess import decode
 
     loaded = load(settings, version)
-    rows = []
+    rows, part_rows = [], []
     for machine_id, items in sorted(by_machine.items()):
         true = np.array([loaded.taxonomy.index(_label(settings, c["label"])) for c in items])
         captured = [decode(c["data"], loaded.prep.channels) for c in items]
 
-        def accuracy(images, calibrations=None) -> float:
+        def right(images, calibrations=None) -> np.ndarray:
             probs = probabilities(loaded.model, loaded.prep, images, None, settings.evaluation.batch_size, calibrations)
-            return float((probs.argmax(axis=1) == true).mean())
+            return probs.argmax(axis=1) == true
 
-        row = {"machine_id": machine_id, "images": len(items),
-               "unshifted": accuracy([decode(c["unshifted"], loaded.prep.channels) for c in items]),
-               "without_calibration": accuracy(captured),
-               "with_calibration": accuracy(captured, [c["calibration"] for c in items])}  # fmt: skip
-        row["gap_with_calibration"] = round(row["unshifted"] - row["with_calibration"], 4)
-        row["within_goal"] = row["gap_with_calibration"] <= ACCURACY_GOAL + 1e-9
-        rows.append(row)
-    return rows
+        hits = {"unshifted": right([decode(c["unshifted"], loaded.prep.channels) for c in items]),
+                "without_calibration": right(captured),
+                "with_calibration": right(captured, [c["calibration"] for c in items])}  # fmt: skip
+        rows.append({"machine_id": machine_id, **_accuracy_row(hits, np.arange(len(items)))})
+        parts = np.array([c.get("part_no") or "(none)" for c in items])
+        part_rows += [{"machine_id": machine_id, "part_no": part, **_accuracy_row(hits, np.flatnonzero(parts == part))}
+                      for part in sorted(set(parts))]  # fmt: skip
+    return rows, part_rows
+
+
+def _accuracy_row(hits: dict[str, np.ndarray], index: np.ndarray) -> dict:
+    row = {"images": len(index), **{k: float(v[index].mean()) for k, v in hits.items()}}
+    row["gap_with_calibration"] = round(row["unshifted"] - row["with_calibration"], 4)
+    row["within_goal"] = row["gap_with_calibration"] <= ACCURACY_GOAL + 1e-9
+    return row
 
 
 def _label(settings: Settings, folder_label: str) -> str:
@@ -103,9 +128,12 @@ def _label(settings: Settings, folder_label: str) -> str:
 
 
 def check(settings: Settings, folder: Path, version: str | None) -> dict:
-    """The tone check, and the accuracy table when a colour model version is given."""
+    """The tone check, and the accuracy table when a colour model version is given; each per machine and per
+    machine and part number."""
     by_machine = captures_by_machine(settings, folder)
-    out = {"simulation": simulated_line.NOTICE, "tone_goal": TONE_GOAL, "tone": tone_check(by_machine)}
+    out = {"simulation": simulated_line.NOTICE, "tone_goal": TONE_GOAL, "tone": tone_check(by_machine),
+           "tone_by_part": tone_by_part(by_machine)}  # fmt: skip
     if version:
-        out.update(model_version=version, accuracy_goal=ACCURACY_GOAL, accuracy=accuracy_table(settings, version, by_machine))
+        accuracy, by_part = accuracy_table(settings, version, by_machine)
+        out.update(model_version=version, accuracy_goal=ACCURACY_GOAL, accuracy=accuracy, accuracy_by_part=by_part)
     return out

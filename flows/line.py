@@ -1,6 +1,7 @@
 """Simulated-line flow (a SIMULATION, see aoi/simulated_line.py): shoot the PKU crops with four simulated VRS
-machines -> ingest their reference samples and their line captures -> import their camera parameters -> hold
-the captures out as a blind set -> features (tone statistics, calibration, online store)."""
+machines (each part number with its own tone on each machine) -> ingest their reference samples and their line
+captures -> import their camera parameters -> hold the captures out as a blind set -> features (tone statistics,
+calibration, online store)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Monitor flow: per kind with a production model: reference -> prediction-log window -> Evidently, overall and
-per machine -> policy (one retraining per drift episode) -> the retrain deployment -> the check in the catalog."""
+"""Monitor flow: per kind with a production model: reference (what the line sends) -> prediction-log window ->
+Evidently, overall, per machine and per part number -> policy (one retraining per drift episode) -> the retrain
+deployment -> the check in the catalog."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Drift-check steps as the ``monitor`` flow calls them: what to compare, the comparisons overall and per
-machine, the decision, the catalog row, the retraining request."""
+"""Drift-check steps as the ``monitor`` flow calls them: what to compare, the comparisons overall, per machine
+and per part number, the decision, the catalog row, the retraining request."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd
 from aoi.catalog import db
 from aoi.catalog.models import DriftCheck, utcnow
 from aoi.settings import Settings
-from monitoring import frames, policy
+from monitoring import frames, parts, policy
 from monitoring.drift import Comparison, compare
 
 
@@ -91,28 +91,84 @@ def _report_path(settings: Settings, kind: str, scope: str, at: datetime):
 
 def compare_scopes(settings: Settings, kind: str, reference: pd.DataFrame, current: pd.DataFrame,
                    html: bool = True) -> dict:  # fmt: skip
-    """The verdict over all answers and per machine; an HTML report for the whole window and for each flagged
-    machine. Machines with too few answers get no verdict of their own."""
+    """The verdict over all answers, per machine and per part number; an HTML report for the whole window and
+    for each flagged machine. Every answer is judged against reference images of its own part number
+    (``monitoring.parts``); answers of a part with no reference are reported, not judged. Scopes with too few
+    answers get no verdict of their own."""
     config = settings.monitoring
     now = utcnow()
-    if len(current) < config.min_samples:
-        return {"overall": {"samples": len(current), **policy.too_few(len(current), config.min_samples).as_dict()},
-                "machines": {}, "report": None}  # fmt: skip
-    overall = compare(reference, current, config)
+    judged, unreferenced = parts.split(reference, current, config.min_part_reference)
+    notes = [_no_reference(p, n) for p, n in unreferenced.items()]
+    if len(judged) < config.min_samples:
+        return {"overall": {"samples": len(judged), **policy.too_few(len(judged), config.min_samples).as_dict(),
+                            "notes": notes},
+                "machines": _machines(settings, reference, current, judged, unreferenced, html, now, kind),
+                "parts": _parts(settings, reference, current, unreferenced), "report": None}  # fmt: skip
+    overall = compare(parts.matched(reference, judged, config.min_part_reference), judged, config)
     overall_html = overall.save_html(_report_path(settings, kind, "all", now)) if html else None
-    machines = {}
-    for machine, rows in sorted(current.dropna(subset=["machine_id"]).groupby("machine_id"), key=lambda g: g[0]):
+    return {"overall": {**_brief(overall), **policy.judge(overall, config).as_dict(), "notes": notes},
+            "machines": _machines(settings, reference, current, judged, unreferenced, html, now, kind),
+            "parts": _parts(settings, reference, current, unreferenced),
+            "report": str(overall_html) if overall_html else None}  # fmt: skip
+
+
+def _no_reference(part: str, answers: int) -> str:
+    return f"no reference for part {part}: {answers} answers reported, not judged"
+
+
+def _machines(settings: Settings, reference: pd.DataFrame, current: pd.DataFrame, judged: pd.DataFrame,
+              unreferenced: dict, html: bool, now: datetime, kind: str = "") -> dict:  # fmt: skip
+    """Per machine: its verdict on its judged answers, and what the system knows of it (calibration, reference
+    images of its own): a machine it knows nothing of is compared as captured, and says so."""
+    config = settings.monitoring
+    known = set(reference["machine_id"].dropna()) if "machine_id" in reference else set()
+    out = {}
+    for machine, every in sorted(current.dropna(subset=["machine_id"]).groupby("machine_id"), key=lambda g: g[0]):
+        rows = judged[judged["machine_id"] == machine]
+        calibrated = bool("calibrated" in every and every["calibrated"].any())
+        facts = {"calibrated": calibrated, "in_reference": machine in known}
+        notes = []
+        if not calibrated and machine not in known:
+            notes.append(f"no calibration and no reference images for machine {machine}: compared as captured "
+                         "with the line's reference")  # fmt: skip
+        elif not calibrated:
+            notes.append(f"no calibration for machine {machine}: compared as captured")
+        new_parts = sorted(set(parts._part(every)) & set(unreferenced))
+        notes += [_no_reference(p, int((parts._part(every) == p).sum())) for p in new_parts]
         if len(rows) < config.min_machine_samples:
-            machines[machine] = {"samples": len(rows), **policy.too_few(len(rows), config.min_machine_samples).as_dict()}
+            out[machine] = {"samples": len(rows), **facts,
+                            **policy.too_few(len(rows), config.min_machine_samples).as_dict(), "notes": notes}  # fmt: skip
             continue
-        figures = compare(reference, rows, config)
+        figures = compare(parts.matched(reference, rows, config.min_part_reference), rows, config)
         verdict = policy.judge(figures, config)
         report = None
         if verdict.drift and html:  # the picture a person opens for the flagged machine
             report = figures.save_html(_report_path(settings, kind, _safe(machine), now))
-        machines[machine] = {**_brief(figures), **verdict.as_dict(), "report": str(report) if report else None}
-    return {"overall": {**_brief(overall), **policy.judge(overall, config).as_dict()}, "machines": machines,
-            "report": str(overall_html) if overall_html else None}  # fmt: skip
+        out[machine] = {**_brief(figures), **facts, **verdict.as_dict(), "notes": notes,
+                        "report": str(report) if report else None}  # fmt: skip
+    return out
+
+
+def _parts(settings: Settings, reference: pd.DataFrame, current: pd.DataFrame, unreferenced: dict) -> dict:
+    """Per named part number: its answers against its own reference images; a part with none is reported as
+    such (drift None, never True): a new part on the line is not a changed camera."""
+    config = settings.monitoring
+    out = {}
+    for part, rows in parts.part_groups(current):
+        if part in unreferenced:
+            out[part] = {"samples": len(rows), "reference_samples": 0, "drift": None, "reference": False,
+                         "reasons": [f"no reference for part {part}"]}  # fmt: skip
+            continue
+        own = parts.of_part(reference, part)
+        if len(rows) < config.min_machine_samples:
+            out[part] = {"samples": len(rows), "reference_samples": len(own), "reference": True,
+                         **policy.too_few(len(rows), config.min_machine_samples).as_dict()}  # fmt: skip
+            continue
+        figures = compare(own, rows, config)
+        out[part] = {**_brief(figures), "reference_samples": len(own), "reference": True,
+                     "machines": sorted(rows["machine_id"].dropna().unique().tolist()),
+                     **policy.judge(figures, config).as_dict()}  # fmt: skip
+    return out
 
 
 def _brief(c: Comparison) -> dict:
@@ -126,7 +182,8 @@ def _safe(name: str) -> str:
 
 def verdict_of(scopes: dict) -> bool | None:
     """The check's verdict: drift when the whole window or any machine drifted; None when nothing could be said."""
-    verdicts = [scopes["overall"]["drift"], *(m["drift"] for m in scopes["machines"].values())]
+    verdicts = [scopes["overall"]["drift"], *(m["drift"] for m in scopes["machines"].values()),
+                *(p["drift"] for p in scopes.get("parts", {}).values())]
     if any(v for v in verdicts):
         return True
     return None if scopes["overall"]["drift"] is None else False
@@ -136,15 +193,24 @@ def drifted_machines(scopes: dict) -> list[str]:
     return [m for m, v in scopes["machines"].items() if v["drift"]]
 
 
+def drifted_parts(scopes: dict) -> list[str]:
+    return [p for p, v in scopes.get("parts", {}).items() if v["drift"]]
+
+
 def reasons(scopes: dict) -> str:
     """Why the check said drift, as the retrain run's ``reason`` parameter carries it."""
-    return "; ".join(scopes["overall"]["reasons"] + [f"{m}: {'; '.join(v['reasons'])}"
-                                                      for m, v in scopes["machines"].items() if v["drift"]])  # fmt: skip
+    return "; ".join(scopes["overall"]["reasons"]
+                     + [f"{m}: {'; '.join(v['reasons'])}" for m, v in scopes["machines"].items() if v["drift"]]
+                     + [f"part {p}: {'; '.join(v['reasons'])}" for p, v in scopes.get("parts", {}).items() if v["drift"]])  # fmt: skip
 
 
 def _machine_verdicts(scopes: dict) -> dict:
     """Per machine, every figure but the per-column scores (kept for the check's row and its JSON)."""
     return {m: {k: v for k, v in fig.items() if k != "scores"} for m, fig in scopes["machines"].items()}
+
+
+def _part_verdicts(scopes: dict) -> dict:
+    return {p: {k: v for k, v in fig.items() if k != "scores"} for p, fig in scopes.get("parts", {}).items()}
 
 
 def record(settings: Settings, kind: str, version: str, window: Window, reference: pd.DataFrame, scopes: dict,
@@ -194,7 +260,8 @@ def summarise(kind: str, version: str, window: Window, reference: pd.DataFrame, 
             "drifted_columns": overall.get("drifted_columns", []), "drift_share": overall.get("drift_share"),
             "unknown_rate": overall.get("unknown_rate"), "reference_unknown_rate": overall.get("reference_unknown_rate"),
             "reasons": overall["reasons"], "overall_drift": overall["drift"],  # the whole window's own verdict
-            "machines": _machine_verdicts(scopes),
+            "machines": _machine_verdicts(scopes), "parts": _part_verdicts(scopes),
+            "notes": overall.get("notes", []),
             "decision": decision.text, "episode_id": decision.episode_id, "retraining": retraining,
             "report": scopes["report"], "check_id": check_id}  # fmt: skip
 
@@ -206,6 +273,7 @@ def combine(results: dict[str, dict]) -> dict:
             "samples": sum(r["samples"] for r in results.values()),
             "drifted_columns": sorted({c for r in results.values() for c in r["drifted_columns"]}),
             "machines": {f"{k}/{m}": v for k, r in results.items() for m, v in r["machines"].items()},
+            "parts": {f"{k}/{p}": v for k, r in results.items() for p, v in r.get("parts", {}).items()},
             "kinds": results}  # fmt: skip
 
 
@@ -215,9 +283,14 @@ def markdown(result: dict) -> str:
              f"window {result['window']['start']} to {result['window']['end']}, {result['samples']} answers "
              f"against {result['reference_samples']} reference images", "",
              "| scope | samples | drift | drifted columns | Unknown rate |", "|---|---|---|---|---|"]  # fmt: skip
-    for scope, fig in [("all", {**result, "drift": result["overall_drift"]}), *result["machines"].items()]:
+    scopes = [("all", {**result, "drift": result["overall_drift"]}), *result["machines"].items(),
+              *((f"part {p}", fig) for p, fig in result.get("parts", {}).items())]
+    for scope, fig in scopes:
         lines.append(f"| {scope} | {fig['samples']} | {fig['drift']} | {', '.join(fig.get('drifted_columns') or []) or '-'} "
                      f"| {fig.get('unknown_rate', '-')} |")  # fmt: skip
+    lines += [f"\n- {note}" for note in result.get("notes", [])]
+    lines += [f"- {m}: {note}" for m, fig in result["machines"].items() for note in fig.get("notes", [])
+              if not note.startswith("no reference for part")]  # fmt: skip
     if result["report"]:
         lines.append(f"\nEvidently report: {result['report']}")
     return "\n".join(lines)

@@ -29,7 +29,7 @@ class Comparison:
     unknown_rate: float
     reference_unknown_rate: float
     scores: dict[str, dict] = field(default_factory=dict)  # column -> {method, score, threshold, drifted}
-    reference_answers: int = 0  # reference rows with an answer (the valid split): what its Unknown rate rests on
+    reference_answers: int = 0  # distinct answers in the reference (unseen images): what its Unknown rate rests on
     snapshot: object = field(default=None, repr=False, compare=False)  # the Evidently run, for its HTML
 
     def save_html(self, path: Path) -> Path:
@@ -132,7 +132,14 @@ def figures(snapshot, reference: pd.DataFrame, current: pd.DataFrame) -> Compari
     share = sum(c in drifted for c in shared) / max(len(shared), 1)
     return Comparison(samples=len(current), drifted_columns=drifted, drift_share=share,
                       unknown_rate=rate(current["unknown"]), reference_unknown_rate=rate(reference["unknown"]),
-                      scores=scores, reference_answers=int(reference["unknown"].notna().sum()), snapshot=snapshot)  # fmt: skip
+                      scores=scores, reference_answers=distinct_answers(reference), snapshot=snapshot)  # fmt: skip
+
+
+def distinct_answers(reference: pd.DataFrame) -> int:
+    """Answers the reference holds: rows lent another image's answer (``answer_of``) count once."""
+    if "answer_of" in reference:
+        return int(reference["answer_of"].nunique())
+    return int(reference["unknown"].notna().sum())
 
 
 def _number(value) -> float | None:

@@ -1,14 +1,11 @@
 """SIMULATION of an ageing lamp on one simulated VRS machine (the demo's drift).
 
-Every simulated machine (``aoi.simulated_line.MACHINES``) shoots the production colour model's test split:
-images from the population the model's reference comes from, so that only what the simulation changes can
-drift. One machine's lamp loses light step by step while it shoots (its gains scaled by the lamp's light,
+Every simulated machine (``aoi.simulated_line.MACHINES``) shoots the same crops: what the line sends and the
+production colour model never saw, as stored (``line_images``: the held-out boards' crops, whatever a spec said
+of them), so that only what the simulation changes can drift, and the line's ordinary images show that they do
+not. One machine's lamp loses light step by step while it shoots (its gains scaled by the lamp's light,
 ``aoi.simulated_line.aged``). The requests go to the running service in shooting order with their machine ids;
 the service applies each machine's colour calibration, fitted while the lamp was new.
-
-(The simulated line's own captures are of PKU boards 11 and 12, which no model trained on. Tone differs by part
-number, domain fact 2, so against the training reference those show as drift on every machine: a true finding,
-but not the one this simulation is about.)
 """
 
 from __future__ import annotations
@@ -25,6 +22,14 @@ from serving.loadgen import run_load
 
 AGEING_MACHINE = "VRS-02"
 LIGHT_STEPS = (1.0, 0.94, 0.88, 0.82, 0.76)  # the lamp's light, one step per fifth of the machine's shots
+
+
+def line_images(settings: Settings, kind: str = "color", limit: int = 300) -> list[str]:
+    """At most ``limit`` held-out images of ``kind`` as stored (``monitoring.study.held_out``), evenly drawn."""
+    from monitoring.study import held_out
+
+    shas = held_out(settings, kind)
+    return shas[:: max(1, -(-len(shas) // limit))] if shas else []
 
 
 def requests(settings: Settings, shas: list[str], machine_id: str = AGEING_MACHINE, steps=LIGHT_STEPS) -> list[dict]:

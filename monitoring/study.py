@@ -1,10 +1,10 @@
 """How often the drift check cries wolf, and how often it misses a dim lamp (``aoi drift-study``).
 
-From a real dataset version and its production model: the reference is the monitor's own (the dataset
-version's tone and compression, the model's answers on the valid split) less the test split; requests are
-drawn from the test split, so no window holds an image the reference saw (stricter than production, where the
-reference holds its dataset version's test split too). They are spread over 4 simulated machines. Each trial
-draws one window:
+From a real dataset version and its production model: the reference is the monitor's own (``frames.reference``:
+what the line sent, uncleaned, less the blind sets). Requests are drawn from what the line sends and the model
+never saw: every labelled held-out image of the source (the blind sets: PKU boards 11 and 12 in the demo) as
+stored, whatever a spec said of it (no cleaning filtered them), shot by no simulated machine. They are spread
+over 4 simulated machines. Each trial draws one window:
 
 - undrifted: every machine's images as stored; any drift verdict is a false alarm;
 - drifted: the same draw, one machine's images darker by ``light`` (all channels, re-encoded at the image's
@@ -12,7 +12,8 @@ draws one window:
   that machine.
 
 Repeated for each window size (answers per machine). The policy, thresholds and Evidently tests are the
-monitor's own (``compare_scopes``, without HTML).
+monitor's own (``compare_scopes``, without HTML). ``reference="dataset"`` measures the reference the monitor
+used before (the cleaned dataset version, answers on its valid split) on the same traffic, for comparison.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tqdm import tqdm
 from aoi.metrics import measure
 from aoi.settings import Settings
 from monitoring import check, frames
+from monitoring.drift import distinct_answers
 
 MACHINES = ("VRS-01", "VRS-02", "VRS-03", "VRS-04")
 DIMMED = "VRS-02"
@@ -40,10 +42,11 @@ def dim(light: float):
     return change
 
 
-def _dimmed_metrics(settings: Settings, selected, light: float, quality: dict[str, int | None]) -> pd.DataFrame:
+def _dimmed_metrics(settings: Settings, shas: list[str], images: list, light: float,
+                    quality: dict[str, int | None]) -> pd.DataFrame:  # fmt: skip
     """Metrics of each image as the dimmer lamp would have stored it (same format and JPEG quality)."""
     rows, change = [], dim(light)
-    for (sha, _), image in zip(selected.rows, selected.images):
+    for sha, image in zip(shas, images):
         out = io.BytesIO()
         q = quality.get(sha)
         change(image).save(out, format="JPEG", quality=q) if q else change(image).save(out, format="PNG")
@@ -52,26 +55,71 @@ def _dimmed_metrics(settings: Settings, selected, light: float, quality: dict[st
     return pd.DataFrame(rows).fillna({"jpeg_quality": frames.LOSSLESS_QUALITY})
 
 
-def pools(settings: Settings, version: str, light: float, split: str = "test") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(reference less ``split``, the split's answers as stored, the same answers under the dimmer lamp)."""
+def held_out(settings: Settings, source: str) -> list[str]:
+    """sha256 of every labelled held-out image of ``source`` as the line stores it: in a blind set, whatever its
+    validation status, not a calibration shot, from no machine or the reference machine (raw crops)."""
+    from sqlalchemy import select
+
+    from aoi.catalog import db
+    from aoi.catalog.models import HashClaim, Image, IngestBatch
+
+    i, b, h = Image.__table__.c, IngestBatch.__table__.c, HashClaim.__table__.c
+    query = (select(i.sha256).join(IngestBatch.__table__, b.id == i.batch_id)
+             .join(HashClaim.__table__, h.sha256 == i.sha256)
+             .where(i.source == source, i.label.is_not(None), h.role == "blind", b.reference.is_(False),
+                    i.machine_id.is_(None) | (i.machine_id == settings.features.reference_machine))
+             .order_by(i.id))  # fmt: skip
+    with db.get_engine(settings.catalog_url).connect() as connection:
+        return [row[0] for row in connection.execute(query)]
+
+
+def _stored(settings: Settings, shas: list[str]) -> pd.DataFrame:
+    from sqlalchemy import select
+
+    from aoi.catalog import db
+    from aoi.catalog.models import Image
+
+    i = Image.__table__.c
+    with db.get_engine(settings.catalog_url).connect() as connection:
+        frame = pd.read_sql(select(i.sha256, i.label, *(i[c] for c in (*TONE_FIELDS, *frames.COMPRESSION)))
+                            .where(i.sha256.in_(shas)), connection)  # fmt: skip
+    return frame.fillna({"jpeg_quality": frames.LOSSLESS_QUALITY})
+
+
+def dataset_reference(settings: Settings, loaded) -> pd.DataFrame:
+    """The reference the monitor used before: the cleaned dataset version's images, answers on its valid split."""
+    inputs = frames.dataset_inputs(settings, loaded.row.dataset)
+    return inputs.merge(frames.answers_for(settings, loaded, inputs.loc[inputs["split"] == "valid", "sha256"].tolist()),
+                        on="sha256", how="left")  # fmt: skip
+
+
+def pools(settings: Settings, version: str, light: float,
+          reference: str = "line") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """(the reference, the held-out images' answers as stored, the same answers under the dimmer lamp)."""
+    from aoi.store import ImageStore
     from evaluation import service as evaluation
+    from evaluation.predict import load_images
 
     loaded = evaluation.load(settings, version)
-    selected = evaluation.images_of(settings, loaded, loaded.row.dataset, split)
-    reference = frames.reference(settings, version)  # holds every split's inputs: the pool's are read from it
-    stored = reference.loc[reference["split"] == split, ["sha256", *frames.NUMERIC]].drop(columns="confidence")
-    plain = frames.answers(settings, loaded, selected, evaluation.predict(settings, loaded, selected)).merge(stored, on="sha256")
+    shas = held_out(settings, loaded.row.kind)
+    if not shas:
+        raise ValueError(f"no held-out {loaded.row.kind} images to draw from: register a blind set (aoi dataset blind)")
+    stored = _stored(settings, shas).set_index("sha256").loc[shas].reset_index()
+    plain = frames.answers_for(settings, loaded, shas).merge(stored, on="sha256")
     # saved as stored: lossless stays lossless (a JPEG at quality 100 is saved lossless too, a negligible change)
     quality = {s: (None if q >= frames.LOSSLESS_QUALITY else int(q)) for s, q in zip(stored["sha256"], stored["jpeg_quality"])}
-    darker = frames.answers(settings, loaded, selected, evaluation.predict(settings, loaded, selected, change=dim(light))
-                            ).merge(_dimmed_metrics(settings, selected, light, quality), on="sha256")  # fmt: skip
-    return (reference[reference["split"] != split].reset_index(drop=True), plain,
-            darker.set_index("sha256").loc[plain["sha256"]].reset_index())  # fmt: skip
+    images = load_images(ImageStore(settings.store_dir), shas, loaded.prep.channels)
+    darker = frames.answers_for(settings, loaded, shas, change=dim(light)).merge(
+        _dimmed_metrics(settings, shas, images, light, quality).assign(label=stored["label"].to_numpy()), on="sha256")
+    frame = frames.reference(settings, version) if reference == "line" else dataset_reference(settings, loaded)
+    return frame, plain, darker.set_index("sha256").loc[plain["sha256"]].reset_index()
 
 
 def run(settings: Settings, version: str, kind: str, windows: int = 50, sizes=(50, 100, 200), light: float = 0.9,
-        seed: int = 0, progress: bool = True) -> dict:  # fmt: skip
-    reference, plain, darker = pools(settings, version, light)
+        seed: int = 0, progress: bool = True, reference_kind: str = "line") -> dict:  # fmt: skip
+    if reference_kind not in ("line", "dataset"):
+        raise ValueError(f"reference must be line or dataset, not {reference_kind!r}")
+    reference, plain, darker = pools(settings, version, light, reference_kind)
     rng = np.random.default_rng(seed)
     rows = []
     bar = tqdm(total=windows * len(sizes) * 2, desc="drift study", unit="check", disable=not progress)
@@ -91,8 +139,9 @@ def run(settings: Settings, version: str, kind: str, windows: int = 50, sizes=(5
                      "found": found, "detection_rate": round(found / windows, 3)})  # fmt: skip
     bar.close()
     good = [r for r in rows if r["false_alarm_rate"] <= 0.05 and r["detection_rate"] >= 0.95]
-    return {"model_version": version, "kind": kind, "reference_samples": len(reference),
-            "reference_answers": int(reference["confidence"].notna().sum()), "pool": len(plain),
+    return {"model_version": version, "kind": kind, "reference": reference_kind, "reference_samples": len(reference),
+            "reference_answers": distinct_answers(reference), "pool": len(plain),
+            "pool_labels": {str(k): int(v) for k, v in plain["label"].value_counts().sort_index().items()},
             "light": light, "dimmed_machine": DIMMED, "rows": rows,
             "smallest_window_meeting_goals": good[0]["per_machine"] if good else None,
             "goal": {"false_alarm_rate_max": 0.05, "detection_rate_min": 0.95}}  # fmt: skip

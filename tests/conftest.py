@@ -86,6 +86,16 @@ def prefect_api() -> str:
         os.environ.pop("PREFECT_API_URL", None)
 
 
+@pytest.fixture(scope="session")
+def asgi_app():
+    """The service's ASGI app, built once: BentoML registers its Prometheus metrics per app, and a second app in
+    one process collides. Each ``TestClient(asgi_app)`` block still starts a fresh service instance with the
+    settings of its test (the instance is made at app start-up)."""
+    from serving.service import Classifier
+
+    return Classifier.to_asgi()
+
+
 def _pg_admin_url() -> str | None:
     return os.environ.get("AOI_TEST_PG_URL")
 

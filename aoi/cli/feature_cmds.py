@@ -104,11 +104,18 @@ def render_check(d: dict) -> None:
            for r in d["tone"]], ["machine_id", "images", "calibrated_images", "reference_rgb", "captured_rgb",
                                  "calibrated_rgb", "max_error_captured", "max_error_calibrated", "within_goal"],
           title=f"mean tone R G B per simulated machine (goal: within {d['tone_goal']:g} gray levels of the reference)")  # fmt: skip
+    if d.get("tone_by_part"):
+        table([{**r, **{k: " ".join(f"{v:.1f}" for v in r[k]) for k in ("captured_rgb", "calibrated_rgb")}}
+               for r in d["tone_by_part"]], ["machine_id", "part_no", "images", "captured_rgb", "calibrated_rgb",
+                                             "max_error_captured", "max_error_calibrated", "within_goal"],
+              title="mean tone R G B per simulated machine and part number (each part has its own tone)")  # fmt: skip
     if "accuracy" in d:
-        table([{**r, **{k: f"{r[k]:.1%}" for k in ("unshifted", "without_calibration", "with_calibration")}}
-               for r in d["accuracy"]], ["machine_id", "images", "unshifted", "without_calibration", "with_calibration",
-                                         "gap_with_calibration", "within_goal"],
-              title=f"accuracy of {d['model_version']} per simulated machine (goal: with calibration within 1 point)")  # fmt: skip
+        columns = ["images", "unshifted", "without_calibration", "with_calibration", "gap_with_calibration", "within_goal"]
+        for key, scope, title in (("accuracy", ["machine_id"], "machine"), ("accuracy_by_part", ["machine_id", "part_no"],
+                                                                         "machine and part number")):  # fmt: skip
+            table([{**r, **{k: f"{r[k]:.1%}" for k in ("unshifted", "without_calibration", "with_calibration")}}
+                   for r in d.get(key, [])], [*scope, *columns],
+                  title=f"accuracy of {d['model_version']} per simulated {title} (goal: with calibration within 1 point)")  # fmt: skip
 
 
 simulate_app = typer.Typer(help="SIMULATION of line data the public sets lack (machines, parts, tone).",

@@ -30,8 +30,9 @@ def monitor(
     no_trigger: bool = typer.Option(False, "--no-trigger", help="Report drift without starting a retraining."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Check the prediction log for drift (Evidently) against the production model's reference, overall and per
-    machine; on drift, start the retrain deployment once per drift episode."""
+    """Check the prediction log for drift (Evidently) against the production model's reference, overall, per
+    machine and per part number (a part with no reference is reported, not judged); on drift, start the retrain
+    deployment once per drift episode."""
     if window and since:
         fail("give --window or --since, not both", as_json, code=2)
     _server(as_json)
@@ -53,11 +54,14 @@ def render_monitor(d: dict) -> None:
                       f"{r['samples']} answers against {r['reference_samples']} reference images"
                       + (f" ({r['calibrated_samples']} tone-calibrated)" if r["calibrated_samples"] else ""))  # fmt: skip
         # the "all" row shows the whole window's own verdict; the kind's (any scope) is the decision line below
-        rows = [{"scope": "all", **r, "drift": r["overall_drift"]}, *({"scope": m, **v} for m, v in r["machines"].items())]
+        rows = [{"scope": "all", **r, "drift": r["overall_drift"]}, *({"scope": m, **v} for m, v in r["machines"].items()),
+                *({"scope": f"part {p}", **v} for p, v in r.get("parts", {}).items())]  # fmt: skip
         for row in rows:
             row["drifted"] = ", ".join(row.get("drifted_columns") or []) or "-"
-            row["why"] = "; ".join(row.get("reasons") or [])
+            row["why"] = "; ".join((row.get("reasons") or []) + ([] if row["scope"] == "all" else row.get("notes") or []))
         table(rows, ["scope", "samples", "drift", "drift_share", "unknown_rate", "drifted", "why"], title=f"{kind} drift")
+        for note in r.get("notes", []):
+            console.print(f"note: {note}")
         console.print(f"decision: {r['decision']}" + (f"; report {r['report']}" if r["report"] else ""))
         if r["retraining"]:
             console.print(f"retraining: {r['retraining']}")
@@ -110,20 +114,31 @@ def drift_study(
     windows: int = typer.Option(50, min=1, help="Trials per window size."),
     sizes: str = typer.Option("50,100,200", help="Answers per machine in a window, comma-separated."),
     light: float = typer.Option(0.9, min=0.1, max=1.5, help="The dimmed machine's lamp: share of its light."),
+    reference: str = typer.Option("line", "--reference", help="line: the monitor's reference (what the line sent, "
+                                  "uncleaned); dataset: the cleaned dataset version, for comparison."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """False alarms on undrifted windows and detections of one dimmed machine, from the model's test split."""
+    """False alarms on undrifted windows and detections of one dimmed machine, drawn from the held-out (blind)
+    images of the kind as stored, uncleaned."""
     from monitoring import study
     from monitoring.check import MonitorError, kinds_to_check
 
     settings = get_settings()
+    if reference not in ("line", "dataset"):
+        fail(f"--reference must be line or dataset, not {reference!r}", as_json, code=2)
     try:
         version = model or kinds_to_check(settings, kind)[kind]
         per_machine = tuple(int(s) for s in sizes.split(","))
+        if not per_machine or min(per_machine) < 1:
+            raise ValueError(f"--sizes must be positive whole numbers, not {sizes!r}")
+        if not study.held_out(settings, kind):
+            raise ValueError(f"no held-out {kind} images to draw from: register a blind set (aoi dataset blind)")
     except (MonitorError, ValueError) as err:
         fail(str(err), as_json, code=2)
-    result = study.run(settings, version, kind, windows, per_machine, light, progress=not as_json)
+    result = study.run(settings, version, kind, windows, per_machine, light, progress=not as_json,
+                       reference_kind=reference)
     emit(result, as_json, lambda d: (table(d["rows"], ["per_machine", "windows", "false_alarm_rate", "detection_rate"],
-                                           title=f"drift study: {d['model_version']}, {d['dimmed_machine']} at {d['light']} light"),
+                                           title=f"drift study: {d['model_version']} against the {d['reference']} reference, "
+                                                 f"{d['pool']} held-out images, {d['dimmed_machine']} at {d['light']} light"),
                                      console.print(f"smallest window meeting both goals: {d['smallest_window_meeting_goals']} "
                                                    "answers per machine")))  # fmt: skip

@@ -244,7 +244,6 @@ def _lamp_ageing(settings, results: dict, as_json: bool) -> dict:
 
     from aoi import prefect_server
     from aoi.catalog.models import utcnow
-    from evaluation.service import members, model_version
     from flows.deployments import deploy
     from monitoring import lamp_ageing
 
@@ -256,9 +255,7 @@ def _lamp_ageing(settings, results: dict, as_json: bool) -> dict:
         deployed = deploy(settings)
     worker = prefect_server.owned_pid(settings, "worker") or prefect_server.start_worker(settings)
     started = utcnow()
-    color = results["promotion"]["color"]["model_version"]
-    _, test_split = members(settings, model_version(settings, color).dataset, "test", "color")
-    sent = lamp_ageing.send(settings, results["serving"]["url"], [sha for sha, _ in test_split])
+    sent = lamp_ageing.send(settings, results["serving"]["url"], lamp_ageing.line_images(settings, "color"))
     from flows.monitor import monitor
 
     checked = monitor(kind="color", since=started.isoformat())

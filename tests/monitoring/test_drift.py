@@ -134,3 +134,38 @@ def test_answers_logged_before_quality_was_measured_leave_it_out_unjudged():
     # an old reference (cached before quality existed) against new answers: the same, the other way round
     numeric = compared_numeric(reference.drop(columns=["sharpness", "smear"]), synthetic(300, seed=8))
     assert "sharpness" not in numeric and "smear" not in numeric and "brightness" in numeric
+
+
+def test_each_part_is_judged_against_its_own_reference_and_a_new_part_is_reported_not_drift(configure):
+    """Two part numbers of different tone in the reference; the window mixes them in other shares (no drift: each
+    answer meets its own part), adds a part the reference never saw (reported, not judged), then one part's tone
+    shifts (that part drifts, the other does not)."""
+    settings = configure(MONITORING__MIN_SAMPLES=100, MONITORING__MIN_MACHINE_SAMPLES=80,
+                         MONITORING__MIN_PART_REFERENCE=50)
+    reference = pd.concat([synthetic(400, seed=0, brightness=120).assign(part_no="P-A", machine_id="m1"),
+                           synthetic(400, seed=1, brightness=170).assign(part_no="P-B", machine_id="m1")],
+                          ignore_index=True)  # fmt: skip
+    part_a = synthetic(360, seed=2, brightness=120).assign(part_no="P-A", machine_id="m1")
+    part_b = synthetic(80, seed=3, brightness=170).assign(part_no="P-B", machine_id="m1")
+    new = synthetic(100, seed=4, brightness=60).assign(part_no="P-NEW", machine_id="m2")  # a new part, a new machine
+    window = pd.concat([part_a, part_b, new], ignore_index=True)
+    scopes = check.compare_scopes(settings, "color", reference, window, html=False)
+    assert check.verdict_of(scopes) is False, scopes
+    assert scopes["overall"]["samples"] == 440 and scopes["overall"]["drift"] is False
+    assert scopes["overall"]["notes"] == ["no reference for part P-NEW: 100 answers reported, not judged"]
+    assert scopes["parts"]["P-NEW"] == {"samples": 100, "reference_samples": 0, "drift": None, "reference": False,
+                                        "reasons": ["no reference for part P-NEW"]}
+    assert scopes["parts"]["P-A"]["drift"] is False and scopes["parts"]["P-B"]["drift"] is False
+    m2 = scopes["machines"]["m2"]
+    assert m2["drift"] is None and not m2["calibrated"] and not m2["in_reference"]
+    assert any("no calibration and no reference images for machine m2" in n for n in m2["notes"])
+    # against the pooled reference the same window drifts: P-A alone is darker than the mix of both parts
+    pooled = compare(reference, pd.concat([part_a, part_b], ignore_index=True), settings.monitoring)
+    assert policy.judge(pooled, settings.monitoring).drift is True
+
+    shifted = pd.concat([part_a, dimmed(part_b, 0.85), new], ignore_index=True)
+    scopes = check.compare_scopes(settings, "color", reference, shifted, html=False)
+    assert check.verdict_of(scopes) is True
+    assert scopes["parts"]["P-B"]["drift"] is True and "brightness" in scopes["parts"]["P-B"]["drifted_columns"]
+    assert scopes["parts"]["P-A"]["drift"] is False and scopes["parts"]["P-NEW"]["drift"] is None
+    assert "part P-B:" in check.reasons(scopes) and "P-NEW" not in check.reasons(scopes)

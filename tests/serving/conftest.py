@@ -39,15 +39,6 @@ def gray_production(settings, tmp_path, prefect_api) -> str:
     return version
 
 
-@pytest.fixture(scope="session")
-def asgi_app():
-    """The service's ASGI app, built once: BentoML registers its Prometheus metrics per app, and a second app in
-    one process collides. Each ``TestClient(asgi_app)`` block still starts a fresh service instance with the
-    settings of its test (the instance is made at app start-up)."""
-    from serving.service import Classifier
-
-    return Classifier.to_asgi()
-
 COLOR = {"Missing_hole": 8, "Open_circuit": 8, "Short": 8, "Mouse_bite": 8, "Spur": 8, "Spurious_copper": 8}
 
 

@@ -182,7 +182,7 @@ from aoi.settings import Settings
 from serving.predlog import PredictionLog
 from tests.serving.test_predlog import row
 
-log = PredictionLog(Settings(home=sys.argv[1])).start()
+log = PredictionLog(Settings(home=sys.argv[1], db_url=sys.argv[2])).start()
 for phase in sys.stdin:
     start, stop = map(int, phase.split())
     for i in range(start, stop):
@@ -191,12 +191,29 @@ for phase in sys.stdin:
 """
 
 
-def test_answers_acknowledged_before_a_kill_9_with_the_catalog_locked_are_all_logged_after_a_restart(settings):
+def lock_catalog(url: str, settings: Settings):
+    """A second connection that holds the catalog's write lock (SQLite) or the prediction table's (PostgreSQL)."""
+    if url.startswith("sqlite"):
+        locker = sqlite3.connect(settings.home / "catalog.db", isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        return locker
+    from sqlalchemy import text
+
+    locker = db.make_engine(url).connect()
+    locker.begin()
+    locker.execute(text("LOCK TABLE prediction IN ACCESS EXCLUSIVE MODE"))
+    return locker
+
+
+def test_answers_acknowledged_before_a_kill_9_with_the_catalog_locked_are_all_logged_after_a_restart(catalog_url,
+                                                                                                     configure):
     """The issue's kill test: a real child process journals answers, the catalog is locked, SIGKILL, restart."""
+    settings = configure()
     url = settings.catalog_url
     count(url)  # migrated before the lock is taken
+    settings.home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "AOI_SERVING__LOG_FLUSH_S": "0.05"}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(settings.home)], env=env, cwd=settings.home,
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(settings.home), url], env=env, cwd=settings.home,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     acknowledged = []
     try:
@@ -206,15 +223,14 @@ def test_answers_acknowledged_before_a_kill_9_with_the_catalog_locked_are_all_lo
         deadline = time.monotonic() + 30
         while count(url) < 50 and time.monotonic() < deadline:  # the first answers reach the catalog
             time.sleep(0.1)
-        locker = sqlite3.connect(settings.home / "catalog.db", isolation_level=None)
-        locker.execute("BEGIN EXCLUSIVE")  # the catalog is busy: no write gets through
+        locker = lock_catalog(url, settings)  # the catalog is busy: no write gets through
         child.stdin.write("50 250\n")
         child.stdin.flush()
         acknowledged += [child.stdout.readline().strip() for _ in range(200)]
         time.sleep(0.3)  # the writer is waiting on the lock with rows in hand
         os.killpg(child.pid, signal.SIGKILL)
         child.wait(timeout=10)
-        locker.execute("ROLLBACK")
+        locker.rollback()
         locker.close()
     finally:
         if child.poll() is None:

@@ -243,3 +243,85 @@ def test_answers_acknowledged_before_a_kill_9_with_the_catalog_locked_are_all_lo
     assert restarted.close() == 0
     ids = logged_ids(url)
     assert len(ids) == len(set(ids)) == 250 and set(ids) == set(acknowledged)  # each once, none lost
+
+
+def untrained_gray_production(settings: Settings) -> str:
+    """An untrained gray model made production directly in the catalog (what is tested here is the log, not the
+    model or the gate; bench/serving.py does the same), in seconds rather than a training run's minutes."""
+    from aoi.catalog.models import ModelVersion, TrainingRun
+    from training.model import build_model
+    from training.preprocess import Preprocessing
+    from training.registry import save_model
+    from training.taxonomy import Taxonomy
+
+    taxonomy, prep = Taxonomy.load("gray"), Preprocessing(input_size=32, channels=1)
+    model = build_model("mobilenet_v3_small", len(taxonomy.fine), prep.channels)
+    tag = save_model(settings, kind="gray", version="gray-untrained", state_dict=model.state_dict(),
+                     taxonomy=taxonomy.as_dict(), prep=prep.as_dict(), arch="mobilenet_v3_small", metrics={})  # fmt: skip
+    with db.session(settings.catalog_url) as s:
+        run = TrainingRun(kind="gray", dataset="none", status="succeeded", arch="mobilenet_v3_small")
+        s.add(run)
+        s.flush()
+        s.add(ModelVersion(version="gray-untrained", kind="gray", stage="production", run_id=run.id, dataset="none",
+                           arch="mobilenet_v3_small", bento_tag=tag, stage_changed_by="test"))  # fmt: skip
+        s.commit()
+    return "gray-untrained"
+
+
+def committed(settings: Settings) -> int:
+    """The prediction rows, read past a lock held on the catalog (WAL: readers are not blocked)."""
+    reader = sqlite3.connect(settings.home / "catalog.db")
+    try:
+        return reader.execute("SELECT count(*) FROM prediction").fetchone()[0]
+    finally:
+        reader.close()
+
+
+@pytest.mark.slow
+def test_a_served_worker_killed_with_the_catalog_locked_loses_no_acknowledged_answer(configure):
+    """The same over HTTP: `aoi serve`, answers given while the catalog is locked, kill -9 of the worker process."""
+    import httpx
+
+    from tests.flows.test_ingest_flow import aoi
+    from tests.helpers import free_port
+    from tests.serving.conftest import png
+
+    settings = configure(SERVING__PORT=free_port(), SERVING__LOG_FLUSH_S=0.1)
+    url = settings.catalog_url
+    untrained_gray_production(settings)
+    served = aoi("serve", "--background", "--json")
+    acknowledged, locker = [], None
+    try:
+        with httpx.Client(base_url=served["url"], timeout=60) as client:
+
+            def classify(i: int) -> str:
+                answer = client.post("/classify", files={"image": ("x.png", png(seed=i), "image/png")},
+                                     data={"kind": "gray"})  # fmt: skip
+                assert answer.status_code == 200, answer.text
+                return answer.json()["request_id"]
+
+            acknowledged += [classify(i) for i in range(10)]
+            deadline = time.monotonic() + 30
+            while count(url) < 10 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            locker = lock_catalog(url, settings)
+            acknowledged += [classify(i) for i in range(10, 50)]
+            [folder] = [p for p in (settings.home / "serving" / "journal").iterdir() if not p.name.startswith(".")]
+            worker = int(folder.name.split("-")[0])  # the process that answered journals into <pid>-...
+            assert worker != served["pid"]
+            os.kill(worker, signal.SIGKILL)
+            time.sleep(0.5)
+            assert committed(settings) == 10  # nothing of the 40 got through the lock
+            locker.rollback()
+            locker.close()
+            locker = None
+            deadline = time.monotonic() + 90  # the worker is started again and writes the journal it left
+            while count(url) < 50 and time.monotonic() < deadline:
+                time.sleep(0.5)
+    finally:
+        if locker is not None:
+            locker.rollback()
+            locker.close()
+        aoi("serve", "--stop", "--json")
+    ids = logged_ids(url)
+    assert len(ids) == len(set(ids)) == 50 and set(ids) == set(acknowledged)

@@ -47,6 +47,8 @@ class NotLogged(RuntimeError):
 def _json_default(value):
     if isinstance(value, (datetime, date)):
         return value.isoformat()
+    if hasattr(value, "item"):  # a numpy scalar: its number, not its text
+        return value.item()
     return str(value)
 
 
@@ -335,10 +337,11 @@ class PredictionLog:
 
     def _retire(self, path: Path) -> bool:
         """Delete a segment read to its end, unless answers may still be appended to it."""
-        with self._lock:
+        reader = self._reading[1]
+        with self._lock:  # no answer is appended meanwhile: the size read here is final for this decision
+            if reader.tell() != os.fstat(reader.fileno()).st_size:
+                return False  # appended to since it was read (possibly just before the append side moved on)
             if path == self._current:
-                if self._reading[1].tell() != self._size:
-                    return False  # appended to since it was read
                 if self._fd is not None:
                     os.close(self._fd)  # drained: the next answer starts a new segment
                 self._fd, self._current, self._unsynced = None, None, False

@@ -1,7 +1,8 @@
 """The prediction log's cost per answer on the request path, and the writer's rate into the catalog.
 
-1. ``put`` of one answer's row (wall and CPU microseconds), per fsync policy (``AOI_SERVING__LOG_FSYNC``): JSON-encode, one ``write`` to the
-   journal, and (``always``) an fsync; against the memory-only queue the log used before the journal.
+1. ``put`` of one answer's row (wall and CPU microseconds), per fsync policy (``AOI_SERVING__LOG_FSYNC``):
+   JSON-encode, one ``write`` to the journal, and (``always``) an fsync; against the memory-only queue the log
+   used before the journal.
 2. The writer: rows per second from the journal into a SQLite catalog (``log_batch_rows`` per transaction).
 
     .venv/bin/python bench/predlog.py [--answers 5000]

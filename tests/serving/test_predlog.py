@@ -72,7 +72,8 @@ def test_rows_are_written_in_batches_while_running_and_all_of_them_by_close(conf
         log.put(row(i))
     assert log.close() == 0
     assert count(settings.catalog_url) == 1000 and log.pending == 0 and log.duplicates == 0
-    assert not (settings.home / "serving" / "journal").exists() or not any((settings.home / "serving" / "journal").iterdir())
+    journal = settings.home / "serving" / "journal"
+    assert not journal.exists() or not any(journal.iterdir())  # settled segments and the folder are gone
 
 
 def test_an_unreachable_catalog_keeps_the_answers_in_the_journal_and_the_next_start_writes_them(settings, tmp_path):
@@ -214,7 +215,8 @@ def test_answers_acknowledged_before_a_kill_9_with_the_catalog_locked_are_all_lo
     settings.home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "AOI_SERVING__LOG_FLUSH_S": "0.05"}
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(settings.home), url], env=env, cwd=settings.home,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             start_new_session=True)  # fmt: skip
     acknowledged = []
     try:
         child.stdin.write("0 50\n")
@@ -257,7 +259,8 @@ def untrained_gray_production(settings: Settings) -> str:
     taxonomy, prep = Taxonomy.load("gray"), Preprocessing(input_size=32, channels=1)
     model = build_model("mobilenet_v3_small", len(taxonomy.fine), prep.channels)
     tag = save_model(settings, kind="gray", version="gray-untrained", state_dict=model.state_dict(),
-                     taxonomy=taxonomy.as_dict(), prep=prep.as_dict(), arch="mobilenet_v3_small", metrics={})  # fmt: skip
+                     taxonomy=taxonomy.as_dict(), prep=prep.as_dict(), arch="mobilenet_v3_small",
+                     metrics={})  # fmt: skip
     with db.session(settings.catalog_url) as s:
         run = TrainingRun(kind="gray", dataset="none", status="succeeded", arch="mobilenet_v3_small")
         s.add(run)

@@ -266,12 +266,13 @@ class PredictionLog:
                 self._sync_current()
                 next_sync = time.monotonic() + self._flush_s
             if batch is None:
+                self._wake.clear()  # before reading: an answer journaled from here on wakes the wait below
                 batch = self._next_batch()
                 if batch is None:
                     if stopping:
                         return
-                    self._wake.wait(self._flush_s)
-                    self._wake.clear()
+                    if not self._stop.is_set():  # set since: one more pass drains what came meanwhile
+                        self._wake.wait(self._flush_s)
                     continue
                 batch.held = list(batch.rows)
             batch.held = self._settle(batch.held)

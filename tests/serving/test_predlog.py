@@ -76,6 +76,15 @@ def test_rows_are_written_in_batches_while_running_and_all_of_them_by_close(conf
     assert not journal.exists() or not any(journal.iterdir())  # settled segments and the folder are gone
 
 
+def test_close_does_not_wait_out_the_flush_interval(configure):
+    settings = configure(SERVING__LOG_FLUSH_S=30)
+    log = PredictionLog(settings).start()
+    for i in range(5):
+        log.put(row(i))
+    started = time.monotonic()
+    assert log.close() == 0 and time.monotonic() - started < 10 and count(settings.catalog_url) == 5
+
+
 def test_an_unreachable_catalog_keeps_the_answers_in_the_journal_and_the_next_start_writes_them(settings, tmp_path):
     down = PredictionLog(unwritable(settings, tmp_path)).start()
     for i in range(30):

@@ -142,6 +142,16 @@ def test_a_replay_writes_nothing_twice(settings):
     assert not orphan.exists()
 
 
+def test_rows_put_back_as_an_unlogged_file_are_written_at_start(settings):
+    """The form rows were kept in before the journal, and the way back for dead-lettered rows once fixed."""
+    kept = settings.home / "serving" / "unlogged-fixed.jsonl"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("".join(json.dumps(row(i), default=str) + "\n" for i in range(3)))
+    log = PredictionLog(settings).start()
+    settled(log)
+    assert log.close() == 0 and log.replayed == 3 and count(settings.catalog_url) == 3 and not kept.exists()
+
+
 def test_a_live_services_journal_is_not_taken_by_another(settings, tmp_path):
     live = PredictionLog(unwritable(settings, tmp_path)).start()
     for i in range(5):

@@ -160,6 +160,13 @@ class ServingSettings(BaseModel):
     reload_poll_s: float = Field(2.0, gt=0, description="How often the service looks for a new production model (hot reload).")
     log_batch_rows: int = Field(500, gt=0, description="Prediction-log rows written per catalog transaction.")
     log_flush_s: float = Field(0.5, gt=0, description="Longest a prediction waits before it is written to the catalog.")
+    log_fsync: Literal["always", "interval", "never"] = Field(
+        "interval", description="When the prediction-log journal reaches the disk: always (before each answer), interval "
+        "(every log_flush_s), never (the OS decides). Every answer survives a crash of the service regardless."
+    )  # fmt: skip
+    log_max_pending: int = Field(
+        1_000_000, gt=0, description="Answers the journal may hold that the catalog has not taken; beyond it /classify answers 503."
+    )  # fmt: skip
     rules: Path | None = Field(None, description="Post-model rule and route table (YAML); default serving/rules.yaml.")
     tone_specs: dict[str, str] = Field(
         default_factory=dict,

@@ -36,7 +36,7 @@ from serving.guard import Guard
 from serving.batching import Batcher
 from serving.machine_params import MachineParams, NoCameraParams
 from serving.models import KINDS, Deployed, NoProductionModel, ProductionModels, Reloader
-from serving.predlog import PredictionLog
+from serving.predlog import NotLogged, PredictionLog
 from serving.rules import load_rules
 from training.preprocess import ToneCalibration, preprocess
 
@@ -99,16 +99,13 @@ class Classifier:
         self.reloader.stop()
         for batcher in self.batchers.values():
             batcher.close()
-        spilled = self.log.close()
-        if spilled:
-            log.error("unlogged predictions kept in %s", spilled)
+        self.log.close()  # what the catalog does not take stays in the journal, written by the next start
 
     def describe(self) -> dict:
         return {"models": {kind: self.models.get(kind).describe() for kind in self.models.ready},
                 "rules": self.rules.model_dump(mode="json"), "swaps": self.models.swaps,
                 "reload_error": self.reloader.last_error, "answered": self.answered,
-                "prediction_log": {"written": self.log.written, "pending": self.log.pending,
-                                   "failed_writes": self.log.failed_writes, "last_error": self.log.last_error},
+                "prediction_log": self.log.describe(),
                 "batching": {"on": self.settings.serving.batching, **{kind: {"batches": b.batches, "mean_batch_size": b.mean_batch_size}
                                                                      for kind, b in self.batchers.items()}}}  # fmt: skip
 
@@ -141,7 +138,15 @@ class Classifier:
         answer = decide(deployed, probabilities, self.rules, request_id=uuid.uuid4().hex, metrics=metrics,
                         machine_id=machine_id, part_no=part_no, upstream_code=upstream_code,
                         calibrated=calibration is not None)  # fmt: skip
-        self.log.put(log_row(answer, metrics, hashlib.sha256(data).hexdigest(), (time.perf_counter() - started) * 1e3))
+        row = log_row(answer, metrics, hashlib.sha256(data).hexdigest(), (time.perf_counter() - started) * 1e3)
+        try:  # journaled before it is answered: an answer given is an answer logged, whatever happens next
+            if self.log.blocking:  # an fsync per answer: not on the event loop
+                await asyncio.to_thread(self.log.put, row)
+            else:
+                self.log.put(row)
+        except NotLogged as err:
+            return JSONResponse({"error": f"the answer could not be logged, so it is not given: {err}"},
+                                status_code=503, headers={"Retry-After": "5"})  # fmt: skip
         self.answered += 1
         return answer
 

@@ -46,6 +46,9 @@ def discover(path: Path, ctx: ImportContext) -> Discovery:
         container.close()
         raise ArchiveRefused(f"no DeepPCB annotations (groupG/G_not/NNN.txt) found under {Path(path).name}")
     found = Discovery(candidates=[], containers=[container], default_source="gray")
+    # Links and escaping members are quarantined by name (never read), as the other importers do.
+    found.candidates += [Candidate(file=m.name, origin=container.origin(m.name), problem=m.problem)
+                         for m in container.members() if m.problem]  # fmt: skip
     sources = SourceImages(container.read, ctx.limits, expect_gray=True)
     for name in annotations:
         found.candidates += _pair_candidates(container, sources, name, ctx)

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +27,10 @@ class IngestSettings(BaseModel):
     crop_size: int = Field(64, gt=0, description="Side of the square window cut around each annotated box.")
     crop_margin: int = Field(8, ge=0, description="Pixels kept around a box larger than the crop size.")
     chunk_size: int = Field(256, gt=0, description="Images per ingest step; each chunk commits on its own.")
+    chunk_max_bytes: int = Field(
+        256 * 1024 * 1024, gt=0,
+        description="Bytes of images an ingest chunk holds in memory at most (with chunk_size); at least max_file_bytes.",
+    )  # fmt: skip
     group_pattern: str | None = Field(
         r"(?P<group>.+?)_roi_\d+$",
         description="Regex on a file stem whose 'group' names the source photo of a crop (folder format).",
@@ -36,6 +40,14 @@ class IngestSettings(BaseModel):
     zip_max_total_bytes: int = Field(2 * 1024**3, gt=0, description="Uncompressed size above this is refused.")
     zip_max_ratio: float = Field(200.0, gt=1, description="Uncompressed/compressed ratio above this is a zip bomb.")
 
+
+    @model_validator(mode="after")
+    def _a_file_fits_a_chunk(self) -> "IngestSettings":
+        # A chunk holds whole files: one at the file limit must fit, or the byte bound could not hold.
+        if self.chunk_max_bytes < self.max_file_bytes:
+            raise ValueError(f"chunk_max_bytes ({self.chunk_max_bytes}) must be at least max_file_bytes "
+                             f"({self.max_file_bytes})")  # fmt: skip
+        return self
 
     @field_validator("allowed_modes")
     @classmethod

@@ -74,6 +74,7 @@ def read_file(path: Path, max_bytes: int) -> bytes:
 class Member:
     name: str  # POSIX path inside the container
     problem: str | None = None  # why it cannot be read, when known before reading
+    size: int = 0  # bytes, as the folder or the archive's directory says (for chunking)
 
 
 class Container:
@@ -153,10 +154,15 @@ class FolderContainer(Container):
             entries = [(n, False) for n in filenames if not n.startswith(".")] + [(d, True) for d in links]
             for name, _ in sorted(entries):
                 rel = (base / name).relative_to(self.root).as_posix()
-                if (base / name).is_symlink():
+                try:
+                    info = os.lstat(base / name)
+                except OSError:
+                    yield Member(rel)  # gone or unreadable: the read says why
+                    continue
+                if stat.S_ISLNK(info.st_mode):
                     yield Member(rel, f"{rel} {LINK_REFUSED}")
                 else:
-                    yield Member(rel)
+                    yield Member(rel, size=info.st_size)
 
     def read(self, name: str) -> bytes:
         name = inside(name)
@@ -244,7 +250,7 @@ class ZipContainer(Container):
             problem = self._problem(info)
             if problem is None and any(part.startswith(".") or part == "__MACOSX" for part in PurePosixPath(info.filename).parts):
                 continue  # resource forks and hidden files that archivers add
-            yield Member(info.filename, problem)
+            yield Member(info.filename, problem, size=info.file_size)
 
     def read(self, name: str) -> bytes:
         try:

@@ -12,7 +12,7 @@ from xml.etree.ElementTree import ParseError
 from defusedxml.common import DefusedXmlException
 
 from aoi.ingest.candidate import BadInput, Candidate
-from aoi.ingest.crops import SourceImages
+from aoi.ingest.crops import SourceImages, crop_bytes_bound
 from aoi.ingest.importers.base import Discovery, ImportContext, is_image_name, map_label
 from aoi.ingest.readers import Missing, Refused, inside, open_container
 
@@ -105,6 +105,7 @@ def crop_candidates(
             parent_file=ann.image,
             name=f"{stem}_box{index}.png",
             bbox=",".join(f"{v:g}" for v in ann.box),
+            size=crop_bytes_bound(ann.box, ctx.limits.crop_size, ctx.limits.crop_margin),
         )
         candidate.label, candidate.problem = map_label(ann.raw_label, ctx.labels)
         if candidate.problem is None:

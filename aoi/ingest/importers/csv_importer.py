@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -29,6 +30,14 @@ def parse_time(text: str) -> datetime:
         return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
     except OverflowError:  # e.g. 0001-01-01T00:00+01:00 has no UTC equivalent
         raise ValueError(f"{text!r} is out of range") from None
+
+
+def _size(path: Path, max_bytes: int) -> int:
+    """The file's size for chunking (a larger file than the limit is refused unread; a missing one reads nothing)."""
+    try:
+        return min(os.lstat(path).st_size, max_bytes)
+    except (OSError, ValueError):
+        return 0
 
 
 def discover(path: Path, ctx: ImportContext) -> Discovery:
@@ -80,5 +89,6 @@ def discover(path: Path, ctx: ImportContext) -> Discovery:
             except ValueError:
                 candidate.problem = f"captured_at {row['captured_at']!r} is not an ISO 8601 time"
         if candidate.problem is None:
+            candidate.size = _size(folder.root / name, ctx.limits.max_file_bytes)
             candidate.load = partial(folder.read, name)  # checks again at read time: no link swapped in since
     return found

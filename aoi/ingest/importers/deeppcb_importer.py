@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 
 from aoi.ingest.candidate import ArchiveRefused, BadInput, Candidate
-from aoi.ingest.crops import Box, SourceImages
+from aoi.ingest.crops import Box, SourceImages, crop_bytes_bound
 from aoi.ingest.importers.base import Discovery, ImportContext
 from aoi.ingest.readers import Container, open_container
 from aoi.labels import UnknownLabel
@@ -83,6 +83,7 @@ def _pair_candidates(container: Container, sources: SourceImages, ann: str, ctx:
                 continue
             box, kind = row
             candidate.bbox = ",".join(map(str, box))
+            candidate.size = crop_bytes_bound(box, size, margin)
             try:
                 candidate.label = "PASS" if is_template else ctx.labels.deeppcb(kind)
             except UnknownLabel as err:

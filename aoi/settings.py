@@ -6,6 +6,7 @@ resolved tree. Nothing here touches the disk: paths are computed, never created.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -239,8 +240,9 @@ class Settings(BaseSettings):
         return self.monitoring.inbox or self.home / "inbox"
 
     def describe(self) -> dict:
-        """The settings as plain JSON-able data, with the derived paths and any password masked."""
-        data = self.model_dump(mode="json")
+        """The settings as plain JSON-able data, with the derived paths and every secret masked: SecretStr values,
+        the password of any URL (catalog, Feast online store ...), any field named like a password, token or key."""
+        data = mask_secrets(self.model_dump(mode="json"))
         data["db_url"] = mask_password(self.catalog_url)
         data["derived"] = {
             "store_dir": str(self.store_dir),
@@ -252,14 +254,27 @@ class Settings(BaseSettings):
         return data
 
 
-def mask_password(url: str) -> str:
-    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``; other URLs unchanged."""
-    from sqlalchemy.engine import make_url
+MASK = "***"
+_SECRET_NAME = re.compile(r"(password|passwd|secret|token|api_key|apikey|credential)", re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^/\s]+)@")
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a database URL: nothing to hide
-        return url
+
+def mask_password(url: str) -> str:
+    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``, ``redis://:pw@h`` -> ``redis://:***@h``;
+    a URL without a password is unchanged. Works on any text that holds such URLs (an error message too)."""
+    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url)
+
+
+def mask_secrets(data):
+    """``data`` (JSON-like) with every URL password masked and the value of every secret-named field hidden."""
+    if isinstance(data, dict):
+        return {k: (MASK if isinstance(k, str) and _SECRET_NAME.search(k) and isinstance(v, str) and v
+                    else mask_secrets(v)) for k, v in data.items()}  # fmt: skip
+    if isinstance(data, (list, tuple)):
+        return [mask_secrets(v) for v in data]
+    if isinstance(data, str):
+        return mask_password(data)
+    return data
 
 
 @lru_cache(maxsize=1)

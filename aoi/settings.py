@@ -206,7 +206,8 @@ class Settings(BaseSettings):
         None, description="Bearer key the classification service requires on everything but health; unset: open."
     )
     feast_online: str | None = Field(
-        None, description="Feast online store: unset, a SQLite file under AOI_HOME/feast; redis://host:port for Redis."
+        None, description="Feast online store: unset, a SQLite file under AOI_HOME/feast; redis://[user:password@]host:port[/db] "
+                          "for Redis (rediss:// for TLS)."
     )
 
     @field_validator("home", "datasets_dir")

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from aoi.ingest.candidate import ArchiveRefused, BadInput, Candidate
 from aoi.ingest.importers.base import Discovery, ImportContext, map_label
-from aoi.ingest.readers import (FolderContainer, Refused, inside, link_on_the_way, read_file,
-                                refuse_linked_input)  # fmt: skip
+from aoi.ingest.readers import FolderContainer, inside, link_on_the_way, read_file, refuse_linked_input
 
 COLUMNS = ("path", "label", "machine_id", "part_no", "captured_at", "upstream_code")
 
@@ -64,7 +63,7 @@ def discover(path: Path, ctx: ImportContext) -> Discovery:
         try:
             name = inside(rel) if rel else None
             problem = link_on_the_way(folder.root, name) if name else None
-        except Refused as err:
+        except BadInput as err:  # Refused (absolute, climbs out) or a path that names no file ('.', '/')
             name, problem = None, str(err)
         candidate = Candidate(
             file=file,

@@ -76,6 +76,7 @@ def test_a_manifest_reads_only_inside_its_folder_and_keeps_no_bytes_of_refused_r
         "imgs/link_out.png": "symbolic link",
         "imgs/link_in.png": "symbolic link",
         "linked_dir/secret.png": "symbolic link",
+        "./": "names no file",
     }
     lines = ["path,label", "imgs/a.png,Spur", "imgs/../imgs/b.png,Spur"] + [f"{p},Spur" for p in rows]
     write(folder / "m.csv", ("\n".join(lines) + "\n").encode())

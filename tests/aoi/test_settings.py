@@ -119,3 +119,16 @@ def test_mask_password_hides_any_url_password_in_text():
                                   "sqlite:////x/catalog.db is fine"
     assert mask_secrets({"x": {"ray_token": "abc", "note": "http://a:b@h"}, "n": [1, "amqp://u:v@q"]}) == \
         {"x": {"ray_token": "***", "note": "http://a:***@h"}, "n": [1, "amqp://u:***@q"]}
+
+
+def test_cli_outputs_and_errors_mask_url_passwords(capsys):
+    import typer
+
+    from aoi.cli.output import emit, fail
+
+    emit({"catalog": "postgresql://u:pw-123@db/aoi", "rows": [("redis://:pw-456@r", 1)]}, True)
+    with pytest.raises(typer.Exit):
+        fail("cannot reach postgresql://u:pw-789@db/aoi", False)
+    out = capsys.readouterr()
+    assert "postgresql://u:***@db/aoi" in out.out and "redis://:***@r" in out.out
+    assert not any(secret in out.out + out.err for secret in ("pw-123", "pw-456", "pw-789"))

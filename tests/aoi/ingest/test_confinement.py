@@ -210,3 +210,25 @@ def test_deeppcb_layout_with_links_quarantines_them_and_reads_nothing_through_th
     assert all(not i.candidate.parent_file.startswith("PCBData/group20000") for i in loaded)
     assert {i.candidate.group_key for i in loaded} == {"deeppcb:10000000", "deeppcb:10000001"}
     _read_only_inside(opened, root)
+
+
+def test_the_retrain_inbox_cannot_smuggle_a_linked_manifest_or_batch(tmp_path, settings):
+    """The retrain flow ingests what it finds in the inbox by itself: a link there is refused like any input."""
+    from monitoring.retraining import inbox_batches
+
+    secret = _outside(tmp_path)
+    write(tmp_path / "elsewhere" / "m.csv", f"path,label\n{secret},Spur\n".encode())
+    inbox = settings.inbox_dir / "gray"
+    inbox.mkdir(parents=True)
+    os.symlink(tmp_path / "elsewhere" / "m.csv", inbox / "week-48.csv")
+    os.symlink(secret.parent, inbox / "week-49")
+    write(inbox / "week-50.csv", f"path,label\n{secret},Spur\n../../outside/secret.png,Spur\n".encode())
+    batches = dict(inbox_batches(settings, "gray"))
+    for path, fmt in batches.items():
+        if Path(path).name == "week-50.csv":
+            loaded, rejected = _run(get_importer(fmt)(Path(path), CTX), tmp_path / "quarantine")
+            assert loaded == [] and len(rejected) == 2 and all(r.data is None for r in rejected.values())
+        else:
+            with pytest.raises(ArchiveRefused, match="symbolic link"):
+                get_importer(fmt)(Path(path), CTX)
+    assert len(batches) == 3

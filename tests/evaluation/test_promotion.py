@@ -126,3 +126,16 @@ def test_upgrading_a_catalog_with_two_production_models_of_a_kind_keeps_the_late
     assert [(h["model_version"], h["from"], h["to"], h["by"]) for h in promotion.history(settings, "gray")] == [
         ("gray-a", "production", "archived", "migration 0008")
     ]
+
+
+def test_a_rollback_returns_production_to_the_model_it_replaced(catalog_url, settings):
+    db.upgrade(catalog_url)
+    for version in ("gray-r1", "gray-r2"):
+        _candidate(settings, version)
+    promotion.decide(settings, _gated(settings, "gray-r1", None), True, "alice")
+    promotion.decide(settings, _gated(settings, "gray-r2", "gray-r1"), True, "bob")
+    assert promotion.production(settings, "gray").version == "gray-r2"
+    assert promotion.rollback(settings, "gray", "carol", "worse on the line")["production"] == "gray-r1"
+    with db.session(catalog_url) as s:
+        assert {m.version: m.stage for m in s.exec(select(ModelVersion)).all()} == {"gray-r1": "production",
+                                                                                   "gray-r2": "rolled_back"}  # fmt: skip

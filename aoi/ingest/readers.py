@@ -165,7 +165,11 @@ class FolderContainer(Container):
                     yield Member(rel, size=info.st_size)
 
     def read(self, name: str) -> bytes:
-        name = inside(name)
+        normal = inside(name)  # refuses absolute names and '..' that climbs out (also written with backslashes)
+        # A name as the folder lists it is read as is: on POSIX a backslash is part of a file's name.
+        if not name.startswith("/") and all(part not in ("", ".", "..") for part in name.split("/")):
+            normal = name
+        name = normal
         problem = link_on_the_way(self.root, name)
         if problem:
             raise Refused(problem)

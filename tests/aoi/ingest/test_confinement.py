@@ -232,3 +232,9 @@ def test_the_retrain_inbox_cannot_smuggle_a_linked_manifest_or_batch(tmp_path, s
             with pytest.raises(ArchiveRefused, match="symbolic link"):
                 get_importer(fmt)(Path(path), CTX)
     assert len(batches) == 3
+
+
+def test_a_file_whose_name_holds_a_backslash_is_still_read(tmp_path):
+    write(tmp_path / "in" / "Spur" / "a\\b.png", image_bytes(seed=3))
+    loaded, rejected = _run(get_importer("folder")(tmp_path / "in", CTX), tmp_path / "quarantine")
+    assert [i.candidate.file for i in loaded] == ["Spur/a\\b.png"] and rejected == {}

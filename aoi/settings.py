@@ -6,11 +6,12 @@ resolved tree. Nothing here touches the disk: paths are computed, never created.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +28,10 @@ class IngestSettings(BaseModel):
     crop_size: int = Field(64, gt=0, description="Side of the square window cut around each annotated box.")
     crop_margin: int = Field(8, ge=0, description="Pixels kept around a box larger than the crop size.")
     chunk_size: int = Field(256, gt=0, description="Images per ingest step; each chunk commits on its own.")
+    chunk_max_bytes: int = Field(
+        256 * 1024 * 1024, gt=0,
+        description="Bytes of images an ingest chunk holds in memory at most (with chunk_size); at least max_file_bytes.",
+    )  # fmt: skip
     group_pattern: str | None = Field(
         r"(?P<group>.+?)_roi_\d+$",
         description="Regex on a file stem whose 'group' names the source photo of a crop (folder format).",
@@ -43,6 +48,14 @@ class IngestSettings(BaseModel):
     min_label_images: int = Field(50, ge=0, description="Upload rule: ingest and dataset build warn about labels "
                                                         "with fewer images than this (0: never).")  # fmt: skip
 
+
+    @model_validator(mode="after")
+    def _a_file_fits_a_chunk(self) -> "IngestSettings":
+        # A chunk holds whole files: one at the file limit must fit, or the byte bound could not hold.
+        if self.chunk_max_bytes < self.max_file_bytes:
+            raise ValueError(f"chunk_max_bytes ({self.chunk_max_bytes}) must be at least max_file_bytes "
+                             f"({self.max_file_bytes})")  # fmt: skip
+        return self
 
     @field_validator("allowed_modes")
     @classmethod
@@ -248,7 +261,8 @@ class Settings(BaseSettings):
         None, description="Bearer key the classification service requires on everything but health; unset: open."
     )
     feast_online: str | None = Field(
-        None, description="Feast online store: unset, a SQLite file under AOI_HOME/feast; redis://host:port for Redis."
+        None, description="Feast online store: unset, a SQLite file under AOI_HOME/feast; redis://[user:password@]host:port[/db] "
+                          "for Redis (rediss:// for TLS)."
     )
 
     @field_validator("home", "datasets_dir")
@@ -282,8 +296,9 @@ class Settings(BaseSettings):
         return self.monitoring.inbox or self.home / "inbox"
 
     def describe(self) -> dict:
-        """The settings as plain JSON-able data, with the derived paths and any password masked."""
-        data = self.model_dump(mode="json")
+        """The settings as plain JSON-able data, with the derived paths and every secret masked: SecretStr values,
+        the password of any URL (catalog, Feast online store ...), any field named like a password, token or key."""
+        data = mask_secrets(self.model_dump(mode="json"))
         data["db_url"] = mask_password(self.catalog_url)
         data["derived"] = {
             "store_dir": str(self.store_dir),
@@ -295,14 +310,27 @@ class Settings(BaseSettings):
         return data
 
 
-def mask_password(url: str) -> str:
-    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``; other URLs unchanged."""
-    from sqlalchemy.engine import make_url
+MASK = "***"
+_SECRET_NAME = re.compile(r"(password|passwd|secret|token|api_key|apikey|credential)", re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^/\s]+)@")
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a database URL: nothing to hide
-        return url
+
+def mask_password(url: str) -> str:
+    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``, ``redis://:pw@h`` -> ``redis://:***@h``;
+    a URL without a password is unchanged. Works on any text that holds such URLs (an error message too)."""
+    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url)
+
+
+def mask_secrets(data):
+    """``data`` (JSON-like) with every URL password masked and the value of every secret-named field hidden."""
+    if isinstance(data, dict):
+        return {k: (MASK if isinstance(k, str) and _SECRET_NAME.search(k) and isinstance(v, str) and v
+                    else mask_secrets(v)) for k, v in data.items()}  # fmt: skip
+    if isinstance(data, (list, tuple)):
+        return [mask_secrets(v) for v in data]
+    if isinstance(data, str):
+        return mask_password(data)
+    return data
 
 
 @lru_cache(maxsize=1)

@@ -46,7 +46,7 @@ def pipeline(path: Path, fmt: str, home: Path) -> tuple[float, int]:
     batch = steps.open_batch(settings, str(path), fmt, {}, None)
     found = steps.discover(settings, str(path), fmt)
     tally = steps.Tally(discovered=len(found.candidates))
-    for chunk in steps.chunks(found.candidates, settings.ingest.chunk_size):
+    for chunk in steps.chunks(found.candidates, settings.ingest.chunk_size, settings.ingest.chunk_max_bytes):
         hashed = steps.hash_and_dedupe(settings, chunk)
         checked = steps.store(settings, steps.decode_and_measure(settings, hashed))
         tally.add(steps.catalog(settings, batch, checked, hashed, found.default_source))

@@ -6,10 +6,19 @@ production --(rollback)--> rolled_back; the last archived production --> product
 
 Every change is a ``stage_change`` row with time, who and why. ``decide`` re-checks the stored gate verdict,
 so no caller can make a model production without a passed gate and an approval row waiting for it.
+
+One production model per kind: the catalog's partial unique index enforces it, and every change of a kind's
+production takes that kind's lock first (PostgreSQL: an advisory lock; SQLite: the write lock of BEGIN IMMEDIATE),
+so of two approvals at once the second sees the first's result: its gate compared the candidate with a production
+model that is no longer production, and it is refused with that reason (its approval becomes ``superseded``).
 """
 
 from __future__ import annotations
 
+import zlib
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from aoi.catalog import db
@@ -116,10 +125,36 @@ def _change(s: Session, model: ModelVersion, to: str, by: str, reason: str, flow
     s.add(model)
 
 
+def _lock_production(s: Session, kind: str) -> None:
+    """Serialise every change of ``kind``'s production model until the transaction ends."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.connection().execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": zlib.crc32(f"aoi production {kind}".encode())})  # fmt: skip
+    # SQLite: the session's first statement began with BEGIN IMMEDIATE, the database-wide write lock.
+
+
+def _current_production(s: Session, kind: str) -> ModelVersion | None:
+    return s.exec(select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.stage == "production")).first()
+
+
+def _commit(s: Session, kind: str) -> None:
+    try:
+        s.commit()
+    except IntegrityError:  # the index: a writer outside this module made a production model meanwhile
+        s.rollback()
+        raise PromotionError(f"another change made a {kind} model production at the same time; "
+                             f"nothing was changed (see `aoi stages --kind {kind}`)") from None
+
+
 def decide(settings: Settings, approval_id: int, approve: bool, reviewer: str, comment: str = "") -> dict:
-    """Apply a person's decision (or the timeout's) to the candidate of a waiting approval."""
+    """Apply a person's decision (or the timeout's) to the candidate of a waiting approval.
+
+    An approval whose gate compared the candidate with another production model than the current one (another
+    approval won meanwhile) is refused: the approval becomes ``superseded`` and PromotionError says why.
+    """
     if not reviewer.strip():
         raise PromotionError("a decision needs the reviewer's name")
+    superseded = None
     with db.session(settings.catalog_url) as s:
         row = s.get(Approval, approval_id, with_for_update=True)  # two decisions at once: one wins
         if row is None or row.status != "waiting":
@@ -132,25 +167,37 @@ def decide(settings: Settings, approval_id: int, approve: bool, reviewer: str, c
             raise PromotionError(f"{model.version} is {model.stage}, not a candidate")
         timed_out = reviewer == TIMEOUT_REVIEWER
         reason = comment or ("approved" if approve else "rejected")
+        status = "approved" if approve else "timed_out" if timed_out else "rejected"
         if approve:
-            current = s.exec(select(ModelVersion).where(ModelVersion.kind == model.kind,
-                                                        ModelVersion.stage == "production")).first()  # fmt: skip
-            if current is not None:
-                _change(s, current, "archived", reviewer, f"replaced by {model.version}: {reason}", row.flow_run_id)
-            _change(s, model, "production", reviewer, reason, row.flow_run_id)
+            _lock_production(s, model.kind)
+            current = _current_production(s, model.kind)
+            if (current.version if current else None) != verdict.production_version:
+                superseded = (f"{model.version} was not made production: its gate compared it with "
+                              f"{verdict.production_version or 'no production model'}, but {model.kind} production "
+                              f"is now {current.version if current else 'none'} (another approval or a rollback came "
+                              f"first); run `aoi promote {model.version}` again to gate it against that")  # fmt: skip
+                status, comment = "superseded", f"{comment} [{superseded}]".strip()
+            else:
+                if current is not None:
+                    _change(s, current, "archived", reviewer, f"replaced by {model.version}: {reason}", row.flow_run_id)
+                    s.flush()  # the old production row leaves the unique index before the new one enters it
+                _change(s, model, "production", reviewer, reason, row.flow_run_id)
         else:
             _change(s, model, "rejected", reviewer, reason, row.flow_run_id)
-        row.status = "approved" if approve else "timed_out" if timed_out else "rejected"
+        row.status = status
         row.reviewer, row.comment, row.decided_at = reviewer, comment, utcnow()
         s.add(row)
-        s.commit()
+        _commit(s, model.kind)
+    if superseded:
+        raise PromotionError(superseded)
     return approval(settings, approval_id)
 
 
 def rollback(settings: Settings, kind: str, by: str, reason: str) -> dict:
     """Production goes back to the model it replaced; the current one becomes ``rolled_back``."""
     with db.session(settings.catalog_url) as s:
-        current = s.exec(select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.stage == "production")).first()
+        _lock_production(s, kind)
+        current = _current_production(s, kind)
         if current is None:
             raise PromotionError(f"no {kind} model in production: nothing to roll back")
         # The latest production model that was archived (not rejected, not itself rolled back).
@@ -166,8 +213,9 @@ def rollback(settings: Settings, kind: str, by: str, reason: str) -> dict:
         if previous is None:
             raise PromotionError(f"{current.version} is the first {kind} production model: there is none to go back to")
         _change(s, current, "rolled_back", by, f"rollback: {reason}", None)
+        s.flush()
         _change(s, previous, "production", by, f"rollback from {current.version}: {reason}", None)
-        s.commit()
+        _commit(s, kind)
         return {"kind": kind, "production": previous.version, "rolled_back": current.version, "by": by, "reason": reason}
 
 

@@ -2,20 +2,22 @@
 
 The repo lives in ``AOI_HOME/feast``: ``feature_store.yaml`` (written from settings, so the ``feast`` CLI works
 there too), the registry, the SQLite online store, and ``data/`` with the parquet sources. ``AOI_FEAST_ONLINE``
-set to ``redis://host:port`` moves the online store to Redis; nothing else changes.
+set to ``redis://[user:password@]host:port[/db]`` (``rediss://`` for TLS) moves the online store to Redis; nothing
+else changes. The Redis password is passed to Feast in memory and never written to feature_store.yaml.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import yaml
 
-from aoi.settings import Settings
+from aoi.settings import Settings, mask_password
 
 
 class FeatureStoreError(RuntimeError):
@@ -30,41 +32,76 @@ def data_dir(settings: Settings) -> Path:
     return repo_dir(settings) / "data"
 
 
-def online_store_config(settings: Settings) -> dict:
+PASSWORD_PLACEHOLDER = "${AOI_FEAST_REDIS_PASSWORD}"  # what feature_store.yaml holds instead of the password
+
+
+def online_store_config(settings: Settings, secrets: bool = True) -> dict:
+    """Feast's online_store for AOI_FEAST_ONLINE: ``redis://[user:password@]host[:port][/db]``, or ``rediss://``
+    for TLS. User and password (percent-decoded) and TLS are passed on to Feast's connection string; with
+    ``secrets=False`` the password is replaced by ``${AOI_FEAST_REDIS_PASSWORD}`` (for files a person may read)."""
     url = settings.feast_online
     if not url:
         return {"type": "sqlite", "path": str(repo_dir(settings) / "online.db")}
-    parsed = urlparse(url)
-    if parsed.scheme != "redis" or not parsed.hostname:
-        raise FeatureStoreError(f"AOI_FEAST_ONLINE={url!r}: expected redis://host:port")
-    connection = f"{parsed.hostname}:{parsed.port or 6379}"
-    if parsed.path.strip("/"):
-        connection += f",db={parsed.path.strip('/')}"
+    try:
+        parsed = urlparse(url)
+        port = parsed.port
+    except ValueError as err:
+        raise FeatureStoreError(f"AOI_FEAST_ONLINE={mask_password(url)!r}: {err}") from None
+    if parsed.scheme not in ("redis", "rediss") or not parsed.hostname:
+        raise FeatureStoreError(f"AOI_FEAST_ONLINE={mask_password(url)!r}: expected redis://[user:password@]host:port[/db] "
+                                "(rediss:// for TLS)")  # fmt: skip
+    connection = f"{parsed.hostname}:{port or 6379}"
+    db = parsed.path.strip("/")
+    if db:
+        if not db.isdigit():
+            raise FeatureStoreError(f"AOI_FEAST_ONLINE={mask_password(url)!r}: the database after / must be a number")
+        connection += f",db={db}"
+    if parsed.scheme == "rediss":
+        connection += ",ssl=true"
+    # Feast splits its connection string on commas and JSON-decodes each value: values go in as JSON strings
+    # (so a password like 123 or true stays a string); a comma cannot be carried at all.
+    for key, value in (("username", parsed.username), ("password", parsed.password)):
+        if value:
+            value = unquote(value)
+            if "," in value:
+                raise FeatureStoreError(f"AOI_FEAST_ONLINE: the Redis {key} holds a comma, which Feast's connection "
+                                        "string cannot carry; choose one without")  # fmt: skip
+            if key == "password" and not secrets:
+                connection += f",password={PASSWORD_PLACEHOLDER}"
+            else:
+                connection += f",{key}={json.dumps(value)}"
     return {"type": "redis", "connection_string": connection}
 
 
-def repo_config(settings: Settings) -> dict:
-    """The content of feature_store.yaml for this AOI_HOME."""
+def repo_config(settings: Settings, secrets: bool = True) -> dict:
+    """The content of feature_store.yaml for this AOI_HOME (``secrets=False``: the Redis password left out)."""
     from features.definitions import PROJECT
 
     return {"project": PROJECT, "provider": "local", "registry": str(repo_dir(settings) / "registry.db"),
-            "online_store": online_store_config(settings), "offline_store": {"type": "file"},
+            "online_store": online_store_config(settings, secrets), "offline_store": {"type": "file"},
             "entity_key_serialization_version": 3}  # fmt: skip
 
 
 def open_store(settings: Settings):
-    """The FeatureStore of this AOI_HOME (its folder and feature_store.yaml are made on first use)."""
+    """The FeatureStore of this AOI_HOME (its folder and feature_store.yaml are made on first use).
+
+    The store is configured in memory, with the Redis password; feature_store.yaml (for the ``feast`` CLI) holds
+    ``${AOI_FEAST_REDIS_PASSWORD}`` in its place, which Feast expands from the environment when it reads the file.
+    """
     from feast import FeatureStore
+    from feast.repo_config import RepoConfig
 
     repo = repo_dir(settings)
     data_dir(settings).mkdir(parents=True, exist_ok=True)
     config = repo / "feature_store.yaml"
-    text = "# Written by aoi from settings (AOI_HOME, AOI_FEAST_ONLINE); edits are overwritten.\n" + yaml.safe_dump(
-        repo_config(settings), sort_keys=False
-    )
+    text = ("# Written by aoi from settings (AOI_HOME, AOI_FEAST_ONLINE); edits are overwritten. A Redis password is\n"
+            "# not written here: export AOI_FEAST_REDIS_PASSWORD to use the feast CLI in this folder.\n"
+            + yaml.safe_dump(repo_config(settings, secrets=False), sort_keys=False))  # fmt: skip
     if not config.exists() or config.read_text() != text:
         config.write_text(text)
-    return FeatureStore(repo_path=str(repo))
+    repo_config_object = RepoConfig(**repo_config(settings))
+    repo_config_object.repo_path = repo
+    return FeatureStore(repo_path=str(repo), config=repo_config_object)
 
 
 def write_parquet(frame, path: Path) -> None:

@@ -48,7 +48,7 @@ def ingest(
         found = discover(settings, path, format)
         tally = steps.Tally(discovered=len(found.candidates), skipped=len(found.skipped))
         bar = tqdm(total=len(found.candidates), desc=f"ingest {format}", unit="img", disable=not progress)
-        for chunk in steps.chunks(found.candidates, settings.ingest.chunk_size):
+        for chunk in steps.chunks(found.candidates, settings.ingest.chunk_size, settings.ingest.chunk_max_bytes):
             hashed = hash_and_dedupe(settings, chunk)
             checked = decode_and_measure(settings, hashed)
             checked = store(settings, checked)

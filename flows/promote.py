@@ -19,7 +19,15 @@ tone_drop = task(name="tone-robustness", cache_policy=NO_CACHE)(steps.tone_drop)
 judge = task(name="gate", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(steps.judge)
 review_page = task(name="review-page", cache_policy=NO_CACHE)(steps.review_page)
 open_approval = task(name="open-approval", cache_policy=NO_CACHE)(promotion.open_approval)
-decide = task(name="apply-decision", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(promotion.decide)
+
+
+def _worth_retrying(_task, _run, state) -> bool:
+    """A refused decision (PromotionError: superseded, not waiting) is final; a database hiccup is retried."""
+    return not isinstance(state.result(raise_on_failure=False), promotion.PromotionError)
+
+
+decide = task(name="apply-decision", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5],
+              retry_condition_fn=_worth_retrying)(promotion.decide)  # fmt: skip
 
 
 def _key(*parts) -> str:  # artifact keys: lowercase letters, digits and dashes

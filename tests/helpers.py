@@ -68,7 +68,7 @@ def bad_corpus(root: Path, max_pixels: int) -> dict[str, str]:
     write(root / "Alien_defect" / "x.png", image_bytes(seed=5))
     expected["Alien_defect/x.png"] = "not in the label mapping"
     os.symlink(root / "nowhere.png", root / "Spur" / "dangling.png")
-    expected["Spur/dangling.png"] = "unreadable"
+    expected["Spur/dangling.png"] = "symbolic link"
     os.mkfifo(root / "Spur" / "pipe.png")
     expected["Spur/pipe.png"] = "not a regular file"
     return expected

@@ -31,7 +31,9 @@ def build_model(arch: str, num_classes: int, channels: int = 1, pretrained: Path
         raise ModelError(f"a classifier needs at least 2 classes, not {num_classes}")
     model = getattr(torchvision.models, arch)(weights=None)
     if pretrained is not None:
-        state = torch.load(pretrained, map_location="cpu", weights_only=True)
+        from training.checkpoint import load_state
+
+        state = load_state(pretrained)
         model.load_state_dict(state)
     if channels != 3:
         parent, name = _first_conv(model, arch)

@@ -49,10 +49,11 @@ def load_model(settings: Settings, tag: str):
     bentoml_env(settings)
     import bentoml
 
+    from training.checkpoint import load_state
     from training.model import build_model
 
     stored = bentoml.models.get(tag, _model_store=model_store(settings))
     meta = stored.info.metadata
     model = build_model(meta["arch"], len(meta["taxonomy"]["fine"]), meta["preprocessing"]["channels"])
-    model.load_state_dict(torch.load(os.path.join(stored.path, "model.pt"), map_location="cpu", weights_only=True))
+    model.load_state_dict(load_state(os.path.join(stored.path, "model.pt")))
     return model.eval(), meta

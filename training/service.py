@@ -130,12 +130,12 @@ def fit(settings: Settings, spec: TrainSpec, run_id: int):
 
 def _best(result) -> tuple[dict, dict]:
     """(state, metrics) of the checkpoint with the best mean detection rate."""
-    import torch
+    from training.checkpoint import load_state
 
     checkpoints = result.best_checkpoints or [(result.checkpoint, result.metrics)]
     checkpoint, metrics = max(checkpoints, key=lambda pair: pair[1].get("mean_detection_rate", 0.0))
     with checkpoint.as_directory() as folder:
-        state = torch.load(f"{folder}/{CHECKPOINT_FILE}", map_location="cpu", weights_only=False)
+        state = load_state(f"{folder}/{CHECKPOINT_FILE}")
     return state, metrics
 
 

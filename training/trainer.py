@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from aoi.settings import Settings
+from training.checkpoint import load_state
 from training.loop import LoopConfig
 from training.preprocess import Preprocessing, ToneCalibration
 
@@ -82,7 +83,7 @@ def train_loop_per_worker(config: dict) -> dict:
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:  # a restarted worker group goes on from the last epoch it reported
         with checkpoint.as_directory() as folder:
-            state = torch.load(Path(folder) / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+            state = load_state(Path(folder) / CHECKPOINT_FILE)
         model.load_state_dict(state["model"])
         start_epoch, optimizer_state = state["epoch"] + 1, state["optimizer"]
     model = ray.train.torch.prepare_model(model)

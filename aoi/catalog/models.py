@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -268,6 +268,12 @@ class ModelVersion(SQLModel, table=True):
     through the gate, each change recorded with who and why."""
 
     __tablename__ = "model_version"
+    # One production model per kind, enforced by the database (a partial unique index), not only by code:
+    # two approvals at once cannot both make production.
+    __table_args__ = (
+        Index("uq_model_version_one_production", "kind", unique=True,
+              postgresql_where=text("stage = 'production'"), sqlite_where=text("stage = 'production'")),
+    )  # fmt: skip
 
     id: int | None = Field(default=None, primary_key=True)
     version: str = Field(max_length=64, unique=True)
@@ -351,7 +357,8 @@ class GateVerdict(SQLModel, table=True):
 
 
 class Approval(SQLModel, table=True):
-    """A person's decision on a candidate that passed its gate: waiting, approved, rejected or timed_out."""
+    """A person's decision on a candidate that passed its gate: waiting, approved, rejected, timed_out or superseded
+    (approved, but another production model came first: refused)."""
 
     __tablename__ = "approval"
 

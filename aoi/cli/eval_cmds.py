@@ -182,6 +182,8 @@ def approve(
     if result["status"] == "waiting":
         fail(f"the flow run took the decision but has not recorded it within {wait} s; see the Prefect UI", as_json,
              code=1, **result)  # fmt: skip
+    if result["status"] == "superseded":  # approved, but another production model came first: refused
+        fail(result["comment"] or f"{result['model_version']}: superseded", as_json, code=2, **result)
     emit(result, as_json, lambda r: console.print(f"{r['model_version']}: {r['status']} by {r['reviewer']}; stage {r['stage']}"))
 
 

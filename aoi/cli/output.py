@@ -17,7 +17,23 @@ err_console = Console(stderr=True)
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
 
+def _masked(data: Any) -> Any:
+    """``data`` with the password of every URL in it masked: no output of the CLI prints one."""
+    from aoi.settings import mask_password
+
+    if isinstance(data, str):
+        return mask_password(data)
+    if isinstance(data, dict):
+        return {k: _masked(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_masked(v) for v in data]
+    if type(data) is tuple:  # a named tuple or other subclass is left as it is
+        return tuple(_masked(v) for v in data)
+    return data
+
+
 def emit(data: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
+    data = _masked(data)
     if as_json:
         sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
         sys.stdout.flush()
@@ -38,6 +54,9 @@ def table(rows: Sequence[dict], columns: Sequence[str], title: str | None = None
 
 def fail(message: str, as_json: bool, code: int = 1, **extra: Any) -> None:
     """Report an error the user can act on, then exit with ``code``."""
+    from aoi.settings import mask_password
+
+    message = mask_password(message)
     if as_json:
         emit({"error": message, **extra}, True)
     else:

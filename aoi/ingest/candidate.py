@@ -44,6 +44,7 @@ class Candidate:
     parent_sha256: str | None = None  # filled by ``load`` for derived crops
     bbox: str | None = None
     name: str | None = None  # the stored image's own file name, when it differs from ``file`` (crops)
+    size: int = 0  # bytes ``load`` returns at most, known before reading (file size, zip entry, crop bound): chunking
 
     def __post_init__(self) -> None:
         for name in ("file", "origin", "name", "group_key", "parent_file"):

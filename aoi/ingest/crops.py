@@ -37,6 +37,13 @@ def window(box: Box, image_size: tuple[int, int], crop_size: int, margin: int) -
     return left, top, left + side_x, top + side_y
 
 
+def crop_bytes_bound(box, crop_size: int, margin: int) -> int:
+    """The most bytes the PNG of ``box``'s window can take (RGB, incompressible), known before any image is read."""
+    side = max(crop_size, math.ceil(max(box[2] - box[0], box[3] - box[1])) + 2 * margin + 2)
+    raw = side * (side * 3 + 1)  # a filter byte per row
+    return raw + raw // 1000 + 4096  # deflate's stored blocks and the PNG chunks around them
+
+
 def check_box(box: Box, image_size: tuple[int, int]) -> str | None:
     """Why ``box`` is not usable in an image of ``image_size``, or None when it is."""
     x1, y1, x2, y2 = box

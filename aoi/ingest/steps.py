@@ -60,9 +60,19 @@ def discover(settings: Settings, path: str, fmt: str) -> Discovery:
     return get_importer(fmt)(Path(path), ctx)
 
 
-def chunks(candidates: list[Candidate], size: int) -> Iterator[list[Candidate]]:
-    for start in range(0, len(candidates), size):
-        yield candidates[start : start + size]
+def chunks(candidates: list[Candidate], size: int, max_bytes: int | None = None) -> Iterator[list[Candidate]]:
+    """Runs of at most ``size`` candidates whose bytes (``Candidate.size``, known before reading) add up to at
+    most ``max_bytes``: a chunk's images are all in memory at once, and one chunk may not hold gigabytes."""
+    chunk: list[Candidate] = []
+    held = 0
+    for candidate in candidates:
+        if chunk and (len(chunk) >= size or (max_bytes is not None and held + candidate.size > max_bytes)):
+            yield chunk
+            chunk, held = [], 0
+        chunk.append(candidate)
+        held += candidate.size
+    if chunk:
+        yield chunk
 
 
 def hash_and_dedupe(settings: Settings, chunk: list[Candidate]) -> Hashed:

@@ -78,3 +78,57 @@ def test_importing_every_module_has_no_side_effects(tmp_path):
     assert not home.exists(), "importing created AOI_HOME"
     written = [p.name for p in tmp_path.iterdir() if p != prefect_home]
     assert written == [], f"importing wrote {written}"
+
+
+def _secret_settings() -> list[str]:
+    """Every setting whose type is (or holds) SecretStr, as AOI_... names: this helper's and any added later."""
+    from pydantic import BaseModel, SecretStr
+
+    names = []
+    for name, field in Settings.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            names += [f"AOI_{name.upper()}__{sub.upper()}" for sub, f in field.annotation.model_fields.items()
+                      if "SecretStr" in str(f.annotation)]  # fmt: skip
+        elif "SecretStr" in str(field.annotation) or field.annotation is SecretStr:
+            names.append(f"AOI_{name.upper()}")
+    return names
+
+
+def test_config_masks_every_secret_in_every_output(configure):
+    secrets = {"AOI_DB_URL": ("postgresql://aoi:db-pa55word@db:5432/aoi", "db-pa55word"),
+               "AOI_FEAST_ONLINE": ("rediss://feast:redis-pa%40ss@cache:6380/0", "redis-pa")}  # fmt: skip
+    for n, name in enumerate(_secret_settings()):
+        secrets[name] = (f"secret-value-{n}-x9q", f"secret-value-{n}-x9q")
+    assert "AOI_API_KEY" in secrets
+    configure(**{name.removeprefix("AOI_"): value for name, (value, _) in secrets.items()})
+    for argv in (["config", "--json"], ["config"]):
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 0, result.output
+        leaked = [name for name, (_, secret) in secrets.items() if secret in result.output]
+        assert leaked == [], f"`aoi {' '.join(argv)}` printed {leaked}"
+    data = json.loads(CliRunner().invoke(app, ["config", "--json"]).stdout)
+    assert data["db_url"] == "postgresql://aoi:***@db:5432/aoi"
+    assert data["feast_online"] == "rediss://feast:***@cache:6380/0" and data["api_key"] == "***"
+
+
+def test_mask_password_hides_any_url_password_in_text():
+    from aoi.settings import mask_password, mask_secrets
+
+    text = "cannot reach redis://:p@ss@h:6379/0 nor postgresql+psycopg://u:pw@db/aoi; sqlite:////x/catalog.db is fine"
+    assert mask_password(text) == "cannot reach redis://:***@h:6379/0 nor postgresql+psycopg://u:***@db/aoi; " \
+                                  "sqlite:////x/catalog.db is fine"
+    assert mask_secrets({"x": {"ray_token": "abc", "note": "http://a:b@h"}, "n": [1, "amqp://u:v@q"]}) == \
+        {"x": {"ray_token": "***", "note": "http://a:***@h"}, "n": [1, "amqp://u:***@q"]}
+
+
+def test_cli_outputs_and_errors_mask_url_passwords(capsys):
+    import typer
+
+    from aoi.cli.output import emit, fail
+
+    emit({"catalog": "postgresql://u:pw-123@db/aoi", "rows": [("redis://:pw-456@r", 1)]}, True)
+    with pytest.raises(typer.Exit):
+        fail("cannot reach postgresql://u:pw-789@db/aoi", False)
+    out = capsys.readouterr()
+    assert "postgresql://u:***@db/aoi" in out.out and "redis://:***@r" in out.out
+    assert not any(secret in out.out + out.err for secret in ("pw-123", "pw-456", "pw-789"))

@@ -4,6 +4,7 @@ approval, and every change recorded with who and why."""
 from __future__ import annotations
 
 import pytest
+from sqlmodel import Session, select
 
 from aoi.catalog import db
 from aoi.catalog.models import ModelVersion, TrainingRun
@@ -45,3 +46,99 @@ def test_a_failed_verdict_cannot_open_an_approval_and_a_decision_is_taken_once(c
     assert [(h["from"], h["to"], h["by"], h["reason"]) for h in promotion.history(settings, "gray")] == [
         ("candidate", "production", "alice", "fine on b")
     ]
+
+
+def _gated(settings, version: str, production_version: str | None) -> int:
+    verdict = promotion.record_verdict(settings, version, "gray", [rule("blind accuracy on b", 0.95, ">=", 0.9)],
+                                       ["b"], production_version, None)  # fmt: skip
+    return promotion.open_approval(settings, verdict["verdict_id"], None)
+
+
+def test_two_approvals_at_once_make_exactly_one_production_model(catalog_url, settings):
+    import threading
+
+    db.upgrade(catalog_url)
+    for version in ("gray-r1", "gray-r2", "gray-r3"):
+        _candidate(settings, version)
+    promotion.decide(settings, _gated(settings, "gray-r1", None), True, "alice")
+    approvals = {version: _gated(settings, version, "gray-r1") for version in ("gray-r2", "gray-r3")}
+    barrier, outcomes = threading.Barrier(2), {}
+
+    def approve(version: str) -> None:
+        barrier.wait()
+        try:
+            outcomes[version] = promotion.decide(settings, approvals[version], True, f"reviewer of {version}")["status"]
+        except promotion.PromotionError as err:
+            outcomes[version] = str(err)
+
+    threads = [threading.Thread(target=approve, args=(v,)) for v in approvals]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    with db.session(catalog_url) as s:
+        stages = {m.version: m.stage for m in s.exec(select(ModelVersion)).all()}
+    winner = next(v for v, outcome in outcomes.items() if outcome == "approved")
+    loser = next(v for v in approvals if v != winner)
+    assert stages == {"gray-r1": "archived", winner: "production", loser: "candidate"}
+    assert f"its gate compared it with gray-r1, but gray production is now {winner}" in outcomes[loser]
+    assert promotion.approval(settings, approvals[loser])["status"] == "superseded"
+    assert [h["to"] for h in promotion.history(settings, "gray")] == ["production", "archived", "production"]
+
+
+def test_the_catalog_itself_refuses_a_second_production_model_of_a_kind(catalog_url, settings):
+    from sqlalchemy.exc import IntegrityError
+
+    db.upgrade(catalog_url)
+    for version in ("gray-r1", "gray-r2"):
+        _candidate(settings, version)
+    promotion.decide(settings, _gated(settings, "gray-r1", None), True, "alice")
+    with db.session(catalog_url) as s:  # a writer that bypasses promotion.decide
+        row = s.exec(select(ModelVersion).where(ModelVersion.version == "gray-r2")).one()
+        row.stage = "production"
+        s.add(row)
+        with pytest.raises(IntegrityError):
+            s.commit()
+    with db.session(catalog_url) as s:  # other kinds and other stages are not limited
+        run = s.exec(select(TrainingRun)).first()
+        s.add(ModelVersion(version="color-r1", kind="color", stage="production", run_id=run.id, dataset="c",
+                           arch="resnet18", bento_tag="aoi-color:r1"))  # fmt: skip
+        s.commit()
+    assert promotion.production(settings, "gray").version == "gray-r1"
+
+
+def test_upgrading_a_catalog_with_two_production_models_of_a_kind_keeps_the_latest(catalog_url, settings):
+    from datetime import datetime, timedelta, timezone
+
+    assert db.upgrade(catalog_url, "0007") == "0007"
+    engine = db.make_engine(catalog_url)
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with Session(engine) as s:
+        run = TrainingRun(kind="gray", dataset="g-v1", arch="resnet18")
+        s.add(run)
+        s.commit()
+        for n, (version, kind) in enumerate([("gray-a", "gray"), ("gray-b", "gray"), ("color-a", "color")]):
+            s.add(ModelVersion(version=version, kind=kind, stage="production", run_id=run.id, dataset="d",
+                               arch="resnet18", bento_tag=f"t:{version}", stage_changed_at=start + timedelta(hours=n)))  # fmt: skip
+        s.commit()
+    engine.dispose()
+    assert db.upgrade(catalog_url) == db.head_revision()
+    with db.session(catalog_url) as s:
+        stages = {m.version: m.stage for m in s.exec(select(ModelVersion)).all()}
+    assert stages == {"gray-a": "archived", "gray-b": "production", "color-a": "production"}
+    assert [(h["model_version"], h["from"], h["to"], h["by"]) for h in promotion.history(settings, "gray")] == [
+        ("gray-a", "production", "archived", "migration 0008")
+    ]
+
+
+def test_a_rollback_returns_production_to_the_model_it_replaced(catalog_url, settings):
+    db.upgrade(catalog_url)
+    for version in ("gray-r1", "gray-r2"):
+        _candidate(settings, version)
+    promotion.decide(settings, _gated(settings, "gray-r1", None), True, "alice")
+    promotion.decide(settings, _gated(settings, "gray-r2", "gray-r1"), True, "bob")
+    assert promotion.production(settings, "gray").version == "gray-r2"
+    assert promotion.rollback(settings, "gray", "carol", "worse on the line")["production"] == "gray-r1"
+    with db.session(catalog_url) as s:
+        assert {m.version: m.stage for m in s.exec(select(ModelVersion)).all()} == {"gray-r1": "production",
+                                                                                   "gray-r2": "rolled_back"}  # fmt: skip

@@ -80,8 +80,73 @@ def test_apply_materialize_and_read_online_and_point_in_time(settings, tmp_path)
 
 def test_a_bad_online_store_url_is_refused(configure):
     settings = configure(FEAST_ONLINE="http://localhost:6379")
-    with pytest.raises(store.FeatureStoreError, match="redis://host:port"):
+    with pytest.raises(store.FeatureStoreError, match="expected redis://"):
         store.online_store_config(settings)
+    settings = configure(FEAST_ONLINE="redis://:s3cret@localhost:6379/x")
+    with pytest.raises(store.FeatureStoreError, match="must be a number") as refused:
+        store.online_store_config(settings)
+    assert "s3cret" not in str(refused.value)
+    with pytest.raises(store.FeatureStoreError, match="comma"):
+        store.online_store_config(configure(FEAST_ONLINE="redis://:a,b@localhost:6379"))
+
+
+def test_redis_credentials_and_tls_reach_feast_and_the_password_no_file(configure):
+    from feast.infra.online_stores.redis import RedisOnlineStore, RedisOnlineStoreConfig
+
+    settings = configure(FEAST_ONLINE="rediss://feast:p%40ss%3Atrue@cache.internal:6380/2")
+    online = store.online_store_config(settings)
+    nodes, params = RedisOnlineStore._parse_connection_string(online["connection_string"])
+    assert nodes == [{"host": "cache.internal", "port": "6380"}]
+    assert params == {"db": 2, "ssl": True, "username": "feast", "password": "p@ss:true"}
+    # The client Feast builds from it: TLS, user and password (no connection is made here).
+    client = RedisOnlineStore()._get_client(RedisOnlineStoreConfig(connection_string=online["connection_string"]))
+    kwargs = client.connection_pool.connection_kwargs
+    assert (kwargs["username"], kwargs["password"], kwargs["db"]) == ("feast", "p@ss:true", 2)
+    assert client.connection_pool.connection_class.__name__ == "SSLConnection"
+    # A password made of digits stays a string (Feast JSON-decodes connection string values).
+    plain = store.online_store_config(configure(FEAST_ONLINE="redis://:12345@localhost"))["connection_string"]
+    assert RedisOnlineStore._parse_connection_string(plain)[1] == {"password": "12345"}
+    # What is written to disk and printed holds no password.
+    written = store.repo_config(settings, secrets=False)["online_store"]["connection_string"]
+    assert "p@ss" not in written and "p%40ss" not in written and store.PASSWORD_PLACEHOLDER in written
+    assert "p%40ss" not in str(settings.describe()) and "***" in settings.describe()["feast_online"]
+
+
+@pytest.mark.integration
+def test_a_password_protected_redis_is_used_with_its_password(configure, tmp_path):
+    """A private redis-server with requirepass (skipped where the binary is missing; CI installs it)."""
+    import shutil
+    import subprocess
+    import time
+
+    import redis
+
+    from tests.helpers import free_port
+
+    binary = shutil.which("redis-server")
+    if not binary:
+        pytest.skip("no redis-server binary (.ci/run installs one)")
+    port, password = free_port(), "s3cret-p@ss"
+    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password,
+                               "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        client = redis.Redis(port=port, password=password)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        settings = configure(FEAST_ONLINE=f"redis://:{password.replace('@', '%40')}@127.0.0.1:{port}/3")
+        _online_round_trip(settings, tmp_path)
+        assert redis.Redis(port=port, password=password, db=3).dbsize() > 0
+        assert password not in (settings.home / "feast" / "feature_store.yaml").read_text()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=port, password="wrong").ping()
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 @pytest.mark.integration
@@ -129,7 +194,8 @@ def test_tone_statistics_from_the_catalog_reach_the_online_store(settings, tmp_p
     files = sorted(p for p in folder.rglob("*.jpg"))
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("path,label,machine_id,captured_at\n" + "".join(
-        f"{p},Spur,{'vrs-01' if i < 4 else 'vrs-02'},2026-03-0{1 + i % 2}T10:00:00\n" for i, p in enumerate(files)))
+        f"{p.relative_to(tmp_path).as_posix()},Spur,{'vrs-01' if i < 4 else 'vrs-02'},2026-03-0{1 + i % 2}T10:00:00\n"
+        for i, p in enumerate(files)))  # fmt: skip
     assert ingest(manifest, "--format", "csv", "--source", "color")["added"] == 6
     assert write_source(settings, window_days=7) == {"rows": 4, "machines": 2,
                                                      "table": str(settings.home / "feast/data/machine_tone_stats.parquet")}  # fmt: skip
@@ -153,7 +219,7 @@ def test_the_features_flow_refreshes_tone_statistics_and_keeps_camera_params(set
 
     files = sorted(class_folder(tmp_path / "caps", {"Spur": 3}, fmt="JPEG").rglob("*.jpg"))
     manifest = tmp_path / "manifest.csv"
-    manifest.write_text("path,label,machine_id\n" + "".join(f"{p},Spur,vrs-07\n" for p in files))
+    manifest.write_text("path,label,machine_id\n" + "".join(f"{p.relative_to(tmp_path).as_posix()},Spur,vrs-07\n" for p in files))
     ingest(manifest, "--format", "csv", "--source", "color")
     empty = aoi("machines", "refresh")  # no camera parameters yet: only what the catalog determines
     assert empty["online"] == {"machine_tone_stats": 1} and empty["tone_stats"]["machines"] == 1

@@ -16,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import typer.main
@@ -407,11 +408,23 @@ def test_env_example_points_at_compose_services():
         "AOI_DB_URL": catalog.host,
         "PREFECT_API_DATABASE_CONNECTION_URL": prefect_db.host,
         "PREFECT_API_URL": re.match(r"https?://([^:/]+)", env["PREFECT_API_URL"])[1],
-        "AOI_FEAST_ONLINE": re.match(r"redis://([^:/]+)", env["AOI_FEAST_ONLINE"])[1],
+        "AOI_FEAST_ONLINE": urlsplit(env["AOI_FEAST_ONLINE"]).hostname,
         "RAY_ADDRESS": env["RAY_ADDRESS"].split(":")[0],
     }
     assert {name: host for name, host in hosts.items() if host not in services} == {}
     assert env["PREFECT_API_URL"].endswith(":4200/api")
+    assert unquote(urlsplit(env["AOI_FEAST_ONLINE"]).password or "") == env["REDIS_PASSWORD"]
+    assert "${REDIS_PASSWORD:?" in " ".join(compose()["services"]["redis"]["command"])
+
+
+def test_the_stack_publishes_only_on_loopback_and_needs_a_real_api_key():
+    stack = compose()
+    published = {name: port for name, service in stack["services"].items() for port in service.get("ports") or []}
+    assert published and {n: p for n, p in published.items() if not str(p).startswith("127.0.0.1:")} == {}
+    assert published["classifier"] == "127.0.0.1:3000:3000"
+    # No placeholder key anyone could read here: empty in the example, and compose refuses to start without one.
+    assert active_env(ENV_EXAMPLE)["AOI_API_KEY"] == ""
+    assert stack["services"]["classifier"]["environment"]["AOI_API_KEY"].startswith("${AOI_API_KEY:?")
 
 
 def test_configmap_settings_validate(monkeypatch):
@@ -592,5 +605,9 @@ def test_docker_compose_config(tmp_path):
     shutil.copy(ENV_EXAMPLE, tmp_path / ".env")
     argv = [docker, "compose", "-f", str(tmp_path / "docker-compose.yml"), "--env-file", str(tmp_path / ".env"),
             "config", "-q"]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "AOI_API_KEY" in proc.stderr, "the example has no key: the stack must refuse"
+    text = ENV_EXAMPLE.read_text().replace("\nAOI_API_KEY=\n", "\nAOI_API_KEY=a-real-key-set-by-the-operator\n")
+    (tmp_path / ".env").write_text(text)
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

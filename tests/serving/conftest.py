@@ -15,8 +15,9 @@ from tests.evaluation.models import gray_data, trained_model
 
 def promote(settings, version: str, kind: str = "gray", reviewer: str = "test") -> None:
     """Make ``version`` production the only way the system allows: a passed gate verdict and an approval."""
+    current = promotion.production(settings, kind)  # the gate compares with it, as the promote flow's does
     verdict = promotion.record_verdict(settings, version, kind, [rule("blind accuracy on b", 0.95, ">=", 0.9)],
-                                       ["b"], None, None)  # fmt: skip
+                                       ["b"], current.version if current else None, None)  # fmt: skip
     approval = promotion.open_approval(settings, verdict["verdict_id"], None)
     promotion.decide(settings, approval, True, reviewer, "serving test")
 

@@ -101,7 +101,7 @@ def test_two_cpu_workers_train_checkpoint_and_report(tmp_path, ray_local):
     assert [h["epoch"] for h in history] == [0, 1, 2]
     assert history[-1]["train_samples"] == 24  # 48 balanced draws per epoch, half per worker
     with result.checkpoint.as_directory() as folder:
-        state = torch.load(f"{folder}/{CHECKPOINT_FILE}", weights_only=False)
+        state = torch.load(f"{folder}/{CHECKPOINT_FILE}", weights_only=True)
     assert state["epoch"] == 2 and "fc.weight" in state["model"]
 
 

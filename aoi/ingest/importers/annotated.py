@@ -12,9 +12,9 @@ from xml.etree.ElementTree import ParseError
 from defusedxml.common import DefusedXmlException
 
 from aoi.ingest.candidate import BadInput, Candidate
-from aoi.ingest.crops import SourceImages
+from aoi.ingest.crops import SourceImages, crop_bytes_bound
 from aoi.ingest.importers.base import Discovery, ImportContext, is_image_name, map_label
-from aoi.ingest.readers import open_container
+from aoi.ingest.readers import Missing, Refused, inside, open_container
 
 # What a malformed annotation file raises while being parsed (JSON, XML, missing keys, bad numbers, base64).
 ANNOTATION_ERRORS = (BadInput, ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError,
@@ -40,20 +40,10 @@ def bounding_box(points) -> tuple[float, float, float, float]:
 def resolve_member(annotation_file: str, image_ref: str) -> str:
     """The image's member name: ``image_ref`` is relative to the annotation file's folder.
 
-    A reference never leaves the container: a leading ``/`` or drive letter is dropped and ``..`` stops
-    at the container's root, so an annotation cannot make the importer read a file outside its input.
+    A reference never leaves the container: an absolute one (``/x``, ``C:\\x``) or one whose ``..`` climb
+    above the container's root raises ``BadInput`` naming the rule, and nothing is read for it.
     """
-    ref = image_ref.replace("\\", "/")
-    if len(ref) > 1 and ref[1] == ":":
-        ref = ref[2:]
-    parts: list[str] = []
-    for part in (PurePosixPath(annotation_file).parent / ref.lstrip("/")).parts:
-        if part == "..":
-            if parts:
-                parts.pop()
-        elif part not in (".", "", "/"):
-            parts.append(part)
-    return "/".join(parts)
+    return inside(image_ref, str(PurePosixPath(annotation_file).parent))
 
 
 def discover_annotated(path: Path, ctx: ImportContext, suffix: str, parse: Parser, kind: str) -> Discovery:
@@ -70,7 +60,7 @@ def discover_annotated(path: Path, ctx: ImportContext, suffix: str, parse: Parse
     def read(name: str) -> bytes:
         try:
             return container.read(name)
-        except (BadInput, KeyError):
+        except (Missing, KeyError):  # absent, not refused: a link or an escaping name is never replaced
             if name in embedded:
                 return embedded[name]
             raise BadInput(f"image {name} named by the annotation is not in the archive") from None
@@ -85,7 +75,15 @@ def discover_annotated(path: Path, ctx: ImportContext, suffix: str, parse: Parse
                 found.skipped.append(member.name)
             continue
         try:
-            annotations = parse(member.name, container.read(member.name), embedded)
+            data = container.read(member.name)
+        except BadInput as err:
+            found.candidates.append(Candidate(file=member.name, origin=container.origin(member.name), problem=str(err)))
+            continue
+        try:
+            annotations = parse(member.name, data, embedded)
+        except Refused as err:
+            found.candidates.append(Candidate(file=member.name, origin=container.origin(member.name), problem=str(err)))
+            continue
         except ANNOTATION_ERRORS as err:
             reason = f"not a {kind} annotation: {type(err).__name__}: {err}"
             found.candidates.append(Candidate(file=member.name, origin=container.origin(member.name), problem=reason))
@@ -107,6 +105,7 @@ def crop_candidates(
             parent_file=ann.image,
             name=f"{stem}_box{index}.png",
             bbox=",".join(f"{v:g}" for v in ann.box),
+            size=crop_bytes_bound(ann.box, ctx.limits.crop_size, ctx.limits.crop_margin),
         )
         candidate.label, candidate.problem = map_label(ann.raw_label, ctx.labels)
         if candidate.problem is None:

@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 
 from aoi.ingest.candidate import ArchiveRefused, BadInput, Candidate
-from aoi.ingest.crops import Box, SourceImages
+from aoi.ingest.crops import Box, SourceImages, crop_bytes_bound
 from aoi.ingest.importers.base import Discovery, ImportContext
 from aoi.ingest.readers import Container, open_container
 from aoi.labels import UnknownLabel
@@ -46,6 +46,9 @@ def discover(path: Path, ctx: ImportContext) -> Discovery:
         container.close()
         raise ArchiveRefused(f"no DeepPCB annotations (groupG/G_not/NNN.txt) found under {Path(path).name}")
     found = Discovery(candidates=[], containers=[container], default_source="gray")
+    # Links and escaping members are quarantined by name (never read), as the other importers do.
+    found.candidates += [Candidate(file=m.name, origin=container.origin(m.name), problem=m.problem)
+                         for m in container.members() if m.problem]  # fmt: skip
     sources = SourceImages(container.read, ctx.limits, expect_gray=True)
     for name in annotations:
         found.candidates += _pair_candidates(container, sources, name, ctx)
@@ -80,6 +83,7 @@ def _pair_candidates(container: Container, sources: SourceImages, ann: str, ctx:
                 continue
             box, kind = row
             candidate.bbox = ",".join(map(str, box))
+            candidate.size = crop_bytes_bound(box, size, margin)
             try:
                 candidate.label = "PASS" if is_template else ctx.labels.deeppcb(kind)
             except UnknownLabel as err:

@@ -26,6 +26,7 @@ def discover(path: Path, ctx: ImportContext) -> Discovery:
             origin=container.origin(member.name),
             problem=member.problem,
             group_key=group_of(member.name, ctx.limits.group_pattern),
+            size=min(member.size, ctx.limits.max_file_bytes),  # a larger one is refused unread
         )
         if member.problem is None:
             candidate.load = partial(container.read, member.name)

@@ -15,7 +15,7 @@ def test_read_file_refuses_what_it_should_with_reasons(tmp_path):
     os.symlink(tmp_path / "gone", tmp_path / "dangling")
     os.mkfifo(tmp_path / "fifo")
     (tmp_path / "folder.jpg").mkdir()
-    cases = {"big.bin": "over the limit", "dangling": "not found", "fifo": "not a regular file",
+    cases = {"big.bin": "over the limit", "dangling": "symbolic link", "gone": "not found", "fifo": "not a regular file",
              "folder.jpg": "not a regular file"}  # fmt: skip
     for name, reason in cases.items():
         with pytest.raises(BadInput, match=reason):

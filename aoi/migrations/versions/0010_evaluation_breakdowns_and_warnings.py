@@ -1,6 +1,6 @@
 """Evaluations per machine and per part, the confusion with an Unknown column, warnings (also on gate verdicts)
 
-Revision ID: 0011
+Revision ID: 0010
 Revises: 0007
 Create Date: 2026-12-02 12:00:00.000000
 """
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0011'
+revision = '0010'
 down_revision = '0009'
 branch_labels = None
 depends_on = None

@@ -314,7 +314,7 @@ class Evaluation(SQLModel, table=True):
     per_class_coarse: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     confusion: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     confusion_coarse: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    # Added later (migration 0011): None on evaluations stored before.
+    # Added later (migration 0010): None on evaluations stored before.
     confusion_unknown: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     per_machine: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     per_part: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
@@ -350,7 +350,7 @@ class GateVerdict(SQLModel, table=True):
     passed: bool
     rules: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     blind_sets: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    # Labels to look at (low recall, few blind images); never part of passed. None on verdicts before 0011.
+    # Labels to look at (low recall, few blind images); never part of passed. None on verdicts before 0010.
     warnings: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     flow_run_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)

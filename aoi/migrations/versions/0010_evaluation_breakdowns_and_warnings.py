@@ -1,7 +1,7 @@
 """Evaluations per machine and per part, the confusion with an Unknown column, warnings (also on gate verdicts)
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-02 12:00:00.000000
 """
 

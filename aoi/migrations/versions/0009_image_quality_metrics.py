@@ -1,7 +1,7 @@
 """Image quality metrics (sharpness, smear) on images and the prediction log
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02 12:00:00
 
 Rows from before this revision get NULL: not measured, which validation and monitoring treat as unknown.

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 from starlette.responses import JSONResponse, Response
 
 from aoi.settings import Settings, get_settings
-from serving.http_metrics import CONTENT_TYPE, HttpMetrics, route_of
+from serving.http_metrics import CONTENT_TYPE, ROUTES, HttpMetrics, route_of
 from serving.upload import Refused, boundary_of, parse_form, text_problem
 
 HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
@@ -80,6 +80,11 @@ class Guard:
     async def _handle(self, scope, receive, send) -> None:
         try:
             self.check(scope)
+            route = route_of(scope["path"])
+            if route == "other":
+                raise Refused(404, f"no such route: {scope['path'][:80]!r} (the OpenAPI page at / lists the routes)")
+            if route in ROUTES and scope["method"] not in ROUTES[route]:
+                raise Refused(405, f"{route} takes {' or '.join(ROUTES[route])}, not {scope['method'][:20]}")
             if scope["path"] == "/metrics" and scope["method"] in ("GET", "HEAD"):
                 return await Response(self.metrics.exposition(), media_type=CONTENT_TYPE)(scope, receive, send)
             if scope["path"] == "/classify" and scope["method"] == "POST":

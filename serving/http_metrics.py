@@ -12,8 +12,10 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-ROUTES = ("/classify", "/model", "/machine_params", "/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json",
-          "/schema.json")  # fmt: skip
+# Every route the service answers, with its methods; anything else is answered 404 / 405 by the guard.
+ROUTES = {"/classify": ("POST",), "/model": ("GET", "HEAD"), "/machine_params": ("GET", "HEAD"),
+          "/healthz": ("GET", "HEAD"), "/livez": ("GET", "HEAD"), "/readyz": ("GET", "HEAD"), "/metrics": ("GET", "HEAD"),
+          "/": ("GET", "HEAD"), "/docs.json": ("GET", "HEAD"), "/schema.json": ("GET", "HEAD")}  # fmt: skip
 STATIC_PREFIX = "/static_content/"
 METHODS = ("GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE")
 CONTENT_TYPE = CONTENT_TYPE_LATEST

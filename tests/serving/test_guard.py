@@ -214,12 +214,12 @@ def test_unknown_paths_do_not_grow_the_metrics_and_metrics_need_the_key():
             return [line for line in text.splitlines() if line and not line.startswith("#")]
 
         before = series()
-        for i in range(200):
+        for i in range(40):
             client.get(f"/probe-{i}")
             client.post(f"/admin/{i}", headers=AUTH)
             client.request(f"M{i}", "/model")
         after = series()
-        assert len(after) - len(before) < 40, len(after) - len(before)  # a few "other" series, not 600
+        assert len(after) - len(before) < 40, len(after) - len(before)  # a few "other" series, not 120 or more
         assert not any("probe-" in line or "admin/" in line or "M1" in line for line in after)
         assert any('route="other"' in line for line in after)
         assert any('route="/model"' in line and 'status="200"' in line for line in after)

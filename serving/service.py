@@ -176,7 +176,7 @@ class Classifier:
                     found = f"a {other.format} image"
             except Exception:
                 found = "no image format this service reads"
-            return JSONResponse({"error": f"not an accepted image: the upload is {found}; send "
+            return JSONResponse({"error": f"not an image this service accepts: the upload is {found}; send "
                                           f"{', '.join(formats)} (AOI_SERVING__IMAGE_FORMATS)"}, status_code=415)  # fmt: skip
         if width * height > limit:
             return JSONResponse({"error": f"image of {width}x{height} = {width * height:,} pixels is over the limit of "

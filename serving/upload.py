@@ -6,10 +6,16 @@ in a 500, and its own refusals are logged with a traceback. ``parse_form`` accep
 ``image`` and at most one of each text field, every text plain (no control or invisible characters), and refuses
 anything else with a ``Refused(status, message)``. ``ClassifyForm.encode`` writes the accepted form back as a
 fresh body with a safe file name, so the parser BentoML runs only ever sees what was checked here.
+
+A text field is read the way BentoML reads it: its client sends every value JSON-encoded (``"gray"``, ``null``),
+curl sends it bare (``gray``). JSON that decodes to a string is that string (so an escaped ``"\u0000"`` is checked
+as the NUL it stands for), ``null`` is an absent field, a bare number is its text; the fresh body carries each value
+as a JSON string, so BentoML gets exactly the text that was checked.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import unicodedata
@@ -152,7 +158,7 @@ class ClassifyForm:
                              b"Content-Type: application/octet-stream\r\n\r\n", self.image, b"\r\n"]  # fmt: skip
         for name, value in self.fields.items():
             chunks += [delimiter, f'\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode(),
-                       value.encode("utf-8"), b"\r\n"]  # fmt: skip
+                       json.dumps(value).encode(), b"\r\n"]  # fmt: skip
         chunks += [delimiter, b"--\r\n"]
         return f"multipart/form-data; boundary={boundary}", b"".join(chunks)
 
@@ -166,7 +172,7 @@ def parse_form(content_type: str, body: bytes) -> ClassifyForm:
     closing = sections.pop()
     if not closing.startswith(b"--") or closing[2:].strip(b"\r\n \t"):
         raise Refused(400, "the multipart body does not end with its closing boundary (truncated?)")
-    image, fields = None, {}
+    image, fields, seen = None, {}, set()
     for number, section in enumerate(sections, start=1):
         if not section.startswith(b"\r\n"):
             raise Refused(400, f"multipart part {number}: the boundary line is not followed by a line break")
@@ -184,7 +190,7 @@ def parse_form(content_type: str, body: bytes) -> ClassifyForm:
         if name not in TEXT_FIELDS:
             shown = name[:40] if not text_problem("name", name) else repr(name[:40])
             raise Refused(400, f"unknown field {shown!r}: /classify takes {FILE_FIELD}, {', '.join(TEXT_FIELDS)}")
-        if name in fields:
+        if name in seen:
             raise Refused(400, f"the field {name!r} is given twice")
         if part.filename is not None:
             raise Refused(400, f"{name!r} is a text field, not a file")
@@ -195,6 +201,17 @@ def parse_form(content_type: str, body: bytes) -> ClassifyForm:
             value = part.content.decode("utf-8")
         except UnicodeDecodeError:
             raise Refused(400, f"{name!r} is not UTF-8 text") from None
+        seen.add(name)
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            decoded = value
+        if decoded is None:
+            continue  # BentoML's client sends an unset optional field as null
+        if isinstance(decoded, str):
+            value = decoded
+        elif not isinstance(decoded, (int, float)):  # bool is an int: its text, like a number's
+            raise Refused(400, f"{name!r} must be text, not a JSON {type(decoded).__name__}")
         problem = text_problem(name, value)
         if problem:
             raise Refused(400, problem)

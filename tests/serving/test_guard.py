@@ -5,6 +5,7 @@ credentials, bounded metrics, and who may ask without a key. Fast: a plain Starl
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -30,7 +31,7 @@ async def _echo(request: Request) -> JSONResponse:
     image = form.get("image")
     return JSONResponse({"image_bytes": len(await image.read()) if image is not None else None,
                          "filename": getattr(image, "filename", None),
-                         "fields": {k: v for k, v in form.items() if k != "image"}})  # fmt: skip
+                         "fields": {k: json.loads(v) for k, v in form.items() if k != "image"}})  # fmt: skip
 
 
 async def _ok(request: Request) -> JSONResponse:
@@ -95,6 +96,12 @@ MALFORMED = {
     "line separator in part_no": body(image_part(), text_part(b"part_no", "P\u20281".encode())),
     "not UTF-8 machine_id": body(image_part(), text_part(b"machine_id", b"\xff\xfeaoi")),
     "machine_id over 64": body(image_part(), text_part(b"machine_id", b"m" * 65)),
+    "JSON-escaped NUL in machine_id": body(image_part(), text_part(b"machine_id", b'"aoi\\u0000"')),
+    "JSON-escaped ESC in part_no": body(image_part(), text_part(b"part_no", b'"\\u001b[2J"')),
+    "JSON object as machine_id": body(image_part(), text_part(b"machine_id", b'{"$ne": 1}')),
+    "JSON list as kind": body(image_part(), text_part(b"kind", b'["gray"]')),
+    "JSON-quoted unknown kind": body(image_part(), text_part(b"kind", b'"blue"')),
+    "null then a value": body(image_part(), text_part(b"part_no", b"null"), text_part(b"part_no", b"P-1")),
     "text field as JSON": body(image_part(), (b'Content-Disposition: form-data; name="kind"\r\n'
                                               b"Content-Type: application/json", b'"gray"')),  # fmt: skip
     "base64 transfer encoding": body((b'Content-Disposition: form-data; name="image"; filename="x.png"\r\n'
@@ -119,6 +126,10 @@ def test_what_real_clients_send_is_accepted_and_handed_on_as_a_fresh_copy():
     form = parse_form(request.headers["content-type"], request.read())
     assert form.image == png() and form.fields == {"kind": "color", "machine_id": "vrs-01", "part_no": "P-1001"}
     assert parse_form(CT, GOOD).fields["machine_id"] == "機台-ü1"  # text beyond ASCII is text
+    # BentoML's own client sends each value JSON-encoded, and null for an unset one; curl sends a number bare.
+    as_json = body(image_part(), text_part(b"kind", b'"color"'), text_part(b"machine_id", b'"vrs-\\u00fc"'),
+                   text_part(b"part_no", b"null"), text_part(b"upstream_code", b"1234"))  # fmt: skip
+    assert parse_form(CT, as_json).fields == {"kind": "color", "machine_id": "vrs-ü", "upstream_code": "1234"}
     with guarded() as client:
         echoed = client.post("/classify", content=GOOD, headers={**AUTH, "Content-Type": CT})
         assert echoed.status_code == 200, echoed.text

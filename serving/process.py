@@ -184,6 +184,34 @@ def running_pid(settings: Settings) -> int | None:
     return record.pid
 
 
+def _group_alive(pid: int) -> bool:
+    """Whether the group led by ``pid`` still has a live member (a leader that exited but is not reaped is not)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reaps the leader when this process started it (start_background, then stop)
+    except ChildProcessError:
+        pass
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    members = [p for p in psutil.process_iter(["pid"]) if _pgid(p.pid) == pid]
+    return any(_status(p) not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD, None) for p in members)
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def _status(process: psutil.Process) -> str | None:
+    try:
+        return process.status()
+    except psutil.Error:
+        return None
+
+
 def _stop_group(pid: int, timeout_s: float = 30) -> None:
     """SIGTERM the process group led by ``pid`` (the service flushes its prediction log), SIGKILL after timeout."""
     try:
@@ -192,9 +220,7 @@ def _stop_group(pid: int, timeout_s: float = 30) -> None:
         return
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
+        if not _group_alive(pid):
             return
         time.sleep(0.2)
     try:

@@ -157,12 +157,16 @@ def test_an_empty_key_is_a_one_line_error_not_an_open_service(configure):
 
     from aoi.cli import app
 
-    for key in ("", "  ", "short"):
+    from tests.conftest import _forget_settings
+
+    for key in ("", "  ", "tiny-k3y"):
         os.environ["AOI_API_KEY"] = key  # configure() would build the (invalid) settings itself
+        _forget_settings()
         try:
             result = CliRunner().invoke(app, ["serve", "--json"])
         finally:
             del os.environ["AOI_API_KEY"]
+            _forget_settings()
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
         assert "AOI_API_KEY" in json.loads(result.stdout)["error"] and (not key.strip() or key not in result.stdout)
 

@@ -134,7 +134,7 @@ def test_a_served_process_answers_over_http_and_flushes_its_log_when_stopped(gra
         assert {a["model_version"] for a in answers} == {gray_production}
         assert aoi("serve", "--background", "--json")["started"] is False  # one service per AOI_HOME
         client.close()
-        trial = line_trial(settings, started["url"], "gray", "g-blind-0717", n=12)  # the demo's last stage
+        trial = line_trial(settings, started["url"], "gray", _gray_blind_set(settings), n=12)  # the demo's last stage
     finally:
         assert aoi("serve", "--stop", "--json")["stopped"]
     assert (trial["sent"], trial["answered"], trial["errors"]) == (12, 12, [])
@@ -144,6 +144,20 @@ def test_a_served_process_answers_over_http_and_flushes_its_log_when_stopped(gra
     assert len(rows) == 17 and {a["request_id"] for a in answers} <= {r.request_id for r in rows}
     summary = aoi("predictions", "--json")
     assert summary["answers"] == 17 and summary["by_model"][0]["model_version"] == gray_production
+
+
+def _gray_blind_set(settings) -> str:
+    """A blind set of 8-bit gray images, as an AOI sends them (the generated training images are RGB, which
+    /classify refuses for kind gray)."""
+    from tests.evaluation.models import GRAY
+    from tests.helpers import image_bytes, write
+
+    root = settings.home / "blind-gray"
+    for n, label in enumerate(GRAY):
+        for k in range(2):
+            write(root / label / f"{label.lower()}_{k}.png", image_bytes(mode="L", seed=900 + 10 * n + k))
+    aoi("dataset", "blind", "g-blind-gray", "--folder", str(root), "--source", "gray", "--date", "2026-07-20")
+    return "g-blind-gray"
 
 
 def _file(settings, i: int):

@@ -156,6 +156,10 @@ class FeaturesSettings(BaseModel):
     )  # fmt: skip
 
 
+SERVABLE_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP")
+API_KEY_MIN_LENGTH = 16
+
+
 class ServingSettings(BaseModel):
     """The BentoML classification service (``aoi serve``)."""
 
@@ -165,6 +169,9 @@ class ServingSettings(BaseModel):
     port: int = Field(3000, gt=0, lt=65536, description="Port of `aoi serve`.")
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0, description="A /classify request body over this is refused (413).")
     max_pixels: int = Field(25_000_000, gt=0, description="An image with more pixels than this is refused (413).")
+    image_formats: tuple[str, ...] = Field(
+        ("PNG", "JPEG", "BMP"), description="Image formats /classify accepts (Pillow names: PNG, JPEG, BMP, TIFF, WEBP); others are refused (415)."
+    )
     batching: bool = Field(True, description="Batch model calls across requests (adaptive batching); off: one forward per request.")
     max_batch_size: int = Field(32, gt=0, description="Largest batch the adaptive batcher forms.")
     max_latency_ms: int = Field(
@@ -185,6 +192,16 @@ class ServingSettings(BaseModel):
         default_factory=dict,
         description="Tone spec per kind for the in-spec answer, e.g. {\"color\": \"vrs-capture-2023\"}; default: the spec the production model's dataset was cleaned with.",
     )
+
+    @field_validator("image_formats")
+    @classmethod
+    def _known_formats(cls, formats: tuple[str, ...]) -> tuple[str, ...]:
+        # Formats a line camera writes and Pillow decodes without outside programs (no EPS, no PDF ...).
+        formats = tuple(f.upper() for f in formats)
+        unknown = [f for f in formats if f not in SERVABLE_FORMATS]
+        if unknown or not formats:
+            raise ValueError(f"image_formats must be some of {', '.join(SERVABLE_FORMATS)}, not {list(formats)}")
+        return formats
 
 
 class MonitoringSettings(BaseModel):
@@ -234,6 +251,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AOI_", env_nested_delimiter="__", frozen=True, extra="forbid", validate_default=True,
         env_parse_none_str="null",  # AOI_MONITORING__NUM_METHOD=null unsets an optional setting
+        hide_input_in_errors=True,  # an error message must not print a key or a password it was given
     )
 
     home: Path = Field(Path(".aoi"), description="All state: catalog, image store, quarantine, reports, Prefect.")
@@ -258,12 +276,33 @@ class Settings(BaseSettings):
     features: FeaturesSettings = FeaturesSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     api_key: SecretStr | None = Field(
-        None, description="Bearer key the classification service requires on everything but health; unset: open."
+        None,
+        description=f"Bearer key the classification service requires on everything but health and its OpenAPI page "
+        f"(at least {API_KEY_MIN_LENGTH} printable ASCII characters); unset: the service answers this host only.",
     )
     feast_online: str | None = Field(
         None, description="Feast online store: unset, a SQLite file under AOI_HOME/feast; redis://[user:password@]host:port[/db] "
                           "for Redis (rediss:// for TLS)."
     )
+
+    @field_validator("api_key")
+    @classmethod
+    def _real_key(cls, key: SecretStr | None) -> SecretStr | None:
+        # An empty or short key would switch authentication off or make it guessable without anyone noticing.
+        # The messages never show the key.
+        if key is None:
+            return None
+        value = key.get_secret_value()
+        if not value.strip():
+            raise ValueError("AOI_API_KEY is set but empty: unset it (the service then answers this host only) or "
+                             "set a real key, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        if not all("!" <= c <= "~" for c in value):
+            raise ValueError("AOI_API_KEY may hold only printable ASCII characters without spaces (it travels in "
+                             "an HTTP header)")
+        if len(value) < API_KEY_MIN_LENGTH:
+            raise ValueError(f"AOI_API_KEY is shorter than {API_KEY_MIN_LENGTH} characters: use a random key, e.g. "
+                             "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return key
 
     @field_validator("home", "datasets_dir")
     @classmethod

@@ -1,45 +1,60 @@
-"""ASGI middleware in front of every route: the API key and the body-size limit.
+"""ASGI middleware in front of every route: who may ask, what a request may hold, and the service's metrics.
 
-Health (``/healthz``, ``/livez``, ``/readyz``), ``/metrics`` and the OpenAPI page stay open, so a load balancer
-and a person reading the docs need no key.
+- The API key (``AOI_API_KEY``): everything but health and the OpenAPI page needs ``Authorization: Bearer <key>``,
+  ``/metrics`` included. Without a key the service answers loopback clients only (health excepted), so a bind
+  beyond loopback without a key serves nobody by accident.
+- ``POST /classify``: the body is read (up to ``AOI_SERVING__MAX_BODY_BYTES``) and parsed strictly
+  (``serving/upload.py``); BentoML gets a freshly written copy of the accepted form, never the client's bytes.
+- Every text a request carries (form fields, query parameters) is plain text: no control characters.
+- Every refusal is a 4xx with a JSON ``{"error": ...}`` and no traceback in the log.
+- ``/metrics`` is answered here, with bounded labels (``serving/http_metrics.py``).
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import time
+from urllib.parse import parse_qsl
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from aoi.settings import Settings, get_settings
+from serving.http_metrics import CONTENT_TYPE, ROUTES, HttpMetrics, route_of
+from serving.upload import Refused, boundary_of, parse_form, text_problem
 
-OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json")
+HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
+OPEN_PATHS = (*HEALTH_PATHS, "/", "/docs.json", "/schema.json")
 OPEN_PREFIXES = ("/static_content/",)
-# The batchable model calls: routes like any BentoML API, for callers that send preprocessed batches. BentoML answers a body it cannot turn
-# into an array with a 500; from outside that is the caller's mistake, so it is reported as one.
-BATCH_PATHS = ("/forward_gray", "/forward_color")
-_MALFORMED = b'{"error":"malformed batch: send {\\"batch\\": a (N, C, H, W) float32 array} (an internal route; use /classify)"}'
 
 
-def _malformed_batch_is_400(send):
-    replaced = False
+def _error(status: int, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
 
-    async def wrapped(message) -> None:
-        nonlocal replaced
-        if message["type"] == "http.response.start" and message["status"] == 500:
-            replaced = True
-            message = {**message, "status": 400,
-                       "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(_MALFORMED)).encode())]}  # fmt: skip
-        elif message["type"] == "http.response.body" and replaced:
-            message = {**message, "body": _MALFORMED if not message.get("more_body") else b""}
-        await send(message)
 
-    return wrapped
+def _is_loopback(client) -> bool:
+    """Whether the connection comes from this host. Not an IP address (a test client, a Unix socket): local."""
+    if not client:
+        return True
+    try:
+        return ipaddress.ip_address(str(client[0]).split("%")[0]).is_loopback
+    except ValueError:
+        return True
+
+
+def _authorized(raw: bytes | None, key: bytes) -> bool:
+    """``Authorization: Bearer <key>``, compared as bytes in constant time: any header value, never an error."""
+    if not raw:
+        return False
+    scheme, _, token = raw.strip().partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(b" \t"), key)
 
 
 class Guard:
     def __init__(self, app, settings: Settings | None = None) -> None:
         self.app = app
         self._settings = settings  # None: the process's settings, read per request (cached), never at import
+        self.metrics = HttpMetrics()
 
     @property
     def settings(self) -> Settings:
@@ -48,37 +63,108 @@ class Guard:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        refusal = self.refuse(scope)
-        if refusal is not None:
-            return await refusal(scope, receive, send)
-        if scope["path"] in BATCH_PATHS:
-            return await self.app(scope, receive, _malformed_batch_is_400(send))
+        route, started, status = route_of(scope["path"]), time.perf_counter(), [0]
+
+        async def recorded(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        self.metrics.in_progress.labels(route).inc()
+        try:
+            await self._handle(scope, receive, recorded)
+        finally:
+            self.metrics.in_progress.labels(route).dec()
+            self.metrics.observe(route, scope["method"], status[0], time.perf_counter() - started)
+
+    async def _handle(self, scope, receive, send) -> None:
+        try:
+            self.check(scope)
+            route = route_of(scope["path"])
+            if route == "other":
+                raise Refused(404, f"no such route: {scope['path'][:80]!r} (the OpenAPI page at / lists the routes)")
+            if route in ROUTES and scope["method"] not in ROUTES[route]:
+                raise Refused(405, f"{route} takes {' or '.join(ROUTES[route])}, not {scope['method'][:20]}")
+            if scope["path"] == "/metrics" and scope["method"] in ("GET", "HEAD"):
+                return await Response(self.metrics.exposition(), media_type=CONTENT_TYPE)(scope, receive, send)
+            if scope["path"] == "/classify" and scope["method"] == "POST":
+                scope, receive = await self._checked_form(scope, receive)
+                if scope is None:
+                    return  # the client went away
+        except Refused as refusal:
+            headers = {"WWW-Authenticate": "Bearer"} if refusal.status == 401 else {}
+            return await _error(refusal.status, str(refusal), **headers)(scope, receive, send)
         return await self.app(scope, receive, send)
 
-    def refuse(self, scope) -> JSONResponse | None:
+    def check(self, scope) -> None:
+        """Refuse what the headers and the query string already show to be wrong (``Refused``)."""
         path, settings = scope["path"], self.settings
-        api_key = settings.api_key.get_secret_value() if settings.api_key else None
-        max_body = settings.serving.max_body_bytes
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if api_key and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
-            scheme, _, token = headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), api_key):
-                return JSONResponse({"error": "missing or wrong API key: send 'Authorization: Bearer <AOI_API_KEY>'"},
-                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-        if path == "/classify" and scope["method"] == "POST":
-            content_type = headers.get("content-type", "")
-            if not content_type.lower().startswith("multipart/form-data"):
-                return JSONResponse({"error": "send multipart/form-data with the image in the field 'image'"}, status_code=415)
-            if "boundary=" not in content_type:
-                return JSONResponse({"error": "multipart/form-data without a boundary"}, status_code=400)
+        headers = {}
+        for name, value in scope["headers"]:
+            headers.setdefault(name.lower(), value)
+        open_path = path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+        if settings.api_key is None:
+            if not open_path and not _is_loopback(scope.get("client")):
+                raise Refused(403, "this service has no API key (AOI_API_KEY) and answers only this host; "
+                                   "set a key to serve other hosts")  # fmt: skip
+        elif not open_path and not _authorized(headers.get(b"authorization"), settings.api_key.get_secret_value().encode()):
+            raise Refused(401, "missing or wrong API key: send 'Authorization: Bearer <AOI_API_KEY>'")
+        try:
+            query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True,
+                              encoding="utf-8", errors="strict")  # fmt: skip
+        except UnicodeDecodeError:
+            raise Refused(400, "the query string is not UTF-8 text") from None
+        for name, value in query:
+            problem = text_problem("a query parameter name", name) or text_problem(name[:40], value)
+            if problem:
+                raise Refused(400, problem)
         if scope["method"] in ("POST", "PUT", "PATCH"):
-            length = headers.get("content-length")
+            max_body = settings.serving.max_body_bytes
+            length = headers.get(b"content-length")
             if length is None:
-                if headers.get("transfer-encoding"):
-                    return JSONResponse({"error": "send Content-Length: chunked uploads are not accepted"}, status_code=411)
+                if headers.get(b"transfer-encoding"):
+                    raise Refused(411, "send Content-Length: chunked uploads are not accepted")
             elif not length.isdigit():
-                return JSONResponse({"error": f"bad Content-Length {length!r}"}, status_code=400)
+                raise Refused(400, f"bad Content-Length {length.decode('latin-1')[:40]!r}")
             elif int(length) > max_body:
-                return JSONResponse({"error": f"request body of {int(length):,} bytes is over the limit of "
-                                              f"{max_body:,} (AOI_SERVING__MAX_BODY_BYTES)"}, status_code=413)  # fmt: skip
-        return None
+                raise Refused(413, f"request body of {int(length):,} bytes is over the limit of {max_body:,} "
+                                   "(AOI_SERVING__MAX_BODY_BYTES)")  # fmt: skip
+
+    async def _checked_form(self, scope, receive):
+        """(scope, receive) that hand the app a fresh copy of the accepted form; ``Refused`` otherwise."""
+        headers = dict((k.lower(), v) for k, v in scope["headers"])
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
+        boundary_of(content_type)  # a wrong Content-Type is refused before the body is read
+        body = await _read_body(receive, self.settings.serving.max_body_bytes)
+        if body is None:
+            return None, None
+        new_type, new_body = parse_form(content_type, body).encode()
+        kept = [(k, v) for k, v in scope["headers"] if k.lower() not in (b"content-type", b"content-length")]
+        scope = {**scope, "headers": [*kept, (b"content-type", new_type.encode()),
+                                      (b"content-length", str(len(new_body)).encode())]}  # fmt: skip
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": new_body, "more_body": False}
+            return await receive()  # after the body: wait for the disconnect like any app would
+
+        return scope, replay
+
+
+async def _read_body(receive, limit: int) -> bytes | None:
+    """The whole request body, refused past ``limit`` bytes whatever Content-Length said; None on disconnect."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise Refused(413, f"request body over the limit of {limit:,} bytes (AOI_SERVING__MAX_BODY_BYTES)")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

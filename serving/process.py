@@ -1,10 +1,17 @@
 """Starting and stopping the classification service as a process (``aoi serve``): in the foreground, or in the
-background with a pid file and log under ``AOI_HOME/serving`` (the demo leaves it running; ``aoi serve --stop``)."""
+background with a pid file and log under ``AOI_HOME/serving`` (the demo leaves it running; ``aoi serve --stop``).
+
+The foreground command becomes ``serving/foreground.py`` (exec), which passes signals on to the service's process
+group. The pid file records the process's start time beside its pid: ``--stop`` signals only a process that is
+still that one, running this service.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from aoi.settings import Settings
 from training.registry import bentoml_env
@@ -37,11 +45,41 @@ def command(settings: Settings, port: int | None = None, host: str | None = None
 
 
 def environment(settings: Settings) -> dict[str, str]:
+    # The key reaches the service as AOI_API_KEY, nothing else: the model calls batch in-process (no self-call
+    # through the HTTP stack that would need it), and BentoML would take BENTO_CLOUD_API_KEY as its cloud token.
     bentoml_env(settings)
-    env = {**os.environ, "AOI_HOME": str(settings.home)}
-    if settings.api_key:  # the service's own batch calls authenticate like any client
-        env["BENTO_CLOUD_API_KEY"] = settings.api_key.get_secret_value()
-    return env
+    return {**os.environ, "AOI_HOME": str(settings.home)}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether every address ``host`` names is a loopback address (an unresolvable name is not)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+
+
+def check_bind(settings: Settings, host: str | None = None) -> None:
+    """A bind beyond loopback needs an API key (AOI_API_KEY; the settings refuse an empty or short one)."""
+    host = host or settings.serving.host
+    if settings.api_key is None and not is_loopback(host):
+        raise ServeError(f"refusing to serve on {host} without an API key: set AOI_API_KEY (16+ characters) or "
+                         "serve on 127.0.0.1")  # fmt: skip
+
+
+def exec_foreground(settings: Settings, port: int | None = None, host: str | None = None) -> None:
+    """Replace this process by the light foreground wrapper of the service (never returns)."""
+    check_bind(settings, host)
+    env = environment(settings)
+    argv = [sys.executable, "-m", "serving.foreground", *command(settings, port, host)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, env)
 
 
 def url_of(settings: Settings, port: int | None = None, host: str | None = None) -> str:
@@ -66,8 +104,51 @@ def _pid_file(settings: Settings) -> Path:
     return settings.home / "serving" / "serve.pid"
 
 
+@dataclass
+class PidRecord:
+    """What the pid file says, and whether that pid is still our service."""
+
+    pid: int | None
+    started_at: float | None
+    ours: bool
+    reason: str | None = None
+
+
+def _is_our_service(pid: int, started_at: float | None) -> tuple[bool, str | None]:
+    """(True, None) when ``pid`` runs ``bentoml serve serving.service:Classifier`` and started when recorded."""
+    try:
+        process = psutil.Process(pid)
+        cmdline, created = process.cmdline(), process.create_time()
+    except psutil.NoSuchProcess:
+        return False, f"no process {pid} runs any more"
+    except psutil.Error as err:
+        return False, f"process {pid} cannot be inspected ({type(err).__name__})"
+    if not (any(Path(a).name == "bentoml" for a in cmdline[:2]) and "serve" in cmdline and SERVICE in cmdline):
+        return False, f"process {pid} is not this service (it runs {' '.join(cmdline)[:80]!r})"
+    if started_at is not None and abs(created - started_at) > 1.0:
+        return False, f"process {pid} started at another time than the recorded service: the pid was reused"
+    return True, None
+
+
+def read_pid_file(settings: Settings) -> PidRecord | None:
+    path = _pid_file(settings)
+    try:
+        fields = path.read_text().split()
+        pid = int(fields[0])
+        started_at = float(fields[2]) if len(fields) > 2 else None
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, IndexError):
+        return PidRecord(None, None, False, f"{path} is unreadable")
+    if pid <= 1:
+        return PidRecord(pid, started_at, False, f"{path} holds pid {pid}")
+    ours, reason = _is_our_service(pid, started_at)
+    return PidRecord(pid, started_at, ours, reason)
+
+
 def start_background(settings: Settings, port: int | None = None, host: str | None = None) -> Served:
     """Start (or find running) the service of this AOI_HOME; returns once /healthz answers."""
+    check_bind(settings, host)
     url = url_of(settings, port, host)
     running = running_pid(settings)
     if running is not None:
@@ -78,42 +159,93 @@ def start_background(settings: Settings, port: int | None = None, host: str | No
     with log.open("ab") as out:
         process = subprocess.Popen(command(settings, port, host), env=environment(settings), stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    _pid_file(settings).write_text(f"{process.pid} {url}\n")
+    try:
+        created = psutil.Process(process.pid).create_time()
+    except psutil.Error:
+        created = time.time()
+    _pid_file(settings).write_text(f"{process.pid} {url} {created:.2f}\n")
     try:
         wait_alive(url, process)
     except ServeError:
-        stop(settings)
+        _stop_group(process.pid)
+        _pid_file(settings).unlink(missing_ok=True)
         raise ServeError(f"the service did not start; see {log}") from None
     return Served(url, process.pid, log, started=True)
 
 
 def running_pid(settings: Settings) -> int | None:
-    path = _pid_file(settings)
-    if not path.exists():
+    """The pid of this AOI_HOME's background service when it runs; a stale pid file is removed."""
+    record = read_pid_file(settings)
+    if record is None:
         return None
-    pid = int(path.read_text().split()[0])
+    if not record.ours:
+        _pid_file(settings).unlink(missing_ok=True)
+        return None
+    return record.pid
+
+
+def _group_alive(pid: int) -> bool:
+    """Whether the group led by ``pid`` still has a live member (a leader that exited but is not reaped is not)."""
     try:
-        os.kill(pid, 0)
+        os.waitpid(pid, os.WNOHANG)  # reaps the leader when this process started it (start_background, then stop)
+    except ChildProcessError:
+        pass
+    try:
+        os.killpg(pid, 0)
     except ProcessLookupError:
-        path.unlink(missing_ok=True)
-        return None
-    return pid
-
-
-def stop(settings: Settings, timeout_s: float = 30) -> bool:
-    """SIGTERM the background service's process group (the service flushes its prediction log on the way out)."""
-    pid = running_pid(settings)
-    if pid is None:
         return False
-    os.killpg(pid, signal.SIGTERM)
+    members = [p for p in psutil.process_iter(["pid"]) if _pgid(p.pid) == pid]
+    return any(_status(p) not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD, None) for p in members)
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def _status(process: psutil.Process) -> str | None:
+    try:
+        return process.status()
+    except psutil.Error:
+        return None
+
+
+def _stop_group(pid: int, timeout_s: float = 30) -> None:
+    """SIGTERM the process group led by ``pid`` (the service flushes its prediction log), SIGKILL after timeout."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
+        if not _group_alive(pid):
+            return
         time.sleep(0.2)
-    else:
+    try:
         os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def stop(settings: Settings, timeout_s: float = 30) -> dict:
+    """Stop the background service, having checked that the pid file's pid is still it.
+
+    A stale or reused pid is reported and never signalled: {"stopped": False, "stale_pid": pid, "reason": ...}.
+    """
+    record = read_pid_file(settings)
+    if record is None:
+        return {"stopped": False}
     _pid_file(settings).unlink(missing_ok=True)
-    return True
+    if not record.ours:
+        return {"stopped": False, "stale_pid": record.pid, "reason": f"{record.reason}; not signalled"}
+    try:
+        group = os.getpgid(record.pid)
+    except ProcessLookupError:
+        return {"stopped": False, "stale_pid": record.pid, "reason": "the process ended meanwhile"}
+    if group != record.pid:  # started by start_background: it leads its own group
+        return {"stopped": False, "stale_pid": record.pid, "reason": f"process {record.pid} does not lead its own "
+                "process group; not signalled"}  # fmt: skip
+    _stop_group(record.pid, timeout_s)
+    return {"stopped": True, "pid": record.pid}

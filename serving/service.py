@@ -1,9 +1,10 @@
 """The classification service line software calls for every image (BentoML 1.4).
 
 ``POST /classify`` takes one image and answers with fine and coarse label, confidence, top-3, Unknown, route,
-rule, model version and tone; ``GET /model`` says which versions answer. The model call is a batchable method
-per kind, so concurrent requests share one forward pass (adaptive batching). Answers go to the prediction log
-off the request path; a new production model is swapped in without a restart (``serving/models.py``).
+rule, model version and tone; ``GET /model`` says which versions answer. Concurrent requests share one forward
+pass per kind (adaptive batching, ``serving/batching.py``); decoding, measuring and preprocessing run in worker
+threads, never on the event loop. Answers go to the prediction log off the request path; a new production model
+is swapped in without a restart (``serving/models.py``). ``serving/guard.py`` checks every request first.
 
 Run it with ``aoi serve`` or ``bentoml serve serving.service:Classifier``; settings come from ``AOI_*``.
 """
@@ -23,7 +24,6 @@ from typing import Annotated, Literal
 import bentoml
 import numpy as np
 from bentoml.exceptions import InvalidArgument
-from bentoml.validators import DType
 from fastapi import FastAPI, Query
 from PIL import Image
 from pydantic import Field
@@ -38,13 +38,12 @@ from serving.machine_params import MachineParams, NoCameraParams
 from serving.models import KINDS, Deployed, NoProductionModel, ProductionModels, Reloader
 from serving.predlog import NotLogged, PredictionLog
 from serving.rules import load_rules
+from serving.upload import TEXT_MAX, text_problem
 from training.preprocess import ToneCalibration, preprocess
 
 log = logging.getLogger("aoi.serving")
-_BATCH = Settings().serving  # the batcher is configured when the class is defined: read the environment only
-
-# JSON carries the self-call's batch: without the dtype it would arrive as float64.
-Batch = Annotated[np.ndarray, DType("float32")]
+# The mode each kind's model was trained on: a gray image sent as colour (or the reverse) is refused, not answered.
+KIND_MODES = {"gray": "L", "color": "RGB"}
 
 info = FastAPI(title="AOI classifier: information routes")
 
@@ -71,7 +70,8 @@ def model_input(data: bytes, deployed: Deployed, calibration: ToneCalibration | 
     return preprocess(data, deployed.prep, calibration).unsqueeze(0).numpy()
 
 
-@bentoml.service(name="aoi-classifier", workers=1, traffic={"timeout": 60})
+# BentoML's metrics label requests by raw path (unbounded); serving/guard.py answers /metrics with bounded labels.
+@bentoml.service(name="aoi-classifier", workers=1, traffic={"timeout": 60}, metrics={"enabled": False})
 @bentoml.asgi_app(info, path="/")
 class Classifier:
     """Classifies AOI (gray) and VRS (colour) defect images with the production model of each kind."""
@@ -112,33 +112,31 @@ class Classifier:
     @bentoml.api(route="/classify")
     async def classify(
         self,
-        image: Annotated[Path, Field(description="The image file (PNG, JPEG, BMP ...), gray AOI or colour VRS")],
+        image: Annotated[Path, Field(description="The image file (PNG, JPEG or BMP; AOI_SERVING__IMAGE_FORMATS): gray (L) for kind gray, RGB for kind color")],
         kind: Annotated[Literal["gray", "color"], Field(description="Which model: gray (AOI) or color (VRS)")] = "gray",
-        machine_id: Annotated[str | None, Field(max_length=64, description="AOI/VRS machine", examples=["vrs-01"])] = None,
-        part_no: Annotated[str | None, Field(max_length=64, description="Board part number", examples=["P-1001"])] = None,
-        upstream_code: Annotated[str | None, Field(max_length=64, description="The AOI's defect code", examples=["SHORT"])] = None,
+        machine_id: Annotated[str | None, Field(max_length=TEXT_MAX, description="AOI/VRS machine", examples=["vrs-01"])] = None,
+        part_no: Annotated[str | None, Field(max_length=TEXT_MAX, description="Board part number", examples=["P-1001"])] = None,
+        upstream_code: Annotated[str | None, Field(max_length=TEXT_MAX, description="The AOI's defect code", examples=["SHORT"])] = None,
     ) -> Answer:
         started = time.perf_counter()
+        for name, value in (("machine_id", machine_id), ("part_no", part_no), ("upstream_code", upstream_code)):
+            problem = text_problem(name, value) if value is not None else None
+            if problem:  # the guard refuses these before; a direct call is checked here too
+                return JSONResponse({"error": problem}, status_code=400)
+        # Reading, probing and measuring a large image takes a while: off the event loop, which keeps answering.
+        data, metrics = await asyncio.to_thread(self._examine, image, kind)
+        if isinstance(metrics, JSONResponse):
+            return metrics
         try:
             deployed = self.models.get(kind)
         except NoProductionModel as err:
             return JSONResponse({"error": str(err)}, status_code=503)
-        data = image.read_bytes()
-        refusal = self._refuse_image(data)
-        if refusal is not None:
-            return refusal
-        try:
-            metrics = measure(data, max_pixels=self.settings.serving.max_pixels,
-                              allowed_modes=self.settings.ingest.allowed_modes, min_side=self.settings.metrics_min_side)  # fmt: skip
-        except BadImage as err:  # truncated data, an unsupported mode ...
-            return JSONResponse({"error": str(err)}, status_code=415)
-        calibration = await asyncio.to_thread(self.machine_params.calibration, machine_id) if machine_id else None
-        batch = model_input(data, deployed, calibration)
+        batch, calibration, digest = await asyncio.to_thread(self._model_input, data, deployed, machine_id)
         deployed, probabilities = await self._forward(kind, deployed, batch)
         answer = decide(deployed, probabilities, self.rules, request_id=uuid.uuid4().hex, metrics=metrics,
                         machine_id=machine_id, part_no=part_no, upstream_code=upstream_code,
                         calibrated=calibration is not None)  # fmt: skip
-        row = log_row(answer, metrics, hashlib.sha256(data).hexdigest(), (time.perf_counter() - started) * 1e3)
+        row = log_row(answer, metrics, digest, (time.perf_counter() - started) * 1e3)
         try:  # journaled before it is answered: an answer given is an answer logged, whatever happens next
             if self.log.blocking:  # an fsync per answer: not on the event loop
                 await asyncio.to_thread(self.log.put, row)
@@ -150,19 +148,49 @@ class Classifier:
         self.answered += 1
         return answer
 
-    def _refuse_image(self, data: bytes) -> JSONResponse | None:
-        """415 for what is not an image at all, 413 for too many pixels (read from the header, nothing decoded)."""
-        limit = self.settings.serving.max_pixels
+    def _examine(self, image: Path, kind: str):
+        """(bytes, tone metrics) of the upload, or (bytes, the JSONResponse that refuses it). In a worker thread."""
+        data = image.read_bytes()
+        refusal = self._refuse_image(data, kind)
+        if refusal is not None:
+            return data, refusal
         try:
-            with Image.open(io.BytesIO(data)) as probe:
-                width, height = probe.size
+            return data, measure(data, max_pixels=self.settings.serving.max_pixels,
+                                 allowed_modes=(KIND_MODES[kind],), min_side=self.settings.metrics_min_side)  # fmt: skip
+        except BadImage as err:  # truncated data ...
+            return data, JSONResponse({"error": str(err)}, status_code=415)
+
+    def _model_input(self, data: bytes, deployed: Deployed, machine_id: str | None):
+        """(the model's input batch, the machine's calibration or None, the image's SHA-256). In a worker thread."""
+        calibration = self.machine_params.calibration(machine_id) if machine_id else None
+        return model_input(data, deployed, calibration), calibration, hashlib.sha256(data).hexdigest()
+
+    def _refuse_image(self, data: bytes, kind: str) -> JSONResponse | None:
+        """From the header only, nothing decoded: 415 for what is not an image of an accepted format, 413 for too
+        many pixels, 422 for an image whose mode does not fit ``kind``."""
+        limit, formats = self.settings.serving.max_pixels, self.settings.serving.image_formats
+        try:
+            # formats=: only the accepted decoders ever look at the bytes.
+            with Image.open(io.BytesIO(data), formats=formats) as probe:
+                width, height, mode = *probe.size, probe.mode
         except Image.DecompressionBombError:
             return JSONResponse({"error": f"image has more pixels than the limit of {limit:,}"}, status_code=413)
         except Exception:
-            return JSONResponse({"error": "not an image: the upload is no image format this service reads"}, status_code=415)
+            try:
+                with Image.open(io.BytesIO(data)) as other:
+                    found = f"a {other.format} image"
+            except Exception:
+                found = "no image format this service reads"
+            return JSONResponse({"error": f"not an image this service accepts: the upload is {found}; send "
+                                          f"{', '.join(formats)} (AOI_SERVING__IMAGE_FORMATS)"}, status_code=415)  # fmt: skip
         if width * height > limit:
             return JSONResponse({"error": f"image of {width}x{height} = {width * height:,} pixels is over the limit of "
                                           f"{limit:,} (AOI_SERVING__MAX_PIXELS)"}, status_code=413)  # fmt: skip
+        expected = KIND_MODES[kind]
+        if mode != expected:
+            other = next((k for k, m in KIND_MODES.items() if m == mode), None)
+            hint = f"send it as kind={other}" if other else f"the {kind} model takes {expected} images only"
+            return JSONResponse({"error": f"a {mode} image sent as kind={kind}: {hint}"}, status_code=422)
         return None
 
     async def _forward(self, kind: str, deployed: Deployed, batch: np.ndarray) -> tuple[Deployed, np.ndarray]:
@@ -176,7 +204,7 @@ class Classifier:
         return deployed, (await asyncio.to_thread(deployed.probabilities, batch))[0]
 
     def _forward_batch(self, kind: str, batch: np.ndarray) -> list[tuple[Deployed, np.ndarray]]:
-        """The batchable model call: one forward pass, (version that ran, probabilities) per image."""
+        """The batched model call: one forward pass, (version that ran, probabilities) per image."""
         if batch.ndim != 4 or batch.dtype != np.float32:
             raise InvalidArgument(f"expected a (N, C, H, W) float32 batch, got {batch.dtype} {batch.shape}")
         try:
@@ -184,20 +212,6 @@ class Classifier:
         except (NoProductionModel, ValueError) as err:
             raise InvalidArgument(str(err)) from None
         return [(deployed, p) for p in deployed.probabilities(batch)]
-
-    @staticmethod
-    def _as_json(outputs: list[tuple[Deployed, np.ndarray]]) -> list[dict]:
-        return [{"version": deployed.version, "probabilities": p.tolist()} for deployed, p in outputs]
-
-    @bentoml.api(batchable=True, max_batch_size=_BATCH.max_batch_size, max_latency_ms=_BATCH.max_latency_ms)
-    def forward_gray(self, batch: Batch) -> list[dict]:
-        """Internal: one forward pass of the gray model over a batch of preprocessed images."""
-        return self._as_json(self._forward_batch("gray", batch))
-
-    @bentoml.api(batchable=True, max_batch_size=_BATCH.max_batch_size, max_latency_ms=_BATCH.max_latency_ms)
-    def forward_color(self, batch: Batch) -> list[dict]:
-        """Internal: one forward pass of the colour model over a batch of preprocessed images."""
-        return self._as_json(self._forward_batch("color", batch))
 
 
 Classifier.add_asgi_middleware(Guard)

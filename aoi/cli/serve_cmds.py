@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import typer
 
 from aoi.cli.output import JSON_OPTION, console, emit, fail, table
@@ -18,12 +16,25 @@ def serve(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Serve POST /classify with the production models of AOI_HOME (BentoML; OpenAPI page at the root URL)."""
+    from pydantic import ValidationError
+
+    try:
+        settings = get_settings()
+    except ValidationError as err:  # e.g. an empty or short AOI_API_KEY: the message names it, never its value
+        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()), as_json, code=2)
     from serving import process
 
-    settings = get_settings()
     if stop:
-        emit({"stopped": process.stop(settings)}, as_json)
+        result = process.stop(settings)
+        emit(result, as_json, lambda d: print(
+            f"stopped the service (pid {d['pid']})" if d["stopped"] else
+            f"not stopped: pid {d['stale_pid']} in the pid file is stale ({d['reason']}); pid file removed"
+            if "stale_pid" in d else "no background service of this AOI_HOME is running"))  # fmt: skip
         return
+    try:
+        process.check_bind(settings, host)
+    except process.ServeError as err:
+        fail(str(err), as_json, code=2)
     if background:
         try:
             served = process.start_background(settings, port, host)
@@ -35,7 +46,7 @@ def serve(
                              f"stop with `aoi serve --stop`"))  # fmt: skip
         return
     console.print(f"serving {process.url_of(settings, port, host)} (Ctrl-C stops; the prediction log is flushed)")
-    raise typer.Exit(subprocess.call(process.command(settings, port, host), env=process.environment(settings)))
+    process.exec_foreground(settings, port, host)
 
 
 def predictions(

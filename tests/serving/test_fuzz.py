@@ -12,7 +12,7 @@ import pytest
 from tests.flows.test_ingest_flow import aoi
 from tests.helpers import free_port
 
-KEY = "fuzz-key"
+KEY = "fuzz-key-0123456789abcdef"
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import time
 
 import bentoml
 import pytest
+from PIL import Image
 from sqlmodel import select
 from starlette.testclient import TestClient
 
@@ -21,7 +22,7 @@ from tests.flows.test_ingest_flow import aoi, ingest
 from tests.helpers import free_port
 from tests.serving.conftest import png, promote
 
-KEY = "line-key-123"
+KEY = "line-key-0123456789abcdef"
 
 
 def logged(settings, timeout_s: float = 10) -> list[Prediction]:
@@ -86,7 +87,17 @@ def test_asgi_app_guards_limits_and_answers(gray_production, configure, asgi_app
         assert truncated.status_code == 415
         bad_kind = post(client, kind="blue")
         assert bad_kind.status_code == 400 and "gray" in bad_kind.text
-        no_model = post(client, kind="color")
+        wrong_mode = post(client, data=png(mode="RGB"))  # a colour image sent as gray: refused, not answered
+        assert wrong_mode.status_code == 422 and "kind=color" in wrong_mode.json()["error"]
+        control = post(client, machine_id="aoi-1\x00")
+        assert control.status_code == 400 and "U+0000" in control.json()["error"]
+        odd_name = client.post("/classify", files={"image": ("../x.png", png(), "image/png")}, data={"kind": "gray"},
+                               headers={"Authorization": f"Bearer {KEY}"})  # fmt: skip
+        assert odd_name.status_code == 400 and "path" in odd_name.json()["error"]
+        gif = io.BytesIO()
+        Image.open(io.BytesIO(png())).save(gif, "GIF")
+        assert post(client, data=gif.getvalue()).status_code == 415  # not a format the line sends
+        no_model = post(client, data=png(mode="RGB"), kind="color")
         assert no_model.status_code == 503 and "no production model" in no_model.json()["error"]
         info = client.get("/model", headers={"Authorization": f"Bearer {KEY}"}).json()
         assert info["models"]["gray"]["version"] == gray_production and "color" not in info["models"]
@@ -125,7 +136,7 @@ def test_a_served_process_answers_over_http_and_flushes_its_log_when_stopped(gra
         assert {a["model_version"] for a in answers} == {gray_production}
         assert aoi("serve", "--background", "--json")["started"] is False  # one service per AOI_HOME
         client.close()
-        trial = line_trial(settings, started["url"], "gray", "g-blind-0717", n=12)  # the demo's last stage
+        trial = line_trial(settings, started["url"], "gray", _gray_blind_set(settings), n=12)  # the demo's last stage
     finally:
         assert aoi("serve", "--stop", "--json")["stopped"]
     assert (trial["sent"], trial["answered"], trial["errors"]) == (12, 12, [])
@@ -135,6 +146,20 @@ def test_a_served_process_answers_over_http_and_flushes_its_log_when_stopped(gra
     assert len(rows) == 17 and {a["request_id"] for a in answers} <= {r.request_id for r in rows}
     summary = aoi("predictions", "--json")
     assert summary["answers"] == 17 and summary["by_model"][0]["model_version"] == gray_production
+
+
+def _gray_blind_set(settings) -> str:
+    """A blind set of 8-bit gray images, as an AOI sends them (the generated training images are RGB, which
+    /classify refuses for kind gray)."""
+    from tests.evaluation.models import GRAY
+    from tests.helpers import image_bytes, write
+
+    root = settings.home / "blind-gray"
+    for n, label in enumerate(GRAY):
+        for k in range(2):
+            write(root / label / f"{label.lower()}_{k}.png", image_bytes(mode="L", seed=900 + 10 * n + k))
+    aoi("dataset", "blind", "g-blind-gray", "--folder", str(root), "--source", "gray", "--date", "2026-07-20")
+    return "g-blind-gray"
 
 
 def _file(settings, i: int):

@@ -171,9 +171,9 @@ def test_healthz_answers_while_large_images_are_decoded(served):
     big = body(image_part(data=_big_gray_png(4800)), text_part(b"kind", b"gray"))
     with httpx.Client(timeout=60) as client:
         client.get(f"{url}/healthz")
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
             started = time.perf_counter()
-            jobs = [pool.submit(post, url, big) for _ in range(3)]
+            jobs = [pool.submit(post, url, big) for _ in range(6)]
             waits = []
             while not all(job.done() for job in jobs):
                 t = time.perf_counter()
@@ -182,8 +182,8 @@ def test_healthz_answers_while_large_images_are_decoded(served):
                 time.sleep(0.02)
             busy = time.perf_counter() - started
     assert {job.result().status_code for job in jobs} == {503}  # decoded and measured, then: no model
-    assert busy > 0.5, busy  # the images really took a while
     waits.sort()
-    # On the event loop, a decode stalls /healthz for its whole length; off it, /healthz waits for little.
-    print(f"3 images of 4800x4800 in {busy:.2f} s; /healthz: {len(waits)} calls, slowest {waits[-1] * 1e3:.0f} ms")
-    assert len(waits) >= 5 and waits[-1] < min(0.3, busy / 4), (busy, waits[-5:])
+    # Relative, not timed: on the event loop, each decode stalls /healthz for its whole length, so the slowest
+    # /healthz would take about busy / 6 and few would fit in; off it, /healthz waits for little of the time.
+    print(f"6 images of 4800x4800 in {busy:.2f} s; /healthz: {len(waits)} calls, slowest {waits[-1] * 1e3:.0f} ms")
+    assert len(waits) >= 8 and waits[-1] < busy / 8, (busy, waits[-5:])

@@ -3,9 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-# The shared public data sets, when this checkout sits beside them; otherwise ./datasets (DeepPCB is fetched).
+# The shared public data sets, when this checkout sits beside them; otherwise ./data (DeepPCB is fetched).
 SHARED_DATASETS := $(abspath ../shared/datasets)
-AOI_DATASETS_DIR ?= $(if $(wildcard $(SHARED_DATASETS)),$(SHARED_DATASETS),$(CURDIR)/datasets)
+AOI_DATASETS_DIR ?= $(if $(wildcard $(SHARED_DATASETS)),$(SHARED_DATASETS),$(CURDIR)/data)
 export AOI_DATASETS_DIR
 PYTEST_ARGS ?=
 

@@ -16,8 +16,11 @@ class UnknownLabel(ValueError):
 
 def small_labels(counts: dict[str, int], minimum: int) -> list[str]:
     """The platform manual's warning: one line per label with fewer than ``minimum`` images (0: none)."""
-    return [f"label {label} has {n} images, fewer than {minimum} (AOI_INGEST__MIN_LABEL_IMAGES)"
-            for label, n in sorted(counts.items()) if n < minimum]  # fmt: skip
+    return [
+        f"label {label} has {n} images, fewer than {minimum} (AOI_INGEST__MIN_LABEL_IMAGES)"
+        for label, n in sorted(counts.items())
+        if n < minimum
+    ]
 
 
 def _norm(name: str) -> str:
@@ -31,7 +34,7 @@ class LabelMap:
     deeppcb_types: dict[int, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "LabelMap":
+    def load(cls, path: Path | None = None) -> LabelMap:
         """The table at ``path``, or the one shipped in ``aoi/config/labels.yaml``."""
         if path is None:
             text = resources.files("aoi.config").joinpath("labels.yaml").read_text()

@@ -29,9 +29,11 @@ class IngestSettings(BaseModel):
     crop_margin: int = Field(8, ge=0, description="Pixels kept around a box larger than the crop size.")
     chunk_size: int = Field(256, gt=0, description="Images per ingest step; each chunk commits on its own.")
     chunk_max_bytes: int = Field(
-        256 * 1024 * 1024, gt=0,
-        description="Bytes of images an ingest chunk holds in memory at most (with chunk_size); at least max_file_bytes.",
-    )  # fmt: skip
+        256 * 1024 * 1024,
+        gt=0,
+        description="Bytes of images an ingest chunk holds in memory at most (with chunk_size); at least "
+        "max_file_bytes.",
+    )
     group_pattern: str | None = Field(
         r"(?P<group>.+?)_roi_\d+$",
         description="Regex on a file stem whose 'group' names the source photo of a crop (folder format).",
@@ -43,18 +45,22 @@ class IngestSettings(BaseModel):
     # Upload rules of the platform manual: smaller or more elongated images are quarantined, naming the rule.
     min_width: int = Field(30, ge=1, description="Upload rule: narrower images are quarantined (pixels).")
     min_height: int = Field(30, ge=1, description="Upload rule: lower images are quarantined (pixels).")
-    max_aspect_ratio: float = Field(6.0, ge=1, description="Upload rule: long side / short side above this is "
-                                                           "quarantined.")  # fmt: skip
-    min_label_images: int = Field(50, ge=0, description="Upload rule: ingest and dataset build warn about labels "
-                                                        "with fewer images than this (0: never).")  # fmt: skip
-
+    max_aspect_ratio: float = Field(
+        6.0, ge=1, description="Upload rule: long side / short side above this is quarantined."
+    )
+    min_label_images: int = Field(
+        50,
+        ge=0,
+        description="Upload rule: ingest and dataset build warn about labels with fewer images than this (0: never).",
+    )
 
     @model_validator(mode="after")
-    def _a_file_fits_a_chunk(self) -> "IngestSettings":
+    def _a_file_fits_a_chunk(self) -> IngestSettings:
         # A chunk holds whole files: one at the file limit must fit, or the byte bound could not hold.
         if self.chunk_max_bytes < self.max_file_bytes:
-            raise ValueError(f"chunk_max_bytes ({self.chunk_max_bytes}) must be at least max_file_bytes "
-                             f"({self.max_file_bytes})")  # fmt: skip
+            raise ValueError(
+                f"chunk_max_bytes ({self.chunk_max_bytes}) must be at least max_file_bytes ({self.max_file_bytes})"
+            )
         return self
 
     @field_validator("allowed_modes")
@@ -73,8 +79,13 @@ class DatasetsSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_class_loss: float = Field(0.2, ge=0, le=1, description="A rule that judges images (validation) removing a "
-                                  "larger share of any class refuses the build, unless --allow-class-loss.")  # fmt: skip
+    max_class_loss: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="A rule that judges images (validation) removing a "
+        "larger share of any class refuses the build, unless --allow-class-loss.",
+    )
 
 
 class PrefectSettings(BaseModel):
@@ -86,9 +97,10 @@ class PrefectSettings(BaseModel):
     port: int = Field(4200, gt=0, lt=65536, description="Port of the local Prefect server and its UI.")
     start_timeout_s: float = Field(90.0, gt=0, description="How long to wait for the server to answer.")
     auth_string: SecretStr | None = Field(
-        None, description="user:password the local server requires of every client (Prefect basic auth); unset: "
+        None,
+        description="user:password the local server requires of every client (Prefect basic auth); unset: "
         "one generated per AOI_HOME, kept in AOI_HOME/prefect/auth_string (owner-only).",
-    )  # fmt: skip
+    )
 
 
 class RaySettings(BaseModel):
@@ -97,9 +109,10 @@ class RaySettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     auth_token: SecretStr | None = Field(
-        None, description="Token of the Ray cluster at RAY_ADDRESS (its nodes run with RAY_AUTH_MODE=token and this "
+        None,
+        description="Token of the Ray cluster at RAY_ADDRESS (its nodes run with RAY_AUTH_MODE=token and this "
         "RAY_AUTH_TOKEN); unset: Ray's own RAY_AUTH_TOKEN(_PATH), else a fresh random one per local Ray.",
-    )  # fmt: skip
+    )
 
 
 class EvaluationSettings(BaseModel):
@@ -108,7 +121,10 @@ class EvaluationSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     unknown_threshold: float = Field(
-        0.9945, gt=0, le=1, description="Top-class confidence below this is UNKNOWN, unless the model has a calibrated one."
+        0.9945,
+        gt=0,
+        le=1,
+        description="Top-class confidence below this is UNKNOWN, unless the model has a calibrated one.",
     )
     batch_size: int = Field(256, gt=0, description="Images per forward pass when evaluating.")
     report_max_errors: int = Field(500, gt=0, description="Wrong images shown in a report's error gallery.")
@@ -132,7 +148,8 @@ class GateSettings(BaseModel):
         0.90, ge=0, le=1, description="Warn (never fail) about a label whose blind recall is below this."
     )
     warn_min_blind_images: int = Field(
-        30, ge=0,
+        30,
+        ge=0,
         description="Warn (never fail) about a label with fewer blind images than this: its recall says little.",
     )
     approval_timeout_s: int = Field(86400, gt=0, description="A pending approval is rejected after this long.")
@@ -146,14 +163,18 @@ class FeaturesSettings(BaseModel):
 
     tone_window_days: int = Field(7, gt=0, description="Days of a machine's images its rolling tone statistics cover.")
     reference_machine: str = Field(
-        "VRS-REF", min_length=1, max_length=64,
+        "VRS-REF",
+        min_length=1,
+        max_length=64,
         description="The machine whose shots of the reference board define the reference tone every machine is "
-                    "calibrated to (the tone the models were trained on).",
-    )  # fmt: skip
+        "calibrated to (the tone the models were trained on).",
+    )
     max_calibration_gain: float = Field(
-        2.0, gt=1, description="A fitted gain above this (or below its inverse) means the reference samples do not "
-                               "match the reference board: refused rather than applied.",
-    )  # fmt: skip
+        2.0,
+        gt=1,
+        description="A fitted gain above this (or below its inverse) means the reference samples do not "
+        "match the reference board: refused rather than applied.",
+    )
 
 
 SERVABLE_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP")
@@ -167,30 +188,45 @@ class ServingSettings(BaseModel):
 
     host: str = Field("127.0.0.1", description="Address `aoi serve` listens on.")
     port: int = Field(3000, gt=0, lt=65536, description="Port of `aoi serve`.")
-    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0, description="A /classify request body over this is refused (413).")
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, gt=0, description="A /classify request body over this is refused (413)."
+    )
     max_pixels: int = Field(25_000_000, gt=0, description="An image with more pixels than this is refused (413).")
     image_formats: tuple[str, ...] = Field(
-        ("PNG", "JPEG", "BMP"), description="Image formats /classify accepts (Pillow names: PNG, JPEG, BMP, TIFF, WEBP); others are refused (415)."
+        ("PNG", "JPEG", "BMP"),
+        description="Image formats /classify accepts (Pillow names: PNG, JPEG, BMP, TIFF, WEBP); others are "
+        "refused (415).",
     )
-    batching: bool = Field(True, description="Batch model calls across requests (adaptive batching); off: one forward per request.")
+    batching: bool = Field(
+        True, description="Batch model calls across requests (adaptive batching); off: one forward per request."
+    )
     max_batch_size: int = Field(32, gt=0, description="Largest batch the adaptive batcher forms.")
     max_latency_ms: int = Field(
-        10_000, gt=0, description="BentoML refuses (503) a request that would wait longer than this for its batch: a deadline, not a window."
+        10_000,
+        gt=0,
+        description="BentoML refuses (503) a request that would wait longer than this for its batch: a "
+        "deadline, not a window.",
     )
-    reload_poll_s: float = Field(2.0, gt=0, description="How often the service looks for a new production model (hot reload).")
+    reload_poll_s: float = Field(
+        2.0, gt=0, description="How often the service looks for a new production model (hot reload)."
+    )
     log_batch_rows: int = Field(500, gt=0, description="Prediction-log rows written per catalog transaction.")
     log_flush_s: float = Field(0.5, gt=0, description="Longest a prediction waits before it is written to the catalog.")
     log_fsync: Literal["always", "interval", "never"] = Field(
-        "interval", description="When the prediction-log journal reaches the disk: always (before each answer), interval "
-        "(every log_flush_s), never (the OS decides). Every answer survives a crash of the service regardless."
-    )  # fmt: skip
+        "interval",
+        description="When the prediction-log journal reaches the disk: always (before each answer), interval "
+        "(every log_flush_s), never (the OS decides). Every answer survives a crash of the service regardless.",
+    )
     log_max_pending: int = Field(
-        1_000_000, gt=0, description="Answers the journal may hold that the catalog has not taken; beyond it /classify answers 503."
-    )  # fmt: skip
+        1_000_000,
+        gt=0,
+        description="Answers the journal may hold that the catalog has not taken; beyond it /classify answers 503.",
+    )
     rules: Path | None = Field(None, description="Post-model rule and route table (YAML); default serving/rules.yaml.")
     tone_specs: dict[str, str] = Field(
         default_factory=dict,
-        description="Tone spec per kind for the in-spec answer, e.g. {\"color\": \"vrs-capture-2023\"}; default: the spec the production model's dataset was cleaned with.",
+        description='Tone spec per kind for the in-spec answer, e.g. {"color": "vrs-capture-2023"}; default: '
+        "the spec the production model's dataset was cleaned with.",
     )
 
     @field_validator("image_formats")
@@ -213,57 +249,92 @@ class MonitoringSettings(BaseModel):
     min_samples: int = Field(200, gt=0, description="Fewer answers in a window (one kind) than this: no verdict.")
     # Measured on the real colour set (aoi drift-study, two models): 100 answers per machine raised 2% false alarms and
     # found every lamp at 90% light; 50 raised about 30% (issue 8's note).
-    min_machine_samples: int = Field(100, gt=0, description="Fewer answers from one machine than this: no verdict for it.")
+    min_machine_samples: int = Field(
+        100, gt=0, description="Fewer answers from one machine than this: no verdict for it."
+    )
     min_part_reference: int = Field(
-        30, gt=0, description="A part number with fewer reference images than this has no reference: its answers are reported, not judged.",
-    )  # fmt: skip
+        30,
+        gt=0,
+        description="A part number with fewer reference images than this has no reference: its answers are "
+        "reported, not judged.",
+    )
     drift_share: float = Field(
-        0.3, gt=0, le=1, description="Drift when at least this share of the monitored columns drifted (Evidently per-column tests).",
-    )  # fmt: skip
+        0.3,
+        gt=0,
+        le=1,
+        description="Drift when at least this share of the monitored columns drifted (Evidently per-column tests).",
+    )
     max_unknown_rise: float = Field(
-        0.10, gt=0, le=1, description="Drift when the Unknown rate rose by more than this over the reference's, with 95% confidence.",
-    )  # fmt: skip
+        0.10,
+        gt=0,
+        le=1,
+        description="Drift when the Unknown rate rose by more than this over the reference's, with 95% confidence.",
+    )
     quality_drift_alone: bool = Field(
-        True, description="A drifted image-quality column (sharpness, smear) is drift on its own; off: reported only. "
+        True,
+        description="A drifted image-quality column (sharpness, smear) is drift on its own; off: reported only. "
         "They never count in the drift share.",
-    )  # fmt: skip
+    )
     # An effect size, not a p-value: on hundreds of answers a K-S test flags differences too small to matter (it
     # raised 62-98% false alarms on undrifted PKU windows); normed Wasserstein over 0.3 std does not, and still
     # finds a lamp at 90% light in every window (measured with `aoi drift-study`, see README).
-    num_method: str | None = Field("wasserstein", description="Evidently drift method for numeric columns (wasserstein, ks, psi ...); unset: Evidently picks by sample size.")
-    num_threshold: float | None = Field(0.3, gt=0, description="Threshold of num_method (normed Wasserstein: share of the reference's std).")
-    cat_method: str | None = Field("jensenshannon", description="Evidently drift method for the predicted label and the Unknown flag; unset: Evidently picks.")
+    num_method: str | None = Field(
+        "wasserstein",
+        description="Evidently drift method for numeric columns (wasserstein, ks, psi ...); unset: Evidently "
+        "picks by sample size.",
+    )
+    num_threshold: float | None = Field(
+        0.3, gt=0, description="Threshold of num_method (normed Wasserstein: share of the reference's std)."
+    )
+    cat_method: str | None = Field(
+        "jensenshannon",
+        description="Evidently drift method for the predicted label and the Unknown flag; unset: Evidently picks.",
+    )
     cat_threshold: float | None = Field(0.1, gt=0, description="Threshold of cat_method.")
-    retrain_cron: str = Field("0 3 * * 1", description="Cron schedule of the retrain deployments (default Mondays 03:00).")
+    retrain_cron: str = Field(
+        "0 3 * * 1", description="Cron schedule of the retrain deployments (default Mondays 03:00)."
+    )
     monitor_interval_s: int = Field(3600, gt=0, description="How often the monitor deployment runs.")
-    work_pool: str = Field("aoi-process", min_length=1, description="Prefect work pool the deployments run on (`aoi worker` serves it).")
+    work_pool: str = Field(
+        "aoi-process", min_length=1, description="Prefect work pool the deployments run on (`aoi worker` serves it)."
+    )
     work_pool_type: Literal["process", "kubernetes", "docker"] = Field(
         "process", description="Type of that pool when `aoi deploy` creates it, and of the worker `aoi worker` starts."
     )
     inbox: Path | None = Field(
-        None, description="Folder of new labelled batches the retrain flow ingests (inbox/<kind>/<batch>); default AOI_HOME/inbox.",
-    )  # fmt: skip
+        None,
+        description="Folder of new labelled batches the retrain flow ingests (inbox/<kind>/<batch>); default "
+        "AOI_HOME/inbox.",
+    )
 
 
 class Settings(BaseSettings):
     """The resolved configuration. Frozen: build a new one (``Settings(...)``) to change anything."""
 
     model_config = SettingsConfigDict(
-        env_prefix="AOI_", env_nested_delimiter="__", frozen=True, extra="forbid", validate_default=True,
+        env_prefix="AOI_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+        validate_default=True,
         env_parse_none_str="null",  # AOI_MONITORING__NUM_METHOD=null unsets an optional setting
         hide_input_in_errors=True,  # an error message must not print a key or a password it was given
     )
 
     home: Path = Field(Path(".aoi"), description="All state: catalog, image store, quarantine, reports, Prefect.")
     db_url: str | None = Field(None, description="Catalog database URL; default a SQLite file under AOI_HOME.")
-    datasets_dir: Path = Field(Path("datasets"), description="Where public data sets are found or downloaded to.")
+    datasets_dir: Path = Field(Path("data"), description="Where public data sets are found or downloaded to.")
     deeppcb_archive_url: str = Field(
         "https://github.com/tangsanli5201/DeepPCB/archive/refs/heads/master.zip",
         description="Where `aoi public fetch deeppcb` downloads DeepPCB from when it is missing.",
     )
-    store_fsync: bool = Field(True, description="Flush stored images to disk (once per chunk) before their catalog rows commit.")
+    store_fsync: bool = Field(
+        True, description="Flush stored images to disk (once per chunk) before their catalog rows commit."
+    )
     metrics_min_side: int = Field(
-        128, gt=0, description="JPEG metrics decode at reduced size down to this many pixels a side (sharpness and "
+        128,
+        gt=0,
+        description="JPEG metrics decode at reduced size down to this many pixels a side (sharpness and "
         "smear are defined at 128: a smaller value decodes at 128 all the same).",
     )
     ingest: IngestSettings = IngestSettings()
@@ -281,8 +352,10 @@ class Settings(BaseSettings):
         f"(at least {API_KEY_MIN_LENGTH} printable ASCII characters); unset: the service answers this host only.",
     )
     feast_online: str | None = Field(
-        None, description="Feast online store: unset, a SQLite file under AOI_HOME/feast; redis://[user:password@]host:port[/db] "
-                          "for Redis (rediss:// for TLS)."
+        None,
+        description="Feast online store: unset, a SQLite file under AOI_HOME/feast; "
+        "redis://[user:password@]host:port[/db] "
+        "for Redis (rediss:// for TLS).",
     )
 
     @field_validator("api_key")
@@ -294,14 +367,19 @@ class Settings(BaseSettings):
             return None
         value = key.get_secret_value()
         if not value.strip():
-            raise ValueError("AOI_API_KEY is set but empty: unset it (the service then answers this host only) or "
-                             "set a real key, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+            raise ValueError(
+                "AOI_API_KEY is set but empty: unset it (the service then answers this host only) or "
+                "set a real key, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         if not all("!" <= c <= "~" for c in value):
-            raise ValueError("AOI_API_KEY may hold only printable ASCII characters without spaces (it travels in "
-                             "an HTTP header)")
+            raise ValueError(
+                "AOI_API_KEY may hold only printable ASCII characters without spaces (it travels in an HTTP header)"
+            )
         if len(value) < API_KEY_MIN_LENGTH:
-            raise ValueError(f"AOI_API_KEY is shorter than {API_KEY_MIN_LENGTH} characters: use a random key, e.g. "
-                             "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+            raise ValueError(
+                f"AOI_API_KEY is shorter than {API_KEY_MIN_LENGTH} characters: use a random key, e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         return key
 
     @field_validator("home", "datasets_dir")
@@ -363,8 +441,10 @@ def mask_password(url: str) -> str:
 def mask_secrets(data):
     """``data`` (JSON-like) with every URL password masked and the value of every secret-named field hidden."""
     if isinstance(data, dict):
-        return {k: (MASK if isinstance(k, str) and _SECRET_NAME.search(k) and isinstance(v, str) and v
-                    else mask_secrets(v)) for k, v in data.items()}  # fmt: skip
+        return {
+            k: (MASK if isinstance(k, str) and _SECRET_NAME.search(k) and isinstance(v, str) and v else mask_secrets(v))
+            for k, v in data.items()
+        }
     if isinstance(data, (list, tuple)):
         return [mask_secrets(v) for v in data]
     if isinstance(data, str):

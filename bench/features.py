@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from aoi.settings import Settings  # noqa: E402
-from features import calibration, camera_params, store  # noqa: E402
-from serving import process  # noqa: E402
-from serving.loadgen import run_load  # noqa: E402
+from aoi.settings import Settings
+from features import calibration, camera_params, store
+from serving import process
+from serving.loadgen import run_load
 
 MACHINES, PARTS = 20, 50
 
@@ -45,8 +45,10 @@ def _serving_bench():
 def camera_table(settings: Settings, home: Path) -> list[tuple[str, str]]:
     pairs = [(f"vrs-{m:02d}", f"P-{p:04d}") for m in range(MACHINES) for p in range(PARTS)]
     path = home / "camera.csv"
-    path.write_text("machine_id,part_no,light,exposure,gain_r,gain_g,gain_b,effective_from\n" +
-                    "".join(f"{m},{p},48,13,9,6,13,2026-01-05\n" for m, p in pairs))  # fmt: skip
+    path.write_text(
+        "machine_id,part_no,light,exposure,gain_r,gain_g,gain_b,effective_from\n"
+        + "".join(f"{m},{p},48,13,9,6,13,2026-01-05\n" for m, p in pairs)
+    )
     camera_params.import_csv(settings, path)
     return pairs
 
@@ -57,9 +59,20 @@ def calibration_table(settings: Settings) -> list[tuple[str]]:
 
     machines = [f"vrs-{m:02d}" for m in range(MACHINES)]
     at = pd.Timestamp("2026-01-05", tz="UTC")
-    frame = pd.DataFrame([{"machine_id": m, "effective_from": at, "computed_at": at, "reference_board": "PCB-10",
-                           "reference_images": 24, "batch_id": 1, **{v: 1.0 for v in calibration.VALUES}}
-                          for m in machines])  # fmt: skip
+    frame = pd.DataFrame(
+        [
+            {
+                "machine_id": m,
+                "effective_from": at,
+                "computed_at": at,
+                "reference_board": "PCB-10",
+                "reference_images": 24,
+                "batch_id": 1,
+                **{v: 1.0 for v in calibration.VALUES},
+            }
+            for m in machines
+        ]
+    )
     frame[calibration.VALUES] = frame[calibration.VALUES].astype("float32")
     store.write_parquet(frame, calibration.source_path(settings))
     return [(m,) for m in machines]
@@ -99,9 +112,12 @@ def main() -> None:
     calibrated = timed_ms(lambda m: calibration.online(fs, m), machines, args.lookups)
     table = {pair: {"light": 48} for pair in pairs}
     in_dict = timed_ms(lambda m, p: table[(m, p)], keys, args.lookups)
-    print(f"online lookup ({store.online_store_config(settings)['type']}): camera parameters p50 "
-          f"{np.median(online):.3f} ms, calibration p50 {np.median(calibrated):.3f} ms; "
-          f"dict: p50 {np.median(in_dict) * 1e3:.2f} us", flush=True)  # fmt: skip
+    print(
+        f"online lookup ({store.online_store_config(settings)['type']}): camera parameters p50 "
+        f"{np.median(online):.3f} ms, calibration p50 {np.median(calibrated):.3f} ms; "
+        f"dict: p50 {np.median(in_dict) * 1e3:.2f} us",
+        flush=True,
+    )
 
     bench = _serving_bench()
     bench.production_model(settings)
@@ -114,13 +130,26 @@ def main() -> None:
         process.stop(settings)
     share = float(np.median(online)) / classify["p50_ms"]
     calibration_share = float(np.median(calibrated)) / classify["p50_ms"]
-    print(f"/classify c=1: p50 {classify['p50_ms']} ms; a camera-parameter lookup would be {share:.1%} of it, a "
-          f"calibration lookup {calibration_share:.1%}", flush=True)  # fmt: skip
-    print(json.dumps({"online_store": store.online_store_config(settings)["type"], "online_lookup": figures(online),
-                      "calibration_lookup": figures(calibrated), "dict_lookup": figures(in_dict), "online_over_dict": round(float(np.median(online) / np.median(in_dict)), 1),
-                      "classify_c1": classify, "lookup_share_of_classify": round(share, 4),
-                      "calibration_share_of_classify": round(calibration_share, 4),
-                      "goal": {"lookup_share_of_classify": 0.1}}))  # fmt: skip
+    print(
+        f"/classify c=1: p50 {classify['p50_ms']} ms; a camera-parameter lookup would be {share:.1%} of it, a "
+        f"calibration lookup {calibration_share:.1%}",
+        flush=True,
+    )
+    print(
+        json.dumps(
+            {
+                "online_store": store.online_store_config(settings)["type"],
+                "online_lookup": figures(online),
+                "calibration_lookup": figures(calibrated),
+                "dict_lookup": figures(in_dict),
+                "online_over_dict": round(float(np.median(online) / np.median(in_dict)), 1),
+                "classify_c1": classify,
+                "lookup_share_of_classify": round(share, 4),
+                "calibration_share_of_classify": round(calibration_share, 4),
+                "goal": {"lookup_share_of_classify": 0.1},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

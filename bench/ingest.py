@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from aoi.catalog import db  # noqa: E402
-from aoi.ingest import steps  # noqa: E402
-from aoi.settings import Settings  # noqa: E402
+from aoi.catalog import db
+from aoi.settings import Settings
+from ingest import steps
 
 SETS = {"pku": ("pku-pcb-roi", "folder"), "deeppcb": ("DeepPCB", "deeppcb")}
 
@@ -72,12 +72,26 @@ def main() -> None:
             base_rates.append(baseline(files, Path(tmp) / "copy"))
             rate, added = pipeline(root, fmt, Path(tmp) / "home")
             pipe_rates.append(rate)
-        print(f"round {r + 1}: copy+hash {base_rates[-1]:8.1f} files/s, ingest {pipe_rates[-1]:8.1f} candidates/s",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"round {r + 1}: copy+hash {base_rates[-1]:8.1f} files/s, ingest {pipe_rates[-1]:8.1f} candidates/s",
+            file=sys.stderr,
+        )
     b, p = statistics.median(base_rates), statistics.median(pipe_rates)
-    print(json.dumps({"bench": "ingest", "set": args.set, "rounds": args.rounds, "files": len(files),
-                      "added": added, "copy_hash_files_per_s": round(b, 1), "ingest_per_s": round(p, 1),
-                      "ratio": round(p / b, 3), "cpu_count": os.cpu_count()}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "bench": "ingest",
+                "set": args.set,
+                "rounds": args.rounds,
+                "files": len(files),
+                "added": added,
+                "copy_hash_files_per_s": round(b, 1),
+                "ingest_per_s": round(p, 1),
+                "ratio": round(p / b, 3),
+                "cpu_count": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -23,10 +23,10 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from aoi.metrics import measure  # noqa: E402
+from aoi.image_metrics import measure
 
 FORMER_MIN_SIDE = 32  # the tone metrics' decode before the quality metrics existed
-from aoi.settings import Settings  # noqa: E402
+from aoi.settings import Settings
 
 
 def full_decode(data: bytes) -> None:
@@ -61,15 +61,24 @@ def compare(name: str, files: list[Path], rounds: int) -> dict:
     wall = {k: statistics.median(r[0] for r in v) for k, v in runs.items()}
     cpu = {k: statistics.median(r[1] for r in v) for k, v in runs.items()}
     m, d = wall["metrics"], wall["decode"]
-    result = {"images": len(blobs), "metrics_img_per_s": round(m, 1), "full_decode_img_per_s": round(d, 1),
-              "ratio": round(m / d, 2), "cpu_ratio": round(cpu["decode"] / cpu["metrics"], 2),
-              "metrics_cpu_us_per_img": round(cpu["metrics"], 1), "tone_only_cpu_us_per_img": round(cpu["tone"], 1),
-              "full_decode_cpu_us_per_img": round(cpu["decode"], 1),
-              "quality_cost_cpu_us_per_img": round(cpu["metrics"] - cpu["tone"], 1),
-              "quality_cost_ratio": round(cpu["metrics"] / cpu["tone"], 2)}  # fmt: skip
-    print(f"{name:10s} {len(blobs):5d} images: metrics {m:8.1f} img/s, full decode {d:8.1f} img/s, ratio {m / d:.2f}x "
-          f"(CPU {result['cpu_ratio']:.2f}x); CPU a image: tone only {cpu['tone']:6.1f} us, with quality "
-          f"{cpu['metrics']:6.1f} us ({result['quality_cost_ratio']:.2f}x)", file=sys.stderr)  # fmt: skip
+    result = {
+        "images": len(blobs),
+        "metrics_img_per_s": round(m, 1),
+        "full_decode_img_per_s": round(d, 1),
+        "ratio": round(m / d, 2),
+        "cpu_ratio": round(cpu["decode"] / cpu["metrics"], 2),
+        "metrics_cpu_us_per_img": round(cpu["metrics"], 1),
+        "tone_only_cpu_us_per_img": round(cpu["tone"], 1),
+        "full_decode_cpu_us_per_img": round(cpu["decode"], 1),
+        "quality_cost_cpu_us_per_img": round(cpu["metrics"] - cpu["tone"], 1),
+        "quality_cost_ratio": round(cpu["metrics"] / cpu["tone"], 2),
+    }
+    print(
+        f"{name:10s} {len(blobs):5d} images: metrics {m:8.1f} img/s, full decode {d:8.1f} img/s, ratio {m / d:.2f}x "
+        f"(CPU {result['cpu_ratio']:.2f}x); CPU a image: tone only {cpu['tone']:6.1f} us, with quality "
+        f"{cpu['metrics']:6.1f} us ({result['quality_cost_ratio']:.2f}x)",
+        file=sys.stderr,
+    )
     return result
 
 
@@ -86,8 +95,17 @@ def main() -> None:
     if not all(sets.values()):
         sys.exit(f"data sets not found under AOI_DATASETS_DIR={root}")
     figures = {name: compare(name, files[: args.limit or None], args.rounds) for name, files in sets.items()}
-    print(json.dumps({"bench": "metrics", "rounds": args.rounds, **figures, "goal_ratio_deeppcb": 2.0,
-                      "goal_met": figures["deeppcb"]["ratio"] >= 2.0}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "bench": "metrics",
+                "rounds": args.rounds,
+                **figures,
+                "goal_ratio_deeppcb": 2.0,
+                "goal_met": figures["deeppcb"]["ratio"] >= 2.0,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

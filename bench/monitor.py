@@ -22,11 +22,11 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from aoi.catalog import db  # noqa: E402
-from aoi.settings import Settings  # noqa: E402
-from monitoring import check  # noqa: E402
-from tests.monitoring.conftest import T0, log_answers  # noqa: E402
-from tests.monitoring.test_drift import synthetic  # noqa: E402
+from aoi.catalog import db
+from aoi.settings import Settings
+from monitoring import check
+from tests.monitoring.conftest import T0, log_answers
+from tests.monitoring.test_drift import synthetic
 
 MACHINES = ("VRS-01", "VRS-02", "VRS-03", "VRS-04")
 
@@ -51,10 +51,29 @@ def main() -> None:
     small = check.Window(T0, T0 + timedelta(hours=1))
     large = check.Window(T0 + timedelta(hours=1), T0 + timedelta(hours=11))
     print("logging 110,000 answers into the prediction log ...", file=sys.stderr)
-    log_answers(settings, "bench-model", "color", reference, 10_000 // len(MACHINES), small.start, MACHINES, {"VRS-02": 0.9}, seed=1)
+    log_answers(
+        settings,
+        "bench-model",
+        "color",
+        reference,
+        10_000 // len(MACHINES),
+        small.start,
+        MACHINES,
+        {"VRS-02": 0.9},
+        seed=1,
+    )
     for hour in range(10):
-        log_answers(settings, "bench-model", "color", reference, 10_000 // len(MACHINES), large.start + timedelta(hours=hour),
-                    MACHINES, {"VRS-02": 0.9}, seed=2 + hour)  # fmt: skip
+        log_answers(
+            settings,
+            "bench-model",
+            "color",
+            reference,
+            10_000 // len(MACHINES),
+            large.start + timedelta(hours=hour),
+            MACHINES,
+            {"VRS-02": 0.9},
+            seed=2 + hour,
+        )
     timed_check(settings, reference, small)  # warm-up: imports (Evidently about 4 s), first queries
     figures = {}
     for name, window in (("10k", small), ("100k", large)):
@@ -64,13 +83,27 @@ def main() -> None:
             times.append(seconds)
         best = min(times)
         flagged = sorted(m for m, v in scopes["machines"].items() if v["drift"])
-        figures[name] = {"rows": scopes["overall"]["samples"], "best_s": round(best, 3),
-                         "median_s": round(sorted(times)[len(times) // 2], 3), "flagged_machines": flagged}  # fmt: skip
+        figures[name] = {
+            "rows": scopes["overall"]["samples"],
+            "best_s": round(best, 3),
+            "median_s": round(sorted(times)[len(times) // 2], 3),
+            "flagged_machines": flagged,
+        }
         print(f"{name}: {figures[name]}", file=sys.stderr)
     ratio = figures["100k"]["best_s"] / figures["10k"]["best_s"]
-    print(json.dumps({"check_10k": figures["10k"], "check_100k": figures["100k"], "ratio_100k_over_10k": round(ratio, 2),
-                      "goal": {"ratio_max": 12.0}, "goal_met": ratio <= 12.0, "reference_rows": len(reference),
-                      "machines": len(MACHINES)}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "check_10k": figures["10k"],
+                "check_100k": figures["100k"],
+                "ratio_100k_over_10k": round(ratio, 2),
+                "goal": {"ratio_max": 12.0},
+                "goal_met": ratio <= 12.0,
+                "reference_rows": len(reference),
+                "machines": len(MACHINES),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -19,24 +19,43 @@ import queue
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from aoi.settings import ServingSettings, Settings  # noqa: E402
-from serving.predlog import PredictionLog  # noqa: E402
+from aoi.settings import ServingSettings, Settings
+from serving.predlog import PredictionLog
 
 TONE = ("brightness", "mean_r", "mean_g", "mean_b", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")
 
 
 def row(i: int) -> dict:
     """A row shaped like serving.answer.log_row's."""
-    return {"request_id": f"{i:032x}", "at": datetime.now(timezone.utc), "latency_ms": 12.5, "kind": "gray",
-            "model_version": "gray-r1", "machine_id": "aoi-03", "part_no": "P-1001", "upstream_code": "SHORT",
-            "sha256": "ab" * 32, "label": "short", "coarse_label": "REPAIRABLE", "model_label": "short",
-            "confidence": 0.9731, "unknown": False, "route": "FINAL", "rule": None,
-            **{name: 101.25 for name in TONE}, "format": "PNG", "jpeg_quality": None, "bytes_per_pixel": 0.71,
-            "width": 64, "height": 64, "in_spec": True}  # fmt: skip
+    return {
+        "request_id": f"{i:032x}",
+        "at": datetime.now(UTC),
+        "latency_ms": 12.5,
+        "kind": "gray",
+        "model_version": "gray-r1",
+        "machine_id": "aoi-03",
+        "part_no": "P-1001",
+        "upstream_code": "SHORT",
+        "sha256": "ab" * 32,
+        "label": "short",
+        "coarse_label": "REPAIRABLE",
+        "model_label": "short",
+        "confidence": 0.9731,
+        "unknown": False,
+        "route": "FINAL",
+        "rule": None,
+        **{name: 101.25 for name in TONE},
+        "format": "PNG",
+        "jpeg_quality": None,
+        "bytes_per_pixel": 0.71,
+        "width": 64,
+        "height": 64,
+        "in_spec": True,
+    }
 
 
 def per_answer_us(put, rows: list[dict]) -> dict:
@@ -44,8 +63,10 @@ def per_answer_us(put, rows: list[dict]) -> dict:
     wall, cpu = time.perf_counter(), time.thread_time()
     for r in rows:
         put(r)
-    return {"wall": round((time.perf_counter() - wall) / len(rows) * 1e6, 2),
-            "cpu": round((time.thread_time() - cpu) / len(rows) * 1e6, 2)}  # fmt: skip
+    return {
+        "wall": round((time.perf_counter() - wall) / len(rows) * 1e6, 2),
+        "cpu": round((time.thread_time() - cpu) / len(rows) * 1e6, 2),
+    }
 
 
 def main() -> None:
@@ -62,8 +83,11 @@ def main() -> None:
             home = Path(tmp) / policy
             # The catalog is never reached (a file where its folder should be): put alone is measured.
             (Path(tmp) / f"{policy}-blocked").write_text("")
-            settings = Settings(home=home, db_url=f"sqlite:///{tmp}/{policy}-blocked/x/c.db",
-                                serving=ServingSettings(log_fsync=policy, log_flush_s=60))  # fmt: skip
+            settings = Settings(
+                home=home,
+                db_url=f"sqlite:///{tmp}/{policy}-blocked/x/c.db",
+                serving=ServingSettings(log_fsync=policy, log_flush_s=60),
+            )
             log = PredictionLog(settings).start()
             n = args.answers if policy != "always" else min(args.answers, 1000)
             result["put_us"][policy] = per_answer_us(log.put, rows[:n])

@@ -30,16 +30,16 @@ import psutil
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from aoi.catalog import db  # noqa: E402
-from aoi.catalog.models import ModelVersion, TrainingRun  # noqa: E402
-from aoi.settings import Settings  # noqa: E402
-from serving import process  # noqa: E402
-from serving.loadgen import run_load  # noqa: E402
-from serving.models import load_deployed  # noqa: E402
-from training.model import build_model  # noqa: E402
-from training.preprocess import Preprocessing, preprocess  # noqa: E402
-from training.registry import save_model  # noqa: E402
-from training.taxonomy import Taxonomy  # noqa: E402
+from aoi.catalog import db
+from aoi.catalog.models import ModelVersion, TrainingRun
+from aoi.preprocess import Preprocessing, preprocess
+from aoi.settings import Settings
+from serving import process
+from serving.loadgen import run_load
+from serving.models import load_deployed
+from training.model import build_model
+from training.registry import save_model
+from training.taxonomy import Taxonomy
 
 CONCURRENCY = (1, 8, 32)
 
@@ -48,14 +48,32 @@ def production_model(settings: Settings) -> str:
     """Register an untrained resnet18 (the demo's gray setting) as the production gray model."""
     taxonomy, prep = Taxonomy.load("gray"), Preprocessing(input_size=64, channels=1)
     model = build_model("resnet18", len(taxonomy.fine), prep.channels)
-    tag = save_model(settings, kind="gray", version="gray-bench", state_dict=model.state_dict(),
-                     taxonomy=taxonomy.as_dict(), prep=prep.as_dict(), arch="resnet18", metrics={})  # fmt: skip
+    tag = save_model(
+        settings,
+        kind="gray",
+        version="gray-bench",
+        state_dict=model.state_dict(),
+        taxonomy=taxonomy.as_dict(),
+        prep=prep.as_dict(),
+        arch="resnet18",
+        metrics={},
+    )
     with db.session(settings.catalog_url) as s:
         run = TrainingRun(kind="gray", dataset="bench", status="succeeded", arch="resnet18")
         s.add(run)
         s.flush()
-        s.add(ModelVersion(version="gray-bench", kind="gray", stage="production", run_id=run.id, dataset="bench",
-                           arch="resnet18", bento_tag=tag, stage_changed_by="bench/serving.py"))  # fmt: skip
+        s.add(
+            ModelVersion(
+                version="gray-bench",
+                kind="gray",
+                stage="production",
+                run_id=run.id,
+                dataset="bench",
+                arch="resnet18",
+                bento_tag=tag,
+                stage_changed_by="bench/serving.py",
+            )
+        )
         s.commit()
     return "gray-bench"
 
@@ -120,17 +138,21 @@ def main() -> None:
     production_model(settings)
     data = images()
     limit = forward_limit(settings, data, settings.serving.max_batch_size)
-    print(f"limit: batched forward in-process {limit:.0f} images/s (batch {settings.serving.max_batch_size})", flush=True)
+    print(
+        f"limit: batched forward in-process {limit:.0f} images/s (batch {settings.serving.max_batch_size})", flush=True
+    )
     results = {}
     for name, batching in (("batched", "true"), ("naive", "false")):
         os.environ["AOI_SERVING__BATCHING"] = batching
         results[name] = served(Settings(), data, args.requests)
         for c in CONCURRENCY:
             figures = results[name][c]
-            print(f"{name:8s} c={c:<3d} {figures['req_per_s']:7.1f} req/s  p50 {figures['p50_ms']:7.1f} ms  "
-                  f"p99 {figures['p99_ms']:7.1f} ms  errors {figures['errors']}  CPU per request: server "
-                  f"{figures['server_cpu_ms_per_request']:.1f} ms, client {figures['client_cpu_ms_per_request']:.1f} ms",
-                  flush=True)  # fmt: skip
+            print(
+                f"{name:8s} c={c:<3d} {figures['req_per_s']:7.1f} req/s  p50 {figures['p50_ms']:7.1f} ms  "
+                f"p99 {figures['p99_ms']:7.1f} ms  errors {figures['errors']}  CPU per request: server "
+                f"{figures['server_cpu_ms_per_request']:.1f} ms, client {figures['client_cpu_ms_per_request']:.1f} ms",
+                flush=True,
+            )
         print(f"{name:8s} batches {results[name]['batching']}", flush=True)
     top = max(CONCURRENCY)
     batched, naive = results["batched"][top]["req_per_s"], results["naive"][top]["req_per_s"]

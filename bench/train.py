@@ -27,16 +27,16 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from aoi.ingest import pipeline  # noqa: E402
-from aoi.ingest.importers import ImportContext, get_importer  # noqa: E402
-from aoi.labels import LabelMap  # noqa: E402
-from aoi.settings import Settings  # noqa: E402
-from aoi.store import ImageStore  # noqa: E402
-from training.loop import LoopConfig, fit  # noqa: E402
-from training.model import build_model  # noqa: E402
-from training.preprocess import Preprocessing  # noqa: E402
-from training.taxonomy import Taxonomy  # noqa: E402
-from training.trainer import CHECKPOINT_FILE, TrainSpec, _loaders, build_trainer, ensure_ray  # noqa: E402
+from aoi.labels import LabelMap
+from aoi.preprocess import Preprocessing
+from aoi.settings import Settings
+from aoi.store import ImageStore
+from ingest import pipeline
+from ingest.importers import ImportContext, get_importer
+from training.loop import LoopConfig, fit
+from training.model import build_model
+from training.taxonomy import Taxonomy
+from training.trainer import CHECKPOINT_FILE, TrainSpec, _loaders, build_trainer, ensure_ray
 
 
 def crops(settings: Settings, store: ImageStore, n: int) -> list[tuple[str, str]]:
@@ -55,10 +55,20 @@ def direct(spec: TrainSpec, folder: Path) -> dict:
     def report(epoch, metrics, state):  # the same work as a Ray worker's report: save a checkpoint
         torch.save(state, folder / CHECKPOINT_FILE)
 
-    history = fit(build_model(spec.arch, classes, spec.prep.channels), train, valid, spec.loop,
-                  torch.device("cpu"), classes, report)  # fmt: skip
-    return {"samples": sum(h["train_samples"] for h in history), "train_s": sum(h["train_s"] for h in history),
-            "epoch_s": [round(h["train_s"], 2) for h in history]}
+    history = fit(
+        build_model(spec.arch, classes, spec.prep.channels),
+        train,
+        valid,
+        spec.loop,
+        torch.device("cpu"),
+        classes,
+        report,
+    )
+    return {
+        "samples": sum(h["train_samples"] for h in history),
+        "train_s": sum(h["train_s"] for h in history),
+        "epoch_s": [round(h["train_s"], 2) for h in history],
+    }
 
 
 def under_ray(spec: TrainSpec, folder: Path) -> dict:
@@ -70,9 +80,14 @@ def under_ray(spec: TrainSpec, folder: Path) -> dict:
     fit_s = time.perf_counter() - start
     history = result.return_value["history"]
     train_s = sum(h["train_s"] for h in history)
-    return {"samples": sum(h["train_samples"] for h in history), "train_s": train_s, "ray_init_s": init_s,
-            "fit_wall_s": fit_s, "epoch_s": [round(h["train_s"], 2) for h in history],
-            "mixed_precision": history[0]["mixed_precision"]}  # fmt: skip
+    return {
+        "samples": sum(h["train_samples"] for h in history),
+        "train_s": train_s,
+        "ray_init_s": init_s,
+        "fit_wall_s": fit_s,
+        "epoch_s": [round(h["train_s"], 2) for h in history],
+        "mixed_precision": history[0]["mixed_precision"],
+    }
 
 
 def main() -> None:
@@ -91,25 +106,47 @@ def main() -> None:
         split = int(len(items) * 0.85)
         taxonomy = Taxonomy.load("gray")
         items = [i for i in items if i[1] in taxonomy.fine]
-        spec = TrainSpec(store_dir=str(store.root), taxonomy=taxonomy.as_dict(),
-                         splits={"train": items[:split], "valid": items[split:]}, prep=Preprocessing(),
-                         loop=LoopConfig(epochs=args.epochs, per_class=args.per_class), workers=1,
-                         cpus_per_worker=args.threads)  # fmt: skip
+        spec = TrainSpec(
+            store_dir=str(store.root),
+            taxonomy=taxonomy.as_dict(),
+            splits={"train": items[:split], "valid": items[split:]},
+            prep=Preprocessing(),
+            loop=LoopConfig(epochs=args.epochs, per_class=args.per_class),
+            workers=1,
+            cpus_per_worker=args.threads,
+        )
         plain = direct(spec, Path(tmp))
         ray_run = under_ray(spec, Path(tmp) / "ray")
     d_rate = plain["samples"] / plain["train_s"]
     r_rate = ray_run["samples"] / ray_run["train_s"]
     overhead = ray_run["fit_wall_s"] - ray_run["train_s"]
     print(f"epoch seconds: direct {plain['epoch_s']}, Ray {ray_run['epoch_s']}", file=sys.stderr)
-    print(f"direct {d_rate:.1f} samples/s, Ray 1 worker {r_rate:.1f} samples/s, ratio {r_rate / d_rate:.2f}; "
-          f"Ray fixed costs: init {ray_run['ray_init_s']:.1f} s, fit wall {ray_run['fit_wall_s']:.1f} s of which "
-          f"{overhead:.1f} s outside the epochs", file=sys.stderr)  # fmt: skip
-    print(json.dumps({"bench": "train", "images": len(items), "epochs": args.epochs, "threads": args.threads,
-                      "mixed_precision": ray_run["mixed_precision"], "epoch_s": {"direct": plain["epoch_s"], "ray": ray_run["epoch_s"]},
-                      "direct_samples_per_s": round(d_rate, 1), "ray_samples_per_s": round(r_rate, 1),
-                      "ratio": round(r_rate / d_rate, 3), "goal_ratio": 0.9, "goal_met": r_rate / d_rate >= 0.9,
-                      "ray_init_s": round(ray_run["ray_init_s"], 2), "ray_fit_wall_s": round(ray_run["fit_wall_s"], 2),
-                      "ray_outside_epochs_s": round(overhead, 2)}))  # fmt: skip
+    print(
+        f"direct {d_rate:.1f} samples/s, Ray 1 worker {r_rate:.1f} samples/s, ratio {r_rate / d_rate:.2f}; "
+        f"Ray fixed costs: init {ray_run['ray_init_s']:.1f} s, fit wall {ray_run['fit_wall_s']:.1f} s of which "
+        f"{overhead:.1f} s outside the epochs",
+        file=sys.stderr,
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "train",
+                "images": len(items),
+                "epochs": args.epochs,
+                "threads": args.threads,
+                "mixed_precision": ray_run["mixed_precision"],
+                "epoch_s": {"direct": plain["epoch_s"], "ray": ray_run["epoch_s"]},
+                "direct_samples_per_s": round(d_rate, 1),
+                "ray_samples_per_s": round(r_rate, 1),
+                "ratio": round(r_rate / d_rate, 3),
+                "goal_ratio": 0.9,
+                "goal_met": r_rate / d_rate >= 0.9,
+                "ray_init_s": round(ray_run["ray_init_s"], 2),
+                "ray_fit_wall_s": round(ray_run["fit_wall_s"], 2),
+                "ray_outside_epochs_s": round(overhead, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -23,12 +23,12 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from aoi.ingest import pipeline  # noqa: E402
-from aoi.ingest.importers import ImportContext, get_importer  # noqa: E402
-from aoi.labels import LabelMap  # noqa: E402
-from aoi.settings import Settings  # noqa: E402
-from validation.engines import GXRunner, run_pandas  # noqa: E402
-from validation.specs import CompressionSpec, Limits, derive  # noqa: E402
+from aoi.labels import LabelMap
+from aoi.settings import Settings
+from ingest import pipeline
+from ingest.importers import ImportContext, get_importer
+from validation.engines import GXRunner, run_pandas
+from validation.specs import CompressionSpec, Limits, derive
 
 
 def crop_metrics(settings: Settings, limit: int) -> pd.DataFrame:
@@ -55,8 +55,11 @@ def main() -> None:
     start = time.perf_counter()
     frame = crop_metrics(settings, args.limit)
     print(f"metrics table: {len(frame)} crops in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    spec = derive("bench-deeppcb", frame, k=1.5).model_copy(update={
-        "compression": CompressionSpec(formats=("PNG",), bytes_per_pixel=Limits(max=2.0), compressed="forbidden")})
+    spec = derive("bench-deeppcb", frame, k=1.5).model_copy(
+        update={
+            "compression": CompressionSpec(formats=("PNG",), bytes_per_pixel=Limits(max=2.0), compressed="forbidden")
+        }
+    )
     with tempfile.TemporaryDirectory(prefix="aoi-bench-gx-") as tmp:
         runner = GXRunner(Path(tmp), Path(tmp) / "docs")
         first = time.perf_counter()
@@ -71,15 +74,32 @@ def main() -> None:
             pd_verdict = run_pandas(spec, frame)
             pd_times.append(time.perf_counter() - t)
     gx_s, pd_s = statistics.median(gx_times), statistics.median(pd_times)
-    identical = verdict_map(gx_verdict) == verdict_map(pd_verdict) and gx_verdict.set_failures == pd_verdict.set_failures
-    print(f"GX checkpoint {gx_s * 1000:.1f} ms (first run {first_s * 1000:.0f} ms), pandas {pd_s * 1000:.2f} ms, "
-          f"ratio {gx_s / pd_s:.1f}x, identical verdicts: {identical}, failing images {len(pd_verdict.failed)}",
-          file=sys.stderr)  # fmt: skip
-    print(json.dumps({"bench": "validation", "rows": len(frame), "rounds": args.rounds,
-                      "gx_checkpoint_ms": round(gx_s * 1000, 2), "gx_first_run_ms": round(first_s * 1000, 1),
-                      "pandas_ms": round(pd_s * 1000, 3), "ratio": round(gx_s / pd_s, 2), "goal_ratio": 5.0,
-                      "goal_met": gx_s / pd_s <= 5.0, "identical_verdicts": identical,
-                      "failing_images": len(pd_verdict.failed), "failed_by_check": pd_verdict.by_check()}))  # fmt: skip
+    identical = (
+        verdict_map(gx_verdict) == verdict_map(pd_verdict) and gx_verdict.set_failures == pd_verdict.set_failures
+    )
+    print(
+        f"GX checkpoint {gx_s * 1000:.1f} ms (first run {first_s * 1000:.0f} ms), pandas {pd_s * 1000:.2f} ms, "
+        f"ratio {gx_s / pd_s:.1f}x, identical verdicts: {identical}, failing images {len(pd_verdict.failed)}",
+        file=sys.stderr,
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "validation",
+                "rows": len(frame),
+                "rounds": args.rounds,
+                "gx_checkpoint_ms": round(gx_s * 1000, 2),
+                "gx_first_run_ms": round(first_s * 1000, 1),
+                "pandas_ms": round(pd_s * 1000, 3),
+                "ratio": round(gx_s / pd_s, 2),
+                "goal_ratio": 5.0,
+                "goal_met": gx_s / pd_s <= 5.0,
+                "identical_verdicts": identical,
+                "failing_images": len(pd_verdict.failed),
+                "failed_by_check": pd_verdict.by_check(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

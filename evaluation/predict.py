@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from aoi.preprocess import Preprocessing, ToneCalibration, decode, to_tensor
 from aoi.store import ImageStore
-from training.preprocess import Preprocessing, ToneCalibration, decode, to_tensor
 
 ImageChange = Callable[[Image.Image], Image.Image]
 
@@ -43,9 +43,14 @@ def load_images(store: ImageStore, shas: Sequence[str], channels: int) -> list[I
 
 
 @torch.no_grad()
-def probabilities(model: torch.nn.Module, prep: Preprocessing, images: Sequence[Image.Image],
-                  change: ImageChange | None = None, batch_size: int = 256,
-                  calibrations: Sequence[ToneCalibration | None] | None = None) -> np.ndarray:  # fmt: skip
+def probabilities(
+    model: torch.nn.Module,
+    prep: Preprocessing,
+    images: Sequence[Image.Image],
+    change: ImageChange | None = None,
+    batch_size: int = 256,
+    calibrations: Sequence[ToneCalibration | None] | None = None,
+) -> np.ndarray:
     """Softmax probabilities for each image, after ``change`` (if any) and the training preprocessing with the
     image's machine calibration (if any): what serving would answer for it."""
     model.eval()

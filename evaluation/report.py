@@ -99,8 +99,15 @@ def confusion_png(matrix: list[list[int]] | np.ndarray, labels: list[str], path:
     size = 9 if n <= 12 else 7
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=size,
-                    color="white" if counts[i, j] > top / 2 else "black")  # fmt: skip
+            ax.text(
+                j,
+                i,
+                str(counts[i, j]),
+                ha="center",
+                va="center",
+                fontsize=size,
+                color="white" if counts[i, j] > top / 2 else "black",
+            )
     fig.tight_layout()
     fig.savefig(path, format="png")
     return path
@@ -137,14 +144,23 @@ def _numbers_table(summary: dict) -> str:
         ("Images", _fmt_num(summary.get("images")), "images in the evaluated set"),
         ("Accuracy", _fmt_pct(summary.get("accuracy")), "share of images whose fine class is right"),
         ("Coarse accuracy", _fmt_pct(summary.get("coarse_accuracy")), coarse_note),
-        ("Unknown threshold", _fmt_num(threshold, 4),
-         "an answer with confidence below this becomes Unknown and goes to a person"),
+        (
+            "Unknown threshold",
+            _fmt_num(threshold, 4),
+            "an answer with confidence below this becomes Unknown and goes to a person",
+        ),
         ("Unknown rate", _fmt_pct(summary.get("unknown_rate")), "share of images sent to Unknown by the threshold"),
-        ("Accepted accuracy", _fmt_pct(accepted) if accepted is not None else "— (no answer reached the threshold)",
-         "accuracy on the answers at or above the threshold (the Unknown filter)"),
-        ("Mean detection rate", _fmt_pct(summary.get("mean_detection_rate")),
-         "mean recall over the fine classes present"),
-    ]  # fmt: skip
+        (
+            "Accepted accuracy",
+            _fmt_pct(accepted) if accepted is not None else "— (no answer reached the threshold)",
+            "accuracy on the answers at or above the threshold (the Unknown filter)",
+        ),
+        (
+            "Mean detection rate",
+            _fmt_pct(summary.get("mean_detection_rate")),
+            "mean recall over the fine classes present",
+        ),
+    ]
     body = "".join(
         f'<tr><th>{html.escape(name)}</th><td class="num">{html.escape(value)}</td>'
         f'<td class="note">{html.escape(note)}</td></tr>'
@@ -158,11 +174,13 @@ def _class_table(title: str, table: dict | None) -> str:
         return f"<div><h3>{html.escape(title)}</h3><p>not available</p></div>"
     rows = "".join(
         f"<tr><th>{html.escape(str(label))}</th>"
-        + "".join(f"<td class='num'>{html.escape(_fmt_num((row or {}).get(key)))}</td>"
-                  for key in ("precision", "recall", "support"))
+        + "".join(
+            f"<td class='num'>{html.escape(_fmt_num((row or {}).get(key)))}</td>"
+            for key in ("precision", "recall", "support")
+        )
         + "</tr>"
         for label, row in table.items()
-    )  # fmt: skip
+    )
     head = "<tr><th>class</th><th>precision</th><th>recall</th><th>support</th></tr>"
     return f"<div><h3>{html.escape(title)}</h3><table>{head}{rows}</table></div>"
 
@@ -172,8 +190,10 @@ def _warnings_section(found: list[dict] | None) -> str:
         return "<p>not available (evaluated before warnings were kept)</p>"
     if not found:
         return "<p>None: every label reaches the recall and image-count limits (AOI_GATE__WARN_*).</p>"
-    items = "".join(f"<li><b>{html.escape(str(w.get('warning', '')))}</b>: "
-                    f"{html.escape(str(w.get('message', '')))}</li>" for w in found)  # fmt: skip
+    items = "".join(
+        f"<li><b>{html.escape(str(w.get('warning', '')))}</b>: {html.escape(str(w.get('message', '')))}</li>"
+        for w in found
+    )
     return f"<div class='warnings'><ul>{items}</ul></div>"
 
 
@@ -185,22 +205,30 @@ def _unknown_table(table: dict | None) -> str:
     labels, columns, matrix = table["labels"], table["columns"], table["matrix"]
     unknown_col = len(columns) - 1
     unk_class = " class='unk'"
-    head = ("<tr><th>true class</th>"
-            + "".join(f"<th{unk_class if j == unknown_col else ''}>{html.escape(str(c))}</th>"
-                      for j, c in enumerate(columns))
-            + "<th>images</th><th>recall</th><th>accepted recall</th><th>Unknown</th></tr>")  # fmt: skip
+    head = (
+        "<tr><th>true class</th>"
+        + "".join(
+            f"<th{unk_class if j == unknown_col else ''}>{html.escape(str(c))}</th>" for j, c in enumerate(columns)
+        )
+        + "<th>images</th><th>recall</th><th>accepted recall</th><th>Unknown</th></tr>"
+    )
     body = []
     for i, label in enumerate(labels):
         cells = "".join(
             f"<td class='num{' diag' if i == j else ' unk' if j == unknown_col else ''}'>{int(v)}</td>"
             for j, v in enumerate(matrix[i])
         )
-        extra = "".join(f"<td class='num'>{html.escape(_fmt_pct((table.get(key) or {}).get(label)))}</td>"
-                        for key in ("recall", "accepted_recall", "unknown_rate"))  # fmt: skip
-        body.append(f"<tr><th>{html.escape(str(label))}</th>{cells}"
-                    f"<td class='num'>{sum(int(v) for v in matrix[i])}</td>{extra}</tr>")  # fmt: skip
-    precision = "".join(f"<td class='num'>{html.escape(_fmt_pct((table.get('precision') or {}).get(label)))}</td>"
-                        for label in labels)  # fmt: skip
+        extra = "".join(
+            f"<td class='num'>{html.escape(_fmt_pct((table.get(key) or {}).get(label)))}</td>"
+            for key in ("recall", "accepted_recall", "unknown_rate")
+        )
+        body.append(
+            f"<tr><th>{html.escape(str(label))}</th>{cells}"
+            f"<td class='num'>{sum(int(v) for v in matrix[i])}</td>{extra}</tr>"
+        )
+    precision = "".join(
+        f"<td class='num'>{html.escape(_fmt_pct((table.get('precision') or {}).get(label)))}</td>" for label in labels
+    )
     body.append(f"<tr><th>precision</th>{precision}<td class='unk'></td><td colspan='4'></td></tr>")
     return f"<table>{head}{''.join(body)}</table>"
 
@@ -209,22 +237,25 @@ def _group_table(rows: list[dict] | None, key: str, title: str, overall: object)
     """Figures per machine or per part number; accuracy below the whole set's in red."""
     if rows is None:
         return f"<div><h3>{html.escape(title)}</h3><p>not available</p></div>"
-    head = (f"<tr><th>{html.escape(title.lower())}</th><th>images</th><th>accuracy</th><th>accepted accuracy</th>"
-            "<th>Unknown rate</th><th>lowest class recall</th></tr>")  # fmt: skip
+    head = (
+        f"<tr><th>{html.escape(title.lower())}</th><th>images</th><th>accuracy</th><th>accepted accuracy</th>"
+        "<th>Unknown rate</th><th>lowest class recall</th></tr>"
+    )
     body = []
     for row in rows:
-        name = (f"<span class='nokey'>{NO_KEY}</span>" if row.get(key) is None
-                else html.escape(str(row.get(key))))  # fmt: skip
+        name = f"<span class='nokey'>{NO_KEY}</span>" if row.get(key) is None else html.escape(str(row.get(key)))
         accuracy = row.get("accuracy")
         worse = _is_real(accuracy) and _is_real(overall) and accuracy < overall
         recalls = {k: v for k, v in (row.get("recall") or {}).items() if _is_real(v)}
         lowest = min(recalls, key=recalls.get) if recalls else None
         lowest_text = f"{_fmt_pct(recalls[lowest])} ({lowest})" if lowest is not None else "—"
-        body.append(f"<tr><th>{name}</th><td class='num'>{html.escape(_fmt_num(row.get('images')))}</td>"
-                    f"<td class='num{' worse' if worse else ''}'>{html.escape(_fmt_pct(accuracy))}</td>"
-                    f"<td class='num'>{html.escape(_fmt_pct(row.get('accepted_accuracy')))}</td>"
-                    f"<td class='num'>{html.escape(_fmt_pct(row.get('unknown_rate')))}</td>"
-                    f"<td class='num'>{html.escape(lowest_text)}</td></tr>")  # fmt: skip
+        body.append(
+            f"<tr><th>{name}</th><td class='num'>{html.escape(_fmt_num(row.get('images')))}</td>"
+            f"<td class='num{' worse' if worse else ''}'>{html.escape(_fmt_pct(accuracy))}</td>"
+            f"<td class='num'>{html.escape(_fmt_pct(row.get('accepted_accuracy')))}</td>"
+            f"<td class='num'>{html.escape(_fmt_pct(row.get('unknown_rate')))}</td>"
+            f"<td class='num'>{html.escape(lowest_text)}</td></tr>"
+        )
     return f"<div><h3>{html.escape(title)}</h3><table>{head}{''.join(body)}</table></div>"
 
 
@@ -238,11 +269,16 @@ def _confusion_section(folder: Path, summary: dict) -> str:
         if matrix is None or not labels:
             parts.append(f"<div><h3>{html.escape(title)}</h3><p>not available</p></div>")
             continue
-        confusion_png(matrix, [str(label) for label in labels], folder / name,
-                      f"{title}: {summary.get('model_version', '?')} on {summary.get('dataset', '?')}")  # fmt: skip
+        confusion_png(
+            matrix,
+            [str(label) for label in labels],
+            folder / name,
+            f"{title}: {summary.get('model_version', '?')} on {summary.get('dataset', '?')}",
+        )
         alt = f"confusion matrix, {title.lower()}, rows true class, columns predicted class"
-        parts.append(f'<div><h3>{html.escape(title)}</h3>'
-                     f'<img src="{html.escape(name)}" alt="{html.escape(alt)}"></div>')  # fmt: skip
+        parts.append(
+            f'<div><h3>{html.escape(title)}</h3><img src="{html.escape(name)}" alt="{html.escape(alt)}"></div>'
+        )
     return "<div class='tables'>" + "".join(parts) + "</div>"
 
 
@@ -256,8 +292,10 @@ def _gallery(folder: Path, errors: list[dict], max_errors: int, total: int, thre
     ordered = sorted(errors, key=lambda e: -float(e["confidence"]) if _is_real(e.get("confidence")) else math.inf)
     shown = ordered[: max(0, max_errors)]
     if len(shown) < total:
-        intro = (f"The gallery is capped at {max_errors}: showing {len(shown)} of {total} wrong images, "
-                 "sorted by confidence, the most confident first.")  # fmt: skip
+        intro = (
+            f"The gallery is capped at {max_errors}: showing {len(shown)} of {total} wrong images, "
+            "sorted by confidence, the most confident first."
+        )
     else:
         intro = f"All {total} wrong images, sorted by confidence, the most confident first."
     cards = []
@@ -275,9 +313,11 @@ def _gallery(folder: Path, errors: list[dict], max_errors: int, total: int, thre
             pictures += '<div class="nocam">no heat map</div>'
         verdict = ""
         if _is_real(threshold) and _is_real(confidence):
-            verdict = ('<div class="accepted">accepted: at or above the threshold, a wrong answer let through</div>'
-                       if confidence >= threshold else
-                       '<div class="unknown">Unknown: below the threshold, goes to a person</div>')  # fmt: skip
+            verdict = (
+                '<div class="accepted">accepted: at or above the threshold, a wrong answer let through</div>'
+                if confidence >= threshold
+                else '<div class="unknown">Unknown: below the threshold, goes to a person</div>'
+            )
         sha = str(error.get("sha256", ""))
         cards.append(
             f'<div class="card"><div class="pics">{pictures}</div>'
@@ -288,8 +328,9 @@ def _gallery(folder: Path, errors: list[dict], max_errors: int, total: int, thre
     return f"<p>{html.escape(intro)}</p><div class='gallery'>{''.join(cards)}</div>"
 
 
-def write_report(folder: Path, summary: dict, errors: list[dict], max_errors: int = 500,
-                 total_errors: int | None = None) -> Path:  # fmt: skip
+def write_report(
+    folder: Path, summary: dict, errors: list[dict], max_errors: int = 500, total_errors: int | None = None
+) -> Path:
     """Write ``folder/index.html`` with its pictures beside it (confusion matrices, ``errors/`` thumbnails) and
     return the page's path. ``errors``: dicts with sha256, true, pred, confidence, image (PIL) and cam (a 0..1
     heat map of where the model looked for its answer, or None). The gallery shows at most ``max_errors`` of
@@ -301,8 +342,11 @@ def write_report(folder: Path, summary: dict, errors: list[dict], max_errors: in
     version, dataset = str(summary.get("model_version", "?")), str(summary.get("dataset", "?"))
     split = summary.get("split")
     title = f"Evaluation of model {version} on {dataset}" + (f" ({split} split)" if split else "")
-    facts = ", ".join(f"{name} {summary[key]}" for key, name in (("kind", "kind"), ("created_at", "created"))
-                      if summary.get(key) is not None)  # fmt: skip
+    facts = ", ".join(
+        f"{name} {summary[key]}"
+        for key, name in (("kind", "kind"), ("created_at", "created"))
+        if summary.get(key) is not None
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{_CSS}</style></head><body>
@@ -321,7 +365,7 @@ of the images of the class, the share found. Support: images of the class. — w
 {_class_table("Coarse classes", summary.get("per_class_coarse"))}</div>
 <h2>Blind-test table: answers with the Unknown column</h2>
 <p class="note">Rows: true class; columns: the answers the Unknown filter accepted (confidence at or above
-{html.escape(_fmt_num(summary.get('threshold'), 4))}), by predicted class, and UNKNOWN for the images it sent to a
+{html.escape(_fmt_num(summary.get("threshold"), 4))}), by predicted class, and UNKNOWN for the images it sent to a
 person; each row sums to the class's images. Recall: {html.escape(scores.RECALL_WITH_UNKNOWN)}. Accepted recall:
 right among the accepted images of the class. Unknown: the class's share sent to a person. Precision: right among
 the accepted answers of that class.</p>

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aoi.settings import GateSettings
+
 UNKNOWN = "UNKNOWN"
 
 
@@ -66,8 +68,12 @@ def unknown_filter(true: np.ndarray, pred: np.ndarray, confidence: np.ndarray, t
     accepted = np.asarray(confidence) >= threshold
     n, kept = len(accepted), int(accepted.sum())
     right = int((np.asarray(true)[accepted] == np.asarray(pred)[accepted]).sum())
-    return UnknownFilter(threshold=float(threshold), accepted=kept, unknown_rate=float(1 - kept / n) if n else 0.0,
-                         accepted_accuracy=right / kept if kept else None)  # fmt: skip
+    return UnknownFilter(
+        threshold=float(threshold),
+        accepted=kept,
+        unknown_rate=float(1 - kept / n) if n else 0.0,
+        accepted_accuracy=right / kept if kept else None,
+    )
 
 
 def filter_curve(true: np.ndarray, pred: np.ndarray, confidence: np.ndarray) -> list[UnknownFilter]:
@@ -82,8 +88,14 @@ def filter_curve(true: np.ndarray, pred: np.ndarray, confidence: np.ndarray) -> 
     for k in range(n, 0, -1):  # accept the top k answers
         if k < n and conf[k - 1] == conf[k]:
             continue  # ties: a threshold cannot split equal confidences
-        curve.append(UnknownFilter(threshold=float(conf[k - 1]), accepted=k, unknown_rate=1 - k / n,
-                                   accepted_accuracy=float(cum_right[k - 1] / k)))  # fmt: skip
+        curve.append(
+            UnknownFilter(
+                threshold=float(conf[k - 1]),
+                accepted=k,
+                unknown_rate=1 - k / n,
+                accepted_accuracy=float(cum_right[k - 1] / k),
+            )
+        )
     return curve
 
 
@@ -91,8 +103,14 @@ class CalibrationError(ValueError):
     pass
 
 
-def calibrate(true: np.ndarray, pred: np.ndarray, confidence: np.ndarray, *, target_accuracy: float | None = None,
-              max_unknown_rate: float | None = None) -> UnknownFilter:  # fmt: skip
+def calibrate(
+    true: np.ndarray,
+    pred: np.ndarray,
+    confidence: np.ndarray,
+    *,
+    target_accuracy: float | None = None,
+    max_unknown_rate: float | None = None,
+) -> UnknownFilter:
     """The threshold that reaches ``target_accuracy`` on accepted answers with the least Unknown rate, or (the
     reverse) the best accepted accuracy whose Unknown rate stays within ``max_unknown_rate``.
 
@@ -112,12 +130,15 @@ def calibrate(true: np.ndarray, pred: np.ndarray, confidence: np.ndarray, *, tar
     return best
 
 
-RECALL_WITH_UNKNOWN = ("images of the class the model answered right at or above the threshold, divided by all images "
-                       "of the class: an image sent to Unknown counts as not found (a person had to look)")  # fmt: skip
+RECALL_WITH_UNKNOWN = (
+    "images of the class the model answered right at or above the threshold, divided by all images "
+    "of the class: an image sent to Unknown counts as not found (a person had to look)"
+)
 
 
-def confusion_with_unknown(true: np.ndarray, pred: np.ndarray, confidence: np.ndarray, threshold: float,
-                           labels: list[str]) -> dict:  # fmt: skip
+def confusion_with_unknown(
+    true: np.ndarray, pred: np.ndarray, confidence: np.ndarray, threshold: float, labels: list[str]
+) -> dict:
     """The blind-test table of the team's report: rows true class, columns the accepted answers per predicted
     class and an ``UNKNOWN`` column for the answers the filter sent to a person; each row sums to the class's
     images. Per row: recall (right and accepted / images of the class, ``RECALL_WITH_UNKNOWN``), accepted recall
@@ -134,15 +155,29 @@ def confusion_with_unknown(true: np.ndarray, pred: np.ndarray, confidence: np.nd
     def share(a, b):
         return {label: float(a[i] / b[i]) if b[i] else None for i, label in enumerate(labels)}
 
-    return {"labels": list(labels), "columns": [*labels, UNKNOWN], "matrix": matrix.tolist(),
-            "threshold": float(threshold), "images": {label: int(rows[i]) for i, label in enumerate(labels)},
-            "recall": share(right, rows), "accepted_recall": share(right, rows - unknown),
-            "unknown_rate": share(unknown, rows), "precision": share(right, columns),
-            "recall_definition": RECALL_WITH_UNKNOWN}  # fmt: skip
+    return {
+        "labels": list(labels),
+        "columns": [*labels, UNKNOWN],
+        "matrix": matrix.tolist(),
+        "threshold": float(threshold),
+        "images": {label: int(rows[i]) for i, label in enumerate(labels)},
+        "recall": share(right, rows),
+        "accepted_recall": share(right, rows - unknown),
+        "unknown_rate": share(unknown, rows),
+        "precision": share(right, columns),
+        "recall_definition": RECALL_WITH_UNKNOWN,
+    }
 
 
-def breakdown(true: np.ndarray, pred: np.ndarray, confidence: np.ndarray, threshold: float, keys: list,
-              name: str, labels: list[str]) -> list[dict]:  # fmt: skip
+def breakdown(
+    true: np.ndarray,
+    pred: np.ndarray,
+    confidence: np.ndarray,
+    threshold: float,
+    keys: list,
+    name: str,
+    labels: list[str],
+) -> list[dict]:
     """The evaluation's figures per group of images (``keys[i]`` is image i's machine or part number; None where
     the catalog has none): images, accuracy, accuracy on accepted answers, Unknown rate (the same definitions as
     the whole set's) and each present class's recall, so a machine or part that does worse is not averaged away.
@@ -155,7 +190,47 @@ def breakdown(true: np.ndarray, pred: np.ndarray, confidence: np.ndarray, thresh
         t, p = true[mask], pred[mask]
         kept = unknown_filter(t, p, confidence[mask], threshold)
         recall = {labels[c]: float((p[t == c] == c).mean()) for c in sorted(set(t.tolist()))}
-        out.append({name: key, "images": int(mask.sum()), "accuracy": float((t == p).mean()),
-                    "accepted_accuracy": kept.accepted_accuracy, "unknown_rate": kept.unknown_rate,
-                    "recall": recall})  # fmt: skip
+        out.append(
+            {
+                name: key,
+                "images": int(mask.sum()),
+                "accuracy": float((t == p).mean()),
+                "accepted_accuracy": kept.accepted_accuracy,
+                "unknown_rate": kept.unknown_rate,
+                "recall": recall,
+            }
+        )
+    return out
+
+
+def label_warnings(gate: GateSettings, per_class: dict[str, dict], images_of: str = "blind images") -> list[dict]:
+    """Labels a reviewer should look at before trusting the figures, one entry each (warnings never fail the
+    gate): plain recall below ``warn_recall_below`` (the model's detection rate for the label, as the
+    ``lowest class recall`` rule measures it), and fewer than ``warn_min_blind_images`` images of the label (a
+    recall measured on a handful of images says little: one image of 20 is 5 points)."""
+    out = []
+    for label, row in per_class.items():
+        support, recall = int(row.get("support") or 0), row.get("recall")
+        if support < gate.warn_min_blind_images:
+            out.append(
+                {
+                    "label": label,
+                    "warning": "few images",
+                    "figure": support,
+                    "limit": gate.warn_min_blind_images,
+                    "message": f"{label}: only {support} {images_of} (fewer than {gate.warn_min_blind_images}); "
+                    f"its recall is not reliable",
+                }
+            )
+        if recall is not None and recall < gate.warn_recall_below:
+            out.append(
+                {
+                    "label": label,
+                    "warning": "low recall",
+                    "figure": recall,
+                    "limit": gate.warn_recall_below,
+                    "message": f"{label}: recall {recall:.2%} is below {gate.warn_recall_below:.2%} "
+                    f"({round(recall * support)} of {support} found)",
+                }
+            )
     return out

@@ -2,26 +2,31 @@
 tone, fitted from its reference samples (domain fact 2: the same settings give other colours on other machines).
 
 Reference samples are ingest batches marked ``--reference``: a machine's shots of the reference board, the board
-named by the images' ``part_no``. One batch holds one shooting session per machine (it may hold several machines). The reference tone is the reference machine's (``AOI_FEATURES__REFERENCE_MACHINE``)
-shots of the same board. Both shots show the same board, so for every channel the machine's pixels are
+named by the images' ``part_no``. One batch holds one shooting session per machine (it may hold several
+machines). The reference tone is the reference machine's (``AOI_FEATURES__REFERENCE_MACHINE``) shots of the same
+board. Both shots show the same board, so for every channel the machine's pixels are
 ``a * reference + b``; matching the mean and spread of all pixels inverts that map:
 ``gain = std_ref / std_machine`` and ``offset = mean_ref - gain * mean_machine``.
 
 One row per reference batch, in force from the batch's capture time: training reads the row in force when an
 image was captured (point in time), serving the latest (online). Both apply it with
-``training.preprocess.preprocess``.
+``aoi.preprocess.preprocess``.
 """
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from PIL import Image
+from sqlalchemy import func
+from sqlmodel import select
 
+from aoi.preprocess import ToneCalibration
 from aoi.settings import Settings
-from training.preprocess import ToneCalibration
 
 CHANNELS = ("r", "g", "b", "gray")
 VALUES = [*(f"gain_{c}" for c in CHANNELS), *(f"offset_{c}" for c in CHANNELS)]
@@ -43,9 +48,6 @@ class Moments:
 
 def moments(images: list[bytes]) -> Moments:
     """Pixel moments over every pixel of every image (decoded as RGB; gray as the L conversion)."""
-    import io
-
-    from PIL import Image
 
     sums = {c: 0.0 for c in CHANNELS}
     squares = {c: 0.0 for c in CHANNELS}
@@ -74,8 +76,10 @@ def fit(machine: Moments, reference: Moments, max_gain: float) -> dict[str, floa
             raise CalibrationError(f"channel {c} of the reference samples is flat: nothing to calibrate against")
         gain = reference.std[c] / machine.std[c]
         if not 1 / max_gain <= gain <= max_gain:
-            raise CalibrationError(f"channel {c} needs a gain of {gain:.2f}, outside 1/{max_gain:g}..{max_gain:g}: "
-                                   "are these shots of the reference board?")  # fmt: skip
+            raise CalibrationError(
+                f"channel {c} needs a gain of {gain:.2f}, outside 1/{max_gain:g}..{max_gain:g}: "
+                "are these shots of the reference board?"
+            )
         out[f"gain_{c}"] = gain
         out[f"offset_{c}"] = reference.mean[c] - gain * machine.mean[c]
     return out
@@ -83,15 +87,16 @@ def fit(machine: Moments, reference: Moments, max_gain: float) -> dict[str, floa
 
 def reference_batches(settings: Settings) -> pd.DataFrame:
     """One row per reference image: batch_id, machine_id, board (part_no), sha256, at (capture, else ingest time)."""
-    from sqlalchemy import func
-    from sqlmodel import select
 
     from aoi.catalog import db
     from aoi.catalog.models import Image, IngestBatch
 
     at = func.coalesce(Image.captured_at, Image.ingested_at)
-    query = (select(Image.batch_id, Image.machine_id, Image.part_no, Image.sha256, at)
-             .join(IngestBatch, IngestBatch.id == Image.batch_id).where(IngestBatch.reference))  # fmt: skip
+    query = (
+        select(Image.batch_id, Image.machine_id, Image.part_no, Image.sha256, at)
+        .join(IngestBatch, IngestBatch.id == Image.batch_id)
+        .where(IngestBatch.reference)
+    )
     with db.session(settings.catalog_url) as s:
         rows = s.exec(query).all()
     frame = pd.DataFrame(rows, columns=["batch_id", "machine_id", "board", "sha256", "at"])
@@ -117,17 +122,31 @@ def calibration_table(settings: Settings) -> tuple[pd.DataFrame, list[str]]:
     for (batch_id, machine_id, board), group in refs.groupby(["batch_id", "machine_id", "board"], dropna=False):
         label = f"batch {batch_id} ({machine_id}, board {board})"
         if board not in targets:
-            problems.append(f"{label}: no reference tone for board {board}: ingest {target_machine}'s shots of it "
-                            f"with --reference --machine {target_machine} --part {board}")  # fmt: skip
+            problems.append(
+                f"{label}: no reference tone for board {board}: ingest {target_machine}'s shots of it "
+                f"with --reference --machine {target_machine} --part {board}"
+            )
             continue
         try:
-            values = fit(moments([store.get(sha) for sha in group["sha256"]]), targets[board],
-                         settings.features.max_calibration_gain)  # fmt: skip
+            values = fit(
+                moments([store.get(sha) for sha in group["sha256"]]),
+                targets[board],
+                settings.features.max_calibration_gain,
+            )
         except CalibrationError as err:
             problems.append(f"{label}: {err}")
             continue
-        rows.append({"machine_id": machine_id, "effective_from": group["at"].max(), "computed_at": now,
-                     "reference_board": board, "reference_images": len(group), "batch_id": int(batch_id), **values})  # fmt: skip
+        rows.append(
+            {
+                "machine_id": machine_id,
+                "effective_from": group["at"].max(),
+                "computed_at": now,
+                "reference_board": board,
+                "reference_images": len(group),
+                "batch_id": int(batch_id),
+                **values,
+            }
+        )
     table = pd.DataFrame(rows, columns=COLUMNS)
     for column in VALUES:
         table[column] = table[column].astype("float32")
@@ -150,17 +169,24 @@ def write_source(settings: Settings) -> dict:
     if table.empty and not source_path(settings).exists():
         return {"rows": 0, "machines": 0, "problems": problems, "table": None}
     write_parquet(table, source_path(settings))
-    return {"rows": len(table), "machines": int(table["machine_id"].nunique()), "problems": problems,
-            "table": str(source_path(settings))}  # fmt: skip
+    return {
+        "rows": len(table),
+        "machines": int(table["machine_id"].nunique()),
+        "problems": problems,
+        "table": str(source_path(settings)),
+    }
 
 
 def from_row(row: dict | pd.Series | None) -> ToneCalibration | None:
     """The ToneCalibration of a feature row; None when the machine had no calibration in force."""
     if row is None or any(row[v] is None or (isinstance(row[v], float) and math.isnan(row[v])) for v in VALUES):
         return None
-    return ToneCalibration(gains=(float(row["gain_r"]), float(row["gain_g"]), float(row["gain_b"])),
-                           offsets=(float(row["offset_r"]), float(row["offset_g"]), float(row["offset_b"])),
-                           gray_gain=float(row["gain_gray"]), gray_offset=float(row["offset_gray"]))  # fmt: skip
+    return ToneCalibration(
+        gains=(float(row["gain_r"]), float(row["gain_g"]), float(row["gain_b"])),
+        offsets=(float(row["offset_r"]), float(row["offset_g"]), float(row["offset_b"])),
+        gray_gain=float(row["gain_gray"]),
+        gray_offset=float(row["offset_gray"]),
+    )
 
 
 def online(store, machine_id: str) -> ToneCalibration | None:
@@ -184,8 +210,6 @@ def for_images(settings: Settings, shas: list[str], store=None) -> dict[str, Ton
     """sha256 -> calibration in force when the image was captured, for the images of a machine that had one.
 
     Feast is opened only when the catalog's images have machines and a calibration source exists."""
-    from sqlalchemy import func
-    from sqlmodel import select
 
     from aoi.catalog import db
     from aoi.catalog.models import Image
@@ -197,8 +221,11 @@ def for_images(settings: Settings, shas: list[str], store=None) -> dict[str, Ton
         found = []
         for start in range(0, len(shas), 5000):  # bounded IN lists
             chunk = shas[start : start + 5000]
-            found += s.exec(select(Image.sha256, Image.machine_id, when)
-                            .where(Image.sha256.in_(chunk), Image.machine_id.is_not(None))).all()  # fmt: skip
+            found += s.exec(
+                select(Image.sha256, Image.machine_id, when).where(
+                    Image.sha256.in_(chunk), Image.machine_id.is_not(None)
+                )
+            ).all()
     if not found:
         return {}
     from features.store import open_store
@@ -216,12 +243,23 @@ def in_force(settings: Settings, machines: list[str | None], times: list) -> lis
     if not source_path(settings).exists() or not machines:
         return [None] * len(machines)
     table = pd.read_parquet(source_path(settings), columns=["machine_id", "effective_from", *VALUES])
-    rows = pd.DataFrame({"row": range(len(machines)), "machine_id": machines,
-                         "at": pd.to_datetime(pd.Series(times), utc=True).astype("datetime64[ns, UTC]")})  # fmt: skip
+    rows = pd.DataFrame(
+        {
+            "row": range(len(machines)),
+            "machine_id": machines,
+            "at": pd.to_datetime(pd.Series(times), utc=True).astype("datetime64[ns, UTC]"),
+        }
+    )
     table["effective_from"] = pd.to_datetime(table["effective_from"], utc=True).astype("datetime64[ns, UTC]")
     known = rows.dropna(subset=["machine_id"]).sort_values("at")
-    merged = pd.merge_asof(known, table.sort_values("effective_from"), left_on="at", right_on="effective_from",
-                           by="machine_id", direction="backward")  # fmt: skip
+    merged = pd.merge_asof(
+        known,
+        table.sort_values("effective_from"),
+        left_on="at",
+        right_on="effective_from",
+        by="machine_id",
+        direction="backward",
+    )
     found: list[ToneCalibration | None] = [None] * len(machines)
     for record in merged.to_dict("records"):
         found[record["row"]] = from_row(record)

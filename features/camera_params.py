@@ -9,7 +9,7 @@ any bad row is refused whole, with every problem listed, so the table never hold
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -49,7 +49,7 @@ def _timestamp(text: str, default: datetime) -> datetime:
     if not text:
         return default
     stamp = datetime.fromisoformat(text)
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def parse(path: Path, now: datetime) -> pd.DataFrame:
@@ -59,8 +59,10 @@ def parse(path: Path, now: datetime) -> pd.DataFrame:
         reader = csv.DictReader(f)
         missing = [c for c in (*KEYS, *VALUES) if c not in (reader.fieldnames or [])]
         if missing:
-            raise CameraParamsError(f"{path.name}: missing columns {', '.join(missing)} "
-                                    f"(expected {', '.join([*KEYS, *VALUES])}[, effective_from])")  # fmt: skip
+            raise CameraParamsError(
+                f"{path.name}: missing columns {', '.join(missing)} "
+                f"(expected {', '.join([*KEYS, *VALUES])}[, effective_from])"
+            )
         for line, raw in enumerate(reader, start=2):
             row, bad = {}, []
             for key in KEYS:
@@ -89,25 +91,31 @@ def parse(path: Path, now: datetime) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     duplicated = frame.duplicated(subset=[*KEYS, "effective_from"], keep=False)
     if duplicated.any():
-        pairs = sorted({f"{r.machine_id}/{r.part_no}@{r.effective_from.isoformat()}" for r in frame[duplicated].itertuples()})
+        pairs = sorted(
+            {f"{r.machine_id}/{r.part_no}@{r.effective_from.isoformat()}" for r in frame[duplicated].itertuples()}
+        )
         raise CameraParamsError(f"{path.name}: two rows for the same machine, part and time: {', '.join(pairs[:10])}")
     return frame
 
 
 def import_csv(settings: Settings, path: Path, now: datetime | None = None) -> dict:
     """Append the CSV's new rows to the parquet source; returns counts."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     incoming = parse(path, now)
     incoming["imported_at"] = now
     table = read_table(settings)
     key = [*KEYS, "effective_from"]
     merged = incoming.merge(table[[*key, *VALUES]], on=key, how="left", suffixes=("", "_old"), indicator=True)
-    changed = merged[(merged["_merge"] == "both") & (merged[[f"{v}_old" for v in VALUES]].to_numpy()
-                                                     != merged[list(VALUES)].to_numpy()).any(axis=1)]  # fmt: skip
+    changed = merged[
+        (merged["_merge"] == "both")
+        & (merged[[f"{v}_old" for v in VALUES]].to_numpy() != merged[list(VALUES)].to_numpy()).any(axis=1)
+    ]
     if not changed.empty:
         pairs = sorted(f"{r.machine_id}/{r.part_no}" for r in changed.itertuples())
-        raise CameraParamsError(f"{path.name}: rows for {', '.join(pairs[:10])} change values already in force "
-                                "from the same effective_from; give the new values a later effective_from")  # fmt: skip
+        raise CameraParamsError(
+            f"{path.name}: rows for {', '.join(pairs[:10])} change values already in force "
+            "from the same effective_from; give the new values a later effective_from"
+        )
     new = incoming[(merged["_merge"] == "left_only").to_numpy()]
     if not new.empty:
         out = pd.concat([table, new[COLUMNS]], ignore_index=True) if len(table) else new[COLUMNS].copy()
@@ -116,8 +124,14 @@ def import_csv(settings: Settings, path: Path, now: datetime | None = None) -> d
         from features.store import write_parquet
 
         write_parquet(out, table_path(settings))
-    return {"file": str(path), "rows": len(incoming), "added": len(new), "already_there": len(incoming) - len(new),
-            "table_rows": len(table) + len(new), "table": str(table_path(settings))}  # fmt: skip
+    return {
+        "file": str(path),
+        "rows": len(incoming),
+        "added": len(new),
+        "already_there": len(incoming) - len(new),
+        "table_rows": len(table) + len(new),
+        "table": str(table_path(settings)),
+    }
 
 
 def pairs(settings: Settings) -> list[dict]:
@@ -126,6 +140,14 @@ def pairs(settings: Settings) -> list[dict]:
     now = pd.Timestamp.now(tz="UTC")
     current = table[table["effective_from"] <= now].sort_values("effective_from").groupby(list(KEYS)).tail(1)
     current = current.sort_values(list(KEYS))
-    return [{"machine_id": r.machine_id, "part_no": r.part_no,
-             **{v: round(float(getattr(r, v)), 4) if kind is float else int(getattr(r, v)) for v, kind in VALUES.items()},
-             "effective_from": r.effective_from.isoformat()} for r in current.itertuples()]  # fmt: skip
+    return [
+        {
+            "machine_id": r.machine_id,
+            "part_no": r.part_no,
+            **{
+                v: round(float(getattr(r, v)), 4) if kind is float else int(getattr(r, v)) for v, kind in VALUES.items()
+            },
+            "effective_from": r.effective_from.isoformat(),
+        }
+        for r in current.itertuples()
+    ]

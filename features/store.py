@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -48,8 +48,10 @@ def online_store_config(settings: Settings, secrets: bool = True) -> dict:
     except ValueError as err:
         raise FeatureStoreError(f"AOI_FEAST_ONLINE={mask_password(url)!r}: {err}") from None
     if parsed.scheme not in ("redis", "rediss") or not parsed.hostname:
-        raise FeatureStoreError(f"AOI_FEAST_ONLINE={mask_password(url)!r}: expected redis://[user:password@]host:port[/db] "
-                                "(rediss:// for TLS)")  # fmt: skip
+        raise FeatureStoreError(
+            f"AOI_FEAST_ONLINE={mask_password(url)!r}: expected redis://[user:password@]host:port[/db] "
+            "(rediss:// for TLS)"
+        )
     connection = f"{parsed.hostname}:{port or 6379}"
     db = parsed.path.strip("/")
     if db:
@@ -64,8 +66,10 @@ def online_store_config(settings: Settings, secrets: bool = True) -> dict:
         if value:
             value = unquote(value)
             if "," in value:
-                raise FeatureStoreError(f"AOI_FEAST_ONLINE: the Redis {key} holds a comma, which Feast's connection "
-                                        "string cannot carry; choose one without")  # fmt: skip
+                raise FeatureStoreError(
+                    f"AOI_FEAST_ONLINE: the Redis {key} holds a comma, which Feast's connection "
+                    "string cannot carry; choose one without"
+                )
             if key == "password" and not secrets:
                 connection += f",password={PASSWORD_PLACEHOLDER}"
             else:
@@ -77,9 +81,14 @@ def repo_config(settings: Settings, secrets: bool = True) -> dict:
     """The content of feature_store.yaml for this AOI_HOME (``secrets=False``: the Redis password left out)."""
     from features.definitions import PROJECT
 
-    return {"project": PROJECT, "provider": "local", "registry": str(repo_dir(settings) / "registry.db"),
-            "online_store": online_store_config(settings, secrets), "offline_store": {"type": "file"},
-            "entity_key_serialization_version": 3}  # fmt: skip
+    return {
+        "project": PROJECT,
+        "provider": "local",
+        "registry": str(repo_dir(settings) / "registry.db"),
+        "online_store": online_store_config(settings, secrets),
+        "offline_store": {"type": "file"},
+        "entity_key_serialization_version": 3,
+    }
 
 
 def open_store(settings: Settings):
@@ -94,9 +103,11 @@ def open_store(settings: Settings):
     repo = repo_dir(settings)
     data_dir(settings).mkdir(parents=True, exist_ok=True)
     config = repo / "feature_store.yaml"
-    text = ("# Written by aoi from settings (AOI_HOME, AOI_FEAST_ONLINE); edits are overwritten. A Redis password is\n"
-            "# not written here: export AOI_FEAST_REDIS_PASSWORD to use the feast CLI in this folder.\n"
-            + yaml.safe_dump(repo_config(settings, secrets=False), sort_keys=False))  # fmt: skip
+    text = (
+        "# Written by aoi from settings (AOI_HOME, AOI_FEAST_ONLINE); edits are overwritten. A Redis password is\n"
+        "# not written here: export AOI_FEAST_REDIS_PASSWORD to use the feast CLI in this folder.\n"
+        + yaml.safe_dump(repo_config(settings, secrets=False), sort_keys=False)
+    )
     if not config.exists() or config.read_text() != text:
         config.write_text(text)
     repo_config_object = RepoConfig(**repo_config(settings))
@@ -128,8 +139,11 @@ def materialized_views(settings: Settings) -> list[str]:
 
     from features.definitions import repo_objects
 
-    return [o.name for o in repo_objects(data_dir(settings)) if isinstance(o, FeatureView)
-            and Path(o.batch_source.path).exists()]  # fmt: skip
+    return [
+        o.name
+        for o in repo_objects(data_dir(settings))
+        if isinstance(o, FeatureView) and Path(o.batch_source.path).exists()
+    ]
 
 
 def materialize(settings: Settings, views: list[str], store=None, end: datetime | None = None) -> dict:
@@ -137,7 +151,7 @@ def materialize(settings: Settings, views: list[str], store=None, end: datetime 
     import pandas as pd
 
     store = store or open_store(settings)
-    end = end or datetime.now(timezone.utc)
+    end = end or datetime.now(UTC)
     loaded = {}
     for name in views:
         view = store.get_feature_view(name)

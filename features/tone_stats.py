@@ -1,5 +1,5 @@
 """Per-machine tone statistics: rolling mean and standard deviation of brightness and channel differences over
-each machine's recent images, from the catalog (the metrics ingest measured with ``aoi.metrics``).
+each machine's recent images, from the catalog (the metrics ingest measured with ``aoi.image_metrics``).
 
 One row per machine and day that had images: the statistics over the window ending with that day's last
 image, stamped with its time. A point-in-time read at time t therefore sees what was known at t (domain
@@ -9,6 +9,8 @@ fact 3: one channel alone says little, so every difference is kept, not just bri
 from __future__ import annotations
 
 import pandas as pd
+from sqlalchemy import func
+from sqlmodel import select
 
 from aoi.settings import Settings
 
@@ -18,8 +20,6 @@ TONE_COLUMNS = ("brightness", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")
 def machine_images(settings: Settings) -> pd.DataFrame:
     """Every catalogued image with a machine: machine_id, at (capture time, else ingest time), tone metrics.
     Reference samples are left out: they show the reference board, not the line's boards."""
-    from sqlalchemy import func
-    from sqlmodel import select
 
     from aoi.catalog import db
     from aoi.catalog.models import Image, IngestBatch
@@ -27,8 +27,11 @@ def machine_images(settings: Settings) -> pd.DataFrame:
     at = func.coalesce(Image.captured_at, Image.ingested_at).label("at")
     columns = [Image.machine_id, at, *(getattr(Image, c) for c in TONE_COLUMNS)]
     with db.session(settings.catalog_url) as s:
-        rows = s.exec(select(*columns).join(IngestBatch, IngestBatch.id == Image.batch_id)
-                      .where(Image.machine_id.is_not(None), IngestBatch.reference.is_(False))).all()  # fmt: skip
+        rows = s.exec(
+            select(*columns)
+            .join(IngestBatch, IngestBatch.id == Image.batch_id)
+            .where(Image.machine_id.is_not(None), IngestBatch.reference.is_(False))
+        ).all()
     frame = pd.DataFrame(rows, columns=["machine_id", "at", *TONE_COLUMNS])
     frame["at"] = pd.to_datetime(frame["at"], utc=True)
     return frame
@@ -36,8 +39,7 @@ def machine_images(settings: Settings) -> pd.DataFrame:
 
 def rolling_stats(images: pd.DataFrame, window_days: int) -> pd.DataFrame:
     """machine_id, event_timestamp, images, <metric>_mean, <metric>_std: one row per machine and day."""
-    columns = ["machine_id", "event_timestamp", "images",
-               *(f"{c}_{s}" for c in TONE_COLUMNS for s in ("mean", "std"))]  # fmt: skip
+    columns = ["machine_id", "event_timestamp", "images", *(f"{c}_{s}" for c in TONE_COLUMNS for s in ("mean", "std"))]
     if images.empty:
         return pd.DataFrame(columns=columns)
     ordered = images.sort_values(["machine_id", "at"]).set_index("at")
@@ -59,5 +61,8 @@ def write_source(settings: Settings, window_days: int) -> dict:
     table = rolling_stats(machine_images(settings), window_days)
     target = data_dir(settings) / "machine_tone_stats.parquet"
     write_parquet(table, target)
-    return {"rows": len(table), "machines": int(table["machine_id"].nunique()) if len(table) else 0,
-            "table": str(target)}  # fmt: skip
+    return {
+        "rows": len(table),
+        "machines": int(table["machine_id"].nunique()) if len(table) else 0,
+        "table": str(target),
+    }

@@ -7,8 +7,8 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from aoi.dataset import versions
 from aoi.settings import get_settings
+from datasets import versions
 from flows.validate import validate
 
 
@@ -17,8 +17,9 @@ def _transient(task, task_run, state) -> bool:
     return not isinstance(state.result(raise_on_failure=False), versions.DatasetError)
 
 
-freeze = task(name="freeze-version", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5],
-              retry_condition_fn=_transient)(versions.build)  # fmt: skip
+freeze = task(
+    name="freeze-version", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient
+)(versions.build)
 
 
 @flow(name="build-dataset", log_prints=True)
@@ -36,10 +37,20 @@ def build_dataset(
     settings = get_settings()
     validation = validate(scope=f"source:{source}", spec=spec) if spec else None
     try:
-        version = freeze(settings.catalog_url, name, source=source, spec_key=validation and validation["spec"],
-                         per_class=per_class, split=split, group_by=group_by, seed=seed, parent=parent,
-                         max_class_loss=settings.datasets.max_class_loss, allow_class_loss=allow_class_loss,
-                         min_label_images=settings.ingest.min_label_images)  # fmt: skip
+        version = freeze(
+            settings.catalog_url,
+            name,
+            source=source,
+            spec_key=validation and validation["spec"],
+            per_class=per_class,
+            split=split,
+            group_by=group_by,
+            seed=seed,
+            parent=parent,
+            max_class_loss=settings.datasets.max_class_loss,
+            allow_class_loss=allow_class_loss,
+            min_label_images=settings.ingest.min_label_images,
+        )
     except versions.ClassLossError as err:
         if validation and validation["pictures"]:  # where a person sees why: the run's tone pictures per label
             folder = Path(validation["pictures"][0]).parent

@@ -7,17 +7,17 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from aoi import simulated_line
-from aoi.dataset import versions
-from aoi.datasets import DEMO_COLOR_SPEC, DEMO_DATASETS, SETS
 from aoi.settings import get_settings
+from datasets import versions
+from demo import simulated_line
+from demo.public_sets import DEMO_COLOR_SPEC, DEMO_DATASETS, SETS
+from evaluation import evaluate as evaluation
 from evaluation import line_check
-from evaluation import service as evaluation
 from flows.dataset import build_dataset
 from flows.ingest import ingest
 from flows.line import line
 from flows.train import train
-from training.service import TrainingError
+from training.runs import TrainingError
 from validation.steps import Scope, derive_spec
 
 COLOR_SPEC = "pku-color-tone"
@@ -45,8 +45,8 @@ DEMO_TARGET_ACCURACY = 0.99
 def demo(inputs: dict[str, str], progress: bool = True) -> dict:
     """``inputs``: data set name -> folder.
 
-    1. ingest every set; 2. derive a colour tone spec from the PKU batch, per class (mean ± 2.5σ of each class: the team's one band
-       at ± 1.5σ took a class's content for camera tone);
+    1. ingest every set; 2. derive a colour tone spec from the PKU batch, per class (mean ± 2.5σ of each class:
+       the team's one band at ± 1.5σ took a class's content for camera tone);
     3. register one dated blind set per source (DeepPCB's official test list; two PKU boards); SIMULATION: shoot
        PKU crops with 4 simulated VRS machines, ingest their reference samples and captures (held out as a blind
        set), import their camera parameters, run the features flow (tone statistics, colour calibration);
@@ -63,15 +63,32 @@ def demo(inputs: dict[str, str], progress: bool = True) -> dict:
         for name, path in inputs.items()
     }
     gray_batch, color_batch = ingested["deeppcb"]["batch_id"], ingested["pku-pcb-roi"]["batch_id"]
-    spec, _ = derive(settings, COLOR_SPEC, Scope(batch_id=color_batch), DEMO_COLOR_SPEC["k"], False,
-                     per_class=DEMO_COLOR_SPEC["per_class"])
+    spec, _ = derive(
+        settings,
+        COLOR_SPEC,
+        Scope(batch_id=color_batch),
+        DEMO_COLOR_SPEC["k"],
+        False,
+        per_class=DEMO_COLOR_SPEC["per_class"],
+    )
     blind = {
-        "gray": register_blind(settings.catalog_url, "deeppcb-blind-official-test", source="gray", batch_id=gray_batch,
-                               groups=versions.deeppcb_groups(str(Path(inputs["deeppcb"]) / "PCBData" / "test.txt")),
-                               note="DeepPCB's official test split (PCBData/test.txt)"),
-        "color": register_blind(settings.catalog_url, "pku-blind-boards-11-12", source="color", batch_id=color_batch,
-                                name_pattern=PKU_BLIND_BOARDS, note="PKU boards 11 and 12 held out"),
-    }  # fmt: skip
+        "gray": register_blind(
+            settings.catalog_url,
+            "deeppcb-blind-official-test",
+            source="gray",
+            batch_id=gray_batch,
+            groups=versions.deeppcb_groups(str(Path(inputs["deeppcb"]) / "PCBData" / "test.txt")),
+            note="DeepPCB's official test split (PCBData/test.txt)",
+        ),
+        "color": register_blind(
+            settings.catalog_url,
+            "pku-blind-boards-11-12",
+            source="color",
+            batch_id=color_batch,
+            name_pattern=PKU_BLIND_BOARDS,
+            note="PKU boards 11 and 12 held out",
+        ),
+    }
     line_folder = simulated_line.default_folder(settings)
     try:
         simulated = line(inputs["pku-pcb-roi"], str(line_folder), DEMO_LINE_CAPTURES, progress)
@@ -95,10 +112,19 @@ def demo(inputs: dict[str, str], progress: bool = True) -> dict:
             threshold = calibrate(settings, model["model_version"], target_accuracy=DEMO_TARGET_ACCURACY)
         except evaluation.EvaluationError as err:  # out of reach on this valid split: the default stays
             threshold = {"skipped": str(err)}
-        checks[kind] = {"calibration": threshold,
-                        "robustness": robustness(settings, model["model_version"], blind[kind]["name"])}  # fmt: skip
+        checks[kind] = {
+            "calibration": threshold,
+            "robustness": robustness(settings, model["model_version"], blind[kind]["name"]),
+        }
     color_model = models.get("color", {}).get("model_version")
     if "skipped" not in simulated:
         simulated["check"] = check_line(settings, line_folder, color_model)
-    return {"ingest": ingested, "spec": spec.key, "blind": blind, "line": simulated, "datasets": datasets,
-            "models": models, "checks": checks}  # fmt: skip
+    return {
+        "ingest": ingested,
+        "spec": spec.key,
+        "blind": blind,
+        "line": simulated,
+        "datasets": datasets,
+        "models": models,
+        "checks": checks,
+    }

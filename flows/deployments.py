@@ -33,11 +33,28 @@ ON_DEMAND = {
 def deployments(settings: Settings) -> list[dict]:
     """Every deployment as data: flow, name, entrypoint, schedule, parameters."""
     config = settings.monitoring
-    out = [{"flow": "retrain", "name": kind, "entrypoint": "flows/retrain.py:retrain", "cron": config.retrain_cron,
-            "parameters": {"kind": kind, "reason": "scheduled"}} for kind in KINDS]  # fmt: skip
-    out.append({"flow": "monitor", "name": "every-interval", "entrypoint": "flows/monitor.py:monitor",
-                "interval": config.monitor_interval_s, "parameters": {}})  # fmt: skip
-    out += [{"flow": flow, "name": "on-demand", "entrypoint": entry, "parameters": {}} for flow, entry in ON_DEMAND.items()]
+    out = [
+        {
+            "flow": "retrain",
+            "name": kind,
+            "entrypoint": "flows/retrain.py:retrain",
+            "cron": config.retrain_cron,
+            "parameters": {"kind": kind, "reason": "scheduled"},
+        }
+        for kind in KINDS
+    ]
+    out.append(
+        {
+            "flow": "monitor",
+            "name": "every-interval",
+            "entrypoint": "flows/monitor.py:monitor",
+            "interval": config.monitor_interval_s,
+            "parameters": {},
+        }
+    )
+    out += [
+        {"flow": flow, "name": "on-demand", "entrypoint": entry, "parameters": {}} for flow, entry in ON_DEMAND.items()
+    ]
     return out
 
 
@@ -54,8 +71,10 @@ def ensure_work_pool(name: str, kind: str = "process") -> bool:
         except ObjectAlreadyExists:
             existing = client.read_work_pool(name).type
             if existing != kind:
-                raise ValueError(f"work pool {name} is a {existing} pool, but AOI_MONITORING__WORK_POOL_TYPE is "
-                                 f"{kind}: set it to {existing}, or name another pool") from None  # fmt: skip
+                raise ValueError(
+                    f"work pool {name} is a {existing} pool, but AOI_MONITORING__WORK_POOL_TYPE is "
+                    f"{kind}: set it to {existing}, or name another pool"
+                ) from None
             return False
     return True
 
@@ -69,9 +88,23 @@ def deploy(settings: Settings) -> dict:
     registered = []
     for d in deployments(settings):
         source = flow.from_source(source=str(ROOT), entrypoint=d["entrypoint"])
-        deployment_id = source.deploy(name=d["name"], work_pool_name=pool, cron=d.get("cron"), interval=d.get("interval"),
-                                      parameters=d["parameters"], print_next_steps=False)  # fmt: skip
-        schedule = f"cron {d['cron']}" if d.get("cron") else (f"every {d['interval']} s" if d.get("interval") else "on demand")
-        registered.append({"deployment": f"{d['flow']}/{d['name']}", "id": str(deployment_id), "schedule": schedule,
-                           "entrypoint": d["entrypoint"]})  # fmt: skip
+        deployment_id = source.deploy(
+            name=d["name"],
+            work_pool_name=pool,
+            cron=d.get("cron"),
+            interval=d.get("interval"),
+            parameters=d["parameters"],
+            print_next_steps=False,
+        )
+        schedule = (
+            f"cron {d['cron']}" if d.get("cron") else (f"every {d['interval']} s" if d.get("interval") else "on demand")
+        )
+        registered.append(
+            {
+                "deployment": f"{d['flow']}/{d['name']}",
+                "id": str(deployment_id),
+                "schedule": schedule,
+                "entrypoint": d["entrypoint"],
+            }
+        )
     return {"work_pool": pool, "work_pool_created": created, "deployments": registered}

@@ -11,9 +11,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from tqdm import tqdm
 
-from aoi.ingest import steps
-from aoi.ingest.candidate import ArchiveRefused
 from aoi.settings import get_settings
+from ingest import steps
+from ingest.candidate import ArchiveRefused
 
 # Inputs are bytes and closures: never cached or persisted. Catalog and store writes are idempotent, so
 # retrying them after a transient failure (a locked database, a network file system hiccup) is safe.
@@ -41,7 +41,12 @@ def ingest(
     reference: bool = False,
 ) -> dict:
     settings = get_settings()
-    options = {"source": source, "machine_id": machine_id, "part_no": part_no, **({"reference": True} if reference else {})}
+    options = {
+        "source": source,
+        "machine_id": machine_id,
+        "part_no": part_no,
+        **({"reference": True} if reference else {}),
+    }
     batch_id = open_batch(settings, path, format, options, str(flow_run.id) if flow_run.id else None)
     tally, found, bar = steps.Tally(), None, None
     try:
@@ -64,6 +69,11 @@ def ingest(
         if bar is not None:
             bar.close()
     result = finish(settings, batch_id, tally, found)
-    get_run_logger().info("batch %s: %s added, %s duplicates, %s quarantined", batch_id,
-                          result["added"], result["duplicates"], result["quarantined"])  # fmt: skip
+    get_run_logger().info(
+        "batch %s: %s added, %s duplicates, %s quarantined",
+        batch_id,
+        result["added"],
+        result["duplicates"],
+        result["quarantined"],
+    )
     return result

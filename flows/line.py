@@ -1,4 +1,4 @@
-"""Simulated-line flow (a SIMULATION, see aoi/simulated_line.py): shoot the PKU crops with four simulated VRS
+"""Simulated-line flow (a SIMULATION, see demo/simulated_line.py): shoot the PKU crops with four simulated VRS
 machines (each part number with its own tone on each machine) -> ingest their reference samples and their line
 captures -> import their camera parameters -> hold the captures out as a blind set -> features (tone statistics,
 calibration, online store)."""
@@ -10,12 +10,12 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from aoi import simulated_line
-from aoi.dataset import versions
 from aoi.settings import get_settings
+from datasets import versions
+from demo import simulated_line
 from features import camera_params
-from flows.refresh_features import features
 from flows.ingest import ingest
+from flows.refresh_features import features
 
 shoot = task(name="shoot-simulated-line", cache_policy=NO_CACHE)(simulated_line.simulate)
 import_camera_params = task(name="import-camera-params", cache_policy=NO_CACHE)(camera_params.import_csv)
@@ -27,14 +27,27 @@ def line(source: str, out: str, per_machine: int = 150, progress: bool = True) -
     settings = get_settings()
     folder = Path(out)
     shot = shoot(Path(source), folder, reference_id=settings.features.reference_machine, per_machine=per_machine)
-    reference = ingest(path=str(folder / "reference.csv"), format="csv", source="color", progress=progress,
-                       reference=True)  # fmt: skip
+    reference = ingest(
+        path=str(folder / "reference.csv"), format="csv", source="color", progress=progress, reference=True
+    )
     captures = ingest(path=str(folder / "captures.csv"), format="csv", source="color", progress=progress)
     params = import_camera_params(settings, folder / "camera_params.csv")
     blind = None
     if captures["added"]:  # a re-run adds nothing: its captures are held out already
-        blind = hold_out(settings.catalog_url, f"simulated-line-b{captures['batch_id']}", source="color",
-                         batch_id=captures["batch_id"], note="SIMULATION: PKU boards 11-12 shot by 4 simulated VRS")  # fmt: skip
-    return {"simulation": simulated_line.NOTICE, "folder": out, "machines": [m["machine_id"] for m in shot["machines"]],
-            "reference": reference, "captures": captures, "camera_params": params, "blind": blind,
-            "features": features()}  # fmt: skip
+        blind = hold_out(
+            settings.catalog_url,
+            f"simulated-line-b{captures['batch_id']}",
+            source="color",
+            batch_id=captures["batch_id"],
+            note="SIMULATION: PKU boards 11-12 shot by 4 simulated VRS",
+        )
+    return {
+        "simulation": simulated_line.NOTICE,
+        "folder": out,
+        "machines": [m["machine_id"] for m in shot["machines"]],
+        "reference": reference,
+        "captures": captures,
+        "camera_params": params,
+        "blind": blind,
+        "features": features(),
+    }

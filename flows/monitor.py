@@ -23,8 +23,13 @@ record = task(name="record-check", cache_policy=NO_CACHE, retries=2, retry_delay
 
 
 @flow(name="monitor", log_prints=True)
-def monitor(kind: str | None = None, window: str | None = None, since: str | None = None, until: str | None = None,
-            trigger_retraining: bool = True) -> dict:  # fmt: skip
+def monitor(
+    kind: str | None = None,
+    window: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    trigger_retraining: bool = True,
+) -> dict:
     """``window``: e.g. 24h (default the settings' window_hours) up to ``until`` (default now); ``since``: an ISO
     start time instead."""
     settings = get_settings()
@@ -36,11 +41,18 @@ def monitor(kind: str | None = None, window: str | None = None, since: str | Non
         current, calibrated = load_window(settings, name, version, span)
         scopes = compare(settings, name, reference, current)
         drift = check.verdict_of(scopes)
-        decision = decide(settings, name, drift, check.drifted_machines(scopes), trigger_retraining, check.retraining_ended)
+        decision = decide(
+            settings, name, drift, check.drifted_machines(scopes), trigger_retraining, check.retraining_ended
+        )
         retraining = trigger(settings, name, decision.episode_id, check.reasons(scopes)) if decision.trigger else None
         check_id = record(settings, name, version, span, reference, scopes, drift, decision, run_id)
-        results[name] = check.summarise(name, version, span, reference, calibrated, scopes, drift, decision, retraining, check_id)
-        create_markdown_artifact(key=f"drift-{name}", markdown=check.markdown(results[name]),
-                                 description=f"drift check of the {name} model's answers")  # fmt: skip
+        results[name] = check.summarise(
+            name, version, span, reference, calibrated, scopes, drift, decision, retraining, check_id
+        )
+        create_markdown_artifact(
+            key=f"drift-{name}",
+            markdown=check.markdown(results[name]),
+            description=f"drift check of the {name} model's answers",
+        )
         print(f"{name}: {decision.text}")
     return check.combine(results)

@@ -11,23 +11,28 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from aoi.settings import get_settings
-from evaluation import approval, promotion, steps
+from promotion import approval, stages, steps
 
 check_candidate = task(name="check-candidate", cache_policy=NO_CACHE)(steps.check_candidate)
 evaluate_blind = task(name="evaluate-blind-sets", cache_policy=NO_CACHE)(steps.evaluate_blind)
 tone_drop = task(name="tone-robustness", cache_policy=NO_CACHE)(steps.tone_drop)
 judge = task(name="gate", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(steps.judge)
 review_page = task(name="review-page", cache_policy=NO_CACHE)(steps.review_page)
-open_approval = task(name="open-approval", cache_policy=NO_CACHE)(promotion.open_approval)
+open_approval = task(name="open-approval", cache_policy=NO_CACHE)(stages.open_approval)
 
 
 def _worth_retrying(_task, _run, state) -> bool:
     """A refused decision (PromotionError: superseded, not waiting) is final; a database hiccup is retried."""
-    return not isinstance(state.result(raise_on_failure=False), promotion.PromotionError)
+    return not isinstance(state.result(raise_on_failure=False), stages.PromotionError)
 
 
-decide = task(name="apply-decision", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5],
-              retry_condition_fn=_worth_retrying)(promotion.decide)  # fmt: skip
+decide = task(
+    name="apply-decision",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[1, 5],
+    retry_condition_fn=_worth_retrying,
+)(stages.decide)
 
 
 def _key(*parts) -> str:  # artifact keys: lowercase letters, digits and dashes
@@ -41,23 +46,37 @@ def promote(model_version: str, timeout_s: int | None = None) -> dict:
     run_id = str(flow_run.id) if flow_run.id else None
     check = check_candidate(settings, model_version)
     candidate = evaluate_blind(settings, model_version, check["blind_sets"])
-    production = evaluate_blind(settings, check["production"], check["blind_sets"], report=False) if check["production"] else None
-    verdict = judge(settings, check, candidate, production, tone_drop(settings, model_version, check["blind_sets"]), run_id)
+    production = (
+        evaluate_blind(settings, check["production"], check["blind_sets"], report=False)
+        if check["production"]
+        else None
+    )
+    verdict = judge(
+        settings, check, candidate, production, tone_drop(settings, model_version, check["blind_sets"]), run_id
+    )
     for warning in verdict["warnings"] or []:  # they never fail the gate; the reviewer sees them in the artifact
         print(f"warning: {warning['message']}")
     page = review_page(settings, check, verdict, candidate)
-    create_markdown_artifact(key=_key("gate", model_version), markdown=f"{page['verdict_markdown']}\n\n{page['comparison_markdown']}",
-                             description=f"gate verdict and blind-test comparison for {model_version}")  # fmt: skip
+    create_markdown_artifact(
+        key=_key("gate", model_version),
+        markdown=f"{page['verdict_markdown']}\n\n{page['comparison_markdown']}",
+        description=f"gate verdict and blind-test comparison for {model_version}",
+    )
     for dataset, report in page["reports"].items():
-        create_link_artifact(key=_key("report", model_version, dataset), link=Path(report).as_uri(),
-                             link_text=f"HTML report: {model_version} on {dataset}")  # fmt: skip
+        create_link_artifact(
+            key=_key("report", model_version, dataset),
+            link=Path(report).as_uri(),
+            link_text=f"HTML report: {model_version} on {dataset}",
+        )
     if not verdict["passed"]:
         failed = [r["rule"] for r in verdict["rules"] if not r["passed"]]
         print(f"{model_version} failed its gate ({'; '.join(failed)}): no approval asked, stage stays candidate")
         return {"model_version": model_version, "decision": "gate failed", "verdict": verdict, "stage": "candidate"}
     approval_id = open_approval(settings, verdict["verdict_id"], run_id)
-    print(f"{model_version} passed its gate: waiting for a reviewer (Prefect UI: Resume on this run, "
-          f"or `aoi approve {run_id} [--reviewer NAME] [--reject]`)")  # fmt: skip
+    print(
+        f"{model_version} passed its gate: waiting for a reviewer (Prefect UI: Resume on this run, "
+        f"or `aoi approve {run_id} [--reviewer NAME] [--reject]`)"
+    )
     form = approval.wait_for_decision(timeout_s or settings.gate.approval_timeout_s, settings.gate.approval_poll_s)
     decided = decide(settings, approval_id, form.approve, form.reviewer, form.comment)
     return {"model_version": model_version, "decision": decided["status"], "verdict": verdict, **decided}

@@ -8,9 +8,9 @@ from prefect.cache_policies import NO_CACHE
 
 from aoi.settings import get_settings
 from flows.dataset import build_dataset
-from flows.refresh_features import features
 from flows.ingest import ingest
 from flows.promote import promote
+from flows.refresh_features import features
 from flows.train import train
 from monitoring import retraining
 
@@ -21,12 +21,22 @@ make_plan = task(name="retraining-plan", cache_policy=NO_CACHE)(retraining.plan)
 def retrain(kind: str, reason: str = "scheduled", approval_timeout_s: int | None = None) -> dict:
     settings = get_settings()
     plan = make_plan(settings, kind)
-    print(f"retraining the {kind} model ({reason}): from {plan.production_version}, "
-          f"{len(plan.batches)} inbox batches, new dataset version {plan.dataset}")  # fmt: skip
+    print(
+        f"retraining the {kind} model ({reason}): from {plan.production_version}, "
+        f"{len(plan.batches)} inbox batches, new dataset version {plan.dataset}"
+    )
     ingested = [ingest(path=path, format=fmt, source=kind, progress=False) for path, fmt in plan.batches]
     version = build_dataset(plan.dataset, kind, spec=plan.spec, parent=plan.parent_dataset, **plan.dataset_options)
     refreshed = features()
     model = train(version["name"], **plan.training)
     decision = promote(model["model_version"], timeout_s=approval_timeout_s)
-    return {"kind": kind, "reason": reason, "plan": plan.as_dict(), "ingest": ingested, "dataset": version,
-            "features": refreshed, "model": model, "promotion": decision}  # fmt: skip
+    return {
+        "kind": kind,
+        "reason": reason,
+        "plan": plan.as_dict(),
+        "ingest": ingested,
+        "dataset": version,
+        "features": refreshed,
+        "model": model,
+        "promotion": decision,
+    }

@@ -31,6 +31,9 @@ def validate(scope: str, spec: str) -> dict:
     verdict = checkpoint(settings, spec_obj, frame)
     exclude(settings, run_id, spec_obj, verdict)
     summary = finish_run(settings, run_id, verdict, pictures(settings, run_id, spec_obj, frame))
-    create_markdown_artifact(key=f"validation-run-{run_id}", markdown=steps.report_markdown(spec_obj, summary),
-                             description=f"validation of {scope} against {spec_obj.key}")  # fmt: skip
+    create_markdown_artifact(
+        key=f"validation-run-{run_id}",
+        markdown=steps.report_markdown(spec_obj, summary),
+        description=f"validation of {scope} against {spec_obj.key}",
+    )
     return summary

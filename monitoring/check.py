@@ -15,7 +15,6 @@ from aoi.settings import Settings
 from monitoring import frames, parts, policy
 from monitoring.drift import Comparison, compare
 
-
 RETRAIN_DEPLOYMENT = "retrain/{kind}"  # flow/deployment; flows/deployments.py registers one per kind
 
 
@@ -44,8 +43,12 @@ def parse_span(text: str) -> timedelta:
     return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
 
 
-def window_of(settings: Settings, span: str | None = None, since: str | datetime | None = None,
-              until: str | datetime | None = None) -> Window:  # fmt: skip
+def window_of(
+    settings: Settings,
+    span: str | None = None,
+    since: str | datetime | None = None,
+    until: str | datetime | None = None,
+) -> Window:
     """[since, until) or the last ``span`` (default the settings' window_hours) before ``until`` (default now)."""
     end = _parse_time(until, "--until") if until is not None else utcnow()
     if since is not None:
@@ -75,8 +78,9 @@ def kinds_to_check(settings: Settings, kind: str | None) -> dict[str, str]:
     if kind is None:
         return production
     if kind not in production:
-        raise MonitorError(f"no production {kind} model: drift is measured against the production model's "
-                           f"reference (aoi stages)")  # fmt: skip
+        raise MonitorError(
+            f"no production {kind} model: drift is measured against the production model's reference (aoi stages)"
+        )
     return {kind: production[kind]}
 
 
@@ -89,8 +93,9 @@ def _report_path(settings: Settings, kind: str, scope: str, at: datetime):
     return settings.reports_dir / "monitoring" / f"drift-{kind}-{at:%Y%m%dT%H%M%S}-{scope}.html"
 
 
-def compare_scopes(settings: Settings, kind: str, reference: pd.DataFrame, current: pd.DataFrame,
-                   html: bool = True) -> dict:  # fmt: skip
+def compare_scopes(
+    settings: Settings, kind: str, reference: pd.DataFrame, current: pd.DataFrame, html: bool = True
+) -> dict:
     """The verdict over all answers, per machine and per part number; an HTML report for the whole window and
     for each flagged machine. Every answer is judged against reference images of its own part number
     (``monitoring.parts``); answers of a part with no reference are reported, not judged. Scopes with too few
@@ -100,24 +105,40 @@ def compare_scopes(settings: Settings, kind: str, reference: pd.DataFrame, curre
     judged, unreferenced = parts.split(reference, current, config.min_part_reference)
     notes = [_no_reference(p, n) for p, n in unreferenced.items()]
     if len(judged) < config.min_samples:
-        return {"overall": {"samples": len(judged), **policy.too_few(len(judged), config.min_samples).as_dict(),
-                            "notes": notes},
-                "machines": _machines(settings, reference, current, judged, unreferenced, html, now, kind),
-                "parts": _parts(settings, reference, current, unreferenced), "report": None}  # fmt: skip
-    overall = compare(parts.matched(reference, judged, config.min_part_reference), judged, config)
-    overall_html = overall.save_html(_report_path(settings, kind, "all", now)) if html else None
-    return {"overall": {**_brief(overall), **policy.judge(overall, config).as_dict(), "notes": notes},
+        return {
+            "overall": {
+                "samples": len(judged),
+                **policy.too_few(len(judged), config.min_samples).as_dict(),
+                "notes": notes,
+            },
             "machines": _machines(settings, reference, current, judged, unreferenced, html, now, kind),
             "parts": _parts(settings, reference, current, unreferenced),
-            "report": str(overall_html) if overall_html else None}  # fmt: skip
+            "report": None,
+        }
+    overall = compare(parts.matched(reference, judged, config.min_part_reference), judged, config)
+    overall_html = overall.save_html(_report_path(settings, kind, "all", now)) if html else None
+    return {
+        "overall": {**_brief(overall), **policy.judge(overall, config).as_dict(), "notes": notes},
+        "machines": _machines(settings, reference, current, judged, unreferenced, html, now, kind),
+        "parts": _parts(settings, reference, current, unreferenced),
+        "report": str(overall_html) if overall_html else None,
+    }
 
 
 def _no_reference(part: str, answers: int) -> str:
     return f"no reference for part {part}: {answers} answers reported, not judged"
 
 
-def _machines(settings: Settings, reference: pd.DataFrame, current: pd.DataFrame, judged: pd.DataFrame,
-              unreferenced: dict, html: bool, now: datetime, kind: str = "") -> dict:  # fmt: skip
+def _machines(
+    settings: Settings,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    judged: pd.DataFrame,
+    unreferenced: dict,
+    html: bool,
+    now: datetime,
+    kind: str = "",
+) -> dict:
     """Per machine: its verdict on its judged answers, and what the system knows of it (calibration, reference
     images of its own): a machine it knows nothing of is compared as captured, and says so."""
     config = settings.monitoring
@@ -129,23 +150,34 @@ def _machines(settings: Settings, reference: pd.DataFrame, current: pd.DataFrame
         facts = {"calibrated": calibrated, "in_reference": machine in known}
         notes = []
         if not calibrated and machine not in known:
-            notes.append(f"no calibration and no reference images for machine {machine}: compared as captured "
-                         "with the line's reference")  # fmt: skip
+            notes.append(
+                f"no calibration and no reference images for machine {machine}: compared as captured "
+                "with the line's reference"
+            )
         elif not calibrated:
             notes.append(f"no calibration for machine {machine}: compared as captured")
         new_parts = sorted(set(parts._part(every)) & set(unreferenced))
         notes += [_no_reference(p, int((parts._part(every) == p).sum())) for p in new_parts]
         if len(rows) < config.min_machine_samples:
-            out[machine] = {"samples": len(rows), **facts,
-                            **policy.too_few(len(rows), config.min_machine_samples).as_dict(), "notes": notes}  # fmt: skip
+            out[machine] = {
+                "samples": len(rows),
+                **facts,
+                **policy.too_few(len(rows), config.min_machine_samples).as_dict(),
+                "notes": notes,
+            }
             continue
         figures = compare(parts.matched(reference, rows, config.min_part_reference), rows, config)
         verdict = policy.judge(figures, config)
         report = None
         if verdict.drift and html:  # the picture a person opens for the flagged machine
             report = figures.save_html(_report_path(settings, kind, _safe(machine), now))
-        out[machine] = {**_brief(figures), **facts, **verdict.as_dict(), "notes": notes,
-                        "report": str(report) if report else None}  # fmt: skip
+        out[machine] = {
+            **_brief(figures),
+            **facts,
+            **verdict.as_dict(),
+            "notes": notes,
+            "report": str(report) if report else None,
+        }
     return out
 
 
@@ -156,24 +188,40 @@ def _parts(settings: Settings, reference: pd.DataFrame, current: pd.DataFrame, u
     out = {}
     for part, rows in parts.part_groups(current):
         if part in unreferenced:
-            out[part] = {"samples": len(rows), "reference_samples": 0, "drift": None, "reference": False,
-                         "reasons": [f"no reference for part {part}"]}  # fmt: skip
+            out[part] = {
+                "samples": len(rows),
+                "reference_samples": 0,
+                "drift": None,
+                "reference": False,
+                "reasons": [f"no reference for part {part}"],
+            }
             continue
         own = parts.of_part(reference, part)
         if len(rows) < config.min_machine_samples:
-            out[part] = {"samples": len(rows), "reference_samples": len(own), "reference": True,
-                         **policy.too_few(len(rows), config.min_machine_samples).as_dict()}  # fmt: skip
+            out[part] = {
+                "samples": len(rows),
+                "reference_samples": len(own),
+                "reference": True,
+                **policy.too_few(len(rows), config.min_machine_samples).as_dict(),
+            }
             continue
         figures = compare(own, rows, config)
-        out[part] = {**_brief(figures), "reference_samples": len(own), "reference": True,
-                     "machines": sorted(rows["machine_id"].dropna().unique().tolist()),
-                     **policy.judge(figures, config).as_dict()}  # fmt: skip
+        out[part] = {
+            **_brief(figures),
+            "reference_samples": len(own),
+            "reference": True,
+            "machines": sorted(rows["machine_id"].dropna().unique().tolist()),
+            **policy.judge(figures, config).as_dict(),
+        }
     return out
 
 
 def _brief(c: Comparison) -> dict:
-    return {k: v for k, v in c.as_dict().items() if k != "scores"} | {"scores": {
-        col: {"score": s["score"], "method": s["method"], "drifted": s["drifted"]} for col, s in c.scores.items()}}
+    return {k: v for k, v in c.as_dict().items() if k != "scores"} | {
+        "scores": {
+            col: {"score": s["score"], "method": s["method"], "drifted": s["drifted"]} for col, s in c.scores.items()
+        }
+    }
 
 
 def _safe(name: str) -> str:
@@ -182,8 +230,11 @@ def _safe(name: str) -> str:
 
 def verdict_of(scopes: dict) -> bool | None:
     """The check's verdict: drift when the whole window or any machine drifted; None when nothing could be said."""
-    verdicts = [scopes["overall"]["drift"], *(m["drift"] for m in scopes["machines"].values()),
-                *(p["drift"] for p in scopes.get("parts", {}).values())]
+    verdicts = [
+        scopes["overall"]["drift"],
+        *(m["drift"] for m in scopes["machines"].values()),
+        *(p["drift"] for p in scopes.get("parts", {}).values()),
+    ]
     if any(v for v in verdicts):
         return True
     return None if scopes["overall"]["drift"] is None else False
@@ -199,9 +250,11 @@ def drifted_parts(scopes: dict) -> list[str]:
 
 def reasons(scopes: dict) -> str:
     """Why the check said drift, as the retrain run's ``reason`` parameter carries it."""
-    return "; ".join(scopes["overall"]["reasons"]
-                     + [f"{m}: {'; '.join(v['reasons'])}" for m, v in scopes["machines"].items() if v["drift"]]
-                     + [f"part {p}: {'; '.join(v['reasons'])}" for p, v in scopes.get("parts", {}).items() if v["drift"]])  # fmt: skip
+    return "; ".join(
+        scopes["overall"]["reasons"]
+        + [f"{m}: {'; '.join(v['reasons'])}" for m, v in scopes["machines"].items() if v["drift"]]
+        + [f"part {p}: {'; '.join(v['reasons'])}" for p, v in scopes.get("parts", {}).items() if v["drift"]]
+    )
 
 
 def _machine_verdicts(scopes: dict) -> dict:
@@ -213,16 +266,36 @@ def _part_verdicts(scopes: dict) -> dict:
     return {p: {k: v for k, v in fig.items() if k != "scores"} for p, fig in scopes.get("parts", {}).items()}
 
 
-def record(settings: Settings, kind: str, version: str, window: Window, reference: pd.DataFrame, scopes: dict,
-           drift: bool | None, decision: policy.Decision, flow_run_id: str | None) -> int:  # fmt: skip
+def record(
+    settings: Settings,
+    kind: str,
+    version: str,
+    window: Window,
+    reference: pd.DataFrame,
+    scopes: dict,
+    drift: bool | None,
+    decision: policy.Decision,
+    flow_run_id: str | None,
+) -> int:
     overall = scopes["overall"]
-    row = DriftCheck(kind=kind, model_version=version, window_start=window.start, window_end=window.end,
-                     samples=overall["samples"], reference_samples=len(reference),
-                     drifted_columns=overall.get("drifted_columns", []), drift_share=overall.get("drift_share"),
-                     unknown_rate=overall.get("unknown_rate"), reference_unknown_rate=overall.get("reference_unknown_rate"),
-                     machines=_machine_verdicts(scopes),
-                     drift=drift, decision=decision.text[:160],
-                     report_path=scopes["report"], episode_id=decision.episode_id, flow_run_id=flow_run_id)  # fmt: skip
+    row = DriftCheck(
+        kind=kind,
+        model_version=version,
+        window_start=window.start,
+        window_end=window.end,
+        samples=overall["samples"],
+        reference_samples=len(reference),
+        drifted_columns=overall.get("drifted_columns", []),
+        drift_share=overall.get("drift_share"),
+        unknown_rate=overall.get("unknown_rate"),
+        reference_unknown_rate=overall.get("reference_unknown_rate"),
+        machines=_machine_verdicts(scopes),
+        drift=drift,
+        decision=decision.text[:160],
+        report_path=scopes["report"],
+        episode_id=decision.episode_id,
+        flow_run_id=flow_run_id,
+    )
     with db.session(settings.catalog_url) as s:
         s.add(row)
         s.commit()
@@ -245,52 +318,91 @@ def request_retraining(settings: Settings, kind: str, episode_id: int, reason: s
 
 
 def retraining_ended(flow_run_id: str) -> bool:
-    from evaluation.approval import state_of
+    from promotion.approval import state_of
 
     state = state_of(flow_run_id)
     return state is None or state.is_final()
 
 
-def summarise(kind: str, version: str, window: Window, reference: pd.DataFrame, calibrated_rows: int, scopes: dict,
-              drift: bool | None, decision: policy.Decision, retraining: dict | None, check_id: int) -> dict:  # fmt: skip
+def summarise(
+    kind: str,
+    version: str,
+    window: Window,
+    reference: pd.DataFrame,
+    calibrated_rows: int,
+    scopes: dict,
+    drift: bool | None,
+    decision: policy.Decision,
+    retraining: dict | None,
+    check_id: int,
+) -> dict:
     """One kind's result as `aoi monitor --json` prints it."""
     overall = scopes["overall"]
-    return {"kind": kind, "model_version": version, "window": window.as_dict(), "drift": drift,
-            "samples": overall["samples"], "reference_samples": len(reference), "calibrated_samples": calibrated_rows,
-            "drifted_columns": overall.get("drifted_columns", []), "drift_share": overall.get("drift_share"),
-            "unknown_rate": overall.get("unknown_rate"), "reference_unknown_rate": overall.get("reference_unknown_rate"),
-            "reasons": overall["reasons"], "overall_drift": overall["drift"],  # the whole window's own verdict
-            "machines": _machine_verdicts(scopes), "parts": _part_verdicts(scopes),
-            "notes": overall.get("notes", []),
-            "decision": decision.text, "episode_id": decision.episode_id, "retraining": retraining,
-            "report": scopes["report"], "check_id": check_id}  # fmt: skip
+    return {
+        "kind": kind,
+        "model_version": version,
+        "window": window.as_dict(),
+        "drift": drift,
+        "samples": overall["samples"],
+        "reference_samples": len(reference),
+        "calibrated_samples": calibrated_rows,
+        "drifted_columns": overall.get("drifted_columns", []),
+        "drift_share": overall.get("drift_share"),
+        "unknown_rate": overall.get("unknown_rate"),
+        "reference_unknown_rate": overall.get("reference_unknown_rate"),
+        "reasons": overall["reasons"],
+        "overall_drift": overall["drift"],  # the whole window's own verdict
+        "machines": _machine_verdicts(scopes),
+        "parts": _part_verdicts(scopes),
+        "notes": overall.get("notes", []),
+        "decision": decision.text,
+        "episode_id": decision.episode_id,
+        "retraining": retraining,
+        "report": scopes["report"],
+        "check_id": check_id,
+    }
 
 
 def combine(results: dict[str, dict]) -> dict:
     """All kinds' checks in one document: drift when any kind drifted; per machine keyed 'kind/machine'."""
     verdicts = [r["drift"] for r in results.values()]
-    return {"drift": True if any(verdicts) else (None if not verdicts or all(v is None for v in verdicts) else False),
-            "samples": sum(r["samples"] for r in results.values()),
-            "drifted_columns": sorted({c for r in results.values() for c in r["drifted_columns"]}),
-            "machines": {f"{k}/{m}": v for k, r in results.items() for m, v in r["machines"].items()},
-            "parts": {f"{k}/{p}": v for k, r in results.items() for p, v in r.get("parts", {}).items()},
-            "kinds": results}  # fmt: skip
+    return {
+        "drift": True if any(verdicts) else (None if not verdicts or all(v is None for v in verdicts) else False),
+        "samples": sum(r["samples"] for r in results.values()),
+        "drifted_columns": sorted({c for r in results.values() for c in r["drifted_columns"]}),
+        "machines": {f"{k}/{m}": v for k, r in results.items() for m, v in r["machines"].items()},
+        "parts": {f"{k}/{p}": v for k, r in results.items() for p, v in r.get("parts", {}).items()},
+        "kinds": results,
+    }
 
 
 def markdown(result: dict) -> str:
     """The check as the Prefect UI shows it (an artifact on the monitor run)."""
-    lines = [f"### Drift check, {result['kind']} ({result['model_version']}): {result['decision']}",
-             f"window {result['window']['start']} to {result['window']['end']}, {result['samples']} answers "
-             f"against {result['reference_samples']} reference images", "",
-             "| scope | samples | drift | drifted columns | Unknown rate |", "|---|---|---|---|---|"]  # fmt: skip
-    scopes = [("all", {**result, "drift": result["overall_drift"]}), *result["machines"].items(),
-              *((f"part {p}", fig) for p, fig in result.get("parts", {}).items())]
+    lines = [
+        f"### Drift check, {result['kind']} ({result['model_version']}): {result['decision']}",
+        f"window {result['window']['start']} to {result['window']['end']}, {result['samples']} answers "
+        f"against {result['reference_samples']} reference images",
+        "",
+        "| scope | samples | drift | drifted columns | Unknown rate |",
+        "|---|---|---|---|---|",
+    ]
+    scopes = [
+        ("all", {**result, "drift": result["overall_drift"]}),
+        *result["machines"].items(),
+        *((f"part {p}", fig) for p, fig in result.get("parts", {}).items()),
+    ]
     for scope, fig in scopes:
-        lines.append(f"| {scope} | {fig['samples']} | {fig['drift']} | {', '.join(fig.get('drifted_columns') or []) or '-'} "
-                     f"| {fig.get('unknown_rate', '-')} |")  # fmt: skip
+        lines.append(
+            f"| {scope} | {fig['samples']} | {fig['drift']} | {', '.join(fig.get('drifted_columns') or []) or '-'} "
+            f"| {fig.get('unknown_rate', '-')} |"
+        )
     lines += [f"\n- {note}" for note in result.get("notes", [])]
-    lines += [f"- {m}: {note}" for m, fig in result["machines"].items() for note in fig.get("notes", [])
-              if not note.startswith("no reference for part")]  # fmt: skip
+    lines += [
+        f"- {m}: {note}"
+        for m, fig in result["machines"].items()
+        for note in fig.get("notes", [])
+        if not note.startswith("no reference for part")
+    ]
     if result["report"]:
         lines.append(f"\nEvidently report: {result['report']}")
     return "\n".join(lines)

@@ -52,11 +52,16 @@ class Comparison:
         return self.unknown_rise - 1.645 * math.sqrt(variance)
 
     def as_dict(self) -> dict:
-        return {"samples": self.samples, "drifted_columns": self.drifted_columns,
-                "drift_share": round(self.drift_share, 4), "unknown_rate": round(self.unknown_rate, 4),
-                "reference_unknown_rate": round(self.reference_unknown_rate, 4),
-                "unknown_rise": round(self.unknown_rise, 4), "unknown_rise_floor": round(self.unknown_rise_floor, 4),
-                "scores": self.scores}  # fmt: skip
+        return {
+            "samples": self.samples,
+            "drifted_columns": self.drifted_columns,
+            "drift_share": round(self.drift_share, 4),
+            "unknown_rate": round(self.unknown_rate, 4),
+            "reference_unknown_rate": round(self.reference_unknown_rate, 4),
+            "unknown_rise": round(self.unknown_rise, 4),
+            "unknown_rise_floor": round(self.unknown_rise_floor, 4),
+            "scores": self.scores,
+        }
 
 
 def _evidently():
@@ -70,8 +75,11 @@ def _evidently():
 def compared_numeric(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
     """The numeric columns with a value on both sides. A column one side never measured (sharpness and smear
     of images logged before they existed) is unknown there: left out, neither drift nor clean."""
-    return [c for c in NUMERIC if c in reference and c in current
-            and reference[c].notna().any() and current[c].notna().any()]  # fmt: skip
+    return [
+        c
+        for c in NUMERIC
+        if c in reference and c in current and reference[c].notna().any() and current[c].notna().any()
+    ]
 
 
 def _prepared(frame: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
@@ -119,8 +127,12 @@ def figures(snapshot, reference: pd.DataFrame, current: pd.DataFrame) -> Compari
         config = metric.get("config", {})
         if config.get("type", "").endswith("ValueDrift"):
             by_metric[metric["id"]] = config["column"]
-            scores[config["column"]] = {"method": config.get("method"), "threshold": config.get("threshold"),
-                                        "score": _number(metric.get("value")), "drifted": False}  # fmt: skip
+            scores[config["column"]] = {
+                "method": config.get("method"),
+                "threshold": config.get("threshold"),
+                "score": _number(metric.get("value")),
+                "drifted": False,
+            }
     for test in data["tests"]:
         column = by_metric.get(test.get("metric_config", {}).get("metric_id"))
         if column is not None and test.get("status") == "FAIL":
@@ -130,9 +142,16 @@ def figures(snapshot, reference: pd.DataFrame, current: pd.DataFrame) -> Compari
     # would have diluted the share (a gray lamp at 80% light moves 4 of 13 columns, which is not 0.3 of 15).
     shared = [c for c in scores if c not in QUALITY]
     share = sum(c in drifted for c in shared) / max(len(shared), 1)
-    return Comparison(samples=len(current), drifted_columns=drifted, drift_share=share,
-                      unknown_rate=rate(current["unknown"]), reference_unknown_rate=rate(reference["unknown"]),
-                      scores=scores, reference_answers=distinct_answers(reference), snapshot=snapshot)  # fmt: skip
+    return Comparison(
+        samples=len(current),
+        drifted_columns=drifted,
+        drift_share=share,
+        unknown_rate=rate(current["unknown"]),
+        reference_unknown_rate=rate(reference["unknown"]),
+        scores=scores,
+        reference_answers=distinct_answers(reference),
+        snapshot=snapshot,
+    )
 
 
 def distinct_answers(reference: pd.DataFrame) -> int:

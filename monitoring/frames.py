@@ -37,7 +37,7 @@ from sqlalchemy import select
 
 from aoi.catalog import db
 from aoi.catalog.models import DatasetMember, DatasetVersion, HashClaim, Image, IngestBatch, Prediction
-from aoi.metrics import QUALITY_FIELDS, TONE_FIELDS
+from aoi.image_metrics import QUALITY_FIELDS, TONE_FIELDS
 from aoi.settings import Settings
 
 COMPRESSION = ("jpeg_quality", "bytes_per_pixel")
@@ -67,8 +67,9 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
 def window(settings: Settings, kind: str, model_version: str, start: datetime, end: datetime) -> pd.DataFrame:
     """The production model's answers for ``kind`` logged in [start, end), with machine_id and time."""
     t = Prediction.__table__.c
-    query = (select(t.machine_id, t.part_no, t.at, *(t[c] for c in MONITORED))
-             .where(t.kind == kind, t.model_version == model_version, t.at >= start, t.at < end))  # fmt: skip
+    query = select(t.machine_id, t.part_no, t.at, *(t[c] for c in MONITORED)).where(
+        t.kind == kind, t.model_version == model_version, t.at >= start, t.at < end
+    )
     with db.get_engine(settings.catalog_url).connect() as connection:
         frame = pd.read_sql(query, connection)
     return _tidy(frame)
@@ -83,10 +84,10 @@ def reference(settings: Settings, model_version: str) -> pd.DataFrame:
     path = reference_path(settings, model_version)
     if path.exists():
         return pd.read_parquet(path)
-    from evaluation import service as evaluation
     from features.store import write_parquet
+    from training.registry import load_model_version
 
-    loaded = evaluation.load(settings, model_version)
+    loaded = load_model_version(settings, model_version)
     inputs = line_inputs(settings, loaded.row.dataset)
     answered = answers_for(settings, loaded, inputs.loc[inputs["split"] != "train", "sha256"].tolist())
     frame = with_class_answers(inputs, answered)
@@ -102,7 +103,7 @@ def with_class_answers(inputs: pd.DataFrame, answered: pd.DataFrame, seed: int =
     frame = inputs.merge(answered, on="sha256", how="left")
     frame["answer_of"] = np.where(frame["confidence"].notna(), frame["sha256"], None)
     rng = np.random.default_rng(seed)
-    for label, rows in frame.groupby("label"):
+    for _label, rows in frame.groupby("label"):
         missing = rows.index[rows["confidence"].isna()]
         donors = rows.index[rows["confidence"].notna()]
         if len(missing) and len(donors):
@@ -126,12 +127,19 @@ def line_inputs(settings: Settings, dataset: str) -> pd.DataFrame:
         if version is None:
             raise ValueError(f"no dataset version {dataset}")
         blind = select(HashClaim.__table__.c.sha256).where(HashClaim.__table__.c.role == "blind")
-        query = (select(*(i[c] for c in INPUT_COLUMNS), m.split)
-                 .join(IngestBatch.__table__, b.id == i.batch_id)
-                 .outerjoin(DatasetMember.__table__, (m.image_id == i.id) & (m.dataset_id == version.id))
-                 .where(i.source == version.source, i.label.is_not(None), b.reference.is_(False),
-                        i.ingested_at <= version.created_at, i.sha256.not_in(blind))
-                 .order_by(i.id))  # fmt: skip
+        query = (
+            select(*(i[c] for c in INPUT_COLUMNS), m.split)
+            .join(IngestBatch.__table__, b.id == i.batch_id)
+            .outerjoin(DatasetMember.__table__, (m.image_id == i.id) & (m.dataset_id == version.id))
+            .where(
+                i.source == version.source,
+                i.label.is_not(None),
+                b.reference.is_(False),
+                i.ingested_at <= version.created_at,
+                i.sha256.not_in(blind),
+            )
+            .order_by(i.id)
+        )
         frame = _tidy(pd.read_sql(query, connection))
     frame["split"] = frame["split"].fillna(OUTSIDE)
     return _calibrated_inputs(settings, frame)
@@ -141,9 +149,13 @@ def dataset_inputs(settings: Settings, dataset: str) -> pd.DataFrame:
     """sha256, split, machine, part number, tone and compression of the images of a dataset version (its
     members only: what cleaning kept); a calibrated machine's tone mapped through its calibration."""
     m, i, d = DatasetMember.__table__.c, Image.__table__.c, DatasetVersion.__table__.c
-    query = (select(m.split, *(i[c] for c in INPUT_COLUMNS))
-             .join(Image.__table__, i.id == m.image_id).join(DatasetVersion.__table__, d.id == m.dataset_id)
-             .where(d.name == dataset).order_by(m.split, m.sha256))  # fmt: skip
+    query = (
+        select(m.split, *(i[c] for c in INPUT_COLUMNS))
+        .join(Image.__table__, i.id == m.image_id)
+        .join(DatasetVersion.__table__, d.id == m.dataset_id)
+        .where(d.name == dataset)
+        .order_by(m.split, m.sha256)
+    )
     with db.get_engine(settings.catalog_url).connect() as connection:
         frame = _tidy(pd.read_sql(query, connection))
     return _calibrated_inputs(settings, frame)
@@ -166,18 +178,24 @@ def answers_for(settings: Settings, loaded, shas: list[str], change=None) -> pd.
         return pd.DataFrame({"sha256": [], "confidence": [], "model_label": [], "unknown": []})
     by_sha = for_images(settings, shas)
     images = load_images(ImageStore(settings.store_dir), shas, loaded.prep.channels)
-    probs = probabilities(loaded.model, loaded.prep, images, change, settings.evaluation.batch_size,
-                          [by_sha.get(sha) for sha in shas])  # fmt: skip
+    probs = probabilities(
+        loaded.model, loaded.prep, images, change, settings.evaluation.batch_size, [by_sha.get(sha) for sha in shas]
+    )
     return _answer_frame(settings, loaded, shas, probs.max(axis=1), probs.argmax(axis=1))
 
 
 def _answer_frame(settings: Settings, loaded, shas, confidence, pred) -> pd.DataFrame:
-    from evaluation.service import threshold_of
+    from training.registry import threshold_of
 
     threshold = threshold_of(settings, loaded.row, None)
-    return pd.DataFrame({"sha256": list(shas), "confidence": np.asarray(confidence, dtype=float),
-                         "model_label": np.asarray(loaded.taxonomy.fine)[np.asarray(pred)],
-                         "unknown": np.asarray(confidence) < threshold})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "sha256": list(shas),
+            "confidence": np.asarray(confidence, dtype=float),
+            "model_label": np.asarray(loaded.taxonomy.fine)[np.asarray(pred)],
+            "unknown": np.asarray(confidence) < threshold,
+        }
+    )
 
 
 def answers(settings: Settings, loaded, selected, predicted) -> pd.DataFrame:
@@ -196,12 +214,14 @@ def calibrated(frame: pd.DataFrame, calibrations: list) -> pd.DataFrame:
     gains = np.array([p[0] for p in parts]), np.array([p[1] for p in parts])
     for i, channel in enumerate(("mean_r", "mean_g", "mean_b")):
         out[channel] = frame[channel].to_numpy() * gains[0][:, i] + gains[1][:, i]
-    out["brightness"] = frame["brightness"].to_numpy() * np.array([p[2] for p in parts]) + np.array([p[3] for p in parts])
+    out["brightness"] = frame["brightness"].to_numpy() * np.array([p[2] for p in parts]) + np.array(
+        [p[3] for p in parts]
+    )
     return with_differences(out)
 
 
 def with_differences(frame: pd.DataFrame) -> pd.DataFrame:
-    """The channel differences recomputed from the channel means (aoi.metrics defines them so)."""
+    """The channel differences recomputed from the channel means (aoi.image_metrics defines them so)."""
     frame["r_minus_g"] = frame["mean_r"] - frame["mean_g"]
     frame["r_minus_b"] = frame["mean_r"] - frame["mean_b"]
     frame["g_minus_b"] = frame["mean_g"] - frame["mean_b"]
@@ -217,5 +237,6 @@ def calibrate_window(settings: Settings, frame: pd.DataFrame) -> tuple[pd.DataFr
     if frame.empty or frame["machine_id"].isna().all():
         return frame.assign(calibrated=False), 0
     calibrations = in_force(settings, frame["machine_id"].tolist(), frame["at"].tolist())
-    return calibrated(frame, calibrations).assign(calibrated=[c is not None for c in calibrations]), \
-        sum(c is not None for c in calibrations)
+    return calibrated(frame, calibrations).assign(calibrated=[c is not None for c in calibrations]), sum(
+        c is not None for c in calibrations
+    )

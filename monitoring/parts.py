@@ -31,8 +31,9 @@ def referenced_parts(reference: pd.DataFrame, min_part_reference: int) -> dict[s
     return {p: int(n) for p, n in counts.items() if p != UNNAMED and n >= min_part_reference}
 
 
-def split(reference: pd.DataFrame, current: pd.DataFrame,
-          min_part_reference: int) -> tuple[pd.DataFrame, dict[str, int]]:  # fmt: skip
+def split(
+    reference: pd.DataFrame, current: pd.DataFrame, min_part_reference: int
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """(the answers that can be judged, {part with no reference: its answers})."""
     known = referenced_parts(reference, min_part_reference)
     parts = _part(current)
@@ -53,8 +54,10 @@ def matched(reference: pd.DataFrame, current: pd.DataFrame, min_part_reference: 
     pools = {p: reference if p == UNNAMED else reference[ref_parts.eq(p)] for p in shares.index}
     size = min(len(pools[p]) / shares[p] for p in shares.index)  # the largest reference with the window's shares
     rng = np.random.default_rng(seed)
-    taken = [pool.iloc[np.sort(rng.choice(len(pool), max(1, int(round(shares[p] * size))), replace=False))]
-             for p, pool in pools.items()]  # fmt: skip
+    taken = [
+        pool.iloc[np.sort(rng.choice(len(pool), max(1, round(shares[p] * size)), replace=False))]
+        for p, pool in pools.items()
+    ]
     return pd.concat(taken, ignore_index=True)
 
 

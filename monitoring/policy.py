@@ -43,12 +43,16 @@ def judge(c: Comparison, config: MonitoringSettings) -> Verdict:
     shared = [column for column in c.drifted_columns if column not in QUALITY]
     if shared and c.drift_share >= config.drift_share:
         total = sum(column not in QUALITY for column in c.scores)
-        reasons.append(f"{len(shared)} of {total} columns drifted ({', '.join(shared)}), "
-                       f"share {c.drift_share:.2f} >= {config.drift_share}")  # fmt: skip
+        reasons.append(
+            f"{len(shared)} of {total} columns drifted ({', '.join(shared)}), "
+            f"share {c.drift_share:.2f} >= {config.drift_share}"
+        )
     if c.unknown_rise_floor > config.max_unknown_rise:
-        reasons.append(f"Unknown rate {c.unknown_rate:.1%} is {c.unknown_rise:+.1%} over the reference's "
-                       f"{c.reference_unknown_rate:.1%}, at least {c.unknown_rise_floor:+.1%} with 95% confidence "
-                       f"(limit +{config.max_unknown_rise:.0%})")  # fmt: skip
+        reasons.append(
+            f"Unknown rate {c.unknown_rate:.1%} is {c.unknown_rise:+.1%} over the reference's "
+            f"{c.reference_unknown_rate:.1%}, at least {c.unknown_rise_floor:+.1%} with 95% confidence "
+            f"(limit +{config.max_unknown_rise:.0%})"
+        )
     quality = [column for column in c.drifted_columns if column in QUALITY]
     if quality and config.quality_drift_alone:
         # A lens out of focus or a smeared window changes what the model sees while the tone may hold: image
@@ -69,8 +73,14 @@ def open_episode(settings: Settings, kind: str) -> DriftEpisode | None:
         return s.exec(select(DriftEpisode).where(DriftEpisode.open_kind == kind)).first()
 
 
-def decide(settings: Settings, kind: str, drift: bool | None, machines: list[str], allow_trigger: bool,
-           retraining_ended: Callable[[str], bool]) -> Decision:  # fmt: skip
+def decide(
+    settings: Settings,
+    kind: str,
+    drift: bool | None,
+    machines: list[str],
+    allow_trigger: bool,
+    retraining_ended: Callable[[str], bool],
+) -> Decision:
     """What this check's verdict does to the kind's episode. ``retraining_ended(flow_run_id)`` asks Prefect."""
     episode = open_episode(settings, kind)
     if drift is None:
@@ -82,7 +92,9 @@ def decide(settings: Settings, kind: str, drift: bool | None, machines: list[str
             return Decision("drift: not triggered (--no-trigger)")
         opened = _open(settings, kind, machines)
         if opened is None:  # another check opened it a moment ago
-            return Decision("drift: retraining already triggered", episode_id=(open_episode(settings, kind) or episode).id)
+            return Decision(
+                "drift: retraining already triggered", episode_id=(open_episode(settings, kind) or episode).id
+            )
         return Decision("drift: retraining triggered", trigger=True, episode_id=opened)
     if episode is None:
         return Decision("clean")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from sqlmodel import select
 
@@ -16,8 +15,19 @@ from aoi.catalog.models import DatasetVersion, ModelVersion, TrainingRun, utcnow
 from aoi.settings import Settings
 
 # The train flow's parameters that a retraining copies from the production model's run.
-TRAINING_KEYS = ("arch", "epochs", "workers", "gpu", "per_class", "batch_size", "lr", "input_size", "seed", "tone_jitter",
-                 "amp")
+TRAINING_KEYS = (
+    "arch",
+    "epochs",
+    "workers",
+    "gpu",
+    "per_class",
+    "batch_size",
+    "lr",
+    "input_size",
+    "seed",
+    "tone_jitter",
+    "amp",
+)
 
 
 class RetrainError(ValueError):
@@ -56,7 +66,9 @@ def inbox_batches(settings: Settings, kind: str) -> list[tuple[str, str]]:
 
 def plan(settings: Settings, kind: str, at: datetime | None = None) -> Plan:
     with db.session(settings.catalog_url) as s:
-        model = s.exec(select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.stage == "production")).first()
+        model = s.exec(
+            select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.stage == "production")
+        ).first()
         if model is None:
             raise RetrainError(f"no production {kind} model to retrain from: train and promote one first (aoi stages)")
         run = s.get(TrainingRun, model.run_id)
@@ -64,9 +76,18 @@ def plan(settings: Settings, kind: str, at: datetime | None = None) -> Plan:
     if parent is None:
         raise RetrainError(f"{model.version}'s dataset version {model.dataset} is not in the catalog")
     stamp = (at or utcnow()).strftime("%Y%m%d%H%M%S")
-    return Plan(kind=kind, production_version=model.version, parent_dataset=parent.name,
-                dataset=f"{parent.name}-r{stamp}"[:128], spec=parent.spec_key,
-                dataset_options={"per_class": parent.per_class, "split": parent.split or "8:1:1",
-                                 "group_by": parent.group_by or "source_image", "seed": parent.seed},
-                training={k: run.config[k] for k in TRAINING_KEYS if k in run.config},
-                batches=inbox_batches(settings, kind))  # fmt: skip
+    return Plan(
+        kind=kind,
+        production_version=model.version,
+        parent_dataset=parent.name,
+        dataset=f"{parent.name}-r{stamp}"[:128],
+        spec=parent.spec_key,
+        dataset_options={
+            "per_class": parent.per_class,
+            "split": parent.split or "8:1:1",
+            "group_by": parent.group_by or "source_image",
+            "seed": parent.seed,
+        },
+        training={k: run.config[k] for k in TRAINING_KEYS if k in run.config},
+        batches=inbox_batches(settings, kind),
+    )

@@ -23,9 +23,10 @@ import io
 import numpy as np
 import pandas as pd
 from PIL import Image
+from sqlalchemy import select
 from tqdm import tqdm
 
-from aoi.metrics import measure
+from aoi.image_metrics import TONE_FIELDS, measure
 from aoi.settings import Settings
 from monitoring import check, frames
 from monitoring.drift import distinct_answers
@@ -42,8 +43,9 @@ def dim(light: float):
     return change
 
 
-def _dimmed_metrics(settings: Settings, shas: list[str], images: list, light: float,
-                    quality: dict[str, int | None]) -> pd.DataFrame:  # fmt: skip
+def _dimmed_metrics(
+    settings: Settings, shas: list[str], images: list, light: float, quality: dict[str, int | None]
+) -> pd.DataFrame:
     """Metrics of each image as the dimmer lamp would have stored it (same format and JPEG quality)."""
     rows, change = [], dim(light)
     for sha, image in zip(shas, images):
@@ -58,65 +60,89 @@ def _dimmed_metrics(settings: Settings, shas: list[str], images: list, light: fl
 def held_out(settings: Settings, source: str) -> list[str]:
     """sha256 of every labelled held-out image of ``source`` as the line stores it: in a blind set, whatever its
     validation status, not a calibration shot, from no machine or the reference machine (raw crops)."""
-    from sqlalchemy import select
 
     from aoi.catalog import db
     from aoi.catalog.models import HashClaim, Image, IngestBatch
 
     i, b, h = Image.__table__.c, IngestBatch.__table__.c, HashClaim.__table__.c
-    query = (select(i.sha256).join(IngestBatch.__table__, b.id == i.batch_id)
-             .join(HashClaim.__table__, h.sha256 == i.sha256)
-             .where(i.source == source, i.label.is_not(None), h.role == "blind", b.reference.is_(False),
-                    i.machine_id.is_(None) | (i.machine_id == settings.features.reference_machine))
-             .order_by(i.id))  # fmt: skip
+    query = (
+        select(i.sha256)
+        .join(IngestBatch.__table__, b.id == i.batch_id)
+        .join(HashClaim.__table__, h.sha256 == i.sha256)
+        .where(
+            i.source == source,
+            i.label.is_not(None),
+            h.role == "blind",
+            b.reference.is_(False),
+            i.machine_id.is_(None) | (i.machine_id == settings.features.reference_machine),
+        )
+        .order_by(i.id)
+    )
     with db.get_engine(settings.catalog_url).connect() as connection:
         return [row[0] for row in connection.execute(query)]
 
 
 def _stored(settings: Settings, shas: list[str]) -> pd.DataFrame:
-    from sqlalchemy import select
 
     from aoi.catalog import db
     from aoi.catalog.models import Image
 
     i = Image.__table__.c
     with db.get_engine(settings.catalog_url).connect() as connection:
-        frame = pd.read_sql(select(i.sha256, i.label, *(i[c] for c in (*TONE_FIELDS, *frames.COMPRESSION)))
-                            .where(i.sha256.in_(shas)), connection)  # fmt: skip
+        frame = pd.read_sql(
+            select(i.sha256, i.label, *(i[c] for c in (*TONE_FIELDS, *frames.COMPRESSION))).where(i.sha256.in_(shas)),
+            connection,
+        )
     return frame.fillna({"jpeg_quality": frames.LOSSLESS_QUALITY})
 
 
 def dataset_reference(settings: Settings, loaded) -> pd.DataFrame:
     """The reference the monitor used before: the cleaned dataset version's images, answers on its valid split."""
     inputs = frames.dataset_inputs(settings, loaded.row.dataset)
-    return inputs.merge(frames.answers_for(settings, loaded, inputs.loc[inputs["split"] == "valid", "sha256"].tolist()),
-                        on="sha256", how="left")  # fmt: skip
+    return inputs.merge(
+        frames.answers_for(settings, loaded, inputs.loc[inputs["split"] == "valid", "sha256"].tolist()),
+        on="sha256",
+        how="left",
+    )
 
 
-def pools(settings: Settings, version: str, light: float,
-          reference: str = "line") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:  # fmt: skip
+def pools(
+    settings: Settings, version: str, light: float, reference: str = "line"
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(the reference, the held-out images' answers as stored, the same answers under the dimmer lamp)."""
     from aoi.store import ImageStore
-    from evaluation import service as evaluation
     from evaluation.predict import load_images
+    from training.registry import load_model_version
 
-    loaded = evaluation.load(settings, version)
+    loaded = load_model_version(settings, version)
     shas = held_out(settings, loaded.row.kind)
     if not shas:
         raise ValueError(f"no held-out {loaded.row.kind} images to draw from: register a blind set (aoi dataset blind)")
     stored = _stored(settings, shas).set_index("sha256").loc[shas].reset_index()
     plain = frames.answers_for(settings, loaded, shas).merge(stored, on="sha256")
     # saved as stored: lossless stays lossless (a JPEG at quality 100 is saved lossless too, a negligible change)
-    quality = {s: (None if q >= frames.LOSSLESS_QUALITY else int(q)) for s, q in zip(stored["sha256"], stored["jpeg_quality"])}
+    quality = {
+        s: (None if q >= frames.LOSSLESS_QUALITY else int(q)) for s, q in zip(stored["sha256"], stored["jpeg_quality"])
+    }
     images = load_images(ImageStore(settings.store_dir), shas, loaded.prep.channels)
     darker = frames.answers_for(settings, loaded, shas, change=dim(light)).merge(
-        _dimmed_metrics(settings, shas, images, light, quality).assign(label=stored["label"].to_numpy()), on="sha256")
+        _dimmed_metrics(settings, shas, images, light, quality).assign(label=stored["label"].to_numpy()), on="sha256"
+    )
     frame = frames.reference(settings, version) if reference == "line" else dataset_reference(settings, loaded)
     return frame, plain, darker.set_index("sha256").loc[plain["sha256"]].reset_index()
 
 
-def run(settings: Settings, version: str, kind: str, windows: int = 50, sizes=(50, 100, 200), light: float = 0.9,
-        seed: int = 0, progress: bool = True, reference_kind: str = "line") -> dict:  # fmt: skip
+def run(
+    settings: Settings,
+    version: str,
+    kind: str,
+    windows: int = 50,
+    sizes=(50, 100, 200),
+    light: float = 0.9,
+    seed: int = 0,
+    progress: bool = True,
+    reference_kind: str = "line",
+) -> dict:
     if reference_kind not in ("line", "dataset"):
         raise ValueError(f"reference must be line or dataset, not {reference_kind!r}")
     reference, plain, darker = pools(settings, version, light, reference_kind)
@@ -128,20 +154,38 @@ def run(settings: Settings, version: str, kind: str, windows: int = 50, sizes=(5
         for _ in range(windows):
             picks = [rng.integers(0, len(plain), size) for _ in MACHINES]
             clean = pd.concat([plain.iloc[p].assign(machine_id=m) for m, p in zip(MACHINES, picks)], ignore_index=True)
-            drifted = pd.concat([(darker if m == DIMMED else plain).iloc[p].assign(machine_id=m)
-                                 for m, p in zip(MACHINES, picks)], ignore_index=True)  # fmt: skip
+            drifted = pd.concat(
+                [(darker if m == DIMMED else plain).iloc[p].assign(machine_id=m) for m, p in zip(MACHINES, picks)],
+                ignore_index=True,
+            )
             alarms += bool(check.verdict_of(check.compare_scopes(settings, kind, reference, clean, html=False)))
             scopes = check.compare_scopes(settings, kind, reference, drifted, html=False)
             found += bool(scopes["machines"].get(DIMMED, {}).get("drift"))
             bar.update(2)
-        rows.append({"per_machine": size, "window": size * len(MACHINES), "windows": windows,
-                     "false_alarms": alarms, "false_alarm_rate": round(alarms / windows, 3),
-                     "found": found, "detection_rate": round(found / windows, 3)})  # fmt: skip
+        rows.append(
+            {
+                "per_machine": size,
+                "window": size * len(MACHINES),
+                "windows": windows,
+                "false_alarms": alarms,
+                "false_alarm_rate": round(alarms / windows, 3),
+                "found": found,
+                "detection_rate": round(found / windows, 3),
+            }
+        )
     bar.close()
     good = [r for r in rows if r["false_alarm_rate"] <= 0.05 and r["detection_rate"] >= 0.95]
-    return {"model_version": version, "kind": kind, "reference": reference_kind, "reference_samples": len(reference),
-            "reference_answers": distinct_answers(reference), "pool": len(plain),
-            "pool_labels": {str(k): int(v) for k, v in plain["label"].value_counts().sort_index().items()},
-            "light": light, "dimmed_machine": DIMMED, "rows": rows,
-            "smallest_window_meeting_goals": good[0]["per_machine"] if good else None,
-            "goal": {"false_alarm_rate_max": 0.05, "detection_rate_min": 0.95}}  # fmt: skip
+    return {
+        "model_version": version,
+        "kind": kind,
+        "reference": reference_kind,
+        "reference_samples": len(reference),
+        "reference_answers": distinct_answers(reference),
+        "pool": len(plain),
+        "pool_labels": {str(k): int(v) for k, v in plain["label"].value_counts().sort_index().items()},
+        "light": light,
+        "dimmed_machine": DIMMED,
+        "rows": rows,
+        "smallest_window_meeting_goals": good[0]["per_machine"] if good else None,
+        "goal": {"false_alarm_rate_max": 0.05, "detection_rate_min": 0.95},
+    }

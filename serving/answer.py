@@ -5,12 +5,12 @@ Pure functions: no model, no HTTP, no database; the service and the tests call t
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from aoi.metrics import QUALITY_FIELDS, TONE_FIELDS, ImageMetrics
+from aoi.image_metrics import QUALITY_FIELDS, TONE_FIELDS, ImageMetrics
 from serving.models import Deployed
 from serving.rules import UNKNOWN, Rules
 
@@ -22,7 +22,7 @@ class Candidate(BaseModel):
 
 
 class Tone(BaseModel):
-    """Per-image means (0..255) from aoi.metrics, the same function ingest and validation use."""
+    """Per-image means (0..255) from aoi.image_metrics, the same function ingest and validation use."""
 
     brightness: float
     mean_r: float
@@ -35,7 +35,7 @@ class Tone(BaseModel):
 
 
 class Quality(BaseModel):
-    """Image quality from aoi.metrics; null where the image was too small to judge."""
+    """Image quality from aoi.image_metrics; null where the image was too small to judge."""
 
     sharpness: float | None = Field(None, description="Variance of the Laplacian of the gray luma, gray levels²")
     smear: float | None = Field(None, description="Share of the image (0..1) in blocks with soft edges")
@@ -64,8 +64,11 @@ class Answer(BaseModel):
     machine_id: str | None = None
     part_no: str | None = None
     upstream_code: str | None = None
-    calibrated: bool = Field(False, description="The machine's colour calibration (Feast) was applied before the model; "
-                                                "the tone above is the image as captured")  # fmt: skip
+    calibrated: bool = Field(
+        False,
+        description="The machine's colour calibration (Feast) was applied before the model; "
+        "the tone above is the image as captured",
+    )
 
 
 def tone_check(deployed: Deployed, metrics: ImageMetrics, machine_id: str | None) -> tuple[bool | None, list[str]]:
@@ -83,9 +86,18 @@ def _inside(value: float | None, low: float | None, high: float | None) -> bool:
     return value is None or ((low is None or value >= low) and (high is None or value <= high))
 
 
-def decide(deployed: Deployed, probabilities: np.ndarray, rules: Rules, *, request_id: str, metrics: ImageMetrics,
-           machine_id: str | None = None, part_no: str | None = None, upstream_code: str | None = None,
-           calibrated: bool = False) -> Answer:  # fmt: skip
+def decide(
+    deployed: Deployed,
+    probabilities: np.ndarray,
+    rules: Rules,
+    *,
+    request_id: str,
+    metrics: ImageMetrics,
+    machine_id: str | None = None,
+    part_no: str | None = None,
+    upstream_code: str | None = None,
+    calibrated: bool = False,
+) -> Answer:
     taxonomy = deployed.taxonomy
     order = np.argsort(probabilities)[::-1]
     top = taxonomy.fine[int(order[0])]
@@ -99,29 +111,64 @@ def decide(deployed: Deployed, probabilities: np.ndarray, rules: Rules, *, reque
     coarse = taxonomy.coarse.get(label, label)  # UNKNOWN (or any rule answer outside the taxonomy) stays itself
     in_spec, outside = tone_check(deployed, metrics, machine_id)
     return Answer(
-        request_id=request_id, kind=deployed.kind, model_version=deployed.version, label=label, coarse_label=coarse,
-        confidence=confidence, unknown=label == UNKNOWN, threshold=deployed.threshold,
-        route=rules.route(deployed.kind, label, coarse), rule=rule, model_label=top,
-        top3=[Candidate(label=taxonomy.fine[int(i)], coarse_label=taxonomy.to_coarse(taxonomy.fine[int(i)]),
-                        confidence=float(probabilities[i])) for i in order[:3]],
+        request_id=request_id,
+        kind=deployed.kind,
+        model_version=deployed.version,
+        label=label,
+        coarse_label=coarse,
+        confidence=confidence,
+        unknown=label == UNKNOWN,
+        threshold=deployed.threshold,
+        route=rules.route(deployed.kind, label, coarse),
+        rule=rule,
+        model_label=top,
+        top3=[
+            Candidate(
+                label=taxonomy.fine[int(i)],
+                coarse_label=taxonomy.to_coarse(taxonomy.fine[int(i)]),
+                confidence=float(probabilities[i]),
+            )
+            for i in order[:3]
+        ],
         tone=Tone(**{name: getattr(metrics, name) for name in TONE_FIELDS}),
-        quality=Quality(**{name: getattr(metrics, name) for name in QUALITY_FIELDS}), format=metrics.format,
-        jpeg_quality=metrics.jpeg_quality, tone_spec=deployed.tone_spec.key if deployed.tone_spec else None,
-        in_spec=in_spec, out_of_spec=outside, machine_id=machine_id, part_no=part_no, upstream_code=upstream_code,
+        quality=Quality(**{name: getattr(metrics, name) for name in QUALITY_FIELDS}),
+        format=metrics.format,
+        jpeg_quality=metrics.jpeg_quality,
+        tone_spec=deployed.tone_spec.key if deployed.tone_spec else None,
+        in_spec=in_spec,
+        out_of_spec=outside,
+        machine_id=machine_id,
+        part_no=part_no,
+        upstream_code=upstream_code,
         calibrated=calibrated,
-    )  # fmt: skip
+    )
 
 
 def log_row(answer: Answer, metrics: ImageMetrics, sha256: str, latency_ms: float) -> dict:
     """The ``prediction`` row of one answer."""
     return {
-        "request_id": answer.request_id, "at": datetime.now(timezone.utc), "latency_ms": latency_ms,
-        "kind": answer.kind, "model_version": answer.model_version, "machine_id": answer.machine_id,
-        "part_no": answer.part_no, "upstream_code": answer.upstream_code, "sha256": sha256, "label": answer.label,
-        "coarse_label": answer.coarse_label, "model_label": answer.model_label, "confidence": answer.confidence,
-        "unknown": answer.unknown, "route": answer.route, "rule": answer.rule,
-        **answer.tone.model_dump(), **answer.quality.model_dump(),
-        "format": metrics.format, "jpeg_quality": metrics.jpeg_quality,
-        "bytes_per_pixel": metrics.bytes_per_pixel, "width": metrics.width, "height": metrics.height,
+        "request_id": answer.request_id,
+        "at": datetime.now(UTC),
+        "latency_ms": latency_ms,
+        "kind": answer.kind,
+        "model_version": answer.model_version,
+        "machine_id": answer.machine_id,
+        "part_no": answer.part_no,
+        "upstream_code": answer.upstream_code,
+        "sha256": sha256,
+        "label": answer.label,
+        "coarse_label": answer.coarse_label,
+        "model_label": answer.model_label,
+        "confidence": answer.confidence,
+        "unknown": answer.unknown,
+        "route": answer.route,
+        "rule": answer.rule,
+        **answer.tone.model_dump(),
+        **answer.quality.model_dump(),
+        "format": metrics.format,
+        "jpeg_quality": metrics.jpeg_quality,
+        "bytes_per_pixel": metrics.bytes_per_pixel,
+        "width": metrics.width,
+        "height": metrics.height,
         "in_spec": answer.in_spec,
-    }  # fmt: skip
+    }

@@ -13,6 +13,7 @@ settings, directly in front of the same batch function instead: one queue per ki
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 
 import anyio
@@ -52,14 +53,16 @@ class Batcher:
         self.batches += 1
         self.images += len(batch)
         bounds = np.cumsum([0, *(len(p) for p in parts)])
-        return [outputs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        return [outputs[a:b] for a, b in itertools.pairwise(bounds)]
 
     async def __call__(self, batch: np.ndarray) -> list:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # the dispatcher's queue and timer live on one event loop (tests run several)
             self.close()
             self._loop = loop
-            self._dispatcher = CorkDispatcher(**self._limits, fallback=_overloaded, get_batch_size=len, batch_dim=(0, 0))
+            self._dispatcher = CorkDispatcher(
+                **self._limits, fallback=_overloaded, get_batch_size=len, batch_dim=(0, 0)
+            )
             self._call = self._dispatcher(self._run)
         return await self._call(batch)
 

@@ -9,6 +9,8 @@ process itself is killed outright, the kernel sends the service SIGTERM (Linux: 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -20,12 +22,8 @@ GRACE_S = 30.0  # after a signal: how long the group has to stop (the prediction
 
 
 def _die_with_parent() -> None:
-    try:
-        import ctypes
-
+    with contextlib.suppress(Exception):  # not Linux: the signal forwarding below still holds
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:  # not Linux: the signal forwarding below still holds
-        pass
 
 
 def _group_alive(group: int) -> bool:
@@ -39,10 +37,8 @@ def _group_alive(group: int) -> bool:
 
 
 def _signal_group(group: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signum)
-    except ProcessLookupError:
-        pass
 
 
 def run(command: list[str]) -> int:

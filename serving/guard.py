@@ -105,13 +105,22 @@ class Guard:
         open_path = path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
         if settings.api_key is None:
             if not open_path and not _is_loopback(scope.get("client")):
-                raise Refused(403, "this service has no API key (AOI_API_KEY) and answers only this host; "
-                                   "set a key to serve other hosts")  # fmt: skip
-        elif not open_path and not _authorized(headers.get(b"authorization"), settings.api_key.get_secret_value().encode()):
+                raise Refused(
+                    403,
+                    "this service has no API key (AOI_API_KEY) and answers only this host; "
+                    "set a key to serve other hosts",
+                )
+        elif not open_path and not _authorized(
+            headers.get(b"authorization"), settings.api_key.get_secret_value().encode()
+        ):
             raise Refused(401, "missing or wrong API key: send 'Authorization: Bearer <AOI_API_KEY>'")
         try:
-            query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True,
-                              encoding="utf-8", errors="strict")  # fmt: skip
+            query = parse_qsl(
+                scope.get("query_string", b"").decode("latin-1"),
+                keep_blank_values=True,
+                encoding="utf-8",
+                errors="strict",
+            )
         except UnicodeDecodeError:
             raise Refused(400, "the query string is not UTF-8 text") from None
         for name, value in query:
@@ -127,8 +136,11 @@ class Guard:
             elif not length.isdigit():
                 raise Refused(400, f"bad Content-Length {length.decode('latin-1')[:40]!r}")
             elif int(length) > max_body:
-                raise Refused(413, f"request body of {int(length):,} bytes is over the limit of {max_body:,} "
-                                   "(AOI_SERVING__MAX_BODY_BYTES)")  # fmt: skip
+                raise Refused(
+                    413,
+                    f"request body of {int(length):,} bytes is over the limit of {max_body:,} "
+                    "(AOI_SERVING__MAX_BODY_BYTES)",
+                )
 
     async def _checked_form(self, scope, receive):
         """(scope, receive) that hand the app a fresh copy of the accepted form; ``Refused`` otherwise."""
@@ -140,8 +152,10 @@ class Guard:
             return None, None
         new_type, new_body = parse_form(content_type, body).encode()
         kept = [(k, v) for k, v in scope["headers"] if k.lower() not in (b"content-type", b"content-length")]
-        scope = {**scope, "headers": [*kept, (b"content-type", new_type.encode()),
-                                      (b"content-length", str(len(new_body)).encode())]}  # fmt: skip
+        scope = {
+            **scope,
+            "headers": [*kept, (b"content-type", new_type.encode()), (b"content-length", str(len(new_body)).encode())],
+        }
         sent = False
 
         async def replay():

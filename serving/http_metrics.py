@@ -13,9 +13,18 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 # Every route the service answers, with its methods; anything else is answered 404 / 405 by the guard.
-ROUTES = {"/classify": ("POST",), "/model": ("GET", "HEAD"), "/machine_params": ("GET", "HEAD"),
-          "/healthz": ("GET", "HEAD"), "/livez": ("GET", "HEAD"), "/readyz": ("GET", "HEAD"), "/metrics": ("GET", "HEAD"),
-          "/": ("GET", "HEAD"), "/docs.json": ("GET", "HEAD"), "/schema.json": ("GET", "HEAD")}  # fmt: skip
+ROUTES = {
+    "/classify": ("POST",),
+    "/model": ("GET", "HEAD"),
+    "/machine_params": ("GET", "HEAD"),
+    "/healthz": ("GET", "HEAD"),
+    "/livez": ("GET", "HEAD"),
+    "/readyz": ("GET", "HEAD"),
+    "/metrics": ("GET", "HEAD"),
+    "/": ("GET", "HEAD"),
+    "/docs.json": ("GET", "HEAD"),
+    "/schema.json": ("GET", "HEAD"),
+}
 STATIC_PREFIX = "/static_content/"
 METHODS = ("GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -30,12 +39,18 @@ def route_of(path: str) -> str:
 class HttpMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("aoi_http_requests", "Requests answered, by route, method and status",
-                                ["route", "method", "status"], registry=self.registry)  # fmt: skip
-        self.seconds = Histogram("aoi_http_request_duration_seconds", "Time to answer, by route", ["route"],
-                                 registry=self.registry)  # fmt: skip
-        self.in_progress = Gauge("aoi_http_requests_in_progress", "Requests being answered, by route", ["route"],
-                                 registry=self.registry)  # fmt: skip
+        self.requests = Counter(
+            "aoi_http_requests",
+            "Requests answered, by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.seconds = Histogram(
+            "aoi_http_request_duration_seconds", "Time to answer, by route", ["route"], registry=self.registry
+        )
+        self.in_progress = Gauge(
+            "aoi_http_requests_in_progress", "Requests being answered, by route", ["route"], registry=self.registry
+        )
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         method = method if method in METHODS else "OTHER"

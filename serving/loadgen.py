@@ -32,13 +32,26 @@ class LoadResult:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
 
     def figures(self) -> dict:
-        return {"requests": self.requests, "concurrency": self.concurrency, "req_per_s": round(self.throughput, 1),
-                "p50_ms": round(self.percentile(50), 1), "p99_ms": round(self.percentile(99), 1),
-                "errors": sum(n for code, n in self.statuses.items() if code != 200)}  # fmt: skip
+        return {
+            "requests": self.requests,
+            "concurrency": self.concurrency,
+            "req_per_s": round(self.throughput, 1),
+            "p50_ms": round(self.percentile(50), 1),
+            "p99_ms": round(self.percentile(99), 1),
+            "errors": sum(n for code, n in self.statuses.items() if code != 200),
+        }
 
 
-async def _drive(url: str, images: list[bytes], n: int, concurrency: int, kind: str, token: str | None,
-                 during=None, machine_ids: list[str] | None = None) -> LoadResult:  # fmt: skip
+async def _drive(
+    url: str,
+    images: list[bytes],
+    n: int,
+    concurrency: int,
+    kind: str,
+    token: str | None,
+    during=None,
+    machine_ids: list[str] | None = None,
+) -> LoadResult:
     # aiohttp rather than httpx: the client shares the machine with the server, and aiohttp spends about half
     # the CPU per request, which leaves more to the service being measured.
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -61,7 +74,7 @@ async def _drive(url: str, images: list[bytes], n: int, concurrency: int, kind: 
                 try:
                     async with client.post("/classify", data=form) as r:
                         body = await r.read()
-                except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+                except (TimeoutError, aiohttp.ClientError) as err:
                     result.statuses["transport"] += 1
                     result.errors.append(f"{type(err).__name__}: {err}")
                     continue
@@ -84,8 +97,16 @@ async def _drive(url: str, images: list[bytes], n: int, concurrency: int, kind: 
     return result
 
 
-def run_load(url: str, images: list[bytes], n: int, concurrency: int, kind: str = "gray", token: str | None = None,
-             during=None, machine_ids: list[str] | None = None) -> LoadResult:  # fmt: skip
+def run_load(
+    url: str,
+    images: list[bytes],
+    n: int,
+    concurrency: int,
+    kind: str = "gray",
+    token: str | None = None,
+    during=None,
+    machine_ids: list[str] | None = None,
+) -> LoadResult:
     """``n`` requests over ``concurrency`` connections, request i from machine ``machine_ids[i]`` (default m0..m3);
     ``during(result)`` (async) runs while they are in flight."""
     return asyncio.run(_drive(url, images, n, concurrency, kind, token, during, machine_ids))

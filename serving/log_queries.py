@@ -13,7 +13,9 @@ from aoi.settings import Settings
 
 def summary(settings: Settings, kind: str | None = None, last: int = 10) -> dict:
     with db.session(settings.catalog_url) as s:
-        query = select(Prediction.kind, Prediction.model_version, Prediction.unknown, Prediction.in_spec, Prediction.route)
+        query = select(
+            Prediction.kind, Prediction.model_version, Prediction.unknown, Prediction.in_spec, Prediction.route
+        )
         if kind:
             query = query.where(Prediction.kind == kind)
         rows = s.exec(query).all()
@@ -27,12 +29,32 @@ def summary(settings: Settings, kind: str | None = None, last: int = 10) -> dict
     by_model = []
     for (k, version), items in sorted(groups.items()):
         judged = [r[3] for r in items if r[3] is not None]
-        by_model.append({"kind": k, "model_version": version, "answers": len(items),
-                         "unknown_rate": round(sum(r[2] for r in items) / len(items), 4),
-                         "in_spec_rate": round(sum(judged) / len(judged), 4) if judged else None,
-                         "routes": dict(Counter(r[4] for r in items))})  # fmt: skip
-    return {"answers": len(rows), "by_model": by_model,
-            "latest": [{"at": p.at.isoformat(), "kind": p.kind, "model_version": p.model_version,
-                        "machine_id": p.machine_id, "label": p.label, "coarse_label": p.coarse_label,
-                        "confidence": round(p.confidence, 4), "route": p.route, "rule": p.rule,
-                        "request_id": p.request_id} for p in latest]}  # fmt: skip
+        by_model.append(
+            {
+                "kind": k,
+                "model_version": version,
+                "answers": len(items),
+                "unknown_rate": round(sum(r[2] for r in items) / len(items), 4),
+                "in_spec_rate": round(sum(judged) / len(judged), 4) if judged else None,
+                "routes": dict(Counter(r[4] for r in items)),
+            }
+        )
+    return {
+        "answers": len(rows),
+        "by_model": by_model,
+        "latest": [
+            {
+                "at": p.at.isoformat(),
+                "kind": p.kind,
+                "model_version": p.model_version,
+                "machine_id": p.machine_id,
+                "label": p.label,
+                "coarse_label": p.coarse_label,
+                "confidence": round(p.confidence, 4),
+                "route": p.route,
+                "rule": p.rule,
+                "request_id": p.request_id,
+            }
+            for p in latest
+        ],
+    }

@@ -12,7 +12,6 @@ import threading
 
 from aoi.settings import Settings
 
-
 _NOTHING_YET = "no camera parameters imported yet: run `aoi machines import FILE`"
 
 
@@ -70,6 +69,8 @@ class MachineParams:
         except _NoRepo:
             raise NoCameraParams(_NOTHING_YET) from None
         if found is None:
-            raise NoCameraParams(f"no camera parameters for machine {machine_id!r} and part {part_no!r} "
-                                 "(`aoi machines list` shows the known pairs)")  # fmt: skip
+            raise NoCameraParams(
+                f"no camera parameters for machine {machine_id!r} and part {part_no!r} "
+                "(`aoi machines list` shows the known pairs)"
+            )
         return found

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sqlmodel import select
 
+from aoi.preprocess import Preprocessing
 from aoi.settings import Settings
-from training.preprocess import Preprocessing
 from training.taxonomy import Taxonomy
 from validation.specs import Spec
 
@@ -48,14 +49,19 @@ class Deployed:
             return torch.softmax(self.model(torch.from_numpy(batch)), dim=1).numpy()
 
     def describe(self) -> dict:
-        return {"version": self.version, "kind": self.kind, "threshold": self.threshold,
-                "input_size": self.prep.input_size, "channels": self.prep.channels,
-                "taxonomy": self.taxonomy.as_dict(), "tone_spec": self.tone_spec.key if self.tone_spec else None}  # fmt: skip
+        return {
+            "version": self.version,
+            "kind": self.kind,
+            "threshold": self.threshold,
+            "input_size": self.prep.input_size,
+            "channels": self.prep.channels,
+            "taxonomy": self.taxonomy.as_dict(),
+            "tone_spec": self.tone_spec.key if self.tone_spec else None,
+        }
 
 
 def production_versions(settings: Settings) -> dict[str, str]:
     """kind -> version of every production model in the catalog."""
-    from sqlmodel import select
 
     from aoi.catalog import db
     from aoi.catalog.models import ModelVersion
@@ -67,19 +73,24 @@ def production_versions(settings: Settings) -> dict[str, str]:
 
 def load_deployed(settings: Settings, version: str) -> Deployed:
     """A model version as evaluation loads it, with its Unknown threshold and the tone spec of its dataset."""
-    from sqlmodel import select
 
     from aoi.catalog import db
     from aoi.catalog.models import DatasetVersion
-    from evaluation.service import load, threshold_of
+    from training.registry import load_model_version, threshold_of
 
-    loaded = load(settings, version)
+    loaded = load_model_version(settings, version)
     with db.session(settings.catalog_url) as s:
         dataset = s.exec(select(DatasetVersion).where(DatasetVersion.name == loaded.row.dataset)).first()
     spec_ref = settings.serving.tone_specs.get(loaded.row.kind) or (dataset.spec_key if dataset else None)
-    return Deployed(version=loaded.row.version, kind=loaded.row.kind, model=loaded.model, taxonomy=loaded.taxonomy,
-                    prep=loaded.prep, threshold=float(threshold_of(settings, loaded.row, None)),
-                    tone_spec=_tone_spec(settings, spec_ref))  # fmt: skip
+    return Deployed(
+        version=loaded.row.version,
+        kind=loaded.row.kind,
+        model=loaded.model,
+        taxonomy=loaded.taxonomy,
+        prep=loaded.prep,
+        threshold=float(threshold_of(settings, loaded.row, None)),
+        tone_spec=_tone_spec(settings, spec_ref),
+    )
 
 
 def _tone_spec(settings: Settings, ref: str | None) -> Spec | None:

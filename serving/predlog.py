@@ -27,8 +27,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
+
+from sqlalchemy import text
 
 from aoi.catalog import db
 from aoi.catalog.models import Prediction
@@ -95,7 +97,7 @@ class PredictionLog:
 
     # --- the request side ---------------------------------------------------------------------------------------
 
-    def start(self) -> "PredictionLog":
+    def start(self) -> PredictionLog:
         self.journal_dir.mkdir(parents=True, exist_ok=True)
         self._own = self._claim_folder()
         self.replayed = self._adopt_orphans()
@@ -103,8 +105,9 @@ class PredictionLog:
             with self.dead_letter_path.open("rb") as fh:
                 self.dead_letter_total = sum(1 for _ in fh)
         if self.replayed:
-            log.warning("prediction log: %d answers from an earlier run are in the journal; writing them first",
-                        self.replayed)  # fmt: skip
+            log.warning(
+                "prediction log: %d answers from an earlier run are in the journal; writing them first", self.replayed
+            )
         self._thread.start()
         return self
 
@@ -120,8 +123,10 @@ class PredictionLog:
             if self._closed or self._own is None:
                 raise NotLogged("the prediction log is not running")
             if self.pending >= self.max_pending:
-                raise NotLogged(f"the prediction log holds {self.pending:,} answers the catalog has not taken "
-                                f"(AOI_SERVING__LOG_MAX_PENDING); is the catalog reachable?")  # fmt: skip
+                raise NotLogged(
+                    f"the prediction log holds {self.pending:,} answers the catalog has not taken "
+                    f"(AOI_SERVING__LOG_MAX_PENDING); is the catalog reachable?"
+                )
             try:
                 if self._fd is None or self._size >= SEGMENT_BYTES:
                     self._new_segment()
@@ -137,10 +142,18 @@ class PredictionLog:
         return self.replayed + self._appended - self._consumed
 
     def describe(self) -> dict:
-        return {"written": self.written, "pending": self.pending, "replayed": self.replayed,
-                "duplicates_skipped": self.duplicates, "dead_lettered": self.dead_lettered,
-                "dead_letter_total": self.dead_letter_total, "failed_writes": self.failed_writes,
-                "last_error": self.last_error, "fsync": self.fsync, "max_pending": self.max_pending}  # fmt: skip
+        return {
+            "written": self.written,
+            "pending": self.pending,
+            "replayed": self.replayed,
+            "duplicates_skipped": self.duplicates,
+            "dead_lettered": self.dead_lettered,
+            "dead_letter_total": self.dead_letter_total,
+            "failed_writes": self.failed_writes,
+            "last_error": self.last_error,
+            "fsync": self.fsync,
+            "max_pending": self.max_pending,
+        }
 
     def close(self, timeout_s: float = 30.0) -> int:
         """Write what the catalog takes within ``timeout_s``; returns the answers left in the journal (written by
@@ -164,8 +177,12 @@ class PredictionLog:
                 os.close(self._lock_fd)  # frees the folder for the next start to adopt
                 self._lock_fd = None
         if left:
-            log.error("prediction log: %d answers could not reach the catalog; they stay in %s and are written "
-                      "by the next start", left, self.journal_dir)  # fmt: skip
+            log.error(
+                "prediction log: %d answers could not reach the catalog; they stay in %s and are written "
+                "by the next start",
+                left,
+                self.journal_dir,
+            )
         return left
 
     def _new_segment(self) -> None:
@@ -362,8 +379,11 @@ class PredictionLog:
         self.failed_writes += 1
         self.last_error = f"{type(error).__name__}: {error}"[:500]
         if not self._catalog_answers():
-            log.warning("prediction log: the catalog does not answer; %d rows wait in the journal: %s",
-                        len(rows), self.last_error)  # fmt: skip
+            log.warning(
+                "prediction log: the catalog does not answer; %d rows wait in the journal: %s",
+                len(rows),
+                self.last_error,
+            )
             return rows
         if len(rows) == 1:
             self._dead_letter({"row": rows[0]}, self.last_error)
@@ -378,22 +398,24 @@ class PredictionLog:
         with db.get_engine(self._url).begin() as connection:
             have = set()
             for start in range(0, len(ids), _ID_CHUNK):
-                chunk = ids[start:start + _ID_CHUNK]
-                have.update(connection.execute(table.select().with_only_columns(table.c.request_id)
-                                               .where(table.c.request_id.in_(chunk))).scalars())  # fmt: skip
+                chunk = ids[start : start + _ID_CHUNK]
+                have.update(
+                    connection.execute(
+                        table.select().with_only_columns(table.c.request_id).where(table.c.request_id.in_(chunk))
+                    ).scalars()
+                )
             new, seen = [], set(have)
             for row, request_id in zip(rows, ids):
                 if request_id not in seen:
                     seen.add(request_id)
                     new.append(row)
             for start in range(0, len(new), self._batch_rows):
-                connection.execute(table.insert(), new[start:start + self._batch_rows])
+                connection.execute(table.insert(), new[start : start + self._batch_rows])
         self.written += len(new)
         self.duplicates += len(rows) - len(new)
 
     def _catalog_answers(self) -> bool:
         """Whether the catalog takes a write transaction at all (SQLite: its write lock; PostgreSQL: a connection)."""
-        from sqlalchemy import text
 
         try:
             with db.get_engine(self._url).begin() as connection:
@@ -403,7 +425,7 @@ class PredictionLog:
             return False
 
     def _dead_letter(self, entry: dict, error: str) -> None:
-        record = {"dead_lettered_at": datetime.now(timezone.utc).isoformat(), "error": error, **entry}
+        record = {"dead_lettered_at": datetime.now(UTC).isoformat(), "error": error, **entry}
         self.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
         with self.dead_letter_path.open("a") as fh:
             fh.write(json.dumps(record, default=_json_default) + "\n")

@@ -8,6 +8,7 @@ still that one, running this service.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import signal
@@ -41,7 +42,15 @@ class Served:
 
 def command(settings: Settings, port: int | None = None, host: str | None = None) -> list[str]:
     bentoml = str(Path(sys.executable).with_name("bentoml"))
-    return [bentoml, "serve", SERVICE, "--host", host or settings.serving.host, "--port", str(port or settings.serving.port)]
+    return [
+        bentoml,
+        "serve",
+        SERVICE,
+        "--host",
+        host or settings.serving.host,
+        "--port",
+        str(port or settings.serving.port),
+    ]
 
 
 def environment(settings: Settings) -> dict[str, str]:
@@ -68,8 +77,9 @@ def check_bind(settings: Settings, host: str | None = None) -> None:
     """A bind beyond loopback needs an API key (AOI_API_KEY; the settings refuse an empty or short one)."""
     host = host or settings.serving.host
     if settings.api_key is None and not is_loopback(host):
-        raise ServeError(f"refusing to serve on {host} without an API key: set AOI_API_KEY (16+ characters) or "
-                         "serve on 127.0.0.1")  # fmt: skip
+        raise ServeError(
+            f"refusing to serve on {host} without an API key: set AOI_API_KEY (16+ characters) or serve on 127.0.0.1"
+        )
 
 
 def exec_foreground(settings: Settings, port: int | None = None, host: str | None = None) -> None:
@@ -157,8 +167,13 @@ def start_background(settings: Settings, port: int | None = None, host: str | No
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "serve.log"
     with log.open("ab") as out:
-        process = subprocess.Popen(command(settings, port, host), env=environment(settings), stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            command(settings, port, host),
+            env=environment(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         created = psutil.Process(process.pid).create_time()
     except psutil.Error:
@@ -186,10 +201,8 @@ def running_pid(settings: Settings) -> int | None:
 
 def _group_alive(pid: int) -> bool:
     """Whether the group led by ``pid`` still has a live member (a leader that exited but is not reaped is not)."""
-    try:
-        os.waitpid(pid, os.WNOHANG)  # reaps the leader when this process started it (start_background, then stop)
-    except ChildProcessError:
-        pass
+    with contextlib.suppress(ChildProcessError):  # reaps the leader when this process started it (then stop)
+        os.waitpid(pid, os.WNOHANG)
     try:
         os.killpg(pid, 0)
     except ProcessLookupError:
@@ -223,10 +236,8 @@ def _stop_group(pid: int, timeout_s: float = 30) -> None:
         if not _group_alive(pid):
             return
         time.sleep(0.2)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def stop(settings: Settings, timeout_s: float = 30) -> dict:
@@ -245,7 +256,10 @@ def stop(settings: Settings, timeout_s: float = 30) -> dict:
     except ProcessLookupError:
         return {"stopped": False, "stale_pid": record.pid, "reason": "the process ended meanwhile"}
     if group != record.pid:  # started by start_background: it leads its own group
-        return {"stopped": False, "stale_pid": record.pid, "reason": f"process {record.pid} does not lead its own "
-                "process group; not signalled"}  # fmt: skip
+        return {
+            "stopped": False,
+            "stale_pid": record.pid,
+            "reason": f"process {record.pid} does not lead its own process group; not signalled",
+        }
     _stop_group(record.pid, timeout_s)
     return {"stopped": True, "pid": record.pid}

@@ -70,6 +70,11 @@ def load_rules(path: Path | None = None) -> Rules:
     except (yaml.YAMLError, ValidationError) as err:
         raise RulesError(f"rule table {origin} refused: {err}") from None
     # Upstream codes arrive in any case from line software; keep the table's codes upper-case to match.
-    return rules.model_copy(update={"overrides": tuple(
-        o.model_copy(update={"upstream_codes": frozenset(c.upper() for c in o.upstream_codes)}) for o in rules.overrides
-    )})  # fmt: skip
+    return rules.model_copy(
+        update={
+            "overrides": tuple(
+                o.model_copy(update={"upstream_codes": frozenset(c.upper() for c in o.upstream_codes)})
+                for o in rules.overrides
+            )
+        }
+    )

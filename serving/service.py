@@ -29,17 +29,17 @@ from PIL import Image
 from pydantic import Field
 from starlette.responses import JSONResponse
 
-from aoi.metrics import BadImage, measure
+from aoi.image_metrics import BadImage, measure
+from aoi.preprocess import ToneCalibration, preprocess
 from aoi.settings import Settings, get_settings
 from serving.answer import Answer, decide, log_row
-from serving.guard import Guard
 from serving.batching import Batcher
+from serving.guard import Guard
 from serving.machine_params import MachineParams, NoCameraParams
 from serving.models import KINDS, Deployed, NoProductionModel, ProductionModels, Reloader
 from serving.predlog import NotLogged, PredictionLog
 from serving.rules import load_rules
 from serving.upload import TEXT_MAX, text_problem
-from training.preprocess import ToneCalibration, preprocess
 
 log = logging.getLogger("aoi.serving")
 # The mode each kind's model was trained on: a gray image sent as colour (or the reverse) is refused, not answered.
@@ -53,8 +53,11 @@ def model_info() -> dict:
     return bentoml.get_current_service().describe()
 
 
-@info.get("/machine_params", summary="Auto VRS: the camera parameters of a machine for a part (Feast online store)",
-          responses={404: {"description": "Unknown machine / part pair, or nothing imported yet"}})  # fmt: skip
+@info.get(
+    "/machine_params",
+    summary="Auto VRS: the camera parameters of a machine for a part (Feast online store)",
+    responses={404: {"description": "Unknown machine / part pair, or nothing imported yet"}},
+)
 def machine_params(
     machine_id: Annotated[str, Query(min_length=1, max_length=64, examples=["vrs-01"])],
     part_no: Annotated[str, Query(min_length=1, max_length=64, examples=["P-1001"])],
@@ -86,8 +89,10 @@ class Classifier:
         self.log = PredictionLog(self.settings).start()
         self.machine_params = MachineParams(self.settings)
         limits = self.settings.serving
-        self.batchers = {kind: Batcher(functools.partial(self._forward_batch, kind), limits.max_batch_size,
-                                       limits.max_latency_ms) for kind in KINDS}  # fmt: skip
+        self.batchers = {
+            kind: Batcher(functools.partial(self._forward_batch, kind), limits.max_batch_size, limits.max_latency_ms)
+            for kind in KINDS
+        }
         self.answered = 0
 
     def __is_ready__(self) -> bool:
@@ -102,21 +107,42 @@ class Classifier:
         self.log.close()  # what the catalog does not take stays in the journal, written by the next start
 
     def describe(self) -> dict:
-        return {"models": {kind: self.models.get(kind).describe() for kind in self.models.ready},
-                "rules": self.rules.model_dump(mode="json"), "swaps": self.models.swaps,
-                "reload_error": self.reloader.last_error, "answered": self.answered,
-                "prediction_log": self.log.describe(),
-                "batching": {"on": self.settings.serving.batching, **{kind: {"batches": b.batches, "mean_batch_size": b.mean_batch_size}
-                                                                     for kind, b in self.batchers.items()}}}  # fmt: skip
+        return {
+            "models": {kind: self.models.get(kind).describe() for kind in self.models.ready},
+            "rules": self.rules.model_dump(mode="json"),
+            "swaps": self.models.swaps,
+            "reload_error": self.reloader.last_error,
+            "answered": self.answered,
+            "prediction_log": self.log.describe(),
+            "batching": {
+                "on": self.settings.serving.batching,
+                **{
+                    kind: {"batches": b.batches, "mean_batch_size": b.mean_batch_size}
+                    for kind, b in self.batchers.items()
+                },
+            },
+        }
 
     @bentoml.api(route="/classify")
     async def classify(
         self,
-        image: Annotated[Path, Field(description="The image file (PNG, JPEG or BMP; AOI_SERVING__IMAGE_FORMATS): gray (L) for kind gray, RGB for kind color")],
+        image: Annotated[
+            Path,
+            Field(
+                description="The image file (PNG, JPEG or BMP; AOI_SERVING__IMAGE_FORMATS): gray (L) for kind "
+                "gray, RGB for kind color"
+            ),
+        ],
         kind: Annotated[Literal["gray", "color"], Field(description="Which model: gray (AOI) or color (VRS)")] = "gray",
-        machine_id: Annotated[str | None, Field(max_length=TEXT_MAX, description="AOI/VRS machine", examples=["vrs-01"])] = None,
-        part_no: Annotated[str | None, Field(max_length=TEXT_MAX, description="Board part number", examples=["P-1001"])] = None,
-        upstream_code: Annotated[str | None, Field(max_length=TEXT_MAX, description="The AOI's defect code", examples=["SHORT"])] = None,
+        machine_id: Annotated[
+            str | None, Field(max_length=TEXT_MAX, description="AOI/VRS machine", examples=["vrs-01"])
+        ] = None,
+        part_no: Annotated[
+            str | None, Field(max_length=TEXT_MAX, description="Board part number", examples=["P-1001"])
+        ] = None,
+        upstream_code: Annotated[
+            str | None, Field(max_length=TEXT_MAX, description="The AOI's defect code", examples=["SHORT"])
+        ] = None,
     ) -> Answer:
         started = time.perf_counter()
         for name, value in (("machine_id", machine_id), ("part_no", part_no), ("upstream_code", upstream_code)):
@@ -133,9 +159,17 @@ class Classifier:
             return JSONResponse({"error": str(err)}, status_code=503)
         batch, calibration, digest = await asyncio.to_thread(self._model_input, data, deployed, machine_id)
         deployed, probabilities = await self._forward(kind, deployed, batch)
-        answer = decide(deployed, probabilities, self.rules, request_id=uuid.uuid4().hex, metrics=metrics,
-                        machine_id=machine_id, part_no=part_no, upstream_code=upstream_code,
-                        calibrated=calibration is not None)  # fmt: skip
+        answer = decide(
+            deployed,
+            probabilities,
+            self.rules,
+            request_id=uuid.uuid4().hex,
+            metrics=metrics,
+            machine_id=machine_id,
+            part_no=part_no,
+            upstream_code=upstream_code,
+            calibrated=calibration is not None,
+        )
         row = log_row(answer, metrics, digest, (time.perf_counter() - started) * 1e3)
         try:  # journaled before it is answered: an answer given is an answer logged, whatever happens next
             if self.log.blocking:  # an fsync per answer: not on the event loop
@@ -143,8 +177,11 @@ class Classifier:
             else:
                 self.log.put(row)
         except NotLogged as err:
-            return JSONResponse({"error": f"the answer could not be logged, so it is not given: {err}"},
-                                status_code=503, headers={"Retry-After": "5"})  # fmt: skip
+            return JSONResponse(
+                {"error": f"the answer could not be logged, so it is not given: {err}"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
         self.answered += 1
         return answer
 
@@ -155,8 +192,12 @@ class Classifier:
         if refusal is not None:
             return data, refusal
         try:
-            return data, measure(data, max_pixels=self.settings.serving.max_pixels,
-                                 allowed_modes=(KIND_MODES[kind],), min_side=self.settings.metrics_min_side)  # fmt: skip
+            return data, measure(
+                data,
+                max_pixels=self.settings.serving.max_pixels,
+                allowed_modes=(KIND_MODES[kind],),
+                min_side=self.settings.metrics_min_side,
+            )
         except BadImage as err:  # truncated data ...
             return data, JSONResponse({"error": str(err)}, status_code=415)
 
@@ -181,11 +222,21 @@ class Classifier:
                     found = f"a {other.format} image"
             except Exception:
                 found = "no image format this service reads"
-            return JSONResponse({"error": f"not an image this service accepts: the upload is {found}; send "
-                                          f"{', '.join(formats)} (AOI_SERVING__IMAGE_FORMATS)"}, status_code=415)  # fmt: skip
+            return JSONResponse(
+                {
+                    "error": f"not an image this service accepts: the upload is {found}; send "
+                    f"{', '.join(formats)} (AOI_SERVING__IMAGE_FORMATS)"
+                },
+                status_code=415,
+            )
         if width * height > limit:
-            return JSONResponse({"error": f"image of {width}x{height} = {width * height:,} pixels is over the limit of "
-                                          f"{limit:,} (AOI_SERVING__MAX_PIXELS)"}, status_code=413)  # fmt: skip
+            return JSONResponse(
+                {
+                    "error": f"image of {width}x{height} = {width * height:,} pixels is over the limit of "
+                    f"{limit:,} (AOI_SERVING__MAX_PIXELS)"
+                },
+                status_code=413,
+            )
         expected = KIND_MODES[kind]
         if mode != expected:
             other = next((k for k, m in KIND_MODES.items() if m == mode), None)

@@ -9,7 +9,7 @@ from collections import Counter
 
 from aoi.settings import Settings
 from aoi.store import ImageStore
-from evaluation.service import members
+from evaluation.evaluate import members
 from serving.loadgen import run_load
 
 
@@ -25,11 +25,15 @@ def line_trial(settings: Settings, url: str, kind: str, blind_set: str, n: int =
     accepted = [i for i, a in answers.items() if not a["unknown"]]
     right = sum(answers[i]["model_label"] == rows[i][1] for i in accepted)
     return {
-        "kind": kind, "blind_set": blind_set, "sent": len(images), "answered": len(answers),
-        "errors": result.errors[:5], "model_versions": dict(result.versions),
+        "kind": kind,
+        "blind_set": blind_set,
+        "sent": len(images),
+        "answered": len(answers),
+        "errors": result.errors[:5],
+        "model_versions": dict(result.versions),
         "unknown_rate": round(1 - len(accepted) / len(answers), 3) if answers else None,
         "accepted_accuracy": round(right / len(accepted), 3) if accepted else None,
         "routes": dict(Counter(a["route"] for a in answers.values())),
         "labels": dict(Counter(a["label"] for a in answers.values()).most_common()),
         **{k: v for k, v in result.figures().items() if k in ("req_per_s", "p50_ms", "p99_ms")},
-    }  # fmt: skip
+    }

@@ -62,7 +62,7 @@ def _params(text: str, what: str) -> dict[str, str]:
     while position < len(text):
         match = _PARAM.match(text, position)
         if match is None:
-            raise Refused(400, f"malformed {what} parameters: {text[position:position + 60]!r}")
+            raise Refused(400, f"malformed {what} parameters: {text[position : position + 60]!r}")
         name, value = match[1].lower(), match[2]
         if value.startswith('"'):  # kept as is inside: browsers send a backslash as one (WHATWG), never an escape
             value = value[1:-1]
@@ -77,8 +77,9 @@ def boundary_of(content_type: str) -> str:
     """The boundary of a ``multipart/form-data`` Content-Type; anything else is refused (415 or 400)."""
     media_type, _, rest = content_type.partition(";")
     if media_type.strip().lower() != "multipart/form-data":
-        raise Refused(415, f"send multipart/form-data with the image in the field '{FILE_FIELD}', "
-                           f"not {media_type.strip()[:60]!r}")  # fmt: skip
+        raise Refused(
+            415, f"send multipart/form-data with the image in the field '{FILE_FIELD}', not {media_type.strip()[:60]!r}"
+        )
     boundary = _params(";" + rest if rest else "", "Content-Type").get("boundary")
     if not boundary:
         raise Refused(400, "multipart/form-data without a boundary")
@@ -123,7 +124,11 @@ def _part(number: int, raw: bytes) -> _Part:
         raise Refused(400, f"multipart part {number}: use filename=, not filename* (RFC 7578)")
     encoding = headers.get("content-transfer-encoding", "binary").lower()
     if encoding not in ("binary", "8bit", "7bit"):
-        raise Refused(400, f"multipart part {number}: Content-Transfer-Encoding {encoding!r} is not accepted; send the bytes as they are")
+        raise Refused(
+            400,
+            f"multipart part {number}: Content-Transfer-Encoding {encoding!r} is not accepted; send the bytes "
+            f"as they are",
+        )
     if "name" not in params:
         raise Refused(400, f"multipart part {number} has no field name")
     return _Part(params["name"], params.get("filename"), headers.get("content-type"), content)
@@ -154,11 +159,20 @@ class ClassifyForm:
         while boundary.encode() in self.image:  # practically never
             boundary = "aoi-" + secrets.token_hex(16)
         delimiter = b"--" + boundary.encode()
-        chunks = [delimiter, b'\r\nContent-Disposition: form-data; name="image"; filename="image"\r\n'
-                             b"Content-Type: application/octet-stream\r\n\r\n", self.image, b"\r\n"]  # fmt: skip
+        chunks = [
+            delimiter,
+            b'\r\nContent-Disposition: form-data; name="image"; filename="image"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\n",
+            self.image,
+            b"\r\n",
+        ]
         for name, value in self.fields.items():
-            chunks += [delimiter, f'\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode(),
-                       json.dumps(value).encode(), b"\r\n"]  # fmt: skip
+            chunks += [
+                delimiter,
+                f'\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode(),
+                json.dumps(value).encode(),
+                b"\r\n",
+            ]
         chunks += [delimiter, b"--\r\n"]
         return f"multipart/form-data; boundary={boundary}", b"".join(chunks)
 
@@ -168,7 +182,7 @@ def parse_form(content_type: str, body: bytes) -> ClassifyForm:
     delimiter = b"--" + boundary_of(content_type).encode()
     if not body.startswith(delimiter + b"\r\n"):
         raise Refused(400, "the body does not start with the multipart boundary of its Content-Type")
-    sections = body[len(delimiter):].split(b"\r\n" + delimiter)
+    sections = body[len(delimiter) :].split(b"\r\n" + delimiter)
     closing = sections.pop()
     if not closing.startswith(b"--") or closing[2:].strip(b"\r\n \t"):
         raise Refused(400, "the multipart body does not end with its closing boundary (truncated?)")
@@ -180,8 +194,11 @@ def parse_form(content_type: str, body: bytes) -> ClassifyForm:
         name = part.name
         if name == FILE_FIELD:
             if part.filename is None:
-                raise Refused(400, f"'{FILE_FIELD}' came as a text field: send the image as a file part "
-                                   "(Content-Disposition with a filename), not a URL, a path or text")  # fmt: skip
+                raise Refused(
+                    400,
+                    f"'{FILE_FIELD}' came as a text field: send the image as a file part "
+                    "(Content-Disposition with a filename), not a URL, a path or text",
+                )
             if image is not None:
                 raise Refused(400, f"more than one '{FILE_FIELD}' part: send one image per request")
             _check_filename(part.filename)

@@ -19,11 +19,15 @@ os.environ.setdefault("PREFECT_HOME", str(_SESSION_DIR / "prefect"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 os.environ.pop("PREFECT_API_URL", None)
-for _name in [n for n in os.environ if n.startswith("AOI_") and n not in ("AOI_DATASETS_DIR", "AOI_TEST_PG_URL", "AOI_TEST_REDIS_URL")]:
+for _name in [
+    n
+    for n in os.environ
+    if n.startswith("AOI_") and n not in ("AOI_DATASETS_DIR", "AOI_TEST_PG_URL", "AOI_TEST_REDIS_URL")
+]:
     os.environ.pop(_name)
 
-from aoi.catalog import db  # noqa: E402
-from aoi.settings import Settings, get_settings  # noqa: E402
+from aoi.catalog import db
+from aoi.settings import Settings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +50,7 @@ def aoi_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("AOI_DB_URL", raising=False)
     _fresh_settings()
     yield home
-    from aoi.prefect_server import stop_server
+    from flows.prefect_server import stop_server
 
     try:
         leaked = stop_server(_fresh_settings())  # a CLI call without the prefect_api fixture starts one here

@@ -19,8 +19,12 @@ RAY = str(Path(sys.executable).with_name("ray"))
 # A cluster runs with token authentication, as in production: the nodes read Ray's RAY_AUTH_TOKEN, `aoi train`
 # reads the same token from its setting AOI_RAY__AUTH_TOKEN. One token per test session.
 _CLUSTER_TOKEN = secrets.token_hex(32)
-CLUSTER_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": _CLUSTER_TOKEN, "AOI_RAY__AUTH_TOKEN": _CLUSTER_TOKEN,
-               "RAY_USAGE_STATS_ENABLED": "0"}
+CLUSTER_ENV = {
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": _CLUSTER_TOKEN,
+    "AOI_RAY__AUTH_TOKEN": _CLUSTER_TOKEN,
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
 
 
 def stop_group(process: subprocess.Popen) -> None:
@@ -39,8 +43,13 @@ def stop_group(process: subprocess.Popen) -> None:
 
 def alive_ray_nodes(address: str) -> int:
     probe = "import ray; ray.init(address=%r, log_to_driver=False); print(sum(n['Alive'] for n in ray.nodes()))"
-    out = subprocess.run([sys.executable, "-c", probe % address], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, **CLUSTER_ENV})  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", probe % address],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **CLUSTER_ENV},
+    )
     return int(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 and out.stdout.strip() else 0
 
 
@@ -54,17 +63,37 @@ def loopback_ray(cpus_per_node: int = 1, timeout_s: float = 90):
     env = {**os.environ, **CLUSTER_ENV}
     env.pop("RAY_ADDRESS", None)
     common = [f"--num-cpus={cpus_per_node}", "--num-gpus=0", "--block", "--disable-usage-stats"]
-    nodes = [subprocess.Popen([RAY, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.2",
-                               "--include-dashboard=false", *common], env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]  # fmt: skip
+    nodes = [
+        subprocess.Popen(
+            [
+                RAY,
+                "start",
+                "--head",
+                f"--port={port}",
+                "--node-ip-address=127.0.0.2",
+                "--include-dashboard=false",
+                *common,
+            ],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         deadline = time.monotonic() + timeout_s
         while alive_ray_nodes(address) < 1:
             assert time.monotonic() < deadline, "the Ray head did not come up"
             time.sleep(1)
-        nodes.append(subprocess.Popen([RAY, "start", f"--address={address}", "--node-ip-address=127.0.0.3", *common],
-                                      env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))  # fmt: skip
+        nodes.append(
+            subprocess.Popen(
+                [RAY, "start", f"--address={address}", "--node-ip-address=127.0.0.3", *common],
+                env=env,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         while alive_ray_nodes(address) < 2:
             assert time.monotonic() < deadline, "the Ray worker node did not join the head"
             time.sleep(1)
@@ -97,8 +126,9 @@ def background(command: list[str], env: dict, log: Path):
     """A long-running command in its own process group, its output in ``log``; stopped on leaving."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     try:
         yield process
     finally:
@@ -130,9 +160,13 @@ def prefect_server_on(database_url: str, home: Path, env: dict):
     """`prefect server start` with its database on PostgreSQL (asyncpg); yields the API URL."""
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    server_env = {**env, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                  "PREFECT_API_DATABASE_CONNECTION_URL": database_url.replace("postgresql://", "postgresql+asyncpg://", 1),
-                  "PREFECT_UI_API_URL": api}  # fmt: skip
+    server_env = {
+        **env,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_DATABASE_CONNECTION_URL": database_url.replace("postgresql://", "postgresql+asyncpg://", 1),
+        "PREFECT_UI_API_URL": api,
+    }
     server_env.pop("PREFECT_API_URL", None)
     prefect = str(Path(sys.executable).with_name("prefect"))
     log = home / "server.log"

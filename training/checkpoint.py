@@ -8,6 +8,7 @@ optimizer and scheduler state_dicts, epoch numbers, plain dicts and lists.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 
@@ -17,7 +18,6 @@ class CheckpointRefused(RuntimeError):
 
 def load_state(path: str | Path):
     """The tensors and plain data saved at ``path`` (on the CPU); CheckpointRefused for anything else."""
-    import pickle
 
     import torch
 
@@ -25,6 +25,10 @@ def load_state(path: str | Path):
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()
-        detail = next((line.strip() for line in first if "GLOBAL" in line or "Unsupported" in line), first[0] if first else "")
-        raise CheckpointRefused(f"{Path(path).name} holds more than tensors and plain data (a pickled object); "
-                                f"refused, not loaded: {detail[:200]}") from None  # fmt: skip
+        detail = next(
+            (line.strip() for line in first if "GLOBAL" in line or "Unsupported" in line), first[0] if first else ""
+        )
+        raise CheckpointRefused(
+            f"{Path(path).name} holds more than tensors and plain data (a pickled object); "
+            f"refused, not loaded: {detail[:200]}"
+        ) from None

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from aoi.preprocess import Preprocessing, ToneCalibration, preprocess
 from aoi.store import ImageStore
-from training.preprocess import Preprocessing, ToneCalibration, preprocess
 from training.taxonomy import Taxonomy
 
 

@@ -34,8 +34,14 @@ class LoopConfig:
 _HALF = {"cuda": torch.float16, "cpu": torch.bfloat16}
 
 
-def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device,
-                cfg: LoopConfig, scaler: torch.amp.GradScaler | None = None) -> dict:  # fmt: skip
+def train_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    cfg: LoopConfig,
+    scaler: torch.amp.GradScaler | None = None,
+) -> dict:
     model.train()
     loss_fn = nn.CrossEntropyLoss()
     total_loss, correct, seen = 0.0, 0, 0
@@ -100,8 +106,17 @@ def native_mixed_precision(device: torch.device) -> bool:
         return False
 
 
-def fit(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader, cfg: LoopConfig, device: torch.device,
-        num_classes: int, report: Report, start_epoch: int = 0, optimizer_state: dict | None = None) -> list[dict]:  # fmt: skip
+def fit(
+    model: nn.Module,
+    train_loader: DataLoader,
+    valid_loader: DataLoader,
+    cfg: LoopConfig,
+    device: torch.device,
+    num_classes: int,
+    report: Report,
+    start_epoch: int = 0,
+    optimizer_state: dict | None = None,
+) -> list[dict]:
     """Train from ``start_epoch`` to ``cfg.epochs``; ``report`` gets every epoch's metrics and state.
 
     The model is always evaluated (and served) in fp32; mixed precision is for training steps only."""
@@ -130,8 +145,15 @@ def fit(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader, cf
         metrics["lr"] = schedule.get_last_lr()[0]
         metrics["mixed_precision"] = cfg.amp  # the run record says how each epoch was computed
         history.append(metrics)
-        report(epoch, metrics, {"model": _unwrapped(model).state_dict(), "epoch": epoch,
-                                "optimizer": {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()}})  # fmt: skip
+        report(
+            epoch,
+            metrics,
+            {
+                "model": _unwrapped(model).state_dict(),
+                "epoch": epoch,
+                "optimizer": {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()},
+            },
+        )
     return history
 
 

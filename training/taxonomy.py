@@ -20,7 +20,7 @@ class Taxonomy:
     coarse: dict[str, str]
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "Taxonomy":
+    def from_dict(cls, raw: dict) -> Taxonomy:
         fine = tuple(raw.get("fine") or ())
         coarse = {str(k): str(v) for k, v in (raw.get("coarse") or {}).items()}
         if not fine or len(set(fine)) != len(fine):
@@ -28,11 +28,13 @@ class Taxonomy:
         missing = [c for c in fine if c not in coarse]
         extra = [c for c in coarse if c not in fine]
         if missing or extra:
-            raise TaxonomyError(f"coarse mapping must cover exactly the fine classes (missing {missing}, extra {extra})")
+            raise TaxonomyError(
+                f"coarse mapping must cover exactly the fine classes (missing {missing}, extra {extra})"
+            )
         return cls(kind=str(raw.get("kind", "")), fine=fine, coarse=coarse)
 
     @classmethod
-    def load(cls, kind_or_path: str) -> "Taxonomy":
+    def load(cls, kind_or_path: str) -> Taxonomy:
         """A shipped taxonomy (``gray``, ``color``) or a YAML file."""
         path = Path(kind_or_path)
         if path.suffix in (".yaml", ".yml"):
@@ -48,7 +50,9 @@ class Taxonomy:
         try:
             return self.fine.index(label)
         except ValueError:
-            raise TaxonomyError(f"label {label} is not a fine class of the {self.kind} taxonomy {list(self.fine)}") from None
+            raise TaxonomyError(
+                f"label {label} is not a fine class of the {self.kind} taxonomy {list(self.fine)}"
+            ) from None
 
     def to_coarse(self, fine_label: str) -> str:
         return self.coarse[fine_label]

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
+from aoi.preprocess import Preprocessing, ToneCalibration
 from aoi.settings import Settings
 from training.checkpoint import load_state
 from training.loop import LoopConfig
-from training.preprocess import Preprocessing, ToneCalibration
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -53,12 +53,22 @@ def _loaders(spec: TrainSpec, rank: int, world_size: int):
 
     taxonomy = Taxonomy.from_dict(spec.taxonomy)
     store = ImageStore(Path(spec.store_dir))
-    train = ManifestDataset(spec.splits["train"], store, taxonomy, spec.prep, augment=Augment(tone_jitter=spec.tone_jitter, mean=spec.prep.mean, std=spec.prep.std) if spec.augment else None,
-                            seed=spec.loop.seed + rank, calibration=spec.calibration)  # fmt: skip
+    train = ManifestDataset(
+        spec.splits["train"],
+        store,
+        taxonomy,
+        spec.prep,
+        augment=Augment(tone_jitter=spec.tone_jitter, mean=spec.prep.mean, std=spec.prep.std) if spec.augment else None,
+        seed=spec.loop.seed + rank,
+        calibration=spec.calibration,
+    )
     valid = ManifestDataset(spec.splits["valid"], store, taxonomy, spec.prep, calibration=spec.calibration)
     sampler = BalancedSampler(train.targets, spec.loop.per_class, spec.loop.seed, rank=rank, world_size=world_size)
-    return (DataLoader(train, batch_size=spec.loop.batch_size, sampler=sampler),
-            DataLoader(valid, batch_size=spec.loop.batch_size * 2), len(taxonomy.fine))  # fmt: skip
+    return (
+        DataLoader(train, batch_size=spec.loop.batch_size, sampler=sampler),
+        DataLoader(valid, batch_size=spec.loop.batch_size * 2),
+        len(taxonomy.fine),
+    )
 
 
 def train_loop_per_worker(config: dict) -> dict:
@@ -97,8 +107,17 @@ def train_loop_per_worker(config: dict) -> dict:
                 saved = ray.train.Checkpoint.from_directory(folder)
             ray.train.report(metrics, checkpoint=saved)
 
-    history = fit(model, train_loader, valid_loader, spec.loop, device, num_classes, report,
-                  start_epoch=start_epoch, optimizer_state=optimizer_state)  # fmt: skip
+    history = fit(
+        model,
+        train_loader,
+        valid_loader,
+        spec.loop,
+        device,
+        num_classes,
+        report,
+        start_epoch=start_epoch,
+        optimizer_state=optimizer_state,
+    )
     return {"history": history, "start_epoch": start_epoch}
 
 
@@ -110,14 +129,18 @@ def build_trainer(spec: TrainSpec, run_name: str, storage_path: Path):
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"spec": spec},
-        scaling_config=ScalingConfig(num_workers=spec.workers, use_gpu=spec.use_gpu,
-                                     resources_per_worker=None if spec.use_gpu else {"CPU": spec.cpus_per_worker}),
+        scaling_config=ScalingConfig(
+            num_workers=spec.workers,
+            use_gpu=spec.use_gpu,
+            resources_per_worker=None if spec.use_gpu else {"CPU": spec.cpus_per_worker},
+        ),
         run_config=RunConfig(
             name=run_name,  # unique per run: reusing a name would restore an old run
             storage_path=str(storage_path),
             failure_config=FailureConfig(max_failures=spec.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=2, checkpoint_score_attribute="mean_detection_rate",
-                                               checkpoint_score_order="max"),  # fmt: skip
+            checkpoint_config=CheckpointConfig(
+                num_to_keep=2, checkpoint_score_attribute="mean_detection_rate", checkpoint_score_order="max"
+            ),
         ),
     )
 
@@ -136,8 +159,10 @@ def ray_auth_env(settings: Settings, joining: bool) -> dict[str, str]:
         env["RAY_AUTH_TOKEN"] = settings.ray.auth_token.get_secret_value()
     elif not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
         if joining:
-            raise RayAuthError(f"the Ray cluster at RAY_ADDRESS={os.environ['RAY_ADDRESS']} needs its token: set "
-                               "AOI_RAY__AUTH_TOKEN (the RAY_AUTH_TOKEN its nodes were started with)")  # fmt: skip
+            raise RayAuthError(
+                f"the Ray cluster at RAY_ADDRESS={os.environ['RAY_ADDRESS']} needs its token: set "
+                "AOI_RAY__AUTH_TOKEN (the RAY_AUTH_TOKEN its nodes were started with)"
+            )
         env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     return env
 
@@ -145,9 +170,9 @@ def ray_auth_env(settings: Settings, joining: bool) -> dict[str, str]:
 def ensure_ray(num_cpus: int | None = None, settings: Settings | None = None) -> None:
     """Join the cluster at RAY_ADDRESS, or start a local Ray (no dashboard: it needs extra packages); either way
     with token authentication, and a local Ray listens on loopback only."""
-    from aoi.settings import get_settings
-
     import ray
+
+    from aoi.settings import get_settings
 
     if ray.is_initialized():
         return
@@ -168,8 +193,13 @@ def ensure_ray(num_cpus: int | None = None, settings: Settings | None = None) ->
     try:
         # address="local": always a new local instance; plain ray.init() would join whatever cluster a
         # `ray start` on this host last announced (a stale or foreign one).
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 _node_ip_address="127.0.0.1")  # fmt: skip
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            _node_ip_address="127.0.0.1",
+        )
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved[0]
         if saved[1] is None:

@@ -30,7 +30,7 @@ class Verdict:
                 counts[reason] = counts.get(reason, 0) + 1
         return dict(sorted(counts.items()))
 
-    def merge(self, other: "Verdict") -> None:
+    def merge(self, other: Verdict) -> None:
         for image, reasons in other.failed.items():
             self.failed.setdefault(image, []).extend(reasons)
         self.set_failures += other.set_failures
@@ -111,13 +111,16 @@ class GXRunner:
     def _expectation(self, check: Check, mostly: float):
         gxe = self.gx.expectations
         if check.kind == "between":
-            return gxe.ExpectColumnValuesToBeBetween(column=check.column, min_value=check.low, max_value=check.high,
-                                                     mostly=mostly, notes=check.description)  # fmt: skip
+            return gxe.ExpectColumnValuesToBeBetween(
+                column=check.column, min_value=check.low, max_value=check.high, mostly=mostly, notes=check.description
+            )
         if check.kind == "in_set":
-            return gxe.ExpectColumnValuesToBeInSet(column=check.column, value_set=list(check.values), mostly=mostly,
-                                                   notes=check.description)  # fmt: skip
-        return gxe.ExpectColumnUniqueValueCountToBeBetween(column=check.column, min_value=0, max_value=1,
-                                                           notes=check.description)  # fmt: skip
+            return gxe.ExpectColumnValuesToBeInSet(
+                column=check.column, value_set=list(check.values), mostly=mostly, notes=check.description
+            )
+        return gxe.ExpectColumnUniqueValueCountToBeBetween(
+            column=check.column, min_value=0, max_value=1, notes=check.description
+        )
 
     def _checkpoint(self, spec: Spec, group: str, checks: list[Check]):
         name = re.sub(r"[^A-Za-z0-9_.@-]", "_", f"{spec.key}.{group}")

@@ -79,8 +79,10 @@ def _labels_picture(plt, frame: pd.DataFrame, spec: Spec, path: Path, title_note
     axes[0].set_ylabel("images")
     axes[-1].legend(fontsize=7)
     source = frame["source"].iloc[0]
-    fig.suptitle(f"{source} per label: {len(frame)} images vs spec {spec.key} (dashed: overall limits, dotted: "
-                 f"each class's own){title_note}")  # fmt: skip
+    fig.suptitle(
+        f"{source} per label: {len(frame)} images vs spec {spec.key} (dashed: overall limits, dotted: "
+        f"each class's own){title_note}"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

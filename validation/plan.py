@@ -31,7 +31,9 @@ def _between(column: str, limits: Limits) -> Check:
     return Check("between", column, f"{column} outside {limits.text()}", limits.min, limits.max)
 
 
-def checks_for(spec: Spec, machine: str | None = None, part: str | None = None, label: str | None = None) -> list[Check]:
+def checks_for(
+    spec: Spec, machine: str | None = None, part: str | None = None, label: str | None = None
+) -> list[Check]:
     """The checks of ``spec`` for images of ``machine``, ``part`` and ``label``: for each tone metric the most
     specific limits the spec has (machine × part, else machine, else class, else overall)."""
     checks = [_between(metric, limits) for metric, limits in spec.tone_limits_for(machine, part, label).items()]
@@ -87,11 +89,20 @@ def partition(spec: Spec, frame: pd.DataFrame) -> list[tuple[Group, pd.DataFrame
                 top = matching[-1]
                 used = {f for g in matching for f in ("machine", "part", "label") if getattr(g, f) is not None}
                 m, p, lab = (v if f in used else None for v, f in zip(selector, ("machine", "part", "label")))
-                name = ".".join([f"machine-{m}"] * (m is not None) + [f"part-{p}"] * (p is not None)
-                                + [f"label-{lab}"] * (lab is not None)) or top.name  # fmt: skip
+                name = (
+                    ".".join(
+                        [f"machine-{m}"] * (m is not None)
+                        + [f"part-{p}"] * (p is not None)
+                        + [f"label-{lab}"] * (lab is not None)
+                    )
+                    or top.name
+                )
                 selectors[selector] = Group(name, m, p, lab)
         keys.append(selectors[selector].name)
     names = pd.Series(keys, index=frame.index)
     groups = {g.name: g for g in selectors.values()}
-    return [(groups[name], frame[names == name]) for name in sorted(groups, key=lambda n: (n != "overall", n))
-            if (names == name).any()]
+    return [
+        (groups[name], frame[names == name])
+        for name in sorted(groups, key=lambda n: (n != "overall", n))
+        if (names == name).any()
+    ]

@@ -1,4 +1,4 @@
-"""Specs: named, versioned limits on the per-image metrics of ``aoi.metrics``.
+"""Specs: named, versioned limits on the per-image metrics of ``aoi.image_metrics``.
 
 A tone spec limits brightness and the channel differences, overall and optionally per class (label), per
 machine and per machine × part number; an image is judged by the most specific limits that match it. Quality
@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from aoi.metrics import QUALITY_FIELDS, TONE_FIELDS
+from aoi.image_metrics import QUALITY_FIELDS, TONE_FIELDS
 
 TONE_METRICS = TONE_FIELDS  # brightness, mean_r/g/b, r_minus_g, r_minus_b, g_minus_b, b_diff
 DEFAULT_DERIVED = ("brightness", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")
@@ -34,7 +34,7 @@ class Limits(BaseModel):
     max: float | None = None
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Limits":
+    def _ordered(self) -> Limits:
         if self.min is None and self.max is None:
             raise ValueError("a limit needs min, max or both")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -47,8 +47,9 @@ class Limits(BaseModel):
         return f"{low}..{high}"
 
 
-def _check_metrics(limits: dict[str, Limits], known: tuple[str, ...] = TONE_METRICS,
-                   what: str = "tone") -> dict[str, Limits]:  # fmt: skip
+def _check_metrics(
+    limits: dict[str, Limits], known: tuple[str, ...] = TONE_METRICS, what: str = "tone"
+) -> dict[str, Limits]:
     unknown = sorted(set(limits) - set(known))
     if unknown:
         raise ValueError(f"unknown {what} metric(s) {unknown}; known: {', '.join(known)}")
@@ -67,7 +68,7 @@ class LimitGroup(BaseModel):
     _tone_metrics = field_validator("tone")(classmethod(lambda cls, v: _check_metrics(v)))
 
     @model_validator(mode="after")
-    def _selects(self) -> "LimitGroup":
+    def _selects(self) -> LimitGroup:
         if self.part is not None and self.machine is None:
             raise ValueError(f"part {self.part}: give its machine too (limits are per machine × part)")
         if self.machine is None and self.label is None:
@@ -87,8 +88,11 @@ class LimitGroup(BaseModel):
         return ".".join(parts)
 
     def matches(self, machine: str | None, part: str | None, label: str | None) -> bool:
-        return ((self.machine is None or self.machine == machine) and (self.part is None or self.part == part)
-                and (self.label is None or self.label == label))  # fmt: skip
+        return (
+            (self.machine is None or self.machine == machine)
+            and (self.part is None or self.part == part)
+            and (self.label is None or self.label == label)
+        )
 
 
 class CompressionSpec(BaseModel):
@@ -129,7 +133,7 @@ class Spec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _not_empty(self) -> "Spec":
+    def _not_empty(self) -> Spec:
         if not self.tone and not self.machines and not self.groups and not self.quality and self.compression is None:
             raise ValueError("the spec limits nothing: give tone, machines, groups, quality or compression")
         return self
@@ -138,7 +142,9 @@ class Spec(BaseModel):
     def key(self) -> str:
         return f"{self.name}@{self.version}"
 
-    def matching_groups(self, machine: str | None, part: str | None = None, label: str | None = None) -> list[LimitGroup]:
+    def matching_groups(
+        self, machine: str | None, part: str | None = None, label: str | None = None
+    ) -> list[LimitGroup]:
         """Every limit group that applies to an image of ``machine``, ``part`` and ``label``, least specific first
         (the ``machines`` entries count as machine-only groups)."""
         found = [g for g in self.groups if g.matches(machine, part, label)]
@@ -146,7 +152,9 @@ class Spec(BaseModel):
             found.append(LimitGroup(machine=machine, tone=self.machines[machine]))
         return sorted(found, key=lambda g: g.rank)
 
-    def tone_limits_for(self, machine: str | None, part: str | None = None, label: str | None = None) -> dict[str, Limits]:
+    def tone_limits_for(
+        self, machine: str | None, part: str | None = None, label: str | None = None
+    ) -> dict[str, Limits]:
         """The most specific limits for each metric: machine × part, else machine, else class, else overall."""
         limits = dict(self.tone)
         for group in self.matching_groups(machine, part, label):
@@ -211,12 +219,25 @@ def derive(
     machines, groups = {}, []
     scopes = [[]] + [["machine_id"]] * (per_machine or per_part) + [["machine_id", "part_no"]] * per_part
     for keys in scopes:
-        for selector in ([keys + ["label"]] if per_class else []) + ([keys] if keys else []):
+        for selector in ([[*keys, "label"]] if per_class else []) + ([keys] if keys else []):
             for values, frame in by(metrics, selector):
                 if list(values) == ["machine_id"]:
                     machines[values["machine_id"]] = limits(frame)
                 else:
-                    groups.append(LimitGroup(machine=values.get("machine_id"), part=values.get("part_no"),
-                                             label=values.get("label"), tone=limits(frame)))  # fmt: skip
-    return Spec(name=name, version=version, source=source, applies_to=applies_to, tone=limits(metrics),
-                machines=machines, groups=tuple(groups))  # fmt: skip
+                    groups.append(
+                        LimitGroup(
+                            machine=values.get("machine_id"),
+                            part=values.get("part_no"),
+                            label=values.get("label"),
+                            tone=limits(frame),
+                        )
+                    )
+    return Spec(
+        name=name,
+        version=version,
+        source=source,
+        applies_to=applies_to,
+        tone=limits(metrics),
+        machines=machines,
+        groups=tuple(groups),
+    )

@@ -14,16 +14,37 @@ import pandas as pd
 from sqlmodel import select
 
 from aoi.catalog import db
-from aoi.catalog.models import (DatasetMember, DatasetVersion, Exclusion, Image, ImageStatus, SpecRecord,
-                                ValidationRun, utcnow)  # fmt: skip
-from aoi.metrics import QUALITY_FIELDS, TONE_FIELDS
+from aoi.catalog.models import (
+    DatasetMember,
+    DatasetVersion,
+    Exclusion,
+    Image,
+    ImageStatus,
+    SpecRecord,
+    ValidationRun,
+    utcnow,
+)
+from aoi.image_metrics import QUALITY_FIELDS, TONE_FIELDS
 from aoi.settings import Settings
 from validation.engines import GXRunner, Verdict
 from validation.pictures import tone_histograms
 from validation.specs import Spec, SpecError, parse_spec
 
-METRIC_COLUMNS = ("id", "sha256", "source", "machine_id", "part_no", "label", "status", "format", "jpeg_quality",
-                  "bytes_per_pixel", "compressed", *TONE_FIELDS, *QUALITY_FIELDS)  # fmt: skip
+METRIC_COLUMNS = (
+    "id",
+    "sha256",
+    "source",
+    "machine_id",
+    "part_no",
+    "label",
+    "status",
+    "format",
+    "jpeg_quality",
+    "bytes_per_pixel",
+    "compressed",
+    *TONE_FIELDS,
+    *QUALITY_FIELDS,
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +56,7 @@ class Scope:
     source: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "Scope":
+    def parse(cls, text: str) -> Scope:
         """``batch:3`` or ``3``; ``dataset:NAME`` or ``NAME``; ``source:color``."""
         kind, _, value = text.partition(":")
         if not value:
@@ -62,11 +83,14 @@ def shipped_spec(name: str) -> Path | None:
 def register_spec(settings: Settings, spec: Spec) -> int:
     """Keep ``spec`` in the catalog; the same name and version with other limits is refused."""
     with db.session(settings.catalog_url) as s:
-        existing = s.exec(select(SpecRecord).where(SpecRecord.name == spec.name, SpecRecord.version == spec.version)).first()
+        existing = s.exec(
+            select(SpecRecord).where(SpecRecord.name == spec.name, SpecRecord.version == spec.version)
+        ).first()
         if existing is not None:
             if parse_spec(existing.yaml) != spec:
-                raise SpecError(f"spec {spec.key} already exists with other limits; give the new one version "
-                                f"{spec.version + 1}")  # fmt: skip
+                raise SpecError(
+                    f"spec {spec.key} already exists with other limits; give the new one version {spec.version + 1}"
+                )
             return existing.id
         record = SpecRecord(name=spec.name, version=spec.version, yaml=spec.to_yaml(), source=spec.source)
         s.add(record)
@@ -96,8 +120,16 @@ def load_spec(settings: Settings, ref: str) -> tuple[int, Spec]:
 def list_specs(settings: Settings) -> list[dict]:
     with db.session(settings.catalog_url) as s:
         rows = s.exec(select(SpecRecord).order_by(SpecRecord.name, SpecRecord.version)).all()
-    return [{"name": r.name, "version": r.version, "key": f"{r.name}@{r.version}", "source": r.source,
-             "created_at": r.created_at.isoformat()} for r in rows]  # fmt: skip
+    return [
+        {
+            "name": r.name,
+            "version": r.version,
+            "key": f"{r.name}@{r.version}",
+            "source": r.source,
+            "created_at": r.created_at.isoformat(),
+        }
+        for r in rows
+    ]
 
 
 def metrics_frame(settings: Settings, scope: Scope) -> pd.DataFrame:
@@ -107,9 +139,11 @@ def metrics_frame(settings: Settings, scope: Scope) -> pd.DataFrame:
     if scope.batch_id is not None:
         query = query.where(Image.batch_id == scope.batch_id)
     elif scope.dataset is not None:
-        query = (query.join(DatasetMember, DatasetMember.image_id == Image.id)
-                 .join(DatasetVersion, DatasetVersion.id == DatasetMember.dataset_id)
-                 .where(DatasetVersion.name == scope.dataset))  # fmt: skip
+        query = (
+            query.join(DatasetMember, DatasetMember.image_id == Image.id)
+            .join(DatasetVersion, DatasetVersion.id == DatasetMember.dataset_id)
+            .where(DatasetVersion.name == scope.dataset)
+        )
     else:
         query = query.where(Image.source == scope.source)
     with db.session(settings.catalog_url) as s:
@@ -176,13 +210,27 @@ def finish_run(settings: Settings, run_id: int, verdict: Verdict, pictures: list
 
 
 def run_summary(run: ValidationRun) -> dict:
-    return {"run_id": run.id, "scope": run.scope, "evaluated": run.evaluated, "passed": run.passed,
-            "excluded": run.excluded, "failed_by_check": run.failures, "set_failures": run.set_failures,
-            "report": run.report_path, "pictures": run.pictures}  # fmt: skip
+    return {
+        "run_id": run.id,
+        "scope": run.scope,
+        "evaluated": run.evaluated,
+        "passed": run.passed,
+        "excluded": run.excluded,
+        "failed_by_check": run.failures,
+        "set_failures": run.set_failures,
+        "report": run.report_path,
+        "pictures": run.pictures,
+    }
 
 
-def restore(settings: Settings, *, run_id: int | None = None, image_ids: list[int] | None = None,
-            by: str = "unknown", note: str | None = None) -> int:  # fmt: skip
+def restore(
+    settings: Settings,
+    *,
+    run_id: int | None = None,
+    image_ids: list[int] | None = None,
+    by: str = "unknown",
+    note: str | None = None,
+) -> int:
     """Put excluded images back (all of a run's, or the given ones); returns how many were restored."""
     with db.session(settings.catalog_url) as s:
         query = select(Exclusion).where(Exclusion.restored_at.is_(None))
@@ -206,8 +254,15 @@ def restore(settings: Settings, *, run_id: int | None = None, image_ids: list[in
 
 def report_markdown(spec: Spec, summary: dict) -> str:
     """The run as a Markdown table, for the Prefect UI's artifact tab."""
-    lines = [f"# Validation against {spec.key}", "", f"Scope `{summary['scope']}`: {summary['evaluated']} evaluated, "
-             f"{summary['passed']} passed, {summary['excluded']} excluded.", "", "| failed check | images |", "|---|---|"]  # fmt: skip
+    lines = [
+        f"# Validation against {spec.key}",
+        "",
+        f"Scope `{summary['scope']}`: {summary['evaluated']} evaluated, "
+        f"{summary['passed']} passed, {summary['excluded']} excluded.",
+        "",
+        "| failed check | images |",
+        "|---|---|",
+    ]
     lines += [f"| {check} | {n} |" for check, n in summary["failed_by_check"].items()] or ["| (none) | 0 |"]
     for failure in summary["set_failures"]:
         lines.append(f"\n**Set failure ({failure['group']}):** {failure['check']}: {failure['counts']}")
@@ -216,8 +271,15 @@ def report_markdown(spec: Spec, summary: dict) -> str:
     return "\n".join(lines)
 
 
-def derive_spec(settings: Settings, name: str, scope: Scope, k: float, per_machine: bool, per_part: bool = False,
-                per_class: bool = False) -> tuple[Spec, Path]:  # fmt: skip
+def derive_spec(
+    settings: Settings,
+    name: str,
+    scope: Scope,
+    k: float,
+    per_machine: bool,
+    per_part: bool = False,
+    per_class: bool = False,
+) -> tuple[Spec, Path]:
     """Derive limits from the scope's images that are not excluded, register the spec as the next version
     of ``name`` and write its YAML under AOI_HOME/specs."""
     from validation.specs import derive
@@ -226,13 +288,29 @@ def derive_spec(settings: Settings, name: str, scope: Scope, k: float, per_machi
     frame = frame[frame["status"] != ImageStatus.excluded]
     sources = sorted(frame["source"].dropna().unique())
     with db.session(settings.catalog_url) as s:
-        latest = s.exec(select(SpecRecord.version).where(SpecRecord.name == name).order_by(SpecRecord.version.desc())).first()
-    scopes = [w for w, on in (("per class", per_class), ("per machine", per_machine and not per_part),
-                              ("per machine × part", per_part)) if on]  # fmt: skip
-    spec = derive(name, frame, k=k, per_machine=per_machine, per_part=per_part, per_class=per_class,
-                  version=(latest or 0) + 1, applies_to=sources[0] if len(sources) == 1 else "any",
-                  source=f"derived from {scope}: mean ± {k:g}σ of {len(frame)} images"
-                         + "".join(f", {w}" for w in scopes))  # fmt: skip
+        latest = s.exec(
+            select(SpecRecord.version).where(SpecRecord.name == name).order_by(SpecRecord.version.desc())
+        ).first()
+    scopes = [
+        w
+        for w, on in (
+            ("per class", per_class),
+            ("per machine", per_machine and not per_part),
+            ("per machine × part", per_part),
+        )
+        if on
+    ]
+    spec = derive(
+        name,
+        frame,
+        k=k,
+        per_machine=per_machine,
+        per_part=per_part,
+        per_class=per_class,
+        version=(latest or 0) + 1,
+        applies_to=sources[0] if len(sources) == 1 else "any",
+        source=f"derived from {scope}: mean ± {k:g}σ of {len(frame)} images" + "".join(f", {w}" for w in scopes),
+    )
     register_spec(settings, spec)
     path = settings.home / "specs" / f"{spec.name}@{spec.version}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
@@ -42,7 +46,6 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(url: str):
-    from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -52,7 +55,6 @@ def alembic_config(url: str):
 
 def upgrade(url: str, revision: str = "head") -> str | None:
     """Apply migrations up to ``revision``; returns the revision the database is at afterwards."""
-    from alembic import command
 
     engine = make_engine(url)
     try:
@@ -83,14 +85,12 @@ def upgrade(url: str, revision: str = "head") -> str | None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def head_revision() -> str | None:
-    from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 

@@ -6,7 +6,7 @@ migrated schema with these models). Times are timezone-aware and come back in UT
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
@@ -14,7 +14,7 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class ImageSource(StrEnum):
@@ -35,7 +35,7 @@ class BatchStatus(StrEnum):
 
 
 class ToneColumns(SQLModel):
-    """Tone metrics (aoi.metrics, names as ``TONE_FIELDS``): per-image channel means, 0..255; and the image
+    """Tone metrics (aoi.image_metrics, names as ``TONE_FIELDS``): per-image channel means, 0..255; and the image
     quality metrics. Images and the prediction log both carry them; validation and monitoring read them there."""
 
     brightness: float
@@ -46,7 +46,7 @@ class ToneColumns(SQLModel):
     r_minus_b: float
     g_minus_b: float
     b_diff: float
-    # Image quality (aoi.metrics, names as ``QUALITY_FIELDS``). NULL: not measured (a row from before revision
+    # Image quality (aoi.image_metrics, names as ``QUALITY_FIELDS``). NULL: not measured (a row from before revision
     # 0009); validation and monitoring treat it as unknown, never as zero.
     sharpness: float | None = Field(default=None, description="Variance of the gray luma's Laplacian, gray levels²")
     smear: float | None = Field(default=None, description="Share of the image (0..1) in blocks with soft edges")
@@ -271,9 +271,14 @@ class ModelVersion(SQLModel, table=True):
     # One production model per kind, enforced by the database (a partial unique index), not only by code:
     # two approvals at once cannot both make production.
     __table_args__ = (
-        Index("uq_model_version_one_production", "kind", unique=True,
-              postgresql_where=text("stage = 'production'"), sqlite_where=text("stage = 'production'")),
-    )  # fmt: skip
+        Index(
+            "uq_model_version_one_production",
+            "kind",
+            unique=True,
+            postgresql_where=text("stage = 'production'"),
+            sqlite_where=text("stage = 'production'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     version: str = Field(max_length=64, unique=True)

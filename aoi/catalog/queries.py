@@ -137,8 +137,13 @@ def _compare(store: ImageStore, expected: set[str], fix: bool, grace_s: float) -
                 store.delete(digest)
                 fixed += 1
         fixed += store.sweep_temp()
-    return {"files": len(held), "orphans": orphans, "missing": sorted(expected - held), "fixed": fixed,
-            "temp_files": store.temp_count()}  # fmt: skip
+    return {
+        "files": len(held),
+        "orphans": orphans,
+        "missing": sorted(expected - held),
+        "fixed": fixed,
+        "temp_files": store.temp_count(),
+    }
 
 
 def measure_quality(settings: Settings, chunk: int = 500) -> dict:
@@ -148,15 +153,16 @@ def measure_quality(settings: Settings, chunk: int = 500) -> dict:
     not touched (``aoi store check`` reports it). Answers in the prediction log cannot be filled: their bytes are
     not kept.
     """
-    from aoi.metrics import BadImage, measure
+    from aoi.image_metrics import BadImage, measure
 
     store = ImageStore(settings.store_dir)
     report = {"measured": 0, "too_small": 0, "missing": 0, "unreadable": 0}
     last_id = 0
     while True:
         with db.session(settings.catalog_url) as s:
-            rows = s.exec(select(Image).where(Image.sharpness.is_(None), Image.id > last_id)
-                          .order_by(Image.id).limit(chunk)).all()  # fmt: skip
+            rows = s.exec(
+                select(Image).where(Image.sharpness.is_(None), Image.id > last_id).order_by(Image.id).limit(chunk)
+            ).all()
             if not rows:
                 break
             for row in rows:
@@ -165,9 +171,12 @@ def measure_quality(settings: Settings, chunk: int = 500) -> dict:
                     report["missing"] += 1
                     continue
                 try:
-                    metrics = measure(store.get(row.sha256), max_pixels=settings.ingest.max_pixels,
-                                      allowed_modes=settings.ingest.allowed_modes,
-                                      min_side=settings.metrics_min_side)  # fmt: skip
+                    metrics = measure(
+                        store.get(row.sha256),
+                        max_pixels=settings.ingest.max_pixels,
+                        allowed_modes=settings.ingest.allowed_modes,
+                        min_side=settings.metrics_min_side,
+                    )
                 except BadImage:
                     report["unreadable"] += 1
                     continue

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import aoi.catalog.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import aoi.catalog.models  # registers the tables on SQLModel.metadata
 
 config = context.config
 target_metadata = SQLModel.metadata

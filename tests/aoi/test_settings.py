@@ -7,8 +7,8 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from aoi.cli import app
 from aoi.settings import Settings, env_var_names
+from cli import app
 from tests.conftest import REPO_ROOT
 
 
@@ -72,8 +72,9 @@ def test_importing_every_module_has_no_side_effects(tmp_path):
         """
     )
     env = {"AOI_HOME": str(home), "PREFECT_HOME": str(prefect_home), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     assert not home.exists(), "importing created AOI_HOME"
     written = [p.name for p in tmp_path.iterdir() if p != prefect_home]
@@ -87,16 +88,21 @@ def _secret_settings() -> list[str]:
     names = []
     for name, field in Settings.model_fields.items():
         if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-            names += [f"AOI_{name.upper()}__{sub.upper()}" for sub, f in field.annotation.model_fields.items()
-                      if "SecretStr" in str(f.annotation)]  # fmt: skip
+            names += [
+                f"AOI_{name.upper()}__{sub.upper()}"
+                for sub, f in field.annotation.model_fields.items()
+                if "SecretStr" in str(f.annotation)
+            ]
         elif "SecretStr" in str(field.annotation) or field.annotation is SecretStr:
             names.append(f"AOI_{name.upper()}")
     return names
 
 
 def test_config_masks_every_secret_in_every_output(configure):
-    secrets = {"AOI_DB_URL": ("postgresql://aoi:db-pa55word@db:5432/aoi", "db-pa55word"),
-               "AOI_FEAST_ONLINE": ("rediss://feast:redis-pa%40ss@cache:6380/0", "redis-pa")}  # fmt: skip
+    secrets = {
+        "AOI_DB_URL": ("postgresql://aoi:db-pa55word@db:5432/aoi", "db-pa55word"),
+        "AOI_FEAST_ONLINE": ("rediss://feast:redis-pa%40ss@cache:6380/0", "redis-pa"),
+    }
     for n, name in enumerate(_secret_settings()):
         secrets[name] = (f"secret-value-{n}-x9q", f"secret-value-{n}-x9q")
     assert "AOI_API_KEY" in secrets
@@ -115,16 +121,20 @@ def test_mask_password_hides_any_url_password_in_text():
     from aoi.settings import mask_password, mask_secrets
 
     text = "cannot reach redis://:p@ss@h:6379/0 nor postgresql+psycopg://u:pw@db/aoi; sqlite:////x/catalog.db is fine"
-    assert mask_password(text) == "cannot reach redis://:***@h:6379/0 nor postgresql+psycopg://u:***@db/aoi; " \
-                                  "sqlite:////x/catalog.db is fine"
-    assert mask_secrets({"x": {"ray_token": "abc", "note": "http://a:b@h"}, "n": [1, "amqp://u:v@q"]}) == \
-        {"x": {"ray_token": "***", "note": "http://a:***@h"}, "n": [1, "amqp://u:***@q"]}
+    assert (
+        mask_password(text) == "cannot reach redis://:***@h:6379/0 nor postgresql+psycopg://u:***@db/aoi; "
+        "sqlite:////x/catalog.db is fine"
+    )
+    assert mask_secrets({"x": {"ray_token": "abc", "note": "http://a:b@h"}, "n": [1, "amqp://u:v@q"]}) == {
+        "x": {"ray_token": "***", "note": "http://a:***@h"},
+        "n": [1, "amqp://u:***@q"],
+    }
 
 
 def test_cli_outputs_and_errors_mask_url_passwords(capsys):
     import typer
 
-    from aoi.cli.output import emit, fail
+    from cli.output import emit, fail
 
     emit({"catalog": "postgresql://u:pw-123@db/aoi", "rows": [("redis://:pw-456@r", 1)]}, True)
     with pytest.raises(typer.Exit):

@@ -71,7 +71,7 @@ def test_heat_map_lies_on_the_square(trained):
 @pytest.mark.slow  # shares the trained model (about 10 s of training)
 def test_batch_and_class_choice(trained):
     model, generator = trained
-    x, y, _ = _squares(6, generator)
+    x, _, _ = _squares(6, generator)
     with torch.no_grad():
         predicted = model(x).argmax(dim=1)
     together = grad_cam(model, "resnet18", x)

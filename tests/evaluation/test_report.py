@@ -18,16 +18,26 @@ COARSE = ["PASS", "REPAIRABLE", "NONREPAIRABLE"]
 
 def _summary(**changes) -> dict:
     summary = {
-        "model_version": "gray-r1", "kind": "gray", "dataset": "deeppcb-blind", "split": "blind", "images": 120,
-        "threshold": 0.9945, "accuracy": 0.93, "coarse_accuracy": 0.95, "accepted_accuracy": 0.99,
-        "unknown_rate": 0.2, "mean_detection_rate": 0.92, "labels": LABELS, "coarse_labels": COARSE,
+        "model_version": "gray-r1",
+        "kind": "gray",
+        "dataset": "deeppcb-blind",
+        "split": "blind",
+        "images": 120,
+        "threshold": 0.9945,
+        "accuracy": 0.93,
+        "coarse_accuracy": 0.95,
+        "accepted_accuracy": 0.99,
+        "unknown_rate": 0.2,
+        "mean_detection_rate": 0.92,
+        "labels": LABELS,
+        "coarse_labels": COARSE,
         "per_class": {name: {"precision": 0.9, "recall": 1.0, "support": 30} for name in LABELS[:3]}
         | {"<b>": {"precision": None, "recall": 0.5, "support": 30}},
         "per_class_coarse": {name: {"precision": 0.95, "recall": 0.9, "support": 40} for name in COARSE},
         "confusion": [[28, 1, 1, 0], [2, 27, 1, 0], [0, 0, 30, 0], [3, 4, 8, 15]],
         "confusion_coarse": [[28, 2, 0], [2, 57, 1], [3, 4, 23]],
         "created_at": "2026-11-22T10:00:00+00:00",
-    }  # fmt: skip
+    }
     return summary | changes
 
 
@@ -37,11 +47,16 @@ def _errors(n: int, with_cam: bool = True) -> list[dict]:
     for i in range(n):
         mode, size = ("L", (64, 64)) if i % 2 else ("RGB", (300, 200))  # gray crops and larger colour images
         image = Image.fromarray(rng.integers(0, 255, (size[1], size[0]) + (() if mode == "L" else (3,)), np.uint8))
-        errors.append({
-            "sha256": f"{i:064x}", "true": LABELS[i % 4], "pred": LABELS[(i + 1) % 4],
-            "confidence": 0.5 + i / (2 * n), "image": image,
-            "cam": rng.random((2, 2)).astype(np.float32) if with_cam and i != 1 else None,
-        })  # fmt: skip
+        errors.append(
+            {
+                "sha256": f"{i:064x}",
+                "true": LABELS[i % 4],
+                "pred": LABELS[(i + 1) % 4],
+                "confidence": 0.5 + i / (2 * n),
+                "image": image,
+                "cam": rng.random((2, 2)).astype(np.float32) if with_cam and i != 1 else None,
+            }
+        )
     return errors
 
 
@@ -122,33 +137,70 @@ def test_confusion_png(tmp_path):
 def _with_tables(**changes) -> dict:
     """A summary with the blind-test table, per-machine and per-part figures and a warning, as evaluate gives."""
     unknown = {
-        "labels": LABELS, "columns": [*LABELS, "UNKNOWN"], "threshold": 0.9945,
+        "labels": LABELS,
+        "columns": [*LABELS, "UNKNOWN"],
+        "threshold": 0.9945,
         "matrix": [[25, 0, 1, 0, 4], [1, 20, 1, 0, 8], [0, 0, 29, 0, 1], [2, 1, 5, 9, 13]],
         "recall": {"PASS": 25 / 30, "OPEN": 20 / 30, "SHORT": 29 / 30, "<b>": 9 / 30},
         "accepted_recall": {"PASS": 25 / 26, "OPEN": 20 / 22, "SHORT": 1.0, "<b>": 9 / 17},
         "unknown_rate": {"PASS": 4 / 30, "OPEN": 8 / 30, "SHORT": 1 / 30, "<b>": 13 / 30},
         "precision": {"PASS": 25 / 28, "OPEN": 20 / 21, "SHORT": 29 / 36, "<b>": 1.0},
-    }  # fmt: skip
+    }
     per_machine = [
-        {"machine_id": "AOI-1", "images": 80, "accuracy": 0.97, "accepted_accuracy": 0.99, "unknown_rate": 0.1,
-         "recall": {"PASS": 1.0, "OPEN": 0.95}},
-        {"machine_id": "AOI-7", "images": 30, "accuracy": 0.71, "accepted_accuracy": 0.9, "unknown_rate": 0.5,
-         "recall": {"PASS": 0.9, "OPEN": 0.42}},
-        {"machine_id": None, "images": 10, "accuracy": 0.95, "accepted_accuracy": None, "unknown_rate": 1.0,
-         "recall": {}},
-    ]  # fmt: skip
-    per_part = [{"part_no": None, "images": 120, "accuracy": 0.93, "accepted_accuracy": 0.99, "unknown_rate": 0.2,
-                 "recall": {"PASS": 0.9}}]  # fmt: skip
-    warnings = [{"label": "<b>", "warning": "low recall", "figure": 0.5, "limit": 0.9,
-                 "message": "<b>: recall 50.00% is below 90.00% (15 of 30 found)"}]  # fmt: skip
+        {
+            "machine_id": "AOI-1",
+            "images": 80,
+            "accuracy": 0.97,
+            "accepted_accuracy": 0.99,
+            "unknown_rate": 0.1,
+            "recall": {"PASS": 1.0, "OPEN": 0.95},
+        },
+        {
+            "machine_id": "AOI-7",
+            "images": 30,
+            "accuracy": 0.71,
+            "accepted_accuracy": 0.9,
+            "unknown_rate": 0.5,
+            "recall": {"PASS": 0.9, "OPEN": 0.42},
+        },
+        {
+            "machine_id": None,
+            "images": 10,
+            "accuracy": 0.95,
+            "accepted_accuracy": None,
+            "unknown_rate": 1.0,
+            "recall": {},
+        },
+    ]
+    per_part = [
+        {
+            "part_no": None,
+            "images": 120,
+            "accuracy": 0.93,
+            "accepted_accuracy": 0.99,
+            "unknown_rate": 0.2,
+            "recall": {"PASS": 0.9},
+        }
+    ]
+    warnings = [
+        {
+            "label": "<b>",
+            "warning": "low recall",
+            "figure": 0.5,
+            "limit": 0.9,
+            "message": "<b>: recall 50.00% is below 90.00% (15 of 30 found)",
+        }
+    ]
     return _summary(confusion_unknown=unknown, per_machine=per_machine, per_part=per_part, warnings=warnings) | changes
 
 
 def _rows(page: str, after: str) -> list[list[str]]:
     """The cells of the first table after the heading ``after``, row by row, tags stripped."""
     section = page.split(after, 1)[1].split("</table>", 1)[0]
-    return [[html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)]
-            for row in re.findall(r"<tr>(.*?)</tr>", section)]  # fmt: skip
+    return [
+        [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", section)
+    ]
 
 
 def test_blind_test_table_per_machine_per_part_and_warnings_on_the_page(tmp_path):

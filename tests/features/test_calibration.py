@@ -3,18 +3,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from aoi.simulated_line import MACHINES, SimulatedMachine, reference_machine, write_csv
+from demo.simulated_line import MACHINES, SimulatedMachine, reference_machine, write_csv
 from features import calibration
 from tests.flows.test_ingest_flow import aoi, ingest
 
-T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
 SHIFTED = SimulatedMachine("vrs-7", (1.15, 0.9, 1.05), offset=12.0)
 CLASSES = ("Missing_hole", "Mouse_bite", "Open_circuit", "Short", "Spur", "Spurious_copper")  # PKU folder names
 
@@ -41,8 +41,11 @@ def test_the_fit_recovers_gain_and_offset_of_a_shifted_machine():
         assert fitted[f"gain_{c}"] == pytest.approx(1 / gain, rel=0.03)
         assert fitted[f"offset_{c}"] == pytest.approx(-SHIFTED.offset / gain, abs=1.5)
     with pytest.raises(calibration.CalibrationError, match="outside"):  # a different board is no calibration
-        calibration.fit(calibration.moments([SimulatedMachine("x", (0.3, 0.3, 0.3)).capture(im) for im in crops]),
-                        reference, max_gain=2.0)  # fmt: skip
+        calibration.fit(
+            calibration.moments([SimulatedMachine("x", (0.3, 0.3, 0.3)).capture(im) for im in crops]),
+            reference,
+            max_gain=2.0,
+        )
 
 
 def write_line(root, shots: dict[str, tuple[SimulatedMachine, datetime]], captures: int = 8):
@@ -54,16 +57,28 @@ def write_line(root, shots: dict[str, tuple[SimulatedMachine, datetime]], captur
             path = root / "reference" / key / f"ref_{k}.jpg"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(machine.capture(image))
-            rows.append({"path": path.relative_to(root).as_posix(), "machine_id": machine.machine_id,
-                         "part_no": "REF-BOARD", "captured_at": at.isoformat()})  # fmt: skip
+            rows.append(
+                {
+                    "path": path.relative_to(root).as_posix(),
+                    "machine_id": machine.machine_id,
+                    "part_no": "REF-BOARD",
+                    "captured_at": at.isoformat(),
+                }
+            )
         write_csv(root / f"reference-{key}.csv", rows)
     rows = []
     for k, image in enumerate(board(captures, seed=5)):
         path = root / "captures" / f"cap_{k}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(SHIFTED.capture(image))
-        rows.append({"path": path.relative_to(root).as_posix(), "label": CLASSES[k % len(CLASSES)],
-                     "machine_id": SHIFTED.machine_id, "captured_at": (T0 + timedelta(days=1 + k)).isoformat()})  # fmt: skip
+        rows.append(
+            {
+                "path": path.relative_to(root).as_posix(),
+                "label": CLASSES[k % len(CLASSES)],
+                "machine_id": SHIFTED.machine_id,
+                "captured_at": (T0 + timedelta(days=1 + k)).isoformat(),
+            }
+        )
     write_csv(root / "captures.csv", rows)
 
 
@@ -95,13 +110,14 @@ def test_calibration_is_read_point_in_time_for_training_and_latest_online(settin
 def test_training_and_serving_make_the_same_tensor_for_the_same_image_and_machine(settings, tmp_path, prefect_api):
     """Train/serve parity: the training dataset (calibration point in time through training_v1) and /classify's
     input (online through serving_v2) apply the same calibration with the one preprocessing function."""
+    from aoi.preprocess import Preprocessing, preprocess
     from aoi.store import ImageStore
     from serving.machine_params import MachineParams
     from serving.models import Deployed
     from serving.service import model_input
     from training.data import ManifestDataset
-    from training.preprocess import Preprocessing, preprocess
-    from training.service import TrainRequest, prepare
+    from training.runs import TrainRequest
+    from training.steps import prepare
     from training.taxonomy import Taxonomy
 
     ref = reference_machine(settings.features.reference_machine)
@@ -114,8 +130,13 @@ def test_training_and_serving_make_the_same_tensor_for_the_same_image_and_machin
     spec, info = prepare(settings, TrainRequest(dataset="line-v1", input_size=32))
     assert info["calibrated_images"] == 18  # every capture got its machine's calibration
     sha, label = spec.splits["train"][0]
-    training_tensor = ManifestDataset([(sha, label)], ImageStore(settings.store_dir), Taxonomy.from_dict(spec.taxonomy),
-                                      spec.prep, calibration=spec.calibration)[0][0]  # fmt: skip
+    training_tensor = ManifestDataset(
+        [(sha, label)],
+        ImageStore(settings.store_dir),
+        Taxonomy.from_dict(spec.taxonomy),
+        spec.prep,
+        calibration=spec.calibration,
+    )[0][0]
 
     online = MachineParams(settings).calibration("vrs-7")
     deployed = Deployed("v", "color", torch.nn.Identity(), None, spec.prep, 0.5, None)

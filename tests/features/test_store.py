@@ -4,14 +4,14 @@ materialised, read online (SQLite; Redis when AOI_TEST_REDIS_URL names a server)
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
 
 from features import camera_params, store
 
-T0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
 HEADER = "machine_id,part_no,light,exposure,gain_r,gain_g,gain_b,effective_from\n"
 
 
@@ -26,7 +26,13 @@ def test_an_import_is_checked_whole_and_idempotent(settings, tmp_path):
     assert camera_params.import_csv(settings, first)["added"] == 2
     again = camera_params.import_csv(settings, first)
     assert (again["added"], again["already_there"], again["table_rows"]) == (0, 2, 2)
-    bad = csv(tmp_path, "bad.csv", "vrs-03,P-2,48,13,9,6,13,", ",P-2,bright,13,9,6,-1,2026-01-05", "vrs-04,P-2,1,1,1,1,1,not-a-date")
+    bad = csv(
+        tmp_path,
+        "bad.csv",
+        "vrs-03,P-2,48,13,9,6,13,",
+        ",P-2,bright,13,9,6,-1,2026-01-05",
+        "vrs-04,P-2,1,1,1,1,1,not-a-date",
+    )
     with pytest.raises(camera_params.CameraParamsError) as refused:
         camera_params.import_csv(settings, bad)
     message = str(refused.value)
@@ -43,19 +49,35 @@ def test_an_import_is_checked_whole_and_idempotent(settings, tmp_path):
 
 
 def _applied(settings, tmp_path):
-    camera_params.import_csv(settings, csv(tmp_path, "a.csv", "vrs-01,P-1,48,13,9,6,13,2026-01-05",
-                                           "vrs-02,P-1,50,12,8.5,6,12,2026-01-05"))  # fmt: skip
+    camera_params.import_csv(
+        settings, csv(tmp_path, "a.csv", "vrs-01,P-1,48,13,9,6,13,2026-01-05", "vrs-02,P-1,50,12,8.5,6,12,2026-01-05")
+    )
     fs = store.open_store(settings)
-    assert store.apply(settings, fs) == ["machine", "part", "camera_params", "machine_tone_stats",
-                                         "machine_calibration", "serving_v1", "serving_v2", "training_v1"]
+    assert store.apply(settings, fs) == [
+        "machine",
+        "part",
+        "camera_params",
+        "machine_tone_stats",
+        "machine_calibration",
+        "serving_v1",
+        "serving_v2",
+        "training_v1",
+    ]
     assert store.materialize(settings, ["camera_params"], fs) == {"camera_params": 2}
     return fs
 
 
 def _online_round_trip(settings, tmp_path):
     fs = _applied(settings, tmp_path)
-    assert store.camera_params_online(fs, "vrs-01", "P-1") == {"machine_id": "vrs-01", "part_no": "P-1", "light": 48,
-                                                               "exposure": 13, "gain_r": 9.0, "gain_g": 6.0, "gain_b": 13.0}  # fmt: skip
+    assert store.camera_params_online(fs, "vrs-01", "P-1") == {
+        "machine_id": "vrs-01",
+        "part_no": "P-1",
+        "light": 48,
+        "exposure": 13,
+        "gain_r": 9.0,
+        "gain_g": 6.0,
+        "gain_b": 13.0,
+    }
     assert store.camera_params_online(fs, "vrs-01", "P-404") is None
     # New settings for vrs-01 take over online once imported and materialised.
     camera_params.import_csv(settings, csv(tmp_path, "b.csv", "vrs-01,P-1,52,14,9,6,12,2026-02-01"))
@@ -66,13 +88,18 @@ def _online_round_trip(settings, tmp_path):
 
 def test_apply_materialize_and_read_online_and_point_in_time(settings, tmp_path):
     fs = _online_round_trip(settings, tmp_path)
-    assert (settings.home / "feast" / "feature_store.yaml").exists() and (settings.home / "feast" / "online.db").exists()
-    at = store.camera_params_at(fs, [
-        {"machine_id": "vrs-01", "part_no": "P-1", "at": T0 + timedelta(days=3)},   # the January row
-        {"machine_id": "vrs-01", "part_no": "P-1", "at": T0 + timedelta(days=40)},  # the February row
-        {"machine_id": "vrs-02", "part_no": "P-1", "at": T0 - timedelta(days=1)},   # before any row
-        {"machine_id": "vrs-09", "part_no": "P-1", "at": T0 + timedelta(days=3)},   # an unknown machine
-    ])  # fmt: skip
+    assert (settings.home / "feast" / "feature_store.yaml").exists() and (
+        settings.home / "feast" / "online.db"
+    ).exists()
+    at = store.camera_params_at(
+        fs,
+        [
+            {"machine_id": "vrs-01", "part_no": "P-1", "at": T0 + timedelta(days=3)},  # the January row
+            {"machine_id": "vrs-01", "part_no": "P-1", "at": T0 + timedelta(days=40)},  # the February row
+            {"machine_id": "vrs-02", "part_no": "P-1", "at": T0 - timedelta(days=1)},  # before any row
+            {"machine_id": "vrs-09", "part_no": "P-1", "at": T0 + timedelta(days=3)},  # an unknown machine
+        ],
+    )
     assert at["light"].tolist()[:2] == [48, 52] and at["light"].isna().tolist()[2:] == [True, True]
     assert [p["machine_id"] for p in camera_params.pairs(settings)] == ["vrs-01", "vrs-02"]
     assert camera_params.pairs(settings)[0]["light"] == 52  # the row in force now
@@ -127,9 +154,25 @@ def test_a_password_protected_redis_is_used_with_its_password(configure, tmp_pat
     if not binary:
         pytest.skip("no redis-server binary (.ci/run installs one)")
     port, password = free_port(), "s3cret-p@ss"
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password,
-                               "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--requirepass",
+            password,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         client = redis.Redis(port=port, password=password)
         for _ in range(100):
@@ -168,20 +211,24 @@ def test_the_redis_online_store_answers_the_same(configure, tmp_path):
 def test_rolling_tone_statistics_per_machine_and_day():
     from features.tone_stats import rolling_stats
 
-    day = datetime(2026, 3, 1, 8, tzinfo=timezone.utc)
-    images = pd.DataFrame([
-        {"machine_id": "vrs-01", "at": day, "brightness": 100.0},
-        {"machine_id": "vrs-01", "at": day + timedelta(hours=1), "brightness": 110.0},
-        {"machine_id": "vrs-01", "at": day + timedelta(hours=2), "brightness": 120.0},
-        {"machine_id": "vrs-01", "at": day + timedelta(days=9), "brightness": 200.0},  # the window forgot day 1
-        {"machine_id": "vrs-02", "at": day, "brightness": 150.0},
-    ]).assign(r_minus_g=5.0, r_minus_b=30.0, g_minus_b=25.0, b_diff=27.5)  # fmt: skip
+    day = datetime(2026, 3, 1, 8, tzinfo=UTC)
+    images = pd.DataFrame(
+        [
+            {"machine_id": "vrs-01", "at": day, "brightness": 100.0},
+            {"machine_id": "vrs-01", "at": day + timedelta(hours=1), "brightness": 110.0},
+            {"machine_id": "vrs-01", "at": day + timedelta(hours=2), "brightness": 120.0},
+            {"machine_id": "vrs-01", "at": day + timedelta(days=9), "brightness": 200.0},  # the window forgot day 1
+            {"machine_id": "vrs-02", "at": day, "brightness": 150.0},
+        ]
+    ).assign(r_minus_g=5.0, r_minus_b=30.0, g_minus_b=25.0, b_diff=27.5)
     stats = rolling_stats(images, window_days=7)
     assert len(stats) == 3  # vrs-01 on two days, vrs-02 on one
     first, later, other = (stats.iloc[i] for i in range(3))
     assert (first.images, later.images, other.images) == (3, 1, 1)
     assert first.brightness_mean == pytest.approx(110) and first.brightness_std == pytest.approx(8.165, abs=1e-3)
-    assert later.brightness_mean == 200 and later.brightness_std == 0 and first.event_timestamp == day + timedelta(hours=2)
+    assert (
+        later.brightness_mean == 200 and later.brightness_std == 0 and first.event_timestamp == day + timedelta(hours=2)
+    )
     assert first.r_minus_b_mean == 30 and first.r_minus_b_std == 0
 
 
@@ -193,12 +240,20 @@ def test_tone_statistics_from_the_catalog_reach_the_online_store(settings, tmp_p
     folder = class_folder(tmp_path / "caps", {"Spur": 6}, fmt="JPEG")
     files = sorted(p for p in folder.rglob("*.jpg"))
     manifest = tmp_path / "manifest.csv"
-    manifest.write_text("path,label,machine_id,captured_at\n" + "".join(
-        f"{p.relative_to(tmp_path).as_posix()},Spur,{'vrs-01' if i < 4 else 'vrs-02'},2026-03-0{1 + i % 2}T10:00:00\n"
-        for i, p in enumerate(files)))  # fmt: skip
+    manifest.write_text(
+        "path,label,machine_id,captured_at\n"
+        + "".join(
+            f"{p.relative_to(tmp_path).as_posix()},Spur,{'vrs-01' if i < 4 else 'vrs-02'},"
+            f"2026-03-0{1 + i % 2}T10:00:00\n"
+            for i, p in enumerate(files)
+        )
+    )
     assert ingest(manifest, "--format", "csv", "--source", "color")["added"] == 6
-    assert write_source(settings, window_days=7) == {"rows": 4, "machines": 2,
-                                                     "table": str(settings.home / "feast/data/machine_tone_stats.parquet")}  # fmt: skip
+    assert write_source(settings, window_days=7) == {
+        "rows": 4,
+        "machines": 2,
+        "table": str(settings.home / "feast/data/machine_tone_stats.parquet"),
+    }
     fs = store.open_store(settings)
     store.apply(settings, fs)
     assert store.materialize(settings, ["machine_tone_stats"], fs) == {"machine_tone_stats": 4}
@@ -219,7 +274,9 @@ def test_the_features_flow_refreshes_tone_statistics_and_keeps_camera_params(set
 
     files = sorted(class_folder(tmp_path / "caps", {"Spur": 3}, fmt="JPEG").rglob("*.jpg"))
     manifest = tmp_path / "manifest.csv"
-    manifest.write_text("path,label,machine_id\n" + "".join(f"{p.relative_to(tmp_path).as_posix()},Spur,vrs-07\n" for p in files))
+    manifest.write_text(
+        "path,label,machine_id\n" + "".join(f"{p.relative_to(tmp_path).as_posix()},Spur,vrs-07\n" for p in files)
+    )
     ingest(manifest, "--format", "csv", "--source", "color")
     empty = aoi("machines", "refresh")  # no camera parameters yet: only what the catalog determines
     assert empty["online"] == {"machine_tone_stats": 1} and empty["tone_stats"]["machines"] == 1

@@ -8,7 +8,7 @@ import io
 import pytest
 from typer.testing import CliRunner
 
-from aoi.cli import app
+from cli import app
 from tests.flows.test_ingest_flow import aoi, ingest
 from tests.flows.test_validate_flow import vrs_images
 from tests.helpers import mini_deeppcb
@@ -25,12 +25,31 @@ def manifest(name: str) -> list[dict]:
 def test_build_with_a_spec_leaves_out_excluded_images_and_blind_ones(settings, tmp_path):
     ingest(vrs_images(tmp_path / "good", 8), "--source", "color")
     ingest(vrs_images(tmp_path / "bright", 3, scale=1.3, seed=1), "--source", "color")
-    blind = aoi("dataset", "blind", "color-blind-0717", "--folder", str(vrs_images(tmp_path / "held", 2, seed=2)),
-                "--source", "color", "--date", "2026-07-17")  # fmt: skip
+    blind = aoi(
+        "dataset",
+        "blind",
+        "color-blind-0717",
+        "--folder",
+        str(vrs_images(tmp_path / "held", 2, seed=2)),
+        "--source",
+        "color",
+        "--date",
+        "2026-07-17",
+    )
     assert blind["role"] == "blind" and blind["images"] == 2
     # The spec removes 3 of 13 SPUR (23%), over AOI_DATASETS__MAX_CLASS_LOSS: accepted by name, and recorded.
-    version = aoi("dataset", "build", "color-v1", "--source", "color", "--spec", "vrs-capture-2023", "--split", "1:1:0",
-                  "--allow-class-loss")  # fmt: skip
+    version = aoi(
+        "dataset",
+        "build",
+        "color-v1",
+        "--source",
+        "color",
+        "--spec",
+        "vrs-capture-2023",
+        "--split",
+        "1:1:0",
+        "--allow-class-loss",
+    )
     assert version["validation"]["excluded"] == 3 and version["spec_key"] == "vrs-capture-2023@1"
     assert version["class_loss_allowed"] and version["cleaning"][0]["over_limit"] == {"SPUR": round(3 / 13, 4)}
     assert [step["after"] for step in version["cleaning"]] == [{"SPUR": 10}, {"SPUR": 8}]
@@ -48,8 +67,15 @@ def test_build_with_a_spec_leaves_out_excluded_images_and_blind_ones(settings, t
 def test_deeppcb_official_test_list_becomes_a_blind_set(settings, tmp_path):
     mini_deeppcb(tmp_path / "DeepPCB")
     batch = ingest(tmp_path / "DeepPCB", "--format", "deeppcb")["batch_id"]
-    blind = aoi("dataset", "blind", "deeppcb-test", "--batch", str(batch),
-                "--groups-from", str(tmp_path / "DeepPCB" / "PCBData" / "test.txt"))  # fmt: skip
+    blind = aoi(
+        "dataset",
+        "blind",
+        "deeppcb-test",
+        "--batch",
+        str(batch),
+        "--groups-from",
+        str(tmp_path / "DeepPCB" / "PCBData" / "test.txt"),
+    )
     assert {r["group"] for r in manifest("deeppcb-test")} == {"deeppcb:10000001"}
     assert blind["counts"] == {"blind": {"PASS": 1, "PINHOLE": 1}}
     version = aoi("dataset", "build", "gray-v1", "--source", "gray")

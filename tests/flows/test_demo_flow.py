@@ -8,7 +8,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from aoi.cli import app
+from cli import app
 from tests.helpers import class_folder, mini_deeppcb
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -42,7 +42,9 @@ def test_demo_ingests_both_sets_and_says_where_to_look(configure, tmp_path):
     assert sum(steps[0]["after"].values()) == 7 - color["validation"]["excluded"]
     # The tiny copies cannot cover the taxonomies: the training stage says so instead of failing the demo.
     assert set(data["models"]) == {"gray", "color"}
-    assert all(m["skipped"].startswith(("dataset ", "classes with no training images")) for m in data["models"].values())
+    assert all(
+        m["skipped"].startswith(("dataset ", "classes with no training images")) for m in data["models"].values()
+    )
     assert data["where"]["training"] == "aoi runs; aoi models"
     assert data["serving"] == {"skipped": "no model reached production"}  # nothing to serve: no service started
     assert data["where"]["service"].startswith("not started")
@@ -56,8 +58,10 @@ def test_demo_ingests_both_sets_and_says_where_to_look(configure, tmp_path):
 def test_the_demo_checks_its_home_without_importing_prefect(aoi_home):
     """Prefect freezes its settings when imported: anything `aoi demo` runs before it starts the local server and
     exports its address must leave Prefect unimported, or every flow silently runs on a throwaway server."""
-    code = ("import sys\nfrom aoi.cli.system_cmds import _refuse_a_second_demo\nfrom aoi.settings import get_settings\n"
-            "_refuse_a_second_demo(get_settings(), True)\nassert 'prefect' not in sys.modules, 'prefect imported'\n")  # fmt: skip
+    code = (
+        "import sys\nfrom cli.system_cmds import _refuse_a_second_demo\nfrom aoi.settings import get_settings\n"
+        "_refuse_a_second_demo(get_settings(), True)\nassert 'prefect' not in sys.modules, 'prefect imported'\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]

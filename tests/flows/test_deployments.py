@@ -37,7 +37,7 @@ def test_schedules_come_from_settings(tmp_path):
 
 
 def test_the_worker_does_not_inherit_a_process_local_metrics_folder(monkeypatch):
-    from aoi.prefect_server import worker_env
+    from flows.prefect_server import worker_env
 
     # Importing Feast points this at a temporary folder of the importing process (the demo's); a worker that
     # inherited it failed every flow run that imports Feast once that folder was gone.
@@ -48,8 +48,8 @@ def test_the_worker_does_not_inherit_a_process_local_metrics_folder(monkeypatch)
 
 
 def test_the_work_pool_is_created_with_its_type_and_another_type_is_refused(prefect_api, tmp_path):
-    from aoi.prefect_server import worker_command
     from flows.deployments import ensure_work_pool
+    from flows.prefect_server import worker_command
 
     assert ensure_work_pool("aoi-test-typed-pool", "process") is True
     assert ensure_work_pool("aoi-test-typed-pool", "process") is False  # exists: left as it is

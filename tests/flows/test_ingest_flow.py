@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aoi.catalog.queries import GalleryFilter, batches, images, quarantine, store_check
-from aoi.cli import app
+from cli import app
 from tests.helpers import bad_corpus, class_folder, image_bytes, labelme_zip, write, zip_bomb
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -107,8 +107,7 @@ def test_a_run_killed_half_way_finishes_on_rerun_without_duplicates_or_orphans(c
         write(tmp_path / "in" / "Spur" / f"img_{i:04d}.png", image_bytes(size=(32, 32), seed=i))
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
     command = [str(Path(sys.executable).with_name("aoi")), "ingest", str(tmp_path / "in"), "--no-progress", "--json"]
-    proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     db_file = settings.home / "catalog.db"
     landed, deadline = 0, time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:

@@ -16,15 +16,21 @@ from sqlmodel import select
 
 from aoi.catalog import db
 from aoi.catalog.models import Approval
-from evaluation import approval
+from promotion import approval, stages
 from tests.evaluation.models import gray_data, trained_model
 from tests.flows.test_ingest_flow import aoi
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
 AOI = str(Path(sys.executable).with_name("aoi"))
 # Every rule passes: these tests are about the approval, not about how good a 1-epoch model is.
-LENIENT = {"GATE__MIN_BLIND_ACCURACY": 0, "GATE__MARGIN_OVER_PRODUCTION": -1, "GATE__MAX_UNKNOWN_RATE": 1,
-           "GATE__MIN_CLASS_RECALL": 0, "GATE__MAX_TONE_DROP": 1, "GATE__APPROVAL_POLL_S": 1}  # fmt: skip
+LENIENT = {
+    "GATE__MIN_BLIND_ACCURACY": 0,
+    "GATE__MARGIN_OVER_PRODUCTION": -1,
+    "GATE__MAX_UNKNOWN_RATE": 1,
+    "GATE__MIN_CLASS_RECALL": 0,
+    "GATE__MAX_TONE_DROP": 1,
+    "GATE__APPROVAL_POLL_S": 1,
+}
 
 
 def stage(version: str) -> str:
@@ -33,8 +39,13 @@ def stage(version: str) -> str:
 
 def start_promote(version: str, *options: str) -> subprocess.Popen:
     """`aoi promote` in its own process, as a user would start it; it blocks while the run is paused."""
-    return subprocess.Popen([AOI, "promote", version, "--json", *options], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))  # fmt: skip
+    return subprocess.Popen(
+        [AOI, "promote", version, "--json", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
 
 
 def paused_run(settings, version: str, timeout: float = 240) -> str:
@@ -42,7 +53,9 @@ def paused_run(settings, version: str, timeout: float = 240) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with db.session(settings.catalog_url) as s:
-            row = s.exec(select(Approval).where(Approval.model_version == version, Approval.status == "waiting")).first()
+            row = s.exec(
+                select(Approval).where(Approval.model_version == version, Approval.status == "waiting")
+            ).first()
         if row is not None and approval.state_of(row.flow_run_id).is_paused():
             return row.flow_run_id
         time.sleep(0.5)
@@ -62,7 +75,10 @@ def test_a_failed_gate_never_pauses_and_cannot_be_approved(configure, tmp_path):
     result = aoi("promote", version)
     assert result["decision"] == "gate failed" and result["stage"] == "candidate"
     rules = {r["rule"]: r for r in result["verdict"]["rules"]}
-    assert not rules["blind accuracy on g-blind-0717"]["passed"] and rules["blind accuracy on g-blind-0717"]["limit"] == 1.0
+    assert (
+        not rules["blind accuracy on g-blind-0717"]["passed"]
+        and rules["blind accuracy on g-blind-0717"]["limit"] == 1.0
+    )
     # 3 blind images per class: each class is warned about, beside the rules (warnings never decide the verdict)
     few = [w for w in result["verdict"]["warnings"] if w["warning"] == "few images"]
     assert len({w["label"] for w in few}) == len(few) == 7 and all(w["figure"] == 3 for w in few)
@@ -85,7 +101,7 @@ def test_approve_promotes_reject_does_not_and_rollback_restores_the_previous_mod
     assert approval.state_of(run_id).is_paused(), "an invalid answer leaves the run paused"
     decided = aoi("approve", run_id, "--reviewer", "alice", "--comment", "blind 0717 fine")
     # The claimed name, the OS account `aoi approve` ran as, and what the (test) Prefect server authenticated.
-    recorded = f"alice (os:{approval.os_user()}) [prefect:unauthenticated]"
+    recorded = f"alice (os:{stages.os_user()}) [prefect:unauthenticated]"
     assert (decided["status"], decided["stage"], decided["reviewer"]) == ("approved", "production", recorded)
     assert finish(process)["decision"] == "approved"
 
@@ -110,11 +126,16 @@ def test_approve_promotes_reject_does_not_and_rollback_restores_the_previous_mod
     assert "none to go back to" in aoi("rollback", "gray", "--by", "carol", "--reason", "again", code=2)["error"]
 
     history = [(h["model_version"], h["from"], h["to"], h["by"]) for h in aoi("stages", "--kind", "gray")]
-    alice, bob = recorded, f"bob (os:{approval.os_user()}) [prefect:unauthenticated]"
-    carol = f"carol (os:{approval.os_user()})"  # a rollback from the terminal: no Prefect in between
-    assert history == [(first, "candidate", "production", alice), (second, "candidate", "rejected", bob),
-                       (first, "production", "archived", alice), (third, "candidate", "production", alice),
-                       (third, "production", "rolled_back", carol), (first, "archived", "production", carol)]  # fmt: skip
+    alice, bob = recorded, f"bob (os:{stages.os_user()}) [prefect:unauthenticated]"
+    carol = f"carol (os:{stages.os_user()})"  # a rollback from the terminal: no Prefect in between
+    assert history == [
+        (first, "candidate", "production", alice),
+        (second, "candidate", "rejected", bob),
+        (first, "production", "archived", alice),
+        (third, "candidate", "production", alice),
+        (third, "production", "rolled_back", carol),
+        (first, "archived", "production", carol),
+    ]
     reasons = [h["reason"] for h in aoi("stages", "--model", second)]
     assert reasons == ["looks at the background"]
 

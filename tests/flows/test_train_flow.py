@@ -9,7 +9,15 @@ from tests.flows.test_ingest_flow import aoi, ingest
 from tests.helpers import class_folder
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-GRAY_FOLDERS = {"PASS": 6, "Open_circuit": 6, "Short": 6, "Mouse_bite": 6, "Spur": 6, "Spurious_copper": 6, "Pin_hole": 6}
+GRAY_FOLDERS = {
+    "PASS": 6,
+    "Open_circuit": 6,
+    "Short": 6,
+    "Mouse_bite": 6,
+    "Spur": 6,
+    "Spurious_copper": 6,
+    "Pin_hole": 6,
+}
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +34,15 @@ def gray_dataset(tmp_path, name="g-v1", folders=GRAY_FOLDERS, split="1:1:0") -> 
 
 
 def test_bad_requests_are_refused_before_any_worker_starts(settings, tmp_path):
-    aoi("dataset", "blind", "blind-1", "--folder", str(class_folder(tmp_path / "blind", {"PASS": 2}, seed=9)),
-        "--source", "gray")  # fmt: skip
+    aoi(
+        "dataset",
+        "blind",
+        "blind-1",
+        "--folder",
+        str(class_folder(tmp_path / "blind", {"PASS": 2}, seed=9)),
+        "--source",
+        "gray",
+    )
     gray_dataset(tmp_path / "a", "tiny", {"PASS": 3, "Spur": 3}, split="8:1:1")
     gray_dataset(tmp_path / "b", "two-classes", {"PASS": 30, "Spur": 30})
     cases = {
@@ -47,8 +62,9 @@ def test_bad_requests_are_refused_before_any_worker_starts(settings, tmp_path):
 @pytest.mark.slow
 def test_a_ray_run_trains_records_and_registers_a_candidate_model(settings, tmp_path, ray_session):
     version = gray_dataset(tmp_path)
-    result = aoi("train", "--dataset", "g-v1", "--epochs", "2", "--per-class", "4", "--batch-size", "8",
-                 "--input-size", "32")  # fmt: skip
+    result = aoi(
+        "train", "--dataset", "g-v1", "--epochs", "2", "--per-class", "4", "--batch-size", "8", "--input-size", "32"
+    )
     assert result["status"] == "succeeded" and result["model_version"] == f"gray-r{result['run_id']}"
     assert 0.0 <= result["mean_detection_rate"] <= 1.0 and result["duration_s"] > 0
     assert (result["labelled_images"], result["label_kinds"]) == (version["images"], 7)

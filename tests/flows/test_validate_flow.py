@@ -58,7 +58,9 @@ def test_derived_specs_get_versions_and_bad_specs_are_refused(settings, tmp_path
     assert first["applies_to"] == "color" and "mean ± 2σ of 5 images" in first["source"]
     assert [s["key"] for s in aoi("spec", "list")] == ["ref-tone@1", "ref-tone@2"]
     write(tmp_path / "bad.yaml", b"name: bad\ntone:\n  brightness: {min: 200, max: 100}\n")
-    assert "lower limit 200.0 exceeds upper limit 100.0" in aoi("spec", "add", str(tmp_path / "bad.yaml"), code=2)["error"]
+    assert (
+        "lower limit 200.0 exceeds upper limit 100.0" in aoi("spec", "add", str(tmp_path / "bad.yaml"), code=2)["error"]
+    )
     write(tmp_path / "clash.yaml", b"name: ref-tone\nversion: 1\ntone:\n  brightness: {min: 0, max: 1}\n")
     assert "already exists with other limits" in aoi("spec", "add", str(tmp_path / "clash.yaml"), code=2)["error"]
     assert "no spec nope" in aoi("validate", "--batch", str(batch), "--spec", "nope", code=2)["error"]

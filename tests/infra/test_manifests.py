@@ -24,8 +24,8 @@ import yaml
 from pydantic import BaseModel
 from sqlalchemy.engine import make_url
 
-from aoi.cli import app
 from aoi.settings import Settings
+from cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
@@ -146,8 +146,11 @@ def cli_problems(argv: list[str]) -> list[str]:
             return [f"`{shlex.join(argv)}`: no command `{' '.join(path)} {name}`"]
         command, path = command.commands[name], [*path, name]
     options = {"--help"} | {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
-    return [f"`{shlex.join(argv)}`: `{' '.join(path)}` has no option {word}"
-            for word in words if word.startswith("-") and word.split("=", 1)[0] not in options]  # fmt: skip
+    return [
+        f"`{shlex.join(argv)}`: `{' '.join(path)}` has no option {word}"
+        for word in words
+        if word.startswith("-") and word.split("=", 1)[0] not in options
+    ]
 
 
 def containers(node):
@@ -292,9 +295,12 @@ def test_compose_parses_and_is_wired():
 
 
 def test_compose_problems_are_caught():
-    broken = {"services": {"a": {"depends_on": {"ghost": {"condition": "service_healthy"}},
-                                 "volumes": ["undeclared:/x", "./bind:/y"]}},
-              "volumes": {}}  # fmt: skip
+    broken = {
+        "services": {
+            "a": {"depends_on": {"ghost": {"condition": "service_healthy"}}, "volumes": ["undeclared:/x", "./bind:/y"]}
+        },
+        "volumes": {},
+    }
     problems = compose_problems(broken)
     assert any("no healthcheck" in p for p in problems)
     assert any("undefined service ghost" in p for p in problems)
@@ -328,7 +334,8 @@ def test_every_aoi_call_is_a_real_command_with_real_options():
 
 def test_command_checker_flags_unknown_commands_and_options():
     assert aoi_invocations(["sh", "-c", "ray start --address=x && exec aoi worker --background"]) == [
-        ["aoi", "worker", "--background"]]  # fmt: skip
+        ["aoi", "worker", "--background"]
+    ]
     assert aoi_invocations("aoi db upgrade\naoi deploy") == [["aoi", "db", "upgrade"], ["aoi", "deploy"]]
     assert cli_problems(["aoi", "train", "--dataset", "d", "--workers", "2", "--gpu", "--json"]) == []
     assert cli_problems(["aoi", "trian"])
@@ -364,7 +371,9 @@ def test_every_aoi_variable_named_in_infra_is_a_setting():
 
 def test_unknown_setting_names_are_caught():
     assert unknown_settings(aoi_names("AOI_HOME=/x AOI_SERVING__PORT=1 AOI_NOPE=1 AOI_SERVING__NOPE=2")) == [
-        "AOI_NOPE", "AOI_SERVING__NOPE"]  # fmt: skip
+        "AOI_NOPE",
+        "AOI_SERVING__NOPE",
+    ]
     assert unknown_settings(["AOI_SERVING"]) == ["AOI_SERVING"]  # a group is not a setting
     assert unknown_settings(aoi_names("the AOI_GATE__ group, AOI_GATE_ and AOI_NOPE__")) == ["AOI_GATE", "AOI_NOPE__"]
 
@@ -373,8 +382,14 @@ def test_env_example_lists_every_setting():
     listed = {name for name, _, _ in dotenv(ENV_EXAMPLE)}
     missing = sorted(set(setting_paths()) - listed)
     assert missing == [], f"infra/.env.example has no line for {missing}"
-    assert {"PREFECT_API_URL", "PREFECT_API_DATABASE_CONNECTION_URL", "RAY_ADDRESS", "POSTGRES_USER",
-            "POSTGRES_PASSWORD", "POSTGRES_DB"} <= listed  # fmt: skip
+    assert {
+        "PREFECT_API_URL",
+        "PREFECT_API_DATABASE_CONNECTION_URL",
+        "RAY_ADDRESS",
+        "POSTGRES_USER",
+        "POSTGRES_PASSWORD",
+        "POSTGRES_DB",
+    } <= listed
 
 
 def test_env_example_values_are_valid_and_commented_ones_are_the_defaults(monkeypatch):
@@ -399,7 +414,10 @@ def test_env_example_points_at_compose_services():
     env, services = active_env(ENV_EXAMPLE), set(compose()["services"])
     catalog = make_url(env["AOI_DB_URL"])
     assert (catalog.username, catalog.password, catalog.database) == (
-        env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"])  # fmt: skip
+        env["POSTGRES_USER"],
+        env["POSTGRES_PASSWORD"],
+        env["POSTGRES_DB"],
+    )
     prefect_db = make_url(env["PREFECT_API_DATABASE_CONNECTION_URL"])
     assert prefect_db.drivername == "postgresql+asyncpg"
     assert (prefect_db.username, prefect_db.password) == (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"])
@@ -493,8 +511,11 @@ def test_pods_that_read_the_settings_mount_aoi_home_at_aoi_home():
     pod_specs += [spec for spec in find_key(base_job_template(), "spec") if "containers" in spec]
     problems = []
     for spec in pod_specs:
-        claims = {v["name"] for v in spec.get("volumes", [])
-                  if v.get("persistentVolumeClaim", {}).get("claimName") == HOME_VOLUME}  # fmt: skip
+        claims = {
+            v["name"]
+            for v in spec.get("volumes", [])
+            if v.get("persistentVolumeClaim", {}).get("claimName") == HOME_VOLUME
+        }
         for container in spec["containers"]:
             sources = container.get("envFrom", [])
             reads_settings = any(e.get("configMapRef", {}).get("name") == CONFIGMAP for e in sources)
@@ -507,6 +528,7 @@ def test_pods_that_read_the_settings_mount_aoi_home_at_aoi_home():
 def test_raycluster_has_a_gpu_worker_group_and_the_rayjob_uses_it():
     (cluster,) = objects_of("RayCluster")
     assert cluster["apiVersion"] == "ray.io/v1"
+
     def gpus(group: dict) -> bool:
         return any("nvidia.com/gpu" in c.get("resources", {}).get("limits", {}) for c in containers(group))
 
@@ -538,8 +560,11 @@ def test_services_select_deployment_pods():
     for deployment in objects_of("Deployment"):
         selector = deployment["spec"]["selector"]["matchLabels"]
         assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
-    unmatched = [s["metadata"]["name"] for s in objects_of("Service")
-                 if not any(s["spec"]["selector"].items() <= labels.items() for labels in pod_labels)]  # fmt: skip
+    unmatched = [
+        s["metadata"]["name"]
+        for s in objects_of("Service")
+        if not any(s["spec"]["selector"].items() <= labels.items() for labels in pod_labels)
+    ]
     assert unmatched == []
 
 
@@ -550,7 +575,7 @@ def test_work_pool_names_agree():
         words = shlex.split(command) if isinstance(command, str) else [w for part in command for w in shlex.split(part)]
         named += [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--pool"]
         create = ["prefect", "work-pool", "create"]
-        named += [words[i + 3] for i in range(len(words) - 3) if words[i:i + 3] == create]
+        named += [words[i + 3] for i in range(len(words) - 3) if words[i : i + 3] == create]
     assert named and set(named) == {pool}, f"pools named {named}, settings say {pool}"
     assert "--type kubernetes" in " ".join(" ".join(c) if isinstance(c, list) else c for c in k8s_commands())
 
@@ -588,8 +613,9 @@ def test_kustomize_builds():
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not on PATH")
     for kustomization in kustomizations():
-        proc = subprocess.run(["kubectl", "kustomize", str(kustomization.parent)], capture_output=True, text=True,
-                              timeout=120)  # fmt: skip
+        proc = subprocess.run(
+            ["kubectl", "kustomize", str(kustomization.parent)], capture_output=True, text=True, timeout=120
+        )
         assert proc.returncode == 0, proc.stderr
         kinds = {doc["kind"] for doc in yaml.safe_load_all(proc.stdout) if doc}
         assert kinds, f"{kustomization} builds nothing"
@@ -603,8 +629,16 @@ def test_docker_compose_config(tmp_path):
     for name in ("docker-compose.yml", "postgres-init.sql"):
         shutil.copy(INFRA / name, tmp_path / name)
     shutil.copy(ENV_EXAMPLE, tmp_path / ".env")
-    argv = [docker, "compose", "-f", str(tmp_path / "docker-compose.yml"), "--env-file", str(tmp_path / ".env"),
-            "config", "-q"]  # fmt: skip
+    argv = [
+        docker,
+        "compose",
+        "-f",
+        str(tmp_path / "docker-compose.yml"),
+        "--env-file",
+        str(tmp_path / ".env"),
+        "config",
+        "-q",
+    ]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "AOI_API_KEY" in proc.stderr, "the example has no key: the stack must refuse"
     text = ENV_EXAMPLE.read_text().replace("\nAOI_API_KEY=\n", "\nAOI_API_KEY=a-real-key-set-by-the-operator\n")

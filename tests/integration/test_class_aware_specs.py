@@ -1,21 +1,20 @@
 """Class-aware tone specs and the class-loss guard on the real PKU colour crops (one ingest for the module).
 
-The demo's derivation (per class, aoi.datasets.DEMO_COLOR_SPEC) must keep at least 90% of every class, where one
+The demo's derivation (per class, demo.public_sets.DEMO_COLOR_SPEC) must keep at least 90% of every class, where one
 band over all classes removed most MISSING_HOLE crops; a tone shift of one machine must still be excluded; and a
 build whose validation loses a class is refused unless --allow-class-loss, which the version records.
 """
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from aoi.datasets import DEMO_COLOR_SPEC
-from aoi.simulated_line import SimulatedMachine
+from demo.public_sets import DEMO_COLOR_SPEC
+from demo.simulated_line import SimulatedMachine
 from tests.flows.test_ingest_flow import aoi, ingest
 from tests.helpers import write
 
@@ -62,7 +61,9 @@ def test_the_demo_derivation_keeps_90_percent_of_every_class_where_one_band_did_
     assert len(kept) == 6 and min(kept.values()) >= 0.90
     # What pku-v1 trains on: boards 01-10 (11 and 12 are the blind boards), every class at least 90% kept too.
     _, failed = kept_share(settings, demo["spec"], f"batch:{batch}")
-    rows = [r for r in aoi("images", "--batch", str(batch), "--limit", "5000") if not r["file_name"][:3] in ("11_", "12_")]
+    rows = [
+        r for r in aoi("images", "--batch", str(batch), "--limit", "5000") if r["file_name"][:3] not in ("11_", "12_")
+    ]
     total, out = Counter(r["label"] for r in rows), Counter(r["label"] for r in rows if r["id"] in failed)
     training = {label: 1 - out[label] / n for label, n in total.items()}
     print("kept per class on boards 01-10, demo spec:", {k: round(v, 3) for k, v in sorted(training.items())})
@@ -80,8 +81,16 @@ def _shoot(datasets_dir: Path, files: list[str], machine: SimulatedMachine, out:
 
 def test_a_tone_shift_of_one_machine_is_still_excluded_by_the_class_aware_spec(pku, datasets_dir, tmp_path):
     settings, batch = pku
-    spec = aoi("spec", "derive", "shift-tone", "--from", f"batch:{batch}", "--k", str(DEMO_COLOR_SPEC["k"]),
-               *["--per-class"] * DEMO_COLOR_SPEC["per_class"])  # fmt: skip
+    spec = aoi(
+        "spec",
+        "derive",
+        "shift-tone",
+        "--from",
+        f"batch:{batch}",
+        "--k",
+        str(DEMO_COLOR_SPEC["k"]),
+        *["--per-class"] * DEMO_COLOR_SPEC["per_class"],
+    )
     _, failed = kept_share(settings, spec["spec"], f"batch:{batch}")
     rows = [r for r in aoi("images", "--batch", str(batch), "--limit", "5000") if r["id"] not in failed]
     by_class: dict[str, list[str]] = {}
@@ -89,10 +98,20 @@ def test_a_tone_shift_of_one_machine_is_still_excluded_by_the_class_aware_spec(p
         by_class.setdefault(r["label"], []).append(r["file_name"])
     chosen = [name for names in by_class.values() for name in names[:: max(1, len(names) // 10)][:10]]
     # SIMULATION: one machine whose lamp gives 40% more light, and one that shoots the same crops unchanged.
-    lamp = ingest(_shoot(datasets_dir, chosen, SimulatedMachine("VRS-LAMP", (1.4, 1.4, 1.4)), tmp_path / "lamp"),
-                  "--source", "color", "--machine", "VRS-LAMP")["batch_id"]  # fmt: skip
-    same = ingest(_shoot(datasets_dir, chosen, SimulatedMachine("VRS-SAME", (1.0, 1.0, 1.0)), tmp_path / "same"),
-                  "--source", "color", "--machine", "VRS-SAME")["batch_id"]  # fmt: skip
+    lamp = ingest(
+        _shoot(datasets_dir, chosen, SimulatedMachine("VRS-LAMP", (1.4, 1.4, 1.4)), tmp_path / "lamp"),
+        "--source",
+        "color",
+        "--machine",
+        "VRS-LAMP",
+    )["batch_id"]
+    same = ingest(
+        _shoot(datasets_dir, chosen, SimulatedMachine("VRS-SAME", (1.0, 1.0, 1.0)), tmp_path / "same"),
+        "--source",
+        "color",
+        "--machine",
+        "VRS-SAME",
+    )["batch_id"]
     shifted, _ = kept_share(settings, spec["spec"], f"batch:{lamp}")
     unshifted, _ = kept_share(settings, spec["spec"], f"batch:{same}")
     print("kept per class, lamp x1.4:", {k: round(v, 2) for k, v in sorted(shifted.items())})
@@ -105,7 +124,7 @@ def test_the_guard_refuses_a_build_that_loses_a_class_and_accepts_it_with_the_fl
     from aoi.settings import get_settings
     from validation.steps import restore
 
-    settings, batch = pku
+    _, batch = pku
     blind = aoi("spec", "derive", "guard-tone", "--from", f"batch:{batch}", "--k", "1.5")
     try:  # validated once (GX); every build judges the exclusions it finds, with or without --spec
         aoi("validate", "--batch", str(batch), "--spec", blind["spec"])

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from aoi.catalog.queries import label_counts, quarantine
+from aoi.image_metrics import TONE_FIELDS, measure
 from aoi.labels import LabelMap
-from aoi.metrics import TONE_FIELDS, measure
 from tests.flows.test_dataset_flow import manifest
 from tests.flows.test_ingest_flow import aoi, ingest
 
@@ -61,8 +61,17 @@ def test_deeppcb_gives_one_crop_per_usable_box_plus_its_pass_window(settings, da
     # The official test list as a blind set, then a version that must hold none of it.
     test_list = datasets_dir / "DeepPCB" / "PCBData" / "test.txt"
     pairs = {f"deeppcb:{Path(line.split()[0]).stem}" for line in test_list.read_text().splitlines() if line.strip()}
-    blind = aoi("dataset", "blind", "deeppcb-official-test", "--batch", str(result["batch_id"]),
-                "--groups-from", str(test_list), "--date", "2026-07-17")  # fmt: skip
+    blind = aoi(
+        "dataset",
+        "blind",
+        "deeppcb-official-test",
+        "--batch",
+        str(result["batch_id"]),
+        "--groups-from",
+        str(test_list),
+        "--date",
+        "2026-07-17",
+    )
     version = aoi("dataset", "build", "deeppcb-v1", "--source", "gray", "--seed", "1")
     assert blind["images"] + version["images"] == result["batch_totals"]["added"]
     assert version["dropped_blind"] == blind["images"] > 0 and len(pairs) == 500  # the README: 500 test pairs

@@ -27,8 +27,7 @@ def test_derive_validate_and_push_images_out_of_spec_on_the_pku_set(settings, da
         assert spec["tone"][metric]["max"] == pytest.approx(mean + 1.5 * sd, abs=1e-9)
 
     result = aoi("validate", "--batch", str(batch), "--spec", "pku-tone@1")
-    inside = {r["id"] for r in rows
-              if all(spec["tone"][m]["min"] <= r[m] <= spec["tone"][m]["max"] for m in METRICS)}  # fmt: skip
+    inside = {r["id"] for r in rows if all(spec["tone"][m]["min"] <= r[m] <= spec["tone"][m]["max"] for m in METRICS)}
     excluded = {r["id"] for r in aoi("images", "--batch", str(batch), "--status", "excluded")}
     assert result["passed"] == len(inside) > 0 and excluded == {r["id"] for r in rows} - inside
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from aoi.catalog import db
 from aoi.catalog.models import Prediction
-from aoi.metrics import QUALITY_FIELDS, TONE_FIELDS
+from aoi.image_metrics import QUALITY_FIELDS, TONE_FIELDS
 from monitoring import frames
 
 ANSWER = ("confidence", "model_label", "unknown")
@@ -26,8 +26,17 @@ def dimmed(frame: pd.DataFrame, factor: float) -> pd.DataFrame:
     return frames.with_differences(out)
 
 
-def log_answers(settings, version: str, kind: str, reference: pd.DataFrame, per_machine: int, start: datetime,
-                machines=("m1", "m2", "m3"), dim: dict | None = None, seed: int = 0) -> None:  # fmt: skip
+def log_answers(
+    settings,
+    version: str,
+    kind: str,
+    reference: pd.DataFrame,
+    per_machine: int,
+    start: datetime,
+    machines=("m1", "m2", "m3"),
+    dim: dict | None = None,
+    seed: int = 0,
+) -> None:
     """``per_machine`` answers from each machine, resampled from the reference (the inputs from all its images,
     the answers from its answered ones), logged over one hour from ``start``; ``dim``: machine -> lamp factor."""
     rng = np.random.default_rng(seed)
@@ -40,13 +49,29 @@ def log_answers(settings, version: str, kind: str, reference: pd.DataFrame, per_
         if dim and machine in dim:
             drawn = dimmed(drawn, dim[machine])
         for i, r in enumerate(drawn.to_dict("records")):
-            rows.append({"request_id": uuid.uuid4().hex, "at": start + timedelta(seconds=(i * len(machines) + m) * 3600 / (per_machine * len(machines))),
-                         "latency_ms": 5.0, "kind": kind, "model_version": version, "machine_id": machine, "sha256": "0" * 64,
-                         "label": "UNKNOWN" if r["unknown"] else r["model_label"], "coarse_label": "X",
-                         "model_label": r["model_label"], "confidence": r["confidence"], "unknown": bool(r["unknown"]),
-                         "route": "auto", "format": "PNG", "jpeg_quality": None if r["jpeg_quality"] >= frames.LOSSLESS_QUALITY else int(r["jpeg_quality"]),
-                         "bytes_per_pixel": r["bytes_per_pixel"], "width": 32, "height": 32,
-                         **{c: float(r[c]) for c in TONE_FIELDS},
-                         **{c: None if pd.isna(r.get(c)) else float(r[c]) for c in QUALITY_FIELDS}})  # fmt: skip
+            rows.append(
+                {
+                    "request_id": uuid.uuid4().hex,
+                    "at": start + timedelta(seconds=(i * len(machines) + m) * 3600 / (per_machine * len(machines))),
+                    "latency_ms": 5.0,
+                    "kind": kind,
+                    "model_version": version,
+                    "machine_id": machine,
+                    "sha256": "0" * 64,
+                    "label": "UNKNOWN" if r["unknown"] else r["model_label"],
+                    "coarse_label": "X",
+                    "model_label": r["model_label"],
+                    "confidence": r["confidence"],
+                    "unknown": bool(r["unknown"]),
+                    "route": "auto",
+                    "format": "PNG",
+                    "jpeg_quality": None if r["jpeg_quality"] >= frames.LOSSLESS_QUALITY else int(r["jpeg_quality"]),
+                    "bytes_per_pixel": r["bytes_per_pixel"],
+                    "width": 32,
+                    "height": 32,
+                    **{c: float(r[c]) for c in TONE_FIELDS},
+                    **{c: None if pd.isna(r.get(c)) else float(r[c]) for c in QUALITY_FIELDS},
+                }
+            )
     with db.get_engine(settings.catalog_url).begin() as connection:
         connection.execute(Prediction.__table__.insert(), rows)

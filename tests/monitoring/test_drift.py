@@ -11,22 +11,32 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from aoi.metrics import TONE_FIELDS, measure
+from aoi.image_metrics import TONE_FIELDS, measure
+from aoi.preprocess import ToneCalibration
 from aoi.settings import MonitoringSettings
 from monitoring import check, frames, policy
 from monitoring.drift import Comparison, compare, compared_numeric
 from tests.monitoring.conftest import dimmed
-from training.preprocess import ToneCalibration
 
 
 def synthetic(n: int, seed: int, brightness: float = 150.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     r, g, b = (rng.normal(m, 8, n) for m in (brightness + 10, brightness, brightness - 25))
-    frame = pd.DataFrame({"mean_r": r, "mean_g": g, "mean_b": b, "brightness": 0.299 * r + 0.587 * g + 0.114 * b,
-                          "jpeg_quality": 95.0, "bytes_per_pixel": rng.normal(0.5, 0.05, n),
-                          "confidence": rng.beta(30, 1, n), "model_label": rng.choice(["SHORT", "OPEN", "SPUR"], n),
-                          "unknown": rng.random(n) < 0.05,
-                          "sharpness": rng.lognormal(np.log(5000), 0.6, n), "smear": rng.beta(1, 60, n)})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "mean_r": r,
+            "mean_g": g,
+            "mean_b": b,
+            "brightness": 0.299 * r + 0.587 * g + 0.114 * b,
+            "jpeg_quality": 95.0,
+            "bytes_per_pixel": rng.normal(0.5, 0.05, n),
+            "confidence": rng.beta(30, 1, n),
+            "model_label": rng.choice(["SHORT", "OPEN", "SPUR"], n),
+            "unknown": rng.random(n) < 0.05,
+            "sharpness": rng.lognormal(np.log(5000), 0.6, n),
+            "smear": rng.beta(1, 60, n),
+        }
+    )
     return dimmed(frame, 1.0)
 
 
@@ -74,6 +84,7 @@ def test_reference_images_without_an_answer_count_for_tone_only():
     assert "model_label" in labels.drifted_columns
     # the same label shares as the answered rows: no drift, whatever the unanswered rows number
     assert compare(reference, answered, config).scores["model_label"]["score"] == pytest.approx(0.0, abs=1e-9)
+
 
 def test_an_unknown_rate_rise_alone_is_drift_when_chance_cannot_explain_it():
     config = MonitoringSettings(max_unknown_rise=0.1)
@@ -140,11 +151,16 @@ def test_each_part_is_judged_against_its_own_reference_and_a_new_part_is_reporte
     """Two part numbers of different tone in the reference; the window mixes them in other shares (no drift: each
     answer meets its own part), adds a part the reference never saw (reported, not judged), then one part's tone
     shifts (that part drifts, the other does not)."""
-    settings = configure(MONITORING__MIN_SAMPLES=100, MONITORING__MIN_MACHINE_SAMPLES=80,
-                         MONITORING__MIN_PART_REFERENCE=50)
-    reference = pd.concat([synthetic(400, seed=0, brightness=120).assign(part_no="P-A", machine_id="m1"),
-                           synthetic(400, seed=1, brightness=170).assign(part_no="P-B", machine_id="m1")],
-                          ignore_index=True)  # fmt: skip
+    settings = configure(
+        MONITORING__MIN_SAMPLES=100, MONITORING__MIN_MACHINE_SAMPLES=80, MONITORING__MIN_PART_REFERENCE=50
+    )
+    reference = pd.concat(
+        [
+            synthetic(400, seed=0, brightness=120).assign(part_no="P-A", machine_id="m1"),
+            synthetic(400, seed=1, brightness=170).assign(part_no="P-B", machine_id="m1"),
+        ],
+        ignore_index=True,
+    )
     part_a = synthetic(360, seed=2, brightness=120).assign(part_no="P-A", machine_id="m1")
     part_b = synthetic(80, seed=3, brightness=170).assign(part_no="P-B", machine_id="m1")
     new = synthetic(100, seed=4, brightness=60).assign(part_no="P-NEW", machine_id="m2")  # a new part, a new machine
@@ -153,8 +169,13 @@ def test_each_part_is_judged_against_its_own_reference_and_a_new_part_is_reporte
     assert check.verdict_of(scopes) is False, scopes
     assert scopes["overall"]["samples"] == 440 and scopes["overall"]["drift"] is False
     assert scopes["overall"]["notes"] == ["no reference for part P-NEW: 100 answers reported, not judged"]
-    assert scopes["parts"]["P-NEW"] == {"samples": 100, "reference_samples": 0, "drift": None, "reference": False,
-                                        "reasons": ["no reference for part P-NEW"]}
+    assert scopes["parts"]["P-NEW"] == {
+        "samples": 100,
+        "reference_samples": 0,
+        "drift": None,
+        "reference": False,
+        "reasons": ["no reference for part P-NEW"],
+    }
     assert scopes["parts"]["P-A"]["drift"] is False and scopes["parts"]["P-B"]["drift"] is False
     m2 = scopes["machines"]["m2"]
     assert m2["drift"] is None and not m2["calibrated"] and not m2["in_reference"]

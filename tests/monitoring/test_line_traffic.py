@@ -34,14 +34,18 @@ def darker(data: bytes, light: float) -> bytes:
 
 def send(client, crops: list[bytes], machine_id: str) -> None:
     for data in crops:
-        answer = client.post("/classify", files={"image": ("crop.jpg", data, "image/jpeg")},
-                             data={"kind": "color", "machine_id": machine_id},
-                             headers={"Authorization": f"Bearer {KEY}"})  # fmt: skip
+        answer = client.post(
+            "/classify",
+            files={"image": ("crop.jpg", data, "image/jpeg")},
+            data={"kind": "color", "machine_id": machine_id},
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
         assert answer.status_code == 200, answer.text
 
 
-def test_unchanged_crops_from_a_new_machine_are_not_drift_and_a_dim_lamp_is(configure, datasets_dir, tmp_path,
-                                                                             asgi_app):
+def test_unchanged_crops_from_a_new_machine_are_not_drift_and_a_dim_lamp_is(
+    configure, datasets_dir, tmp_path, asgi_app
+):
     settings = configure(API_KEY=KEY)
     files = sorted((datasets_dir / "pku-pcb-roi").glob("*/*.jpg"))[::3]  # every board and class
     for file in files:
@@ -50,8 +54,9 @@ def test_unchanged_crops_from_a_new_machine_are_not_drift_and_a_dim_lamp_is(conf
         shutil.copyfile(file, target)
     batch = ingest(tmp_path / "pku", "--source", "color")
     aoi("spec", "derive", "blind-tone", "--from", f"batch:{batch['batch_id']}", "--k", "1.5")
-    built = aoi("dataset", "build", "pku-sub", "--source", "color", "--spec", "blind-tone", "--seed", "0",
-                "--allow-class-loss")  # the class-blind spec removes most MISSING_HOLE: the point of this test
+    built = aoi(
+        "dataset", "build", "pku-sub", "--source", "color", "--spec", "blind-tone", "--seed", "0", "--allow-class-loss"
+    )  # the class-blind spec removes most MISSING_HOLE: the point of this test
     kept = sum(sum(split.values()) for split in built["counts"].values())
     assert kept < 0.85 * len(files)  # the class-blind spec cleaned a good share away
     version = trained_model(settings, "pku-sub", epochs=1)
@@ -63,9 +68,15 @@ def test_unchanged_crops_from_a_new_machine_are_not_drift_and_a_dim_lamp_is(conf
         # the first answer from a machine loads the model and imports Feast (for its calibration): on a busy
         # machine that may outlast the service's 60 s timeout, which is not what this test is about
         for _ in range(3):
-            if client.post("/classify", files={"image": ("warm.jpg", crops[0], "image/jpeg")},
-                           data={"kind": "color", "machine_id": "VRS-WARM"},
-                           headers={"Authorization": f"Bearer {KEY}"}).status_code == 200:  # fmt: skip
+            if (
+                client.post(
+                    "/classify",
+                    files={"image": ("warm.jpg", crops[0], "image/jpeg")},
+                    data={"kind": "color", "machine_id": "VRS-WARM"},
+                    headers={"Authorization": f"Bearer {KEY}"},
+                ).status_code
+                == 200
+            ):
                 break
         start = utcnow()
         send(client, crops, "VRS-NEW")
@@ -75,8 +86,9 @@ def test_unchanged_crops_from_a_new_machine_are_not_drift_and_a_dim_lamp_is(conf
     assert by_machine["VRS-NEW"] == by_machine["VRS-DIM"] == len(crops)
 
     def check(since, until) -> dict:
-        return aoi("monitor", "--kind", "color", "--since", since.isoformat(), "--until", until.isoformat(),
-                   "--no-trigger")  # fmt: skip
+        return aoi(
+            "monitor", "--kind", "color", "--since", since.isoformat(), "--until", until.isoformat(), "--no-trigger"
+        )
 
     plain = check(start, middle)["kinds"]["color"]
     assert plain["drift"] is False, plain

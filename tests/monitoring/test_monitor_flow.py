@@ -23,12 +23,13 @@ SMALL = {"MONITORING__MIN_SAMPLES": 60, "MONITORING__MIN_MACHINE_SAMPLES": 30, "
 
 def retrain_runs(kind: str = "gray") -> list:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter
+    from prefect.client.schemas.filters import DeploymentFilter, FlowRunFilter
 
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(f"retrain/{kind}")
-        return client.read_flow_runs(deployment_filter=DeploymentFilter(id={"any_": [deployment.id]}),
-                                     flow_run_filter=FlowRunFilter())  # fmt: skip
+        return client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id={"any_": [deployment.id]}), flow_run_filter=FlowRunFilter()
+        )
 
 
 def end_run(run_id: str) -> None:
@@ -40,8 +41,17 @@ def end_run(run_id: str) -> None:
 
 
 def check(start, hours: float = 1.0, *options: str, code: int = 0) -> dict:
-    return aoi("monitor", "--kind", "gray", "--since", start.isoformat(),
-               "--until", (start + timedelta(hours=hours)).isoformat(), *options, code=code)  # fmt: skip
+    return aoi(
+        "monitor",
+        "--kind",
+        "gray",
+        "--since",
+        start.isoformat(),
+        "--until",
+        (start + timedelta(hours=hours)).isoformat(),
+        *options,
+        code=code,
+    )
 
 
 @pytest.fixture
@@ -66,7 +76,9 @@ def test_one_drift_episode_triggers_one_retraining(production):
         log_answers(settings, version, "gray", reference, 100, windows[h], dim=dim, seed=h)
 
     clean = check(windows[0])
-    assert clean["drift"] is False and clean["samples"] == 300 and clean["kinds"]["gray"]["decision"] == "clean", clean["machines"]
+    assert clean["drift"] is False and clean["samples"] == 300 and clean["kinds"]["gray"]["decision"] == "clean", clean[
+        "machines"
+    ]
     assert retrain_runs() == []
 
     drifted = check(windows[1])
@@ -74,19 +86,25 @@ def test_one_drift_episode_triggers_one_retraining(production):
     assert drifted["drift"] is True and gray["decision"] == "drift: retraining triggered"
     # the kind drifted through one machine; the whole window's own verdict is its own figure
     assert gray["overall_drift"] == (gray["drift_share"] >= settings.monitoring.drift_share)
-    assert drifted["machines"]["gray/m2"]["drift"] is True and "brightness" in drifted["machines"]["gray/m2"]["drifted_columns"]
+    assert (
+        drifted["machines"]["gray/m2"]["drift"] is True
+        and "brightness" in drifted["machines"]["gray/m2"]["drifted_columns"]
+    )
     assert drifted["machines"]["gray/m1"]["drift"] is False and drifted["machines"]["gray/m3"]["drift"] is False
     runs = retrain_runs()
     assert len(runs) == 1 and str(runs[0].id) == gray["retraining"]["flow_run_id"]
     assert runs[0].parameters["kind"] == "gray" and "m2" in runs[0].parameters["reason"]
 
     again = check(windows[2])
-    assert again["drift"] is True and again["kinds"]["gray"]["decision"].startswith("drift: retraining already triggered")
+    assert again["drift"] is True and again["kinds"]["gray"]["decision"].startswith(
+        "drift: retraining already triggered"
+    )
     assert len(retrain_runs()) == 1, "a second drifted check in the same episode starts nothing"
 
     end_run(gray["retraining"]["flow_run_id"])
-    assert check(windows[3])["kinds"]["gray"]["decision"].startswith("drift: retraining already triggered"), \
+    assert check(windows[3])["kinds"]["gray"]["decision"].startswith("drift: retraining already triggered"), (
         "the retraining ended, but no clean window has been seen since"
+    )
     closed = check(windows[4])
     assert closed["drift"] is False and closed["kinds"]["gray"]["decision"].endswith("closed")
     assert check(windows[5])["kinds"]["gray"]["decision"] == "drift: retraining triggered"

@@ -8,18 +8,25 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evaluation import promotion
-from evaluation.gate import rule
+from promotion import stages
+from promotion.gate import rule
 from tests.evaluation.models import gray_data, trained_model
 
 
 def promote(settings, version: str, kind: str = "gray", reviewer: str = "test") -> None:
     """Make ``version`` production the only way the system allows: a passed gate verdict and an approval."""
-    current = promotion.production(settings, kind)  # the gate compares with it, as the promote flow's does
-    verdict = promotion.record_verdict(settings, version, kind, [rule("blind accuracy on b", 0.95, ">=", 0.9)],
-                                       ["b"], current.version if current else None, None)  # fmt: skip
-    approval = promotion.open_approval(settings, verdict["verdict_id"], None)
-    promotion.decide(settings, approval, True, reviewer, "serving test")
+    current = stages.production(settings, kind)  # the gate compares with it, as the promote flow's does
+    verdict = stages.record_verdict(
+        settings,
+        version,
+        kind,
+        [rule("blind accuracy on b", 0.95, ">=", 0.9)],
+        ["b"],
+        current.version if current else None,
+        None,
+    )
+    approval = stages.open_approval(settings, verdict["verdict_id"], None)
+    stages.decide(settings, approval, True, reviewer, "serving test")
 
 
 def png(size: int = 32, mode: str = "L", value: int = 120, seed: int = 0) -> bytes:

@@ -7,13 +7,13 @@ import pytest
 import torch
 from PIL import Image, ImageFilter
 
-from aoi.metrics import measure
+from aoi.image_metrics import measure
+from aoi.preprocess import Preprocessing
 from serving.answer import decide, log_row
 from serving.models import Deployed
 from serving.rules import RulesError, load_rules
 from tests.helpers import board, encode
 from tests.serving.conftest import png
-from training.preprocess import Preprocessing
 from training.taxonomy import Taxonomy
 from validation.specs import parse_spec
 
@@ -40,8 +40,15 @@ RULES = load_rules()
 
 
 def answer(label="SHORT", p=0.99, threshold=0.9, code=None, machine=None, spec=None, kind="gray", taxonomy=GRAY):
-    return decide(deployed(threshold, spec, kind, taxonomy), probs(label, p, taxonomy), RULES, request_id="r1",
-                  metrics=METRICS, machine_id=machine, upstream_code=code)  # fmt: skip
+    return decide(
+        deployed(threshold, spec, kind, taxonomy),
+        probs(label, p, taxonomy),
+        RULES,
+        request_id="r1",
+        metrics=METRICS,
+        machine_id=machine,
+        upstream_code=code,
+    )
 
 
 def test_a_confident_answer_is_final_with_its_coarse_class_and_top3():
@@ -60,7 +67,13 @@ def test_below_the_models_threshold_is_unknown_and_a_gray_unknown_goes_to_the_vr
 @pytest.mark.parametrize("code", ["NICK", "laserdrill", " Open "])
 def test_upstream_codes_of_the_rule_table_force_a_gray_answer_to_unknown(code):
     a = answer("PASS", 0.999, code=code)
-    assert (a.label, a.unknown, a.rule, a.route, a.model_label) == ("UNKNOWN", True, "upstream-code-to-unknown", "VRS", "PASS")
+    assert (a.label, a.unknown, a.rule, a.route, a.model_label) == (
+        "UNKNOWN",
+        True,
+        "upstream-code-to-unknown",
+        "VRS",
+        "PASS",
+    )
 
 
 def test_the_rule_is_for_gray_only_and_a_colour_unknown_goes_to_review():
@@ -85,8 +98,10 @@ def test_quality_is_answered_logged_and_judged_where_the_spec_limits_it():
     blur = Image.fromarray(board(size=(256, 256), seed=1)).filter(ImageFilter.GaussianBlur(3))
     blurred = measure(encode(np.asarray(blur)))
     assert blurred.sharpness < 2000 < sharp.sharpness
-    judged = {m: decide(deployed(spec=spec), probs("SHORT", 0.99), RULES, request_id="r1", metrics=m)
-              for m in (sharp, blurred)}  # fmt: skip
+    judged = {
+        m: decide(deployed(spec=spec), probs("SHORT", 0.99), RULES, request_id="r1", metrics=m)
+        for m in (sharp, blurred)
+    }
     assert (judged[sharp].in_spec, judged[sharp].out_of_spec) == (True, [])
     assert (judged[blurred].in_spec, judged[blurred].out_of_spec) == (False, ["sharpness"])
     assert judged[blurred].quality.sharpness == pytest.approx(blurred.sharpness)
@@ -106,8 +121,10 @@ def test_the_log_row_keeps_what_the_model_said_and_what_the_line_was_told():
 
 def test_a_custom_rule_table_replaces_the_shipped_one_and_a_bad_one_is_refused_with_its_problem(tmp_path):
     custom = tmp_path / "rules.yaml"
-    custom.write_text("overrides: [{name: shorts-to-review, kind: gray, upstream_codes: [short], answer: UNKNOWN}]\n"
-                      "routes: [{name: VRS, kind: gray, labels: [NONREPAIRABLE]}]\ndefault_route: LINE\n")  # fmt: skip
+    custom.write_text(
+        "overrides: [{name: shorts-to-review, kind: gray, upstream_codes: [short], answer: UNKNOWN}]\n"
+        "routes: [{name: VRS, kind: gray, labels: [NONREPAIRABLE]}]\ndefault_route: LINE\n"
+    )
     rules = load_rules(custom)
     assert rules.override("gray", "SHORT").name == "shorts-to-review" and rules.override("gray", "NICK") is None
     assert rules.route("gray", "OPEN", "NONREPAIRABLE") == "VRS" and rules.route("gray", "PASS", "PASS") == "LINE"

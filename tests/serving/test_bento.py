@@ -16,11 +16,24 @@ from tests.conftest import REPO_ROOT
 def test_bentoml_build_packs_the_service(tmp_path):
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"}
     bentoml = str(Path(sys.executable).with_name("bentoml"))
-    build = subprocess.run([bentoml, "build", "-f", "serving/bentofile.yaml", "."], cwd=REPO_ROOT, env=env,
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    build = subprocess.run(
+        [bentoml, "build", "-f", "serving/bentofile.yaml", "."],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert build.returncode == 0, build.stdout + build.stderr
     [bento] = list((tmp_path / "bentoml" / "bentos" / "aoi-classifier").glob("*/src"))
     packed = {str(p.relative_to(bento)) for p in bento.rglob("*") if p.is_file()}
-    assert {"serving/service.py", "serving/rules.yaml", "training/preprocess.py", "aoi/metrics.py",
-            "evaluation/service.py", "features/calibration.py", "features/definitions.py"} <= packed  # what it imports
+    assert {
+        "serving/service.py",
+        "serving/rules.yaml",
+        "aoi/preprocess.py",
+        "aoi/image_metrics.py",
+        "evaluation/evaluate.py",
+        "features/calibration.py",
+        "features/definitions.py",
+    } <= packed  # what it imports
     assert not any(p.startswith("tests/") for p in packed)

@@ -21,11 +21,27 @@ def test_schemathesis_finds_no_server_error(both_in_production, configure):
     served = aoi("serve", "--background", "--json")
     try:
         st = str(Path(sys.executable).with_name("schemathesis"))
-        run = subprocess.run([st, "run", f"{served['url']}/docs.json", "--checks", "not_a_server_error",
-                              "--max-examples", "40", "--seed", "7",
-                              # the first /machine_params imports Feast (6-10 s, more on a busy machine): slow, not an error
-                              "--request-timeout", "60", "-H", f"Authorization: Bearer {KEY}"],
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
+        run = subprocess.run(
+            [
+                st,
+                "run",
+                f"{served['url']}/docs.json",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "40",
+                "--seed",
+                "7",
+                # the first /machine_params imports Feast (6-10 s, more on a busy machine): slow, not an error
+                "--request-timeout",
+                "60",
+                "-H",
+                f"Authorization: Bearer {KEY}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         aoi("serve", "--stop", "--json")
     assert run.returncode == 0, run.stdout[-4000:]

@@ -29,9 +29,13 @@ async def _echo(request: Request) -> JSONResponse:
     """What an app behind the guard receives: the form as python-multipart (BentoML's parser) reads it."""
     form = await request.form()
     image = form.get("image")
-    return JSONResponse({"image_bytes": len(await image.read()) if image is not None else None,
-                         "filename": getattr(image, "filename", None),
-                         "fields": {k: json.loads(v) for k, v in form.items() if k != "image"}})  # fmt: skip
+    return JSONResponse(
+        {
+            "image_bytes": len(await image.read()) if image is not None else None,
+            "filename": getattr(image, "filename", None),
+            "fields": {k: json.loads(v) for k, v in form.items() if k != "image"},
+        }
+    )
 
 
 async def _ok(request: Request) -> JSONResponse:
@@ -39,8 +43,14 @@ async def _ok(request: Request) -> JSONResponse:
 
 
 def guarded(api_key: str | None = KEY, **serving) -> TestClient:
-    app = Starlette(routes=[Route("/classify", _echo, methods=["POST"]), Route("/model", _ok),
-                            Route("/healthz", _ok), Route("/machine_params", _ok)])  # fmt: skip
+    app = Starlette(
+        routes=[
+            Route("/classify", _echo, methods=["POST"]),
+            Route("/model", _ok),
+            Route("/healthz", _ok),
+            Route("/machine_params", _ok),
+        ]
+    )
     settings = Settings(api_key=api_key, serving=serving)
     return TestClient(Guard(app, settings))
 
@@ -51,8 +61,11 @@ def body(*parts: tuple[bytes, bytes], boundary: bytes = b"b0undary", close: bool
 
 
 def image_part(filename: bytes = b"crop.png", data: bytes | None = None, name: bytes = b"image") -> tuple[bytes, bytes]:
-    return (b'Content-Disposition: form-data; name="' + name + b'"; filename="' + filename + b'"\r\n'
-            b"Content-Type: image/png", png() if data is None else data)  # fmt: skip
+    return (
+        b'Content-Disposition: form-data; name="' + name + b'"; filename="' + filename + b'"\r\n'
+        b"Content-Type: image/png",
+        png() if data is None else data,
+    )
 
 
 def text_part(name: bytes, value: bytes) -> tuple[bytes, bytes]:
@@ -70,7 +83,7 @@ MALFORMED = {
     "empty body": b"",
     "not multipart at all": b"image=/etc/passwd&kind=gray",
     "other boundary": body(image_part(), boundary=b"another"),
-    "no headers end": b"--b0undary\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.png\"",
+    "no headers end": b'--b0undary\r\nContent-Disposition: form-data; name="image"; filename="x.png"',
     "two images": body(image_part(), image_part(b"other.png")),
     "image as a URL": body(text_part(b"image", b"http://169.254.169.254/latest/meta-data")),
     "image as a local path": body(text_part(b"image", b"/etc/passwd")),
@@ -102,10 +115,15 @@ MALFORMED = {
     "JSON list as kind": body(image_part(), text_part(b"kind", b'["gray"]')),
     "JSON-quoted unknown kind": body(image_part(), text_part(b"kind", b'"blue"')),
     "null then a value": body(image_part(), text_part(b"part_no", b"null"), text_part(b"part_no", b"P-1")),
-    "text field as JSON": body(image_part(), (b'Content-Disposition: form-data; name="kind"\r\n'
-                                              b"Content-Type: application/json", b'"gray"')),  # fmt: skip
-    "base64 transfer encoding": body((b'Content-Disposition: form-data; name="image"; filename="x.png"\r\n'
-                                      b"Content-Transfer-Encoding: base64", b"iVBORw0KGgo=")),  # fmt: skip
+    "text field as JSON": body(
+        image_part(), (b'Content-Disposition: form-data; name="kind"\r\nContent-Type: application/json', b'"gray"')
+    ),
+    "base64 transfer encoding": body(
+        (
+            b'Content-Disposition: form-data; name="image"; filename="x.png"\r\nContent-Transfer-Encoding: base64',
+            b"iVBORw0KGgo=",
+        )
+    ),
     "header without colon": body((b'Content-Disposition: form-data; name="image"; filename="x.png"\r\nbroken', png())),
     "not form-data": body((b'Content-Disposition: attachment; name="image"; filename="x.png"', png())),
     "no field name": body((b'Content-Disposition: form-data; filename="x.png"', png())),
@@ -121,20 +139,32 @@ def test_a_malformed_form_is_refused_with_a_message(case):
 
 
 def test_what_real_clients_send_is_accepted_and_handed_on_as_a_fresh_copy():
-    request = httpx.Request("POST", "http://x/classify", files={"image": ("crop 01 (v2).png", png(), "image/png")},
-                            data={"kind": "color", "machine_id": "vrs-01", "part_no": "P-1001"})  # fmt: skip
+    request = httpx.Request(
+        "POST",
+        "http://x/classify",
+        files={"image": ("crop 01 (v2).png", png(), "image/png")},
+        data={"kind": "color", "machine_id": "vrs-01", "part_no": "P-1001"},
+    )
     form = parse_form(request.headers["content-type"], request.read())
     assert form.image == png() and form.fields == {"kind": "color", "machine_id": "vrs-01", "part_no": "P-1001"}
     assert parse_form(CT, GOOD).fields["machine_id"] == "機台-ü1"  # text beyond ASCII is text
     # BentoML's own client sends each value JSON-encoded, and null for an unset one; curl sends a number bare.
-    as_json = body(image_part(), text_part(b"kind", b'"color"'), text_part(b"machine_id", b'"vrs-\\u00fc"'),
-                   text_part(b"part_no", b"null"), text_part(b"upstream_code", b"1234"))  # fmt: skip
+    as_json = body(
+        image_part(),
+        text_part(b"kind", b'"color"'),
+        text_part(b"machine_id", b'"vrs-\\u00fc"'),
+        text_part(b"part_no", b"null"),
+        text_part(b"upstream_code", b"1234"),
+    )
     assert parse_form(CT, as_json).fields == {"kind": "color", "machine_id": "vrs-ü", "upstream_code": "1234"}
     with guarded() as client:
         echoed = client.post("/classify", content=GOOD, headers={**AUTH, "Content-Type": CT})
         assert echoed.status_code == 200, echoed.text
-        assert echoed.json() == {"image_bytes": len(png()), "filename": "image",  # the app never sees the client's name
-                                 "fields": {"kind": "gray", "machine_id": "機台-ü1"}}  # fmt: skip
+        assert echoed.json() == {
+            "image_bytes": len(png()),
+            "filename": "image",  # the app never sees the client's name
+            "fields": {"kind": "gray", "machine_id": "機台-ü1"},
+        }
 
 
 def test_malformed_requests_get_a_4xx_json_message_through_the_guard():
@@ -142,9 +172,15 @@ def test_malformed_requests_get_a_4xx_json_message_through_the_guard():
         for case, content in MALFORMED.items():
             answer = client.post("/classify", content=content, headers={**AUTH, "Content-Type": CT})
             assert 400 <= answer.status_code < 500 and answer.json()["error"], (case, answer.status_code, answer.text)
-        for content_type in ("application/json", "text/plain", "multipart/form-data", "multipart/mixed; boundary=b0undary",
-                             "multipart/form-data; boundary=", "multipart/form-data; boundary=b0undary; boundary=x",
-                             "multipart/form-data; boundary=" + "x" * 71):  # fmt: skip
+        for content_type in (
+            "application/json",
+            "text/plain",
+            "multipart/form-data",
+            "multipart/mixed; boundary=b0undary",
+            "multipart/form-data; boundary=",
+            "multipart/form-data; boundary=b0undary; boundary=x",
+            "multipart/form-data; boundary=" + "x" * 71,
+        ):
             answer = client.post("/classify", content=GOOD, headers={**AUTH, "Content-Type": content_type})
             assert answer.status_code in (400, 415) and answer.json()["error"], (content_type, answer.text)
 
@@ -155,8 +191,10 @@ def test_the_body_limit_holds_whatever_content_length_says():
         assert client.post("/classify", content=big, headers={**AUTH, "Content-Type": CT}).status_code == 413
 
     async def lying() -> int:  # Content-Length says 100, the body goes on
-        messages = [{"type": "http.request", "body": b"x" * 1500, "more_body": True},
-                    {"type": "http.request", "body": b"x" * 1500, "more_body": False}]  # fmt: skip
+        messages = [
+            {"type": "http.request", "body": b"x" * 1500, "more_body": True},
+            {"type": "http.request", "body": b"x" * 1500, "more_body": False},
+        ]
         sent = []
 
         async def receive():
@@ -165,9 +203,18 @@ def test_the_body_limit_holds_whatever_content_length_says():
         async def send(message):
             sent.append(message)
 
-        scope = {"type": "http", "method": "POST", "path": "/classify", "query_string": b"", "client": ("127.0.0.1", 1),
-                 "headers": [(b"content-type", CT.encode()), (b"content-length", b"100"),
-                             (b"authorization", f"Bearer {KEY}".encode())]}  # fmt: skip
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/classify",
+            "query_string": b"",
+            "client": ("127.0.0.1", 1),
+            "headers": [
+                (b"content-type", CT.encode()),
+                (b"content-length", b"100"),
+                (b"authorization", f"Bearer {KEY}".encode()),
+            ],
+        }
         await Guard(_never, Settings(api_key=KEY, serving={"max_body_bytes": 2_000}))(scope, receive, send)
         return sent[0]["status"]
 
@@ -178,8 +225,9 @@ async def _never(scope, receive, send):
     raise AssertionError("the guard let this through")
 
 
-@pytest.mark.parametrize("value", ["aoi\x00", "\x07bell", "tab\there", "c1\u0080", "zw\u200d", "\ufeffbom", "pu\ue000",
-                                   "para\u2029"])  # fmt: skip
+@pytest.mark.parametrize(
+    "value", ["aoi\x00", "\x07bell", "tab\there", "c1\u0080", "zw\u200d", "\ufeffbom", "pu\ue000", "para\u2029"]
+)
 def test_text_with_control_or_invisible_characters_is_not_plain_text(value):
     assert "U+" in text_problem("machine_id", value)
 
@@ -193,16 +241,33 @@ def test_query_parameters_are_plain_text_too():
     with guarded() as client:
         ok = client.get("/machine_params", params={"machine_id": "vrs-01", "part_no": "P-1"}, headers=AUTH)
         assert ok.status_code == 200
-        for query in ("machine_id=vrs%00&part_no=P", "machine_id=%1b&part_no=P", "machine_id=%C2%85&part_no=P",
-                      "machine_id=%ff&part_no=P", "ma%00chine=1"):  # fmt: skip
+        for query in (
+            "machine_id=vrs%00&part_no=P",
+            "machine_id=%1b&part_no=P",
+            "machine_id=%C2%85&part_no=P",
+            "machine_id=%ff&part_no=P",
+            "ma%00chine=1",
+        ):
             answer = client.get(f"/machine_params?{query}", headers=AUTH)
             assert answer.status_code == 400 and answer.json()["error"], (query, answer.text)
 
 
-ODD_AUTHORIZATION = [b"", b"Bearer", b"Bearer ", b"bearer", b"Basic " + KEY.encode(), KEY.encode(),
-                     b"Bearer  " + KEY.encode() + b"x", b"Bearer " + "ü".encode(), b"Bearer \xff\xfe",
-                     b"Bearer " + KEY.encode()[:-1], b"Bearer " + b"k" * 8000, b"Bearer\t" + KEY.encode() + b"\x7f",
-                     "Bearer 鍵".encode(), b"Bearer %s" % KEY.encode() + b" extra"]  # fmt: skip
+ODD_AUTHORIZATION = [
+    b"",
+    b"Bearer",
+    b"Bearer ",
+    b"bearer",
+    b"Basic " + KEY.encode(),
+    KEY.encode(),
+    b"Bearer  " + KEY.encode() + b"x",
+    b"Bearer " + "ü".encode(),
+    b"Bearer \xff\xfe",
+    b"Bearer " + KEY.encode()[:-1],
+    b"Bearer " + b"k" * 8000,
+    b"Bearer\t" + KEY.encode() + b"\x7f",
+    "Bearer 鍵".encode(),
+    b"Bearer %s" % KEY.encode() + b" extra",
+]
 
 
 def test_odd_credentials_are_a_401_with_a_message_never_an_error():
@@ -261,7 +326,9 @@ async def _ok_app(scope, receive, send):
     await JSONResponse({"ok": True})(scope, receive, send)
 
 
-@pytest.mark.parametrize("key", ["", "   ", "short-key", "a key with spaces inside", "ключ-ключ-ключ-ключ-ключ", "x\x00" * 10])
+@pytest.mark.parametrize(
+    "key", ["", "   ", "short-key", "a key with spaces inside", "ключ-ключ-ключ-ключ-ключ", "x\x00" * 10]
+)
 def test_an_empty_short_or_odd_api_key_is_a_settings_error_that_does_not_show_it(key):
     with pytest.raises(ValidationError) as err:
         Settings(api_key=key)

@@ -83,8 +83,12 @@ WRONG_IMAGES = {
 
 
 def post(url: str, content: bytes, content_type: str = CT, headers: dict | None = None) -> httpx.Response:
-    return httpx.post(f"{url}/classify", content=content, headers={**AUTH, "Content-Type": content_type, **(headers or {})},
-                      timeout=30)  # fmt: skip
+    return httpx.post(
+        f"{url}/classify",
+        content=content,
+        headers={**AUTH, "Content-Type": content_type, **(headers or {})},
+        timeout=30,
+    )
 
 
 def _refused(answer: httpx.Response, case) -> None:
@@ -114,27 +118,48 @@ def test_malformed_bodies_images_and_credentials_are_4xx_with_a_message_and_no_t
         answer = post(url, body(image_part(data=data), text_part(b"kind", kind.encode())))
         _refused(answer, case)
         assert answer.status_code in (415, 422), (case, answer.text)
-    for content_type in ("application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
-                         "multipart/form-data; boundary=", "multipart/form-data; boundary=\"b0undary\"; charset"):  # fmt: skip
-        _refused(post(url, GOOD if "json" not in content_type else b'{"image": "/etc/passwd"}', content_type), content_type)
+    for content_type in (
+        "application/json",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "multipart/form-data; boundary=",
+        'multipart/form-data; boundary="b0undary"; charset',
+    ):
+        _refused(
+            post(url, GOOD if "json" not in content_type else b'{"image": "/etc/passwd"}', content_type), content_type
+        )
     for value in ODD_AUTHORIZATION:
-        reply = raw(url, b"POST /classify HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: " + CT.encode() +
-                    b"\r\nAuthorization: " + value + b"\r\nContent-Length: %d\r\n\r\n" % len(GOOD) + GOOD)  # fmt: skip
+        reply = raw(
+            url,
+            b"POST /classify HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
+            + CT.encode()
+            + b"\r\nAuthorization: "
+            + value
+            + b"\r\nContent-Length: %d\r\n\r\n" % len(GOOD)
+            + GOOD,
+        )
         # Not even legal HTTP (a DEL byte): the HTTP server's own 400; otherwise the guard's 401 with its message.
-        assert reply.startswith(b"HTTP/1.1 401") and b"AOI_API_KEY" in reply or \
-            reply.startswith(b"HTTP/1.1 400") and b"\x7f" in value, (value[:40], reply[:300])
-    for header in (b"Authorization: Bearer " + KEY.encode() + b"\x00", b"Authorization: Bearer \x01\x02",
-                   b"Authorization: " + b"B" * 100_000):  # fmt: skip
+        assert (reply.startswith(b"HTTP/1.1 401") and b"AOI_API_KEY" in reply) or (
+            reply.startswith(b"HTTP/1.1 400") and b"\x7f" in value
+        ), (value[:40], reply[:300])
+    for header in (
+        b"Authorization: Bearer " + KEY.encode() + b"\x00",
+        b"Authorization: Bearer \x01\x02",
+        b"Authorization: " + b"B" * 100_000,
+    ):
         reply = raw(url, b"GET /model HTTP/1.1\r\nHost: x\r\n" + header + b"\r\nConnection: close\r\n\r\n")
         assert reply.startswith((b"HTTP/1.1 4", b"")) and not reply.startswith(b"HTTP/1.1 5"), reply[:200]
-    _refused(httpx.get(f"{url}/machine_params", params={"machine_id": "vrs\x00", "part_no": "P"}, headers=AUTH), "NUL query")
+    _refused(
+        httpx.get(f"{url}/machine_params", params={"machine_id": "vrs\x00", "part_no": "P"}, headers=AUTH), "NUL query"
+    )
     _refused(httpx.get(f"{url}/machine_params?machine_id=%ff&part_no=P", headers=AUTH), "not UTF-8 query")
     for path in ("/forward_gray", "/forward_color", "/nope", "/../etc/passwd", "/classify/x"):
         _refused(httpx.post(f"{url}{path}", json={"batch": "abc"}, headers=AUTH), path)
     _refused(httpx.get(f"{url}/classify", headers=AUTH), "GET /classify")
     time.sleep(0.5)  # the last log lines
     text = log.read_text(errors="replace")
-    assert "Traceback" not in text, text[text.find("Traceback") - 300:text.find("Traceback") + 3000]
+    assert "Traceback" not in text, text[text.find("Traceback") - 300 : text.find("Traceback") + 3000]
     assert KEY not in text
 
 

@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,12 +26,35 @@ REPO_ROOT = Path(__file__).resolve().parents[2]  # not from tests.conftest: the 
 
 
 def row(i: int, **changes) -> dict:
-    tone = dict.fromkeys(("brightness", "mean_r", "mean_g", "mean_b", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff"), 1.0)
-    return {"request_id": f"req{i:06d}", "at": datetime.now(timezone.utc), "latency_ms": 1.0, "kind": "gray",
-            "model_version": "gray-r1", "machine_id": "m1", "part_no": None, "upstream_code": None, "sha256": "0" * 64,
-            "label": "PASS", "coarse_label": "PASS", "model_label": "PASS", "confidence": 0.99, "unknown": False,
-            "route": "FINAL", "rule": None, **tone, "format": "PNG", "jpeg_quality": None, "bytes_per_pixel": 1.0,
-            "width": 32, "height": 32, "in_spec": None, **changes}  # fmt: skip
+    tone = dict.fromkeys(
+        ("brightness", "mean_r", "mean_g", "mean_b", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff"), 1.0
+    )
+    return {
+        "request_id": f"req{i:06d}",
+        "at": datetime.now(UTC),
+        "latency_ms": 1.0,
+        "kind": "gray",
+        "model_version": "gray-r1",
+        "machine_id": "m1",
+        "part_no": None,
+        "upstream_code": None,
+        "sha256": "0" * 64,
+        "label": "PASS",
+        "coarse_label": "PASS",
+        "model_label": "PASS",
+        "confidence": 0.99,
+        "unknown": False,
+        "route": "FINAL",
+        "rule": None,
+        **tone,
+        "format": "PNG",
+        "jpeg_quality": None,
+        "bytes_per_pixel": 1.0,
+        "width": 32,
+        "height": 32,
+        "in_spec": None,
+        **changes,
+    }
 
 
 def logged_ids(url: str) -> list[str]:
@@ -107,8 +130,10 @@ def test_a_row_the_catalog_refuses_is_dead_lettered_and_the_rows_behind_it_are_w
     postgres = catalog_url.startswith("postgresql")
     log = PredictionLog(settings).start()
     for i in range(40):
-        changes = {3: {"kind": None},  # NOT NULL: refused by every catalog
-                   17: {"machine_id": "vrs\x0001"}}.get(i, {})  # NUL: PostgreSQL refuses it, SQLite stores it
+        changes = {
+            3: {"kind": None},  # NOT NULL: refused by every catalog
+            17: {"machine_id": "vrs\x0001"},
+        }.get(i, {})  # NUL: PostgreSQL refuses it, SQLite stores it
         log.put(row(i, **changes))
     settled(log)
     for i in range(40, 60):  # the log still runs
@@ -225,17 +250,24 @@ def lock_catalog(url: str, settings: Settings):
     return locker
 
 
-def test_answers_acknowledged_before_a_kill_9_with_the_catalog_locked_are_all_logged_after_a_restart(catalog_url,
-                                                                                                     configure):
+def test_answers_acknowledged_before_a_kill_9_with_the_catalog_locked_are_all_logged_after_a_restart(
+    catalog_url, configure
+):
     """The issue's kill test: a real child process journals answers, the catalog is locked, SIGKILL, restart."""
     settings = configure()
     url = settings.catalog_url
     count(url)  # migrated before the lock is taken
     settings.home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "AOI_SERVING__LOG_FLUSH_S": "0.05"}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(settings.home), url], env=env, cwd=settings.home,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                             start_new_session=True)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(settings.home), url],
+        env=env,
+        cwd=settings.home,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     acknowledged = []
     try:
         child.stdin.write("0 50\n")
@@ -270,22 +302,39 @@ def untrained_gray_production(settings: Settings) -> str:
     """An untrained gray model made production directly in the catalog (what is tested here is the log, not the
     model or the gate; bench/serving.py does the same), in seconds rather than a training run's minutes."""
     from aoi.catalog.models import ModelVersion, TrainingRun
+    from aoi.preprocess import Preprocessing
     from training.model import build_model
-    from training.preprocess import Preprocessing
     from training.registry import save_model
     from training.taxonomy import Taxonomy
 
     taxonomy, prep = Taxonomy.load("gray"), Preprocessing(input_size=32, channels=1)
     model = build_model("mobilenet_v3_small", len(taxonomy.fine), prep.channels)
-    tag = save_model(settings, kind="gray", version="gray-untrained", state_dict=model.state_dict(),
-                     taxonomy=taxonomy.as_dict(), prep=prep.as_dict(), arch="mobilenet_v3_small",
-                     metrics={})  # fmt: skip
+    tag = save_model(
+        settings,
+        kind="gray",
+        version="gray-untrained",
+        state_dict=model.state_dict(),
+        taxonomy=taxonomy.as_dict(),
+        prep=prep.as_dict(),
+        arch="mobilenet_v3_small",
+        metrics={},
+    )
     with db.session(settings.catalog_url) as s:
         run = TrainingRun(kind="gray", dataset="none", status="succeeded", arch="mobilenet_v3_small")
         s.add(run)
         s.flush()
-        s.add(ModelVersion(version="gray-untrained", kind="gray", stage="production", run_id=run.id, dataset="none",
-                           arch="mobilenet_v3_small", bento_tag=tag, stage_changed_by="test"))  # fmt: skip
+        s.add(
+            ModelVersion(
+                version="gray-untrained",
+                kind="gray",
+                stage="production",
+                run_id=run.id,
+                dataset="none",
+                arch="mobilenet_v3_small",
+                bento_tag=tag,
+                stage_changed_by="test",
+            )
+        )
         s.commit()
     return "gray-untrained"
 
@@ -318,8 +367,9 @@ def test_a_served_worker_killed_with_the_catalog_locked_loses_no_acknowledged_an
         with httpx.Client(base_url=served["url"], timeout=60) as client:
 
             def classify(i: int) -> str:
-                answer = client.post("/classify", files={"image": ("x.png", png(seed=i), "image/png")},
-                                     data={"kind": "gray"})  # fmt: skip
+                answer = client.post(
+                    "/classify", files={"image": ("x.png", png(seed=i), "image/png")}, data={"kind": "gray"}
+                )
                 assert answer.status_code == 200, answer.text
                 return answer.json()["request_id"]
 

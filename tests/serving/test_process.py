@@ -52,8 +52,11 @@ def _gone(pids: list[int], timeout_s: float = 10) -> bool:
 
 def _wrapper(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
     pids = tmp_path / "pids"
-    wrapper = subprocess.Popen([sys.executable, "-m", "serving.foreground", sys.executable, "-c", SERVICE, str(pids)],
-                               cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})  # fmt: skip
+    wrapper = subprocess.Popen(
+        [sys.executable, "-m", "serving.foreground", sys.executable, "-c", SERVICE, str(pids)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
     return wrapper, [int(p) for p in _wait_for(pids).split()]
 
 
@@ -103,12 +106,15 @@ def _pid_file(settings, pid: int, created: float) -> Path:
 
 def test_stop_signals_only_a_pid_that_is_still_our_service(settings, tmp_path):
     other = subprocess.Popen(["sleep", "600"], start_new_session=True)  # some other program under a recorded pid
-    looks_alike = subprocess.Popen([str(_fake_bentoml(tmp_path)), "serve", process.SERVICE, "--port", "1"],
-                                   start_new_session=True)  # fmt: skip
+    looks_alike = subprocess.Popen(
+        [str(_fake_bentoml(tmp_path)), "serve", process.SERVICE, "--port", "1"], start_new_session=True
+    )
     try:
         path = _pid_file(settings, other.pid, psutil.Process(other.pid).create_time())
         result = process.stop(settings)
-        assert result["stopped"] is False and result["stale_pid"] == other.pid and "not this service" in result["reason"]
+        assert (
+            result["stopped"] is False and result["stale_pid"] == other.pid and "not this service" in result["reason"]
+        )
         assert other.poll() is None and not path.exists()  # not signalled; the stale file is gone
         _pid_file(settings, looks_alike.pid, psutil.Process(looks_alike.pid).create_time() - 120)  # pid reused
         result = process.stop(settings)
@@ -155,8 +161,7 @@ def test_no_bind_beyond_loopback_without_a_key(configure, host):
 def test_an_empty_key_is_a_one_line_error_not_an_open_service(configure):
     from typer.testing import CliRunner
 
-    from aoi.cli import app
-
+    from cli import app
     from tests.conftest import _forget_settings
 
     for key in ("", "  ", "tiny-k3y"):
@@ -182,8 +187,12 @@ def test_aoi_serve_in_the_foreground_stops_with_a_signal(configure, tmp_path):
     port = free_port()
     configure(SERVING__PORT=port)
     log = (tmp_path / "serve.log").open("wb")
-    served = subprocess.Popen([str(Path(sys.executable).with_name("aoi")), "serve"], stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})  # fmt: skip
+    served = subprocess.Popen(
+        [str(Path(sys.executable).with_name("aoi")), "serve"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
     try:
         process.wait_alive(f"http://127.0.0.1:{port}", timeout_s=240)
         wrapper = psutil.Process(served.pid)

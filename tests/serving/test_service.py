@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from aoi.catalog import db
 from aoi.catalog.models import Prediction
-from evaluation import promotion
+from promotion import stages
 from serving.trial import line_trial
 from tests.evaluation.models import trained_model
 from tests.flows.test_ingest_flow import aoi, ingest
@@ -38,10 +38,14 @@ def logged(settings, timeout_s: float = 10) -> list[Prediction]:
     return rows
 
 
-def post(client, data: bytes = None, key: str | None = KEY, **form):
+def post(client, data: bytes | None = None, key: str | None = KEY, **form):
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return client.post("/classify", files={"image": ("x.png", png() if data is None else data, "image/png")},
-                       data={"kind": "gray", **form}, headers=headers)  # fmt: skip
+    return client.post(
+        "/classify",
+        files={"image": ("x.png", png() if data is None else data, "image/png")},
+        data={"kind": "gray", **form},
+        headers=headers,
+    )
 
 
 def test_the_service_class_called_directly_answers_and_logs(gray_production, settings, tmp_path):
@@ -58,7 +62,12 @@ def test_the_service_class_called_directly_answers_and_logs(gray_production, set
     assert (answer.label, answer.route, answer.machine_id) == ("UNKNOWN", "VRS", "aoi-3")
     assert answer.model_label in answer.model_dump()["top3"][0]["label"]
     [row] = logged(settings)  # close() flushed it
-    assert (row.request_id, row.label, row.model_label, row.machine_id) == (answer.request_id, "UNKNOWN", answer.model_label, "aoi-3")
+    assert (row.request_id, row.label, row.model_label, row.machine_id) == (
+        answer.request_id,
+        "UNKNOWN",
+        answer.model_label,
+        "aoi-3",
+    )
     assert answer.quality.sharpness > 0
     assert (row.sharpness, row.smear) == (answer.quality.sharpness, answer.quality.smear)
 
@@ -91,8 +100,12 @@ def test_asgi_app_guards_limits_and_answers(gray_production, configure, asgi_app
         assert wrong_mode.status_code == 422 and "kind=color" in wrong_mode.json()["error"]
         control = post(client, machine_id="aoi-1\x00")
         assert control.status_code == 400 and "U+0000" in control.json()["error"]
-        odd_name = client.post("/classify", files={"image": ("../x.png", png(), "image/png")}, data={"kind": "gray"},
-                               headers={"Authorization": f"Bearer {KEY}"})  # fmt: skip
+        odd_name = client.post(
+            "/classify",
+            files={"image": ("../x.png", png(), "image/png")},
+            data={"kind": "gray"},
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
         assert odd_name.status_code == 400 and "path" in odd_name.json()["error"]
         gif = io.BytesIO()
         Image.open(io.BytesIO(png())).save(gif, "GIF")
@@ -118,7 +131,7 @@ def test_a_promotion_and_a_rollback_are_picked_up_without_restart(gray_productio
         while post(client, key=None).json()["model_version"] != newer and time.monotonic() < deadline:
             time.sleep(0.3)
         assert post(client, key=None).json()["model_version"] == newer
-        promotion.rollback(settings, "gray", "test", "back to the first")
+        stages.rollback(settings, "gray", "test", "back to the first")
         time.sleep(1.5)
         assert post(client, key=None).json()["model_version"] == gray_production
         assert client.get("/model").json()["swaps"] == 3  # first load, promotion, rollback
@@ -181,8 +194,15 @@ def test_machine_params_come_from_the_online_store(configure, asgi_app, tmp_path
         assert (imported["added"], imported["online"]) == (1, 1)
         found = client.get("/machine_params", params={"machine_id": "vrs-01", "part_no": "P-1001"}, headers=auth)
         assert found.status_code == 200, found.text
-        assert found.json() == {"machine_id": "vrs-01", "part_no": "P-1001", "light": 48, "exposure": 13,
-                                "gain_r": 9.0, "gain_g": 6.0, "gain_b": 13.0}  # fmt: skip
+        assert found.json() == {
+            "machine_id": "vrs-01",
+            "part_no": "P-1001",
+            "light": 48,
+            "exposure": 13,
+            "gain_r": 9.0,
+            "gain_g": 6.0,
+            "gain_b": 13.0,
+        }
         unknown = client.get("/machine_params", params={"machine_id": "vrs-01", "part_no": "P-9"}, headers=auth)
         assert unknown.status_code == 404 and "'P-9'" in unknown.json()["error"]
         assert client.get("/machine_params", params={"machine_id": "vrs-01"}, headers=auth).status_code in (400, 422)
@@ -192,7 +212,7 @@ def test_machine_params_come_from_the_online_store(configure, asgi_app, tmp_path
 
 def test_a_request_from_a_calibrated_machine_is_calibrated(settings, tmp_path, both_in_production):
     """/classify applies the machine's colour calibration from the online store, and says so."""
-    from aoi.simulated_line import reference_machine
+    from demo.simulated_line import reference_machine
     from serving.service import Classifier
     from tests.features.test_calibration import SHIFTED, T0, board, write_line
 

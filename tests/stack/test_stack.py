@@ -24,8 +24,15 @@ import httpx
 import pytest
 
 from tests.helpers import free_port
-from tests.processes import (CLUSTER_ENV, answers, background, loopback_ray, postgres_database, prefect_server_on,
-                             wait_until)  # fmt: skip
+from tests.processes import (
+    CLUSTER_ENV,
+    answers,
+    background,
+    loopback_ray,
+    postgres_database,
+    prefect_server_on,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.integration, pytest.mark.slow]
 AOI = str(Path(sys.executable).with_name("aoi"))
@@ -33,9 +40,14 @@ PREFECT = str(Path(sys.executable).with_name("prefect"))
 CLASSES = ("Missing_hole", "Mouse_bite", "Open_circuit", "Short", "Spur", "Spurious_copper")
 POOL = "aoi-stack"
 # Not what this test checks: a one-epoch model on a few crops would fail the production gate's floors.
-LENIENT_GATE = {"AOI_GATE__MIN_BLIND_ACCURACY": "0", "AOI_GATE__MARGIN_OVER_PRODUCTION": "-1",
-                "AOI_GATE__MAX_UNKNOWN_RATE": "1", "AOI_GATE__MIN_CLASS_RECALL": "0", "AOI_GATE__MAX_TONE_DROP": "1",
-                "AOI_GATE__APPROVAL_POLL_S": "1"}  # fmt: skip
+LENIENT_GATE = {
+    "AOI_GATE__MIN_BLIND_ACCURACY": "0",
+    "AOI_GATE__MARGIN_OVER_PRODUCTION": "-1",
+    "AOI_GATE__MAX_UNKNOWN_RATE": "1",
+    "AOI_GATE__MIN_CLASS_RECALL": "0",
+    "AOI_GATE__MAX_TONE_DROP": "1",
+    "AOI_GATE__APPROVAL_POLL_S": "1",
+}
 
 
 def pku_folder(datasets_dir: Path, into: Path, start: int, per_class: int) -> Path:
@@ -87,20 +99,44 @@ def test_retrain_through_its_deployment_on_the_full_stack(aoi_home, tmp_path, da
         ray_address = stack.enter_context(loopback_ray(cpus_per_node=1))
         port = free_port()
         # The one switch: the same code as the embedded default, pointed at the stack by settings alone.
-        env = {**base, **LENIENT_GATE, "AOI_HOME": str(aoi_home), "AOI_DB_URL": catalog, "AOI_FEAST_ONLINE": online,
-               "PREFECT_API_URL": api, "PREFECT_HOME": str(tmp_path / "prefect-client"), "RAY_ADDRESS": ray_address,
-               "AOI_MONITORING__WORK_POOL": POOL, "AOI_SERVING__PORT": str(port),
-               "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING"}  # fmt: skip
+        env = {
+            **base,
+            **LENIENT_GATE,
+            "AOI_HOME": str(aoi_home),
+            "AOI_DB_URL": catalog,
+            "AOI_FEAST_ONLINE": online,
+            "PREFECT_API_URL": api,
+            "PREFECT_HOME": str(tmp_path / "prefect-client"),
+            "RAY_ADDRESS": ray_address,
+            "AOI_MONITORING__WORK_POOL": POOL,
+            "AOI_SERVING__PORT": str(port),
+            "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
+        }
 
         # A first production model, trained on the cluster.
         run_aoi(env, "ingest", str(train), "--source", "color", "--machine", "vrs-stack", "--no-progress")
         run_aoi(env, "dataset", "blind", "pku-stack-blind", "--folder", str(blind), "--source", "color")
         run_aoi(env, "dataset", "build", "pku-stack-v1", "--source", "color", "--seed", "0", "--split", "6:2:2")
-        first = run_aoi(env, "train", "--dataset", "pku-stack-v1", "--workers", "2", "--epochs", "1", "--per-class", "8",
-                        "--batch-size", "8", "--input-size", "32")  # fmt: skip
+        first = run_aoi(
+            env,
+            "train",
+            "--dataset",
+            "pku-stack-v1",
+            "--workers",
+            "2",
+            "--epochs",
+            "1",
+            "--per-class",
+            "8",
+            "--batch-size",
+            "8",
+            "--input-size",
+            "32",
+        )
         assert first["ray_cluster"]["address"] == ray_address and first["ray_cluster"]["nodes"] == 2
-        first_promotion = stack.enter_context(background(
-            [AOI, "promote", first["model_version"], "--json"], env, logs / "promote-first.log"))  # fmt: skip
+        first_promotion = stack.enter_context(
+            background([AOI, "promote", first["model_version"], "--json"], env, logs / "promote-first.log")
+        )
         paused = wait_for_paused_promote(api, set(), logs / "promote-first.log")
         run_aoi(env, "approve", paused, "--reviewer", "stack-test", "--comment", "first production model")
         assert first_promotion.wait(timeout=120) == 0, (logs / "promote-first.log").read_text()[-3000:]
@@ -115,15 +151,26 @@ def test_retrain_through_its_deployment_on_the_full_stack(aoi_home, tmp_path, da
         stack.enter_context(background([AOI, "worker"], env, logs / "worker.log"))
 
         # Retraining through its deployment, run by the worker, paused at the approval.
-        started = subprocess.run([PREFECT, "deployment", "run", "retrain/color", "--param", "kind=color",
-                                  "--param", "reason=stack test"], env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        started = subprocess.run(
+            [PREFECT, "deployment", "run", "retrain/color", "--param", "kind=color", "--param", "reason=stack test"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert started.returncode == 0, started.stdout + started.stderr
-        [retrain_run] = [r for r in flow_runs(api) if r.get("deployment_id") and r["parameters"].get("reason") == "stack test"]
+        [retrain_run] = [
+            r for r in flow_runs(api) if r.get("deployment_id") and r["parameters"].get("reason") == "stack test"
+        ]
         paused = wait_for_paused_promote(api, {paused}, logs / "worker.log", watch=retrain_run["id"], timeout_s=900)
         approved = run_aoi(env, "approve", paused, "--reviewer", "stack-test", "--comment", "retrained on week 48")
         assert approved["status"] == "approved", approved
-        wait_until(lambda: flow_run(api, retrain_run["id"])["state_type"] in ("COMPLETED", "FAILED", "CRASHED"),
-                   300, "the retrain run did not finish after its approval", logs / "worker.log")  # fmt: skip
+        wait_until(
+            lambda: flow_run(api, retrain_run["id"])["state_type"] in ("COMPLETED", "FAILED", "CRASHED"),
+            300,
+            "the retrain run did not finish after its approval",
+            logs / "worker.log",
+        )
         assert flow_run(api, retrain_run["id"])["state_type"] == "COMPLETED", (logs / "worker.log").read_text()[-4000:]
 
         models = {m["version"]: m for m in run_aoi(env, "models")}
@@ -134,18 +181,26 @@ def test_retrain_through_its_deployment_on_the_full_stack(aoi_home, tmp_path, da
 
         # The running service switched to the new model by itself and answers over HTTP with it.
         wait_until(lambda: classify(url, blind)["model_version"] == new, 60, "the service kept the old model")
-        assert redis.Redis.from_url(online).dbsize() > 0  # the machine's tone statistics, materialised by the retrain run
+        assert (
+            redis.Redis.from_url(online).dbsize() > 0
+        )  # the machine's tone statistics, materialised by the retrain run
 
 
 def classify(url: str, folder: Path) -> dict:
     image = sorted(folder.glob("*/*.jpg"))[0]
-    response = httpx.post(f"{url}/classify", files={"image": (image.name, image.read_bytes(), "image/jpeg")},
-                          data={"kind": "color", "machine_id": "vrs-stack"}, timeout=60)  # fmt: skip
+    response = httpx.post(
+        f"{url}/classify",
+        files={"image": (image.name, image.read_bytes(), "image/jpeg")},
+        data={"kind": "color", "machine_id": "vrs-stack"},
+        timeout=60,
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def wait_for_paused_promote(api: str, seen: set[str], log: Path, watch: str | None = None, timeout_s: float = 300) -> str:
+def wait_for_paused_promote(
+    api: str, seen: set[str], log: Path, watch: str | None = None, timeout_s: float = 300
+) -> str:
     """The id of a promote run paused for approval (not one of ``seen``); fails early if ``watch`` ends."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -31,9 +31,29 @@ def test_aoi_train_joins_a_loopback_cluster_through_RAY_ADDRESS(settings, tmp_pa
     gray_dataset(tmp_path)
     env = {**os.environ, **CLUSTER_ENV, "RAY_ADDRESS": loopback_cluster}
     # A separate driver process, as a user would run it: `aoi train` must join, not start a local Ray.
-    done = subprocess.run([str(Path(sys.executable).with_name("aoi")), "train", "--dataset", "g-v1", "--workers", "2",
-                           "--epochs", "2", "--per-class", "4", "--batch-size", "8", "--input-size", "32", "--json"],
-                          env=env, capture_output=True, text=True, timeout=400)  # fmt: skip
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("aoi")),
+            "train",
+            "--dataset",
+            "g-v1",
+            "--workers",
+            "2",
+            "--epochs",
+            "2",
+            "--per-class",
+            "4",
+            "--batch-size",
+            "8",
+            "--input-size",
+            "32",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     import json
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from aoi.preprocess import Preprocessing
+from tests.training.test_training_core import tiny_dataset
 from training.loop import LoopConfig
-from training.preprocess import Preprocessing
 from training.taxonomy import Taxonomy
 from training.trainer import CHECKPOINT_FILE, TrainSpec, build_trainer, ensure_ray
-from tests.training.test_training_core import tiny_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +40,11 @@ def _listeners(pids: set[int]) -> list[tuple[int, str, str, int]]:
     for pid in pids:
         try:
             process = psutil.Process(pid)
-            found += [(pid, process.name(), c.laddr.ip, c.laddr.port) for c in process.net_connections(kind="tcp")
-                      if c.status == psutil.CONN_LISTEN]  # fmt: skip
+            found += [
+                (pid, process.name(), c.laddr.ip, c.laddr.port)
+                for c in process.net_connections(kind="tcp")
+                if c.status == psutil.CONN_LISTEN
+            ]
         except psutil.NoSuchProcess:
             continue
     return found
@@ -56,8 +59,10 @@ def _loopback(address: str) -> bool:
     return ip.is_loopback
 
 
-@pytest.mark.skip(reason="passes alone; in the whole suite os.environ had lost RAY_AUTH_MODE by the time it ran "
-                         "(an ordering interaction not yet found): see the closing note")
+@pytest.mark.skip(
+    reason="passes alone; in the whole suite os.environ had lost RAY_AUTH_MODE by the time it ran "
+    "(an ordering interaction not yet found): see the closing note"
+)
 def test_the_local_ray_listens_on_loopback_only_with_token_auth(ray_local):
     """What `ss -ltnp` shows during `aoi train`: every socket of the driver, GCS, raylet, agents and workers (one
     is running a task while we look) is on 127.0.0.0/8 or ::1. The token is this run's own: not in ~/.ray."""
@@ -93,9 +98,15 @@ def test_the_local_ray_listens_on_loopback_only_with_token_auth(ray_local):
 def test_two_cpu_workers_train_checkpoint_and_report(tmp_path, ray_local):
     store, items = tiny_dataset(tmp_path)
     taxonomy = Taxonomy.from_dict({"fine": ["PASS", "OPEN"], "coarse": {"PASS": "PASS", "OPEN": "NG"}})
-    spec = TrainSpec(store_dir=str(store.root), taxonomy=taxonomy.as_dict(),
-                     splits={"train": items[:30], "valid": items[30:]}, prep=Preprocessing(input_size=32),
-                     loop=LoopConfig(epochs=3, batch_size=8, lr=3e-3, per_class=24), augment=False, workers=2)  # fmt: skip
+    spec = TrainSpec(
+        store_dir=str(store.root),
+        taxonomy=taxonomy.as_dict(),
+        splits={"train": items[:30], "valid": items[30:]},
+        prep=Preprocessing(input_size=32),
+        loop=LoopConfig(epochs=3, batch_size=8, lr=3e-3, per_class=24),
+        augment=False,
+        workers=2,
+    )
     result = build_trainer(spec, "test-run", tmp_path / "ray").fit()
     assert result.error is None
     assert result.metrics["epoch"] == 2 and 0.0 <= result.metrics["mean_detection_rate"] <= 1.0
@@ -107,8 +118,10 @@ def test_two_cpu_workers_train_checkpoint_and_report(tmp_path, ray_local):
     assert state["epoch"] == 2 and "fc.weight" in state["model"]
 
 
-@pytest.mark.skip(reason="since the local Ray binds to loopback with token auth, no checkpoint appeared within 240 s "
-                         "on a loaded machine (twice); not yet known whether load or the change: see the closing note")
+@pytest.mark.skip(
+    reason="since the local Ray binds to loopback with token auth, no checkpoint appeared within 240 s "
+    "on a loaded machine (twice); not yet known whether load or the change: see the closing note"
+)
 def test_a_worker_killed_mid_epoch_resumes_from_its_last_checkpoint(tmp_path, ray_local):
     """SIGKILL the training worker process once a checkpoint is reported; FailureConfig(max_failures=1)
     restarts the worker group, which must go on from that checkpoint, not from epoch 0."""
@@ -121,12 +134,21 @@ def test_a_worker_killed_mid_epoch_resumes_from_its_last_checkpoint(tmp_path, ra
 
     store, items = tiny_dataset(tmp_path)
     taxonomy = Taxonomy.from_dict({"fine": ["PASS", "OPEN"], "coarse": {"PASS": "PASS", "OPEN": "NG"}})
-    spec = TrainSpec(store_dir=str(store.root), taxonomy=taxonomy.as_dict(),
-                     splits={"train": items[:30], "valid": items[30:]}, prep=Preprocessing(input_size=32),
-                     loop=LoopConfig(epochs=5, batch_size=16, per_class=400), augment=False, workers=1,
-                     cpus_per_worker=2, max_failures=1)  # fmt: skip
+    spec = TrainSpec(
+        store_dir=str(store.root),
+        taxonomy=taxonomy.as_dict(),
+        splits={"train": items[:30], "valid": items[30:]},
+        prep=Preprocessing(input_size=32),
+        loop=LoopConfig(epochs=5, batch_size=16, per_class=400),
+        augment=False,
+        workers=1,
+        cpus_per_worker=2,
+        max_failures=1,
+    )
     out: dict = {}
-    runner = threading.Thread(target=lambda: out.setdefault("result", build_trainer(spec, "killed", tmp_path / "ray").fit()))
+    runner = threading.Thread(
+        target=lambda: out.setdefault("result", build_trainer(spec, "killed", tmp_path / "ray").fit())
+    )
     runner.start()
     deadline, killed = time.monotonic() + 240, None
     while runner.is_alive() and time.monotonic() < deadline and killed is None:

@@ -7,18 +7,20 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from aoi.preprocess import Preprocessing, ToneCalibration, decode, preprocess, to_tensor
 from aoi.store import ImageStore
 from tests.helpers import encode
 from training.data import Augment, BalancedSampler, ManifestDataset
 from training.loop import LoopConfig, fit, native_mixed_precision
 from training.model import ModelError, build_model
-from training.preprocess import Preprocessing, ToneCalibration, decode, preprocess, to_tensor
 from training.taxonomy import Taxonomy, TaxonomyError
 
 
 def test_shipped_taxonomies_map_every_fine_class_to_a_coarse_one():
     gray = Taxonomy.load("gray")
-    assert gray.fine[0] == "PASS" and gray.to_coarse("SPUR") == "REPAIRABLE" and gray.to_coarse("OPEN") == "NONREPAIRABLE"
+    assert (
+        gray.fine[0] == "PASS" and gray.to_coarse("SPUR") == "REPAIRABLE" and gray.to_coarse("OPEN") == "NONREPAIRABLE"
+    )
     assert Taxonomy.load("color").coarse_classes == ("REPAIRABLE", "NONREPAIRABLE")
     with pytest.raises(TaxonomyError, match="missing"):
         Taxonomy.from_dict({"fine": ["A", "B"], "coarse": {"A": "X"}})
@@ -37,8 +39,11 @@ def test_preprocessing_is_one_function_with_tone_calibration():
     assert torch.allclose(calibrated[:, 0, 0], torch.tensor([110, 160, 200]) / 255.0)
     clipped = preprocess(data, prep, ToneCalibration(gains=(3.0, 1.0, 1.0), offsets=(0.0, -200.0, 0.0)))
     assert torch.allclose(clipped[:, 0, 0], torch.tensor([255, 0, 200]) / 255.0)  # clipped like a camera
-    gray = preprocess(data, Preprocessing(input_size=16, channels=1, mean=0.0, std=1.0),
-                      ToneCalibration(gains=(9.0, 9.0, 9.0), gray_gain=0.5, gray_offset=1.0))  # fmt: skip
+    gray = preprocess(
+        data,
+        Preprocessing(input_size=16, channels=1, mean=0.0, std=1.0),
+        ToneCalibration(gains=(9.0, 9.0, 9.0), gray_gain=0.5, gray_offset=1.0),
+    )
     assert torch.allclose(gray[0, 0, 0], torch.tensor(0.5 * 141 + 1.0) / 255.0, atol=1e-3)  # gray: its own pair
 
 
@@ -83,17 +88,24 @@ def fit_tiny(tmp_path, model, report=lambda *_: None, amp: bool | None = False) 
     prep = Preprocessing(input_size=32, channels=1)
     train = ManifestDataset(items[:30], store, taxonomy, prep, augment=Augment(flips=False, rot90=False))
     valid = ManifestDataset(items[30:], store, taxonomy, prep)
-    return fit(model, DataLoader(train, batch_size=8, sampler=BalancedSampler(train.targets, 24)),
-               DataLoader(valid, batch_size=16), LoopConfig(epochs=4, batch_size=8, lr=3e-3, per_class=24, amp=amp),
-               torch.device("cpu"), 2, report)  # fmt: skip
+    return fit(
+        model,
+        DataLoader(train, batch_size=8, sampler=BalancedSampler(train.targets, 24)),
+        DataLoader(valid, batch_size=16),
+        LoopConfig(epochs=4, batch_size=8, lr=3e-3, per_class=24, amp=amp),
+        torch.device("cpu"),
+        2,
+        report,
+    )
 
 
 def test_the_loop_learns_a_separable_problem_and_reports_every_epoch(tmp_path):
     torch.manual_seed(0)
     model = build_model("resnet18", 2, 1)
     reports = []
-    history = fit_tiny(tmp_path, model,
-                       lambda epoch, metrics, state: reports.append((epoch, metrics["valid_accuracy"], sorted(state))))  # fmt: skip
+    history = fit_tiny(
+        tmp_path, model, lambda epoch, metrics, state: reports.append((epoch, metrics["valid_accuracy"], sorted(state)))
+    )
     assert [r[0] for r in reports] == [0, 1, 2, 3]
     assert reports[-1][2] == ["epoch", "model", "optimizer"]
     assert history[-1]["train_samples"] == 48

@@ -18,9 +18,16 @@ def crops(n=400, seed=0, machines=("M1", "M2"), parts=("P1", "P2"), light=None) 
     rng = np.random.default_rng(seed)
     label = rng.choice(list(CLASSES), n, p=[0.2, 0.8])
     machine = rng.choice(list(machines), n)
-    frame = pd.DataFrame({"id": np.arange(1, n + 1), "source": "color", "label": label, "machine_id": machine,
-                          "part_no": rng.choice(list(parts), n),
-                          **{m: rng.normal(20, 3, n) for m in DEFAULT_DERIVED}})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1),
+            "source": "color",
+            "label": label,
+            "machine_id": machine,
+            "part_no": rng.choice(list(parts), n),
+            **{m: rng.normal(20, 3, n) for m in DEFAULT_DERIVED},
+        }
+    )
     frame["brightness"] = [CLASSES[c] for c in label] + rng.normal(0, 8, n)
     for m, factor in (light or {}).items():
         frame.loc[frame["machine_id"] == m, "brightness"] *= factor
@@ -62,7 +69,11 @@ def test_per_part_limits_win_over_per_machine_over_overall():
     frame.loc[(frame["machine_id"] == "M1") & (frame["part_no"] == "P2"), "r_minus_g"] += 30  # its own tone
     spec = derive("t", frame, k=3, per_part=True)
     assert set(spec.machines) == {"M1", "M2"} and {(g.machine, g.part) for g in spec.groups} == {
-        ("M1", "P1"), ("M1", "P2"), ("M2", "P1"), ("M2", "P2")}  # fmt: skip
+        ("M1", "P1"),
+        ("M1", "P2"),
+        ("M2", "P1"),
+        ("M2", "P2"),
+    }
     own = frame[(frame["machine_id"] == "M1") & (frame["part_no"] == "P2")]["r_minus_g"]
     assert spec.tone_limits_for("M1", "P2")["r_minus_g"].max == pytest.approx(own.mean() + 3 * own.std())
     assert spec.tone_limits_for("M1", "P9") == {**spec.tone, **spec.machines["M1"]}  # an unknown part: its machine
@@ -87,11 +98,14 @@ def test_per_class_within_machine_and_part_groups_fall_back_level_by_level():
     assert spec.tone_limits_for("M1", "P7", "SPUR")["brightness"].max == pytest.approx(spur.mean() + 2 * spur.std())
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("name: a\ngroups: [{part: P1, tone: {brightness: {max: 3}}}]", "give its machine too"),
-    ("name: a\ngroups: [{tone: {brightness: {max: 3}}}]", "needs machine, label or both"),
-    ("name: a\ngroups: [{label: X, tone: {hue: {max: 3}}}]", "unknown tone metric"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: a\ngroups: [{part: P1, tone: {brightness: {max: 3}}}]", "give its machine too"),
+        ("name: a\ngroups: [{tone: {brightness: {max: 3}}}]", "needs machine, label or both"),
+        ("name: a\ngroups: [{label: X, tone: {hue: {max: 3}}}]", "unknown tone metric"),
+    ],
+)
 def test_bad_limit_groups_are_refused_with_a_message(text, message):
     with pytest.raises(SpecError, match=message):
         parse_spec(text)
@@ -107,9 +121,12 @@ def test_great_expectations_applies_the_most_specific_limits_like_pandas(tmp_pat
     from validation.engines import GXRunner
 
     frame = crops(n=300, machines=("M1", "M9"), parts=("P1", "P7"))  # M9 and P7 have no limits of their own
-    spec = derive("gx-groups", crops(n=300, seed=2, machines=("M1",), parts=("P1",)), k=1.5, per_part=True,
-                  per_class=True)  # fmt: skip
+    spec = derive(
+        "gx-groups", crops(n=300, seed=2, machines=("M1",), parts=("P1",)), k=1.5, per_part=True, per_class=True
+    )
     gx = GXRunner(tmp_path, tmp_path / "docs").run(spec, frame)
     pd_verdict = run_pandas(spec, frame)
     assert len(partition(spec, frame)) == 6  # machine × part × class, machine × class, class
-    assert gx.failed and {k: sorted(v) for k, v in gx.failed.items()} == {k: sorted(v) for k, v in pd_verdict.failed.items()}
+    assert gx.failed and {k: sorted(v) for k, v in gx.failed.items()} == {
+        k: sorted(v) for k, v in pd_verdict.failed.items()
+    }

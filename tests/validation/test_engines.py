@@ -26,14 +26,20 @@ compression:
 
 def metrics(n=600, seed=0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "id": np.arange(1, n + 1), "machine_id": rng.choice(["M1", "M2", None], n), "source": "color",
-        "brightness": rng.normal(150, 25, n), "r_minus_g": rng.normal(9, 5, n),
-        "format": rng.choice(["JPEG", "PNG"], n, p=[0.9, 0.1]),
-        "jpeg_quality": rng.choice([70.0, 90.0, np.nan], n), "bytes_per_pixel": 0.4,
-        "compressed": rng.choice([True, False], n, p=[0.9, 0.1]),
-        "sharpness": rng.choice([50.0, 500.0, np.nan], n),  # NaN: measured before sharpness existed
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1),
+            "machine_id": rng.choice(["M1", "M2", None], n),
+            "source": "color",
+            "brightness": rng.normal(150, 25, n),
+            "r_minus_g": rng.normal(9, 5, n),
+            "format": rng.choice(["JPEG", "PNG"], n, p=[0.9, 0.1]),
+            "jpeg_quality": rng.choice([70.0, 90.0, np.nan], n),
+            "bytes_per_pixel": 0.4,
+            "compressed": rng.choice([True, False], n, p=[0.9, 0.1]),
+            "sharpness": rng.choice([50.0, 500.0, np.nan], n),  # NaN: measured before sharpness existed
+        }
+    )
 
 
 def test_pandas_checks_follow_the_spec_per_machine():

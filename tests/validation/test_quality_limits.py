@@ -13,11 +13,11 @@ from sqlmodel import select
 
 from aoi.catalog import db
 from aoi.catalog.models import Image, ImageStatus
-from aoi.ingest import records
-from aoi.ingest.candidate import Candidate
-from aoi.ingest.pipeline import Measured
-from aoi.metrics import measure
+from aoi.image_metrics import measure
 from aoi.store import ImageStore, sha256_of
+from ingest import records
+from ingest.candidate import Candidate
+from ingest.pipeline import Measured
 from tests.helpers import board
 from validation import steps
 from validation.engines import run_pandas
@@ -94,7 +94,7 @@ def test_an_image_below_the_sharpness_limit_is_excluded_with_the_limit_named(set
 def test_images_from_before_the_quality_metrics_get_them_from_their_stored_bytes(settings):
     from typer.testing import CliRunner
 
-    from aoi.cli import app
+    from cli import app
 
     _, blobs = _catalogue(settings)
     result = CliRunner().invoke(app, ["store", "measure-quality", "--json"])

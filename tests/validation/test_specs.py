@@ -10,9 +10,14 @@ from validation.steps import shipped_spec
 
 def test_the_shipped_vrs_capture_spec_is_the_reports_limits():
     spec = parse_spec(shipped_spec("vrs-capture-2023").read_text())
-    limits = {m: (l.min, l.max) for m, l in spec.tone.items()}
-    assert limits == {"brightness": (130, 188), "b_diff": (19, 43), "r_minus_g": (3, 15), "r_minus_b": (21, 49),
-                      "g_minus_b": (15, 37)}  # fmt: skip
+    limits = {m: (limit.min, limit.max) for m, limit in spec.tone.items()}
+    assert limits == {
+        "brightness": (130, 188),
+        "b_diff": (19, 43),
+        "r_minus_g": (3, 15),
+        "r_minus_b": (21, 49),
+        "g_minus_b": (15, 37),
+    }
     assert "progress report" in spec.source and spec.applies_to == "color"
     assert spec.compression.compressed == "required"
 
@@ -38,10 +43,12 @@ def test_bad_specs_are_refused_with_a_message(text, message):
 
 def test_derived_limits_are_mean_plus_minus_k_sigma_overall_and_per_machine():
     rng = np.random.default_rng(1)
-    frame = pd.DataFrame({
-        "machine_id": ["M1"] * 50 + ["M2"] * 30 + ["M3"],
-        **{m: rng.normal(100, 10, 81) for m in ("brightness", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")},
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "machine_id": ["M1"] * 50 + ["M2"] * 30 + ["M3"],
+            **{m: rng.normal(100, 10, 81) for m in ("brightness", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")},
+        }
+    )
     spec = derive("ref", frame, k=1.5, per_machine=True)
     values = list(frame["brightness"])
     mean, sd = statistics.mean(values), statistics.stdev(values)

@@ -7,27 +7,26 @@ Create Date: 2026-12-02 12:00:00
 Rows from before this revision get NULL: not measured, which validation and monitoring treat as unknown.
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-
-revision = '0009'
-down_revision = '0008'
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-TABLES = ('image', 'prediction')
+TABLES = ("image", "prediction")
 
 
 def upgrade() -> None:
     for table in TABLES:
         with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column('sharpness', sa.Float(), nullable=True))
-            batch_op.add_column(sa.Column('smear', sa.Float(), nullable=True))
+            batch_op.add_column(sa.Column("sharpness", sa.Float(), nullable=True))
+            batch_op.add_column(sa.Column("smear", sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
     for table in TABLES:
         with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column('smear')
-            batch_op.drop_column('sharpness')
+            batch_op.drop_column("smear")
+            batch_op.drop_column("sharpness")

@@ -1,6 +1,6 @@
 """The catalog on SQLite and PostgreSQL: migrations match the models, writes never duplicate, queries filter."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -10,11 +10,11 @@ from sqlmodel import SQLModel, select
 from aoi.catalog import db
 from aoi.catalog.models import BatchStatus, Image, QuarantineEntry
 from aoi.catalog.queries import GalleryFilter, images, label_counts, quarantine
-from aoi.ingest import records
-from aoi.ingest.candidate import Candidate
-from aoi.ingest.pipeline import Measured, Rejected
-from aoi.metrics import measure
+from aoi.image_metrics import measure
 from aoi.store import sha256_of
+from ingest import records
+from ingest.candidate import Candidate
+from ingest.pipeline import Measured, Rejected
 from tests.helpers import image_bytes
 
 
@@ -61,15 +61,17 @@ def test_an_unfinished_batch_is_resumed_and_a_finished_one_is_not(catalog_url):
 def test_gallery_filters_and_times_in_utc(catalog_url):
     batch = records.open_batch(catalog_url, "folder", "/in", {})
     records.record_chunk(
-        catalog_url, batch,
+        catalog_url,
+        batch,
         [_measured(1, "SPUR", (32, 32), "M1"), _measured(2, "SPUR", (64, 48), "M2"), _measured(3, "OPEN", (64, 64))],
-        [], None,
-    )  # fmt: skip
+        [],
+        None,
+    )
     assert {r["label"] for r in images(catalog_url, GalleryFilter(label="SPUR"))} == {"SPUR"}
     assert len(images(catalog_url, GalleryFilter(min_width=64))) == 2
     assert len(images(catalog_url, GalleryFilter(min_width=64, min_height=64))) == 1
     assert [r["machine_id"] for r in images(catalog_url, GalleryFilter(machine_id="M2"))] == ["M2"]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert len(images(catalog_url, GalleryFilter(since=now - timedelta(minutes=5)))) == 3
     assert images(catalog_url, GalleryFilter(until=now - timedelta(minutes=5))) == []
     assert len(images(catalog_url, GalleryFilter(limit=2))) == 2
@@ -88,7 +90,9 @@ def test_name_filter_ignores_case_and_treats_wildcards_literally(catalog_url):
     records.record_chunk(catalog_url, batch, [spur, odd], [], None)
     assert [r["file_name"] for r in images(catalog_url, GalleryFilter(name_contains="spur"))] == ["Board_SPUR_1.png"]
     assert [r["file_name"] for r in images(catalog_url, GalleryFilter(name_contains="0%_"))] == ["100%_b.png"]
-    assert images(catalog_url, GalleryFilter(name_contains="%")) == [images(catalog_url, GalleryFilter(name_contains="100"))[0]]
+    assert images(catalog_url, GalleryFilter(name_contains="%")) == [
+        images(catalog_url, GalleryFilter(name_contains="100"))[0]
+    ]
 
 
 def test_store_check_fixes_old_orphans_only(settings):

@@ -1,5 +1,0 @@
-"""Ingest: importers discover candidates, one pipeline hashes, measures, stores and catalogs them.
-
-Importers (``aoi.ingest.importers``) only know a layout; the pipeline (``aoi.ingest.pipeline``) only knows
-candidates. The Prefect flow in ``flows/ingest.py`` wires the two.
-"""

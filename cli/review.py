@@ -1,0 +1,59 @@
+"""The demo's review stage: run `aoi promote` as its own process (as an engineer would), and when the run pauses
+for approval, show where a reviewer would answer in the Prefect UI, then answer from this terminal instead."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from aoi.settings import Settings
+
+
+def promote_and_approve(
+    settings: Settings,
+    version: str,
+    ui_url: str,
+    reviewer: str,
+    comment: str,
+    say: Callable[[str], None],
+    timeout_s: float = 900,
+) -> dict:
+    """The promote run's result; a passed gate is approved by ``reviewer`` from here."""
+    from promotion import approval, stages
+
+    aoi = str(Path(sys.executable).with_name("aoi"))
+    process = subprocess.Popen([aoi, "promote", version, "--json"], stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            waiting = stages.waiting_approval(settings, version=version)
+            if waiting is not None and approval.state_of(waiting.flow_run_id).is_paused():
+                say(
+                    f"{version} passed its gate and waits for a reviewer. In the Prefect UI: "
+                    f"{ui_url}/runs/flow-run/{waiting.flow_run_id} (Resume, fill in the form). "
+                    f"The demo answers from the terminal instead: aoi approve {waiting.flow_run_id} --reviewer "
+                    f"{reviewer}"
+                )
+                approval.resume(
+                    waiting.flow_run_id, approve=True, reviewer=stages.claimed_by(reviewer), comment=comment
+                )
+                while stages.approval(settings, waiting.id)["status"] == "waiting" and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                break
+            time.sleep(1)
+        out, _ = process.communicate(timeout=max(deadline - time.monotonic(), 30))
+    finally:
+        if process.poll() is None:
+            process.kill()
+    if process.returncode != 0:
+        return {
+            "model_version": version,
+            "decision": "error",
+            "stage": "candidate",
+            "error": f"aoi promote exited with {process.returncode}",
+        }
+    return json.loads(out)

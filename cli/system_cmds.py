@@ -1,0 +1,333 @@
+"""System commands: settings, the Prefect UI, public data sets, and the end-to-end demo."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import typer
+from sqlmodel import select
+
+from aoi.settings import get_settings
+from cli.dataset_cmds import show_version
+from cli.eval_cmds import render_robustness
+from cli.feature_cmds import render_check, render_line
+from cli.monitor_cmds import render_monitor
+from cli.output import JSON_OPTION, console, emit, fail, table
+from flows.prefect_server import PrefectUnavailable
+
+public_app = typer.Typer(help="The public data sets under AOI_DATASETS_DIR (DeepPCB, PKU crops).", no_args_is_help=True)
+
+
+def config(as_json: bool = JSON_OPTION) -> None:
+    """Print the resolved settings (environment variables AOI_*, nested with __)."""
+    emit(get_settings().describe(), as_json)
+
+
+def ui(
+    stop: bool = typer.Option(False, "--stop", help="Stop the local Prefect server started by aoi."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Start the local Prefect server (state under AOI_HOME/prefect) in the background and print the UI address."""
+    from flows.prefect_server import ensure_server, stop_server
+
+    settings = get_settings()
+    if stop:
+        emit({"stopped": stop_server(settings)}, as_json)
+        return
+    try:
+        server = ensure_server(settings)
+    except PrefectUnavailable as err:
+        fail(str(err), as_json, code=err.exit_code)
+    login = _login_hint(settings) if server.local else None
+    emit(
+        {
+            "ui_url": server.ui_url,
+            "api_url": server.api_url,
+            "started": server.started,
+            "local": server.local,
+            "login": login,
+            "log": str(server.log) if server.log else None,
+        },
+        as_json,
+        lambda d: print(
+            f"Prefect UI: {d['ui_url']}  (API {d['api_url']}; "
+            f"{'started now' if d['started'] else 'already running'}; stop with `aoi ui --stop`)"
+            + (f"\n{d['login']}" if d["login"] else "")
+        ),
+    )
+
+
+def _login_hint(settings) -> str:
+    """Where the UI's login (user:password) is, without printing it."""
+    if settings.prefect.auth_string is not None:
+        return "log in with AOI_PREFECT__AUTH_STRING (user:password)"
+    from flows.prefect_server import AUTH_FILE
+
+    return f"log in with the user:password in {settings.prefect_home / AUTH_FILE}"
+
+
+@public_app.command("status")
+def datasets_status(as_json: bool = JSON_OPTION) -> None:
+    """Which public data sets are present under AOI_DATASETS_DIR, and how to get the missing ones."""
+    from demo import public_sets
+
+    emit(
+        public_sets.status(get_settings()),
+        as_json,
+        lambda rows: table(rows, ["name", "present", "path", "how_to_get"], title="data sets"),
+    )
+
+
+@public_app.command("fetch")
+def datasets_fetch(name: str = typer.Argument("deeppcb"), as_json: bool = JSON_OPTION) -> None:
+    """Download a public data set into AOI_DATASETS_DIR (DeepPCB only; needs network access)."""
+    from demo import public_sets
+
+    if name != "deeppcb":
+        fail(f"only deeppcb can be fetched; {name}: see `aoi public status`", as_json, code=2)
+    try:
+        path = public_sets.fetch_deeppcb(get_settings())
+    except public_sets.DatasetUnavailable as err:
+        fail(str(err), as_json, code=3)
+    emit({"name": name, "path": str(path)}, as_json, lambda d: print(f"{name} at {d['path']}"))
+
+
+def demo(as_json: bool = JSON_OPTION) -> None:
+    """Run the system end to end on the embedded defaults and print where to look."""
+    from aoi.catalog.queries import label_counts
+    from demo import public_sets
+    from demo.simulated_line import default_folder
+    from flows.prefect_server import ensure_server
+
+    settings = get_settings()
+    _refuse_a_second_demo(settings, as_json)
+    say = (lambda *a: None) if as_json else console.rule
+    say("[bold]1/6 services")
+    try:
+        server = ensure_server(settings)
+    except PrefectUnavailable as err:
+        fail(str(err), as_json, code=err.exit_code)
+    if not as_json:
+        console.print(
+            f"Prefect server: {server.ui_url} ({'started' if server.started else 'running'}"
+            + (f"; {_login_hint(settings)})" if server.local else ")")
+        )
+        console.print(f"Catalog: {settings.describe()['db_url']}")
+    say("[bold]2/6 data sets")
+    inputs = {}
+    for spec in public_sets.SETS.values():
+        try:
+            if spec.name == "deeppcb":
+                public_sets.fetch_deeppcb(settings)
+            inputs[spec.name] = public_sets.require(settings, spec.name)
+        except public_sets.DatasetUnavailable as err:
+            fail(str(err), as_json, code=3)
+        if not as_json:
+            console.print(f"{spec.name}: {inputs[spec.name]}")
+    say(
+        "[bold]3/6 ingest, colour tone spec, blind sets, simulated line and machine features, dataset versions, "
+        "training, Unknown threshold, robustness (flows 'ingest', 'validate', 'simulated-line', 'features', "
+        "'build-dataset', 'train')"
+    )
+    from flows.demo import demo as demo_flow
+
+    results = demo_flow({name: str(path) for name, path in inputs.items()}, progress=not as_json)
+    say("[bold]4/6 blind tests, gate, approval, promotion (flow 'promote')")
+    results["promotion"] = _review(settings, results, server.ui_url, as_json)
+    say("[bold]5/6 serving: the production models answer over HTTP (BentoML), every answer in the prediction log")
+    results["serving"] = _serve_and_trial(settings, results, as_json)
+    say(
+        "[bold]6/6 drift: one simulated machine's lamp ages in requests to the service; the monitor flags it and "
+        "starts the retrain deployment (flows 'monitor', 'retrain'; SIMULATION)"
+    )
+    results["drift"] = _lamp_ageing(settings, results, as_json)
+    counts = label_counts(settings.catalog_url)
+    where = {
+        "prefect_ui": server.ui_url,
+        "aoi_home": str(settings.home),
+        "catalog": settings.describe()["db_url"],
+        "image_store": str(settings.store_dir),
+        "quarantine": "aoi quarantine",
+        "gallery": "aoi images --label SPUR --json",
+        "datasets": "aoi dataset list; aoi dataset show pku-v1; aoi dataset manifest deeppcb-v1",
+        "training": "aoi runs; aoi models",
+        "evaluation_reports": str(settings.reports_dir / "evaluations"),
+        "promotion": "aoi stages; aoi compare MODEL... --datasets BLIND...; aoi rollback KIND",
+        "data_docs": results["datasets"]["color"]["validation"]["report"],
+        "tone_pictures": str(settings.reports_dir / "validation"),
+        "simulated_line": f"{default_folder(settings)} (SIMULATION); aoi machines list; aoi machines check",
+        "feature_repo": str(settings.home / "feast"),
+        "service": results["serving"].get("url", "not started: no production model"),
+        "predictions": "aoi predictions; aoi serve --stop",
+        "drift_reports": str(settings.reports_dir / "monitoring"),
+        "deployments": f"{server.ui_url}/deployments; aoi monitor --kind color --window 1h --no-trigger; "
+        f"worker log {settings.prefect_home / 'worker.log'} (aoi worker --stop)",
+    }
+    data = {**results, "catalog": counts, "where": where}
+
+    def render(d: dict) -> None:
+        for name, r in d["ingest"].items():
+            console.print(
+                f"{name}: batch {r['batch_id']} {r['status']}: added {r['added']}, "
+                f"duplicates {r['duplicates']}, quarantined {r['quarantined']}"
+            )
+        v = d["datasets"]["color"]["validation"]
+        console.print(
+            f"spec {d['spec']} derived from the PKU batch; colour validation: {v['evaluated']} evaluated, "
+            f"{v['passed']} passed, {v['excluded']} excluded"
+        )
+        table(d["catalog"], ["source", "label", "status", "images"], title="catalog: images per source and label")
+        if "skipped" in d["line"]:
+            console.print(f"simulated line: skipped ({d['line']['skipped']})")
+        else:
+            render_line(d["line"])
+            render_check(d["line"]["check"])
+        for version in [*d["blind"].values(), *d["datasets"].values()]:
+            show_version(version)
+        for kind, m in d["models"].items():
+            if "skipped" in m:
+                console.print(f"{kind} model: skipped ({m['skipped']})")
+            else:
+                console.print(
+                    f"{kind} model {m['model_version']} (candidate): mean detection rate "
+                    f"{m['mean_detection_rate']:.3f} "
+                    f"on valid, test accuracy {m.get('test_accuracy', float('nan')):.3f}, {m['duration_s']} s; "
+                    f"curves {m['curves']}"
+                )
+        for kind, check in d["checks"].items():
+            calibration = check["calibration"]
+            console.print(
+                f"{kind} Unknown threshold: "
+                + (
+                    f"{calibration['threshold']:.4f} (accepted accuracy "
+                    f"{calibration['accepted_accuracy']:.1%} at {calibration['unknown_rate']:.1%} Unknown on valid)"
+                    if "threshold" in calibration
+                    else f"default ({calibration['skipped']})"
+                )
+            )
+            render_robustness(check["robustness"])
+        for kind, p in d["promotion"].items():
+            table(p["comparison"]["rows"], ["row", *p["comparison"]["columns"]], title=f"{kind}: comparison")
+            failed = [r["rule"] for r in p["verdict"]["rules"] if not r["passed"]] if p.get("verdict") else []
+            console.print(
+                f"{kind} model {p['model_version']}: {p['decision']}, stage {p['stage']}"
+                + (f" (failed: {'; '.join(failed)})" if failed else "")
+            )
+        served = d["serving"]
+        if "url" in served:
+            console.print(f"classification service {served['url']} (OpenAPI page there), log {served['log']}")
+        for t in served.get("trials", []):
+            console.print(
+                f"{t['kind']}: {t['answered']}/{t['sent']} images of {t['blind_set']} answered over HTTP by "
+                f"{', '.join(t['model_versions'])}: accuracy {t['accepted_accuracy']} of the accepted, Unknown "
+                f"rate {t['unknown_rate']}, routes {t['routes']}, p50 {t['p50_ms']} ms"
+            )
+        drift = d["drift"]
+        if "skipped" in drift:
+            console.print(f"drift: skipped ({drift['skipped']})")
+        else:
+            render_monitor(drift["monitor"])
+            console.print(
+                f"{drift['requests']['sent']} requests ({drift['requests']['simulation']}: "
+                f"{drift['requests']['ageing_machine']} at {drift['requests']['light_steps']} of its light); "
+                f"retraining run: {drift['retraining'] or 'none'}"
+            )
+        console.rule("[bold]where to look")
+        for key, value in d["where"].items():
+            console.print(f"{key:12s} {value}")
+
+    emit(data, as_json, render)
+
+
+def _review(settings, results: dict, ui_url: str, as_json: bool) -> dict:
+    """Promote each trained model through its gate; approve from the terminal where the gate passed."""
+    from cli.review import promote_and_approve
+    from promotion.compare import compare
+    from promotion.stages import blind_sets
+
+    say = (lambda text: None) if as_json else console.print
+    out = {}
+    for kind, model in results["models"].items():
+        if "skipped" in model:
+            continue
+        out[kind] = promote_and_approve(
+            settings,
+            model["model_version"],
+            ui_url,
+            reviewer="demo-reviewer",
+            comment="approved by `aoi demo` from the terminal",
+            say=say,
+        )
+        out[kind]["comparison"] = compare(settings, [model["model_version"]], blind_sets(settings, kind))
+    return out
+
+
+def _serve_and_trial(settings, results: dict, as_json: bool) -> dict:
+    """Start the service in the background (left running) and send each production kind a line trial."""
+    from serving import process
+    from serving.models import production_versions
+    from serving.trial import line_trial
+
+    kinds = [kind for kind in production_versions(settings) if kind in results["blind"]]
+    if not kinds:
+        return {"skipped": "no model reached production"}
+    try:
+        served = process.start_background(settings)
+    except process.ServeError as err:
+        return {"skipped": str(err)}
+    if not as_json:
+        console.print(f"classification service: {served.url} (pid {served.pid}; `aoi serve --stop` stops it)")
+    trials = [line_trial(settings, served.url, kind, results["blind"][kind]["name"]) for kind in kinds]
+    return {"url": served.url, "log": str(served.log), "trials": trials}
+
+
+def _lamp_ageing(settings, results: dict, as_json: bool) -> dict:
+    """Register the deployments, start a worker, send the simulated line with one lamp ageing to the service, and
+    run the monitor on those answers: it should flag that machine and start one retraining."""
+
+    from aoi.catalog.models import utcnow
+    from demo import lamp_ageing
+    from flows import prefect_server
+    from flows.deployments import deploy
+
+    if "url" not in results["serving"] or "skipped" in results["line"]:
+        return {"skipped": "needs the running service and the simulated line"}
+    if results["promotion"].get("color", {}).get("stage") != "production":
+        return {"skipped": "no colour model reached production"}
+    with contextlib.redirect_stdout(sys.stderr):
+        deployed = deploy(settings)
+    worker = prefect_server.owned_pid(settings, "worker") or prefect_server.start_worker(settings)
+    started = utcnow()
+    sent = lamp_ageing.send(settings, results["serving"]["url"], lamp_ageing.line_images(settings, "color"))
+    from flows.monitor import monitor
+
+    checked = monitor(kind="color", since=started.isoformat())
+    retraining = checked["kinds"]["color"]["retraining"]
+    return {
+        "deployments": [d["deployment"] for d in deployed["deployments"]],
+        "worker_pid": worker,
+        "requests": sent,
+        "monitor": checked,
+        "retraining": retraining,
+    }
+
+
+def _refuse_a_second_demo(settings, as_json: bool) -> None:
+    """Dataset versions are immutable, so the demo runs once per AOI_HOME: say so before doing anything."""
+
+    from aoi.catalog import db
+    from aoi.catalog.models import DatasetVersion
+    from demo.public_sets import DEMO_DATASETS
+
+    if not (settings.home / "catalog.db").exists() and settings.db_url is None:
+        return
+    with db.session(settings.catalog_url) as s:
+        done = s.exec(select(DatasetVersion.name).where(DatasetVersion.name.in_(list(DEMO_DATASETS.values())))).all()
+    if done:
+        fail(
+            f"the demo already ran in {settings.home} (dataset versions {', '.join(done)} exist and are immutable). "
+            f"Look at its results (aoi models, aoi runs, aoi stages, aoi ui), or start afresh: make clean && make demo",
+            as_json,
+            code=5,
+        )

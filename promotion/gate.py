@@ -1,0 +1,109 @@
+"""The promotion gate: rules from settings, judged on blind-test figures only (domain fact 7: a model with
+90.3% training accuracy scored 8.9% on a blind test). The verdict lists every rule with its figure, its limit
+and pass/fail, so a reviewer sees why, not just whether.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aoi.settings import GateSettings
+from evaluation import scores
+
+
+def rule(name: str, figure: float | None, op: str, limit: float, detail: str = "") -> dict:
+    """One rule: ``figure op limit`` must hold (op is ``>=`` or ``<=``); a missing figure fails."""
+    ok = figure is not None and (figure >= limit if op == ">=" else figure <= limit)
+    return {"rule": name, "figure": figure, "op": op, "limit": limit, "passed": bool(ok), "detail": detail}
+
+
+def pooled(evaluations: list[dict]) -> dict:
+    """Blind sets taken together: summed confusion matrices, image-weighted Unknown rate."""
+    matrix = np.sum([np.asarray(e["confusion"]) for e in evaluations], axis=0)
+    images = sum(e["images"] for e in evaluations)
+    unknown = sum(e["unknown_rate"] * e["images"] for e in evaluations) / images if images else 0.0
+    table = scores.per_class(matrix, evaluations[0]["labels"])
+    return {"accuracy": scores.accuracy(matrix), "unknown_rate": unknown, "per_class": table, "images": images}
+
+
+def judge(
+    gate: GateSettings,
+    candidate: list[dict],
+    production: list[dict] | None,
+    tone_drop: float | None,
+    production_version: str | None = None,
+) -> list[dict]:
+    """Every rule of the gate on the candidate's blind evaluations (one per blind set), production's on the
+    same sets (None when there is no production model), and the tone-robustness drop."""
+    if not candidate:
+        return [rule("blind sets evaluated", 0, ">=", 1, "no blind set registered for this kind: nothing can judge it")]
+    rules = [
+        rule(f"blind accuracy on {e['dataset']}", e["accuracy"], ">=", gate.min_blind_accuracy, f"{e['images']} images")
+        for e in candidate
+    ]
+    mine = pooled(candidate)
+    if production:
+        theirs = pooled(production)
+        need = (theirs["accuracy"] or 0.0) + gate.margin_over_production
+        rules.append(
+            rule(
+                "blind accuracy vs production",
+                mine["accuracy"],
+                ">=",
+                need,
+                f"production {production_version}: {theirs['accuracy']:.4f} + margin "
+                f"{gate.margin_over_production:+.4f}",
+            )
+        )
+    else:
+        rules.append(
+            rule(
+                "blind accuracy vs production",
+                mine["accuracy"],
+                ">=",
+                0.0,
+                "no production model of this kind yet: nothing to beat",
+            )
+        )
+    rules.append(
+        rule(
+            "Unknown rate on blind sets", mine["unknown_rate"], "<=", gate.max_unknown_rate, f"{mine['images']} images"
+        )
+    )
+    recalls = {k: v["recall"] for k, v in mine["per_class"].items() if v["recall"] is not None}
+    worst = min(recalls, key=recalls.get)
+    rules.append(rule("lowest class recall", recalls[worst], ">=", gate.min_class_recall, f"class {worst}"))
+    if tone_drop is None:
+        rules.append(rule("tone robustness drop (0.9..1.1)", None, "<=", gate.max_tone_drop, "not measured"))
+    else:
+        rules.append(
+            rule(
+                "tone robustness drop (0.9..1.1)",
+                tone_drop,
+                "<=",
+                gate.max_tone_drop,
+                "largest accuracy loss with one channel scaled by 0.9 or 1.1",
+            )
+        )
+    return rules
+
+
+def passed(rules: list[dict]) -> bool:
+    return all(r["passed"] for r in rules)
+
+
+def markdown(rules: list[dict]) -> str:
+    lines = ["| rule | figure | limit | verdict | detail |", "|---|---|---|---|---|"]
+    for r in rules:
+        figure = "n/a" if r["figure"] is None else f"{r['figure']:.4f}"
+        lines.append(
+            f"| {r['rule']} | {figure} | {r['op']} {r['limit']:.4f} | {'PASS' if r['passed'] else 'FAIL'} | "
+            f"{r['detail']} |"
+        )
+    return "\n".join(lines)
+
+
+def warnings_markdown(found: list[dict]) -> str:
+    if not found:
+        return "No warnings: every label reaches the recall and image-count limits."
+    return "\n".join(f"- **{w['warning']}**: {w['message']}" for w in found)

@@ -1,0 +1,79 @@
+"""Promotion steps as the ``promote`` flow calls them: check the candidate, evaluate it and production on every
+blind set of its kind, measure tone robustness, judge and record the gate, and write what the reviewer reads."""
+
+from __future__ import annotations
+
+from aoi.settings import Settings
+from evaluation import evaluate, scores
+from promotion import gate, stages
+from promotion.compare import compare, markdown
+from training import registry
+
+GATE_TONE_FACTORS = (0.9, 1.1)  # the gate's tone rule: one channel off by 10% (domain fact 3)
+
+
+def check_candidate(settings: Settings, version: str) -> dict:
+    row = registry.model_row(settings, version)
+    if row.stage != "candidate":
+        raise stages.PromotionError(f"{version} is {row.stage}: only a candidate can be promoted")
+    current = stages.production(settings, row.kind)
+    return {
+        "version": version,
+        "kind": row.kind,
+        "production": current.version if current else None,
+        "blind_sets": stages.blind_sets(settings, row.kind),
+    }
+
+
+def evaluate_blind(settings: Settings, version: str, blind_sets: list[str], report: bool = True) -> list[dict]:
+    return [evaluate.evaluate(settings, version, name, report=report) for name in blind_sets]
+
+
+def tone_drop(settings: Settings, version: str, blind_sets: list[str]) -> float | None:
+    """The largest accuracy loss over the blind sets when one channel is scaled by 0.9 or 1.1 (each run is
+    kept in the catalog's robustness table); None without a blind set."""
+    from evaluation.robustness import tone_drop as drop
+
+    runs = [
+        evaluate.robustness(settings, version, name, factors=GATE_TONE_FACTORS, compression=False)
+        for name in blind_sets
+    ]
+    return max((drop(r["tone"], GATE_TONE_FACTORS) for r in runs), default=None)
+
+
+def judge(
+    settings: Settings,
+    check: dict,
+    candidate: list[dict],
+    production: list[dict] | None,
+    tone_drop: float | None,
+    flow_run_id: str | None,
+) -> dict:
+    rules = gate.judge(settings.gate, candidate, production, tone_drop, check["production"])
+    # Warnings on the blind sets taken together (as the recall rule judges them): shown, never failing.
+    warnings = scores.label_warnings(settings.gate, gate.pooled(candidate)["per_class"]) if candidate else []
+    return stages.record_verdict(
+        settings,
+        check["version"],
+        check["kind"],
+        rules,
+        check["blind_sets"],
+        check["production"],
+        flow_run_id,
+        warnings,
+    )
+
+
+def review_page(settings: Settings, check: dict, verdict: dict, candidate: list[dict]) -> dict:
+    """What the reviewer reads beside the form: the verdict, the comparison with production, the reports."""
+    versions = [check["version"], *([check["production"]] if check["production"] else [])]
+    table = compare(settings, versions, check["blind_sets"])
+    verdict_md = (
+        f"## Gate verdict for {check['version']} ({check['kind']}): "
+        f"{'PASSED' if verdict['passed'] else 'FAILED'}\n\n{gate.markdown(verdict['rules'])}\n\n"
+        f"### Warnings (they do not fail the gate)\n\n"
+        f"{gate.warnings_markdown(verdict['warnings'] or [])}"
+    )
+    compare_md = f"## Comparison on the blind sets\n\n{markdown(table)}"
+    reports = {e["dataset"]: e["report"] for e in candidate if e.get("report")}
+    return {"verdict_markdown": verdict_md, "comparison_markdown": compare_md, "comparison": table, "reports": reports}

@@ -8,8 +8,8 @@ from importlib import metadata
 from typing import Any
 
 import typer
-from typer._click import exceptions as click  # Typer 0.29 carries its own Click
 from rich.markup import escape
+from typer._click import exceptions as click  # Typer 0.29 carries its own Click
 from typer.core import TyperGroup
 
 from cli.output import emit, err_console

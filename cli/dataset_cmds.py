@@ -95,7 +95,7 @@ def build(
             name, source.value, spec, per_class, split, group_by.value, seed, parent, allow_class_loss
         )
     except (DatasetError, SpecError, ValueError, PrefectUnavailable) as err:
-        fail(str(err), as_json, code=2)
+        fail(str(err), as_json, code=getattr(err, "exit_code", 2))
     for warning in version.get("warnings", []):
         err_console.print(f"[yellow]warning:[/yellow] {warning}")
     emit(version, as_json, show_version)

@@ -47,6 +47,7 @@ def entry(
     """AOI defect classification MLOps: ingest, validate, train, gate, serve, monitor."""
     from cli import quiet
 
+    quiet.quiet_user_errors()
     if quiet.is_the_program():
         quiet.install()
 

@@ -189,7 +189,7 @@ def promote(
 
         result = promote_flow(model, timeout)
     except (PromotionError, EvaluationError, RegistryError, PrefectUnavailable) as err:
-        fail(str(err), as_json, code=2)
+        fail(str(err), as_json, code=getattr(err, "exit_code", 2))
     emit(result, as_json, lambda r: console.print(f"{model}: {r['decision']}; stage {r['stage']}"))
 
 
@@ -225,7 +225,7 @@ def approve(
     try:
         ensure_server(settings)
     except PrefectUnavailable as err:
-        fail(str(err), as_json, code=2)
+        fail(str(err), as_json, code=getattr(err, "exit_code", 2))
     from promotion import approval, stages
 
     try:

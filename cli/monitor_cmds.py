@@ -162,13 +162,13 @@ def drift_study(
     settings = get_settings()
     kind_name = kind.value
     try:
-        version = model or kinds_to_check(settings, kind_name)[kind_name]
         try:
             per_machine = tuple(int(s) for s in sizes.split(","))
         except ValueError:
             per_machine = ()
         if not per_machine or min(per_machine) < 1:
             raise ValueError(f"--sizes must be positive whole numbers, comma-separated, not {sizes!r}")
+        version = model or kinds_to_check(settings, kind_name)[kind_name]
         if not study.held_out(settings, kind_name):
             raise ValueError(f"no held-out {kind_name} images to draw from: register a blind set (aoi dataset blind)")
     except (MonitorError, ValueError) as err:

@@ -1,8 +1,9 @@
 """A quiet terminal: third-party deprecation warnings filtered at their source, and no Prefect traceback for an
 error the user can fix (the CLI prints that error as one line).
 
-Installed once by the ``aoi`` entry (``cli.app``'s callback), never by an import and never in tests: a test that
-calls the app in-process keeps the warnings pytest shows.
+Installed by the ``aoi`` entry (``cli.app``'s callback), never by an import. The warning filters only when this
+process is the ``aoi`` program, never in tests: a test that calls the app in-process keeps the warnings pytest
+shows.
 """
 
 from __future__ import annotations
@@ -101,6 +102,14 @@ def is_the_program() -> bool:
     return program == "aoi" or (program == "__main__.py" and Path(sys.argv[0]).parent.name == "cli")
 
 
+def quiet_user_errors() -> None:
+    """No Prefect traceback in the terminal for a flow or task run that failed on a user error (every CLI run)."""
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, UserErrorTracebacks) for f in logger.filters):
+            logger.addFilter(UserErrorTracebacks())
+
+
 _installed = False
 
 
@@ -117,7 +126,5 @@ def install() -> None:
     # where they are shown, printed (showwarning) or captured into logging (great_expectations captures them).
     warnings.showwarning = _show_ours_only
     logging.getLogger("py.warnings").addFilter(ThirdPartyDeprecations())
-    for name in ("prefect.flow_runs", "prefect.task_runs"):
-        logging.getLogger(name).addFilter(UserErrorTracebacks())
     inherited = os.environ.get("PYTHONWARNINGS")
     os.environ["PYTHONWARNINGS"] = f"{inherited},{SUBPROCESS_WARNINGS}" if inherited else SUBPROCESS_WARNINGS

@@ -49,7 +49,7 @@ def train(
             dataset, arch.value, epochs, workers, gpu, per_class, batch_size, lr, input_size, seed, tone_jitter, amp
         )
     except (TrainingError, PrefectUnavailable) as err:
-        fail(str(err), as_json, code=2)
+        fail(str(err), as_json, code=getattr(err, "exit_code", 2))
     emit(
         result,
         as_json,

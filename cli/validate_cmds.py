@@ -118,7 +118,7 @@ def validate(
 
         result = validate_flow(chosen[0], spec)
     except (SpecError, PrefectUnavailable) as err:
-        fail(str(err), as_json, code=2)
+        fail(str(err), as_json, code=getattr(err, "exit_code", 2))
 
     def render(r: dict) -> None:
         print(f"{r['scope']}: {r['evaluated']} evaluated, {r['passed']} passed, {r['excluded']} excluded")

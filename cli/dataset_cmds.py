@@ -120,6 +120,8 @@ def blind(
     from datasets.versions import DatasetError, deeppcb_groups, register_blind
 
     settings = get_settings()
+    names.calendar_date(date, as_json)
+    names.new_dataset_version(settings, name, as_json)  # before --folder ingests anything
     shas = None
     if folder is not None:
         from aoi.store import sha256_of

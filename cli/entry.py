@@ -8,10 +8,12 @@ from importlib import metadata
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 from typer._click import exceptions as click  # Typer 0.29 carries its own Click
 from typer.core import TyperGroup
 
+from aoi.settings import Settings
 from cli.output import emit, err_console
 
 DISTRIBUTION = "aoi-mlops"
@@ -54,10 +56,6 @@ def entry(
 
 def settings_error(err: Any) -> str | None:
     """One line naming each invalid AOI_* variable (never its value), or None when ``err`` is not about settings."""
-    from pydantic import ValidationError
-
-    from aoi.settings import Settings
-
     if not isinstance(err, ValidationError) or err.title != Settings.__name__:
         return None
     parts = []

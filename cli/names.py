@@ -3,6 +3,9 @@ Prefect's traceback in the terminal and a failed run in the UI) is started for i
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 from aoi.settings import Settings
 from cli.output import fail
 
@@ -62,6 +65,18 @@ def batch(settings: Settings, batch_id: int, as_json: bool) -> None:
 
     if not any(b["id"] == batch_id for b in batches(settings.catalog_url)):
         fail(f"no ingest batch {batch_id} (aoi batches lists them)", as_json, code=2)
+
+
+def calendar_date(text: str | None, as_json: bool) -> None:
+    """A real day written YYYY-MM-DD (2026-13-45 is refused, not stored)."""
+    if text is None:
+        return
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError
+        dt.date.fromisoformat(text)
+    except ValueError:
+        fail(f"date must be a day written YYYY-MM-DD, not {text!r}", as_json, code=2)
 
 
 def split_ratio(text: str, as_json: bool) -> None:

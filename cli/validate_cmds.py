@@ -8,7 +8,7 @@ import typer
 
 from aoi.settings import get_settings
 from cli import names
-from cli.choices import Source
+from cli.choices import Source, positive
 from cli.output import JSON_OPTION, emit, fail, table
 
 spec_app = typer.Typer(help="Tone and compression specs (YAML, versioned, kept in the catalog).", no_args_is_help=True)
@@ -34,7 +34,7 @@ def spec_derive(
     source: str = typer.Option(
         ..., "--from", help="Reference set: batch:ID (or ID), dataset:NAME (or NAME), source:gray|color."
     ),
-    k: float = typer.Option(1.5, "--k", help="Limits at mean ± k·σ."),
+    k: float = typer.Option(1.5, "--k", callback=positive, help="Limits at mean ± k·σ (k above 0)."),
     per_machine: bool = typer.Option(False, "--per-machine", help="Also one set of limits per machine."),
     per_part: bool = typer.Option(
         False, "--per-part", help="Also one set per machine × part number (and per machine)."

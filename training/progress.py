@@ -11,6 +11,8 @@ import sys
 import threading
 from typing import IO, Any
 
+from tqdm import tqdm
+
 # What the bar shows of an epoch's metrics (the rest, e.g. the confusion matrix, stays in the run record).
 SHOWN = ("epoch", "train_loss", "valid_accuracy", "mean_detection_rate")
 
@@ -19,8 +21,6 @@ class EpochBar:
     """The bar itself: ``update`` with an epoch's metrics (epochs count from 0, as the loop reports them)."""
 
     def __init__(self, epochs: int, label: str = "training", file: IO[str] | None = None) -> None:
-        from tqdm import tqdm
-
         self.bar = tqdm(
             total=epochs,
             desc=label,

@@ -76,6 +76,8 @@ def test_version_prints_the_installed_package_version():
         (["dataset", "build", "v1", "--source", "sepia"], "--source"),
         (["dataset", "build", "v1", "--source", "gray", "--split", "8:2"], "split must be three"),
         (["dataset", "build", "v1", "--source", "gray", "--group-by", "board"], "--group-by"),
+        (["dataset", "blind", "b1", "--batch", "1", "--date", "2026-13-45"], "date must be a day"),
+        (["spec", "derive", "s1", "--from", "source:gray", "--k", "0"], "is not above 0"),
         (["serve", "--port", "0"], "--port"),
         (["validate", "--spec", "tone@latest", "--source", "gray"], "NAME@VERSION"),
         (["nosuchcommand"], "No such command"),

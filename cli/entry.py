@@ -1,5 +1,5 @@
 """The ``aoi`` entry: ``--version``, the quiet terminal, and one line (exit code 2) for every usage or settings
-error instead of Click's usage block or pydantic's traceback."""
+error, and for any user error of ours a command let through, instead of Click's usage block or a traceback."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.markup import escape
 from typer._click import exceptions as click  # Typer 0.29 carries its own Click
 from typer.core import TyperGroup
 
-from aoi.settings import Settings
+from aoi.settings import Settings, mask_password
 from cli.output import emit, err_console
 
 DISTRIBUTION = "aoi-mlops"
@@ -65,6 +65,14 @@ def settings_error(err: Any) -> str | None:
     return "invalid setting " + "; ".join(parts)
 
 
+def user_error(err: BaseException) -> bool:
+    """An error of ours the user can act on (an unknown name, a refused request) that a command let through: it
+    still ends as one line and exit code 2."""
+    from cli.quiet import USER_ERRORS
+
+    return any(t.__name__ in USER_ERRORS for t in type(err).__mro__)
+
+
 class AoiGroup(TyperGroup):
     """Click's usage errors and invalid settings as one line (JSON with --json), exit code 2."""
 
@@ -93,16 +101,16 @@ class AoiGroup(TyperGroup):
             code = 1
         except Exception as err:
             message = settings_error(err)
-            if message is None:
-                raise
-            code = _report(message, as_json, 2)
+            if message is None and not user_error(err):
+                raise  # a bug: its traceback is what a report needs
+            code = _report(message or str(err), as_json, 2)
         if standalone_mode:
             sys.exit(code or 0)
         return code
 
 
 def _report(message: str, as_json: bool, code: int) -> int:
-    message = message.replace("Value error, ", "")  # pydantic's prefix on an enum's refusal
+    message = mask_password(message.replace("Value error, ", ""))  # pydantic's prefix on an enum's refusal
     if as_json:
         emit({"error": message}, True)
     else:

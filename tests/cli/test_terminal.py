@@ -14,12 +14,14 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from aoi.settings import get_settings
 from cli import app
 from cli.choices import Arch, Format, Status
-from cli.entry import EXIT_CODES
+from cli.entry import EXIT_CODES, AoiGroup
+from training.runs import TrainingError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -236,3 +238,25 @@ def test_every_exit_code_the_cli_uses_is_documented_in_the_readme():
     used = _codes_in_the_cli()
     assert {1, 2, 3, 4, 5} <= used  # the scan finds them
     assert used | {0, 130} == documented == set(EXIT_CODES), (used, documented)
+
+
+def test_a_user_error_a_command_lets_through_is_still_one_line_but_a_bug_keeps_its_traceback():
+    small = typer.Typer(cls=AoiGroup, pretty_exceptions_enable=False)
+
+    @small.command("refused")
+    def refused(as_json: bool = typer.Option(False, "--json")) -> None:
+        raise TrainingError("dataset d has no valid images; see postgresql://aoi:hunter2@db/aoi")
+
+    @small.command("bug")
+    def bug() -> None:
+        raise RuntimeError("a bug")
+
+    result = CliRunner().invoke(small, ["refused"])
+    assert result.exit_code == 2 and result.stderr.strip().splitlines() == [
+        "error: dataset d has no valid images; see postgresql://aoi:***@db/aoi"
+    ]
+    result = CliRunner().invoke(small, ["refused", "--json"])
+    assert result.exit_code == 2 and "hunter2" not in result.stdout
+    assert json.loads(result.stdout)["error"].startswith("dataset d has no valid images")
+    crashed = CliRunner().invoke(small, ["bug"])
+    assert crashed.exit_code == 1 and isinstance(crashed.exception, RuntimeError)

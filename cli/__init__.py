@@ -16,14 +16,17 @@ from cli import (
     train_cmds,
     validate_cmds,
 )
+from cli.entry import AoiGroup, entry
 
 app = typer.Typer(
     name="aoi",
+    cls=AoiGroup,
     help="AOI defect classification MLOps: ingest, validate, train, gate, serve, monitor.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.callback()(entry)
 app.command("ingest")(ingest_cmd.ingest)
 app.command("images")(catalog_cmds.images)
 app.command("quarantine")(catalog_cmds.quarantine)

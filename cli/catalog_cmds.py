@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import typer
 
 from aoi.settings import get_settings
+from cli.choices import Source, Status, value
 from cli.output import JSON_OPTION, emit, fail, table
 
 db_app = typer.Typer(help="Catalog database: migrations.", no_args_is_help=True)
@@ -25,36 +26,39 @@ def _time(value: str | None, as_json: bool) -> datetime | None:
 
 def images(
     label: str = typer.Option(None, help="Only this label (e.g. SPUR)."),
-    status: str = typer.Option(None, help="unlabeled, labeled or excluded."),
-    source: str = typer.Option(None, help="gray (AOI) or color (VRS)."),
+    status: Status = typer.Option(None, help="Only images with this status."),
+    source: Source = typer.Option(None, help="gray (AOI) or color (VRS)."),
     machine: str = typer.Option(None, help="Only this machine_id."),
     part: str = typer.Option(None, help="Only this part_no."),
-    batch: int = typer.Option(None, help="Only this ingest batch."),
+    batch: int = typer.Option(None, min=1, help="Only this ingest batch."),
     name: str = typer.Option(None, help="File name contains this."),
     since: str = typer.Option(None, help="Ingested at or after (ISO 8601)."),
     until: str = typer.Option(None, help="Ingested before (ISO 8601)."),
-    min_width: int = typer.Option(None, help="Width at least this many pixels."),
-    min_height: int = typer.Option(None, help="Height at least this many pixels."),
-    limit: int = typer.Option(None, help="At most this many rows."),
-    offset: int = typer.Option(0, help="Skip this many rows."),
+    min_width: int = typer.Option(None, min=1, help="Width at least this many pixels."),
+    min_height: int = typer.Option(None, min=1, help="Height at least this many pixels."),
+    limit: int = typer.Option(None, min=1, help="At most this many rows."),
+    offset: int = typer.Option(0, min=0, help="Skip this many rows."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """The image gallery: catalog rows filtered by label, status, machine, upload time and resolution."""
     from aoi.catalog.queries import GalleryFilter
     from aoi.catalog.queries import images as query
 
+    since_at, until_at = _time(since, as_json), _time(until, as_json)
+    if since_at is not None and until_at is not None and since_at >= until_at:
+        fail(f"--since {since} is not before --until {until}", as_json, code=2)
     rows = query(
         get_settings().catalog_url,
         GalleryFilter(
             label=label,
-            status=status,
-            source=source,
+            status=value(status),
+            source=value(source),
             machine_id=machine,
             part_no=part,
             batch_id=batch,
             name_contains=name,
-            since=_time(since, as_json),
-            until=_time(until, as_json),
+            since=since_at,
+            until=until_at,
             min_width=min_width,
             min_height=min_height,
             limit=limit,
@@ -86,7 +90,7 @@ def images(
 
 
 def quarantine(
-    batch: int = typer.Option(None, help="Only this ingest batch."),
+    batch: int = typer.Option(None, min=1, help="Only this ingest batch."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Files that were not ingested, with the reason (bytes kept under AOI_HOME/quarantine when readable)."""

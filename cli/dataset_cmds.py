@@ -9,6 +9,8 @@ from pathlib import Path
 import typer
 
 from aoi.settings import get_settings
+from cli import names
+from cli.choices import GroupBy, Source, value
 from cli.output import JSON_OPTION, console, emit, err_console, fail, table
 
 dataset_app = typer.Typer(help="Dataset versions (frozen manifests) and blind-test sets.", no_args_is_help=True)
@@ -55,12 +57,12 @@ def show_version(version: dict) -> None:
 @dataset_app.command("build")
 def build(
     name: str = typer.Argument(..., help="Name of the new (immutable) dataset version."),
-    source: str = typer.Option(..., help="gray or color."),
+    source: Source = typer.Option(..., help="The images' source."),
     spec: str = typer.Option(None, help="Validate the source against this spec first; excluded images are left out."),
-    per_class: int = typer.Option(None, "--per-class", help="At most N images per class (seeded sample)."),
+    per_class: int = typer.Option(None, "--per-class", min=1, help="At most N images per class (seeded sample)."),
     split: str = typer.Option("8:1:1", help="train:valid:test ratio."),
-    group_by: str = typer.Option(
-        "source_image", "--group-by", help="source_image (crops of one image stay together) or none."
+    group_by: GroupBy = typer.Option(
+        GroupBy.source_image, "--group-by", help="source_image: crops of one image stay together; none."
     ),
     seed: int = typer.Option(0, help="Seed of sampling and splits: the same seed gives the same version."),
     parent: str = typer.Option(None, help="The dataset version this one derives from (lineage)."),
@@ -78,15 +80,22 @@ def build(
     from flows.prefect_server import PrefectUnavailable, ensure_server
     from validation.specs import SpecError
 
-    if source not in ("gray", "color"):
-        fail(f"source must be gray or color, not {source!r}", as_json, code=2)
+    settings = get_settings()
+    names.new_dataset_version(settings, name, as_json)
+    names.split_ratio(split, as_json)
+    if spec is not None:
+        names.spec(settings, spec, as_json)
+    if parent is not None:
+        names.dataset_version(settings, parent, as_json)
     try:
-        ensure_server(get_settings())
+        ensure_server(settings)
         from flows.dataset import build_dataset
 
-        version = build_dataset(name, source, spec, per_class, split, group_by, seed, parent, allow_class_loss)
+        version = build_dataset(
+            name, source.value, spec, per_class, split, group_by.value, seed, parent, allow_class_loss
+        )
     except (DatasetError, SpecError, ValueError, PrefectUnavailable) as err:
-        fail(str(err), as_json, code=2)
+        fail(str(err), as_json, code=getattr(err, "exit_code", 2))
     for warning in version.get("warnings", []):
         err_console.print(f"[yellow]warning:[/yellow] {warning}")
     emit(version, as_json, show_version)
@@ -95,7 +104,7 @@ def build(
 @dataset_app.command("blind")
 def blind(
     name: str = typer.Argument(..., help="Name of the blind-test set, e.g. deeppcb-blind-0717."),
-    batch: int = typer.Option(None, help="Images of this ingest batch."),
+    batch: int = typer.Option(None, min=1, help="Images of this ingest batch."),
     folder: Path = typer.Option(None, help="Ingest this folder (one sub-folder per class) and use its images."),
     groups_from: Path = typer.Option(
         None, "--groups-from", help="A DeepPCB split list (e.g. PCBData/test.txt): its image pairs."
@@ -103,7 +112,7 @@ def blind(
     name_pattern: str = typer.Option(
         None, "--name-pattern", help="Only file names matching this regex (e.g. '^(11|12)_' for PKU boards)."
     ),
-    source: str = typer.Option(None, help="Only gray or color images."),
+    source: Source = typer.Option(None, help="Only images of this source."),
     date: str = typer.Option(None, help="The blind test's date, YYYY-MM-DD."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -111,12 +120,14 @@ def blind(
     from datasets.versions import DatasetError, deeppcb_groups, register_blind
 
     settings = get_settings()
+    names.calendar_date(date, as_json)
+    names.new_dataset_version(settings, name, as_json)  # before --folder ingests anything
     shas = None
     if folder is not None:
         from aoi.store import sha256_of
         from cli.ingest_cmd import run_ingest
 
-        run_ingest(folder, "folder", source, None, None, progress=not as_json)
+        run_ingest(folder, "folder", value(source), None, None, progress=not as_json)
         # By content: files already catalogued (under any name, in any batch) belong to the blind set too.
         shas = {sha256_of(p.read_bytes()) for p in folder.rglob("*") if p.is_file() and not p.is_symlink()}
     try:
@@ -124,7 +135,7 @@ def blind(
         version = register_blind(
             settings.catalog_url,
             name,
-            source=source,
+            source=value(source),
             batch_id=batch,
             groups=groups,
             name_pattern=name_pattern,

@@ -8,6 +8,8 @@ import typer
 from rich.markup import escape
 
 from aoi.settings import get_settings
+from cli import names
+from cli.choices import Kind, Split, value
 from cli.output import JSON_OPTION, console, emit, fail, table
 
 
@@ -18,8 +20,10 @@ def _pct(x: float | None) -> str:
 def evaluate(
     model: str = typer.Argument(..., help="A model version (aoi models)."),
     dataset: str = typer.Option(..., help="A blind set, or a training dataset version (see --split)."),
-    split: str = typer.Option(None, help="train, valid or test of a training version (default test)."),
-    threshold: float = typer.Option(None, help="Unknown filter threshold (default: the model's calibrated one)."),
+    split: Split = typer.Option(None, help="A split of a training version (default test)."),
+    threshold: float = typer.Option(
+        None, min=0.0, max=1.0, help="Unknown filter threshold (default: the model's calibrated one)."
+    ),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report with the error gallery."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -30,7 +34,7 @@ def evaluate(
     from training.registry import RegistryError
 
     try:
-        result = run(get_settings(), model, dataset, split, threshold, report)
+        result = run(get_settings(), model, dataset, value(split), threshold, report)
     except (EvaluationError, RegistryError) as err:
         fail(str(err), as_json, code=2)
 
@@ -82,8 +86,12 @@ def evaluate(
 
 def calibrate(
     model: str = typer.Argument(...),
-    target_accuracy: float = typer.Option(None, "--target-accuracy", help="Accepted accuracy to reach, least Unknown."),
-    max_unknown: float = typer.Option(None, "--max-unknown", help="Unknown rate allowed, best accepted accuracy."),
+    target_accuracy: float = typer.Option(
+        None, "--target-accuracy", min=0.0, max=1.0, help="Accepted accuracy to reach, least Unknown."
+    ),
+    max_unknown: float = typer.Option(
+        None, "--max-unknown", min=0.0, max=1.0, help="Unknown rate allowed, best accepted accuracy."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Fit the model's Unknown threshold on the valid split of its training dataset (never on a blind set)."""
@@ -131,8 +139,8 @@ def compare(
 
 def robustness(
     model: str = typer.Argument(...),
-    dataset: str = typer.Option(...),
-    split: str = typer.Option(None),
+    dataset: str = typer.Option(..., help="A blind set, or a training dataset version (see --split)."),
+    split: Split = typer.Option(None, help="A split of a training version (default test)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Accuracy with each channel scaled by 0.5/0.9/1.0/1.1/1.5 and re-encoded as PNG/JPEG 95/75/50."""
@@ -141,7 +149,7 @@ def robustness(
     from training.registry import RegistryError
 
     try:
-        result = run(get_settings(), model, dataset, split)
+        result = run(get_settings(), model, dataset, value(split))
     except (EvaluationError, RegistryError) as err:
         fail(str(err), as_json, code=2)
     emit(result, as_json, render_robustness)
@@ -163,7 +171,9 @@ def render_robustness(r: dict) -> None:
 
 def promote(
     model: str = typer.Argument(..., help="A candidate model version."),
-    timeout: int = typer.Option(None, help="Seconds to wait for a reviewer (default AOI_GATE__APPROVAL_TIMEOUT_S)."),
+    timeout: int = typer.Option(
+        None, min=0, help="Seconds to wait for a reviewer (default AOI_GATE__APPROVAL_TIMEOUT_S)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run the `promote` flow: blind tests, gate, then (if passed) wait for approval in the Prefect UI."""
@@ -172,13 +182,14 @@ def promote(
     from promotion.stages import PromotionError
     from training.registry import RegistryError
 
+    names.model_version(get_settings(), model, as_json, stage="candidate")
     try:
         ensure_server(get_settings())
         from flows.promote import promote as promote_flow
 
         result = promote_flow(model, timeout)
     except (PromotionError, EvaluationError, RegistryError, PrefectUnavailable) as err:
-        fail(str(err), as_json, code=2)
+        fail(str(err), as_json, code=getattr(err, "exit_code", 2))
     emit(result, as_json, lambda r: console.print(f"{model}: {r['decision']}; stage {r['stage']}"))
 
 
@@ -193,7 +204,7 @@ def approve(
     ),
     reject: bool = typer.Option(False, "--reject", help="Reject instead of approve."),
     comment: str = typer.Option("", help="Why: recorded with the decision."),
-    wait: float = typer.Option(120.0, help="Seconds to wait for the flow to record the decision."),
+    wait: float = typer.Option(120.0, min=0.0, help="Seconds to wait for the flow to record the decision."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Answer a paused promote run from the terminal, exactly as the Prefect UI's Resume form does."""
@@ -214,7 +225,7 @@ def approve(
     try:
         ensure_server(settings)
     except PrefectUnavailable as err:
-        fail(str(err), as_json, code=2)
+        fail(str(err), as_json, code=getattr(err, "exit_code", 2))
     from promotion import approval, stages
 
     try:
@@ -245,7 +256,7 @@ def approve(
 
 
 def rollback(
-    kind: str = typer.Argument(..., help="gray or color"),
+    kind: Kind = typer.Argument(..., help="The kind of model to roll back."),
     by: str = typer.Option(None, help="Who rolls back (default: your OS account): recorded beside the OS account."),
     reason: str = typer.Option(..., help="Why: recorded."),
     as_json: bool = JSON_OPTION,
@@ -257,7 +268,7 @@ def rollback(
     if by is not None and not by.strip():
         fail("who rolls back: --by is empty", as_json, code=2)
     try:
-        result = run(get_settings(), kind, claimed_by(by), reason)
+        result = run(get_settings(), kind.value, claimed_by(by), reason)
     except PromotionError as err:
         fail(str(err), as_json, code=2)
     emit(
@@ -270,7 +281,7 @@ def rollback(
 
 
 def stages(
-    kind: str = typer.Option(None, help="gray or color"),
+    kind: Kind = typer.Option(None, help="Only this kind of model."),
     model: str = typer.Option(None, help="One model version."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -278,7 +289,7 @@ def stages(
     from promotion.stages import history
 
     emit(
-        history(get_settings(), kind, model),
+        history(get_settings(), value(kind), model),
         as_json,
         lambda rows: table(
             rows, ["at", "model_version", "kind", "from", "to", "by", "reason", "flow_run_id"], title="stage changes"

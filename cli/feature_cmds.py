@@ -75,7 +75,7 @@ def refresh(as_json: bool = JSON_OPTION) -> None:
 
         result = features()
     except (PrefectUnavailable, FeatureStoreError) as err:
-        fail(str(err), as_json, code=2)
+        fail(str(err), as_json, code=getattr(err, "exit_code", 2))
 
     def render(d: dict) -> None:
         print(

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from aoi.settings import get_settings
+from cli.choices import Format, Source, value
 from cli.output import JSON_OPTION, emit, err_console, fail, table
 from flows.prefect_server import PrefectUnavailable
 
@@ -15,8 +16,8 @@ FORMAT_HELP = "folder (one sub-folder per class), deeppcb, labelme (zip), labeli
 
 def ingest(
     path: Path = typer.Argument(..., help="Folder, zip archive or CSV manifest to ingest."),
-    format: str = typer.Option("folder", "--format", "-f", help=FORMAT_HELP),
-    source: str = typer.Option(None, help="gray (AOI) or color (VRS); default from the layout or image mode."),
+    format: Format = typer.Option(Format.folder, "--format", "-f", help=FORMAT_HELP),
+    source: Source = typer.Option(None, help="gray (AOI) or color (VRS); default from the layout or image mode."),
     machine: str = typer.Option(None, help="machine_id for every image without its own."),
     part: str = typer.Option(None, help="part_no for every image without its own."),
     reference: bool = typer.Option(
@@ -29,18 +30,12 @@ def ingest(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Ingest labelled images: discover, hash and de-duplicate, measure, store, catalog. Re-running adds nothing."""
-    from ingest.importers import FORMATS
-
-    if format not in FORMATS:
-        fail(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}", as_json, code=2)
-    if source not in (None, "gray", "color"):
-        fail(f"unknown source {source!r}; choose gray or color", as_json, code=2)
     if not path.exists():
         fail(f"input not found: {path}", as_json, code=2)
     if reference and format != "csv" and not (machine and part):  # a CSV manifest names them per row
         fail("--reference needs --machine (who shot it) and --part (the reference board)", as_json, code=2)
     try:
-        result = run_ingest(path, format, source, machine, part, progress, reference)
+        result = run_ingest(path, format.value, value(source), machine, part, progress, reference)
     except PrefectUnavailable as err:
         fail(str(err), as_json, code=err.exit_code)
     except Exception as err:  # the batch is recorded as failed; the same command resumes it

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import subprocess
-import sys
 
 import typer
 
 from aoi.settings import get_settings
+from cli import names
+from cli.choices import Kind, Reference
 from cli.output import JSON_OPTION, console, emit, fail, table
 from flows.prefect_server import PrefectUnavailable
 
@@ -23,7 +25,7 @@ def _server(as_json: bool):
 
 
 def monitor(
-    kind: str = typer.Option(None, "--kind", help="gray or color (default: every kind with a production model)."),
+    kind: Kind = typer.Option(None, "--kind", help="One kind (default: every kind with a production model)."),
     window: str = typer.Option(
         None, "--window", help="How far back to look, e.g. 24h, 90m, 7d (default AOI_MONITORING__WINDOW_HOURS)."
     ),
@@ -37,12 +39,15 @@ def monitor(
     deployment once per drift episode."""
     if window and since:
         fail("give --window or --since, not both", as_json, code=2)
+    names.monitor_window(get_settings(), kind and kind.value, window, since, until, as_json)
     _server(as_json)
     from flows.monitor import monitor as monitor_flow
     from monitoring.check import MonitorError
 
     try:
-        result = monitor_flow(kind=kind, window=window, since=since, until=until, trigger_retraining=not no_trigger)
+        result = monitor_flow(
+            kind=kind and kind.value, window=window, since=since, until=until, trigger_retraining=not no_trigger
+        )
     except MonitorError as err:
         fail(str(err), as_json, code=2)
     emit(result, as_json, render_monitor)
@@ -85,7 +90,8 @@ def deploy(as_json: bool = JSON_OPTION) -> None:
     from flows.deployments import deploy as deploy_all
 
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # Prefect's own advice goes to stdout; --json owns stdout
+        # Prefect prints its own table of the deployments on stdout, which --json owns: ours below says the same
+        with contextlib.redirect_stdout(io.StringIO()):
             result = deploy_all(get_settings())
     except ValueError as err:  # a work pool of another type than the settings say
         fail(str(err), as_json, code=2)
@@ -135,13 +141,13 @@ def worker(
 
 
 def drift_study(
-    kind: str = typer.Option("color", "--kind"),
+    kind: Kind = typer.Option(Kind.color, "--kind", help="The kind of model to study."),
     model: str = typer.Option(None, "--model", help="Model version (default: the kind's production model)."),
     windows: int = typer.Option(50, min=1, help="Trials per window size."),
     sizes: str = typer.Option("50,100,200", help="Answers per machine in a window, comma-separated."),
     light: float = typer.Option(0.9, min=0.1, max=1.5, help="The dimmed machine's lamp: share of its light."),
-    reference: str = typer.Option(
-        "line",
+    reference: Reference = typer.Option(
+        Reference.line,
         "--reference",
         help="line: the monitor's reference (what the line sent, "
         "uncleaned); dataset: the cleaned dataset version, for comparison.",
@@ -154,19 +160,28 @@ def drift_study(
     from monitoring.check import MonitorError, kinds_to_check
 
     settings = get_settings()
-    if reference not in ("line", "dataset"):
-        fail(f"--reference must be line or dataset, not {reference!r}", as_json, code=2)
+    kind_name = kind.value
     try:
-        version = model or kinds_to_check(settings, kind)[kind]
-        per_machine = tuple(int(s) for s in sizes.split(","))
+        try:
+            per_machine = tuple(int(s) for s in sizes.split(","))
+        except ValueError:
+            per_machine = ()
         if not per_machine or min(per_machine) < 1:
-            raise ValueError(f"--sizes must be positive whole numbers, not {sizes!r}")
-        if not study.held_out(settings, kind):
-            raise ValueError(f"no held-out {kind} images to draw from: register a blind set (aoi dataset blind)")
+            raise ValueError(f"--sizes must be positive whole numbers, comma-separated, not {sizes!r}")
+        version = model or kinds_to_check(settings, kind_name)[kind_name]
+        if not study.held_out(settings, kind_name):
+            raise ValueError(f"no held-out {kind_name} images to draw from: register a blind set (aoi dataset blind)")
     except (MonitorError, ValueError) as err:
         fail(str(err), as_json, code=2)
     result = study.run(
-        settings, version, kind, windows, per_machine, light, progress=not as_json, reference_kind=reference
+        settings,
+        version,
+        kind_name,
+        windows,
+        per_machine,
+        light,
+        progress=not as_json,
+        reference_kind=reference.value,
     )
     emit(
         result,

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -60,5 +61,5 @@ def fail(message: str, as_json: bool, code: int = 1, **extra: Any) -> None:
     if as_json:
         emit({"error": message, **extra}, True)
     else:
-        err_console.print(f"[red]error:[/red] {message}")
+        err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)  # one line, never wrapped
     raise typer.Exit(code)

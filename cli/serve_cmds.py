@@ -6,11 +6,12 @@ import typer
 from pydantic import ValidationError
 
 from aoi.settings import get_settings
+from cli.choices import Kind, value
 from cli.output import JSON_OPTION, console, emit, fail, table
 
 
 def serve(
-    port: int = typer.Option(None, "--port", help="Port (default AOI_SERVING__PORT, 3000)."),
+    port: int = typer.Option(None, "--port", min=1, max=65535, help="Port (default AOI_SERVING__PORT, 3000)."),
     host: str = typer.Option(None, "--host", help="Address (default AOI_SERVING__HOST, 127.0.0.1)."),
     background: bool = typer.Option(False, "--background", help="Start in the background and return once it answers."),
     stop: bool = typer.Option(False, "--stop", help="Stop the background service of this AOI_HOME."),
@@ -62,14 +63,14 @@ def serve(
 
 
 def predictions(
-    kind: str = typer.Option(None, "--kind", help="gray or color"),
-    last: int = typer.Option(10, "--last", help="How many of the latest answers to list."),
+    kind: Kind = typer.Option(None, "--kind", help="Only answers of this kind."),
+    last: int = typer.Option(10, "--last", min=1, help="How many of the latest answers to list."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """The prediction log: answers per model version and route, Unknown and in-spec rates, the latest answers."""
     from serving.log_queries import summary
 
-    data = summary(get_settings(), kind, last)
+    data = summary(get_settings(), value(kind), last)
 
     def render(d: dict) -> None:
         table(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import sys
+import io
 
 import typer
 from sqlmodel import select
@@ -295,7 +295,7 @@ def _lamp_ageing(settings, results: dict, as_json: bool) -> dict:
         return {"skipped": "needs the running service and the simulated line"}
     if results["promotion"].get("color", {}).get("stage") != "production":
         return {"skipped": "no colour model reached production"}
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(io.StringIO()):  # Prefect's table of each deployment: the demo lists them
         deployed = deploy(settings)
     worker = prefect_server.owned_pid(settings, "worker") or prefect_server.start_worker(settings)
     started = utcnow()

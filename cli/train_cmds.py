@@ -5,19 +5,21 @@ from __future__ import annotations
 import typer
 
 from aoi.settings import get_settings
+from cli import names
+from cli.choices import Arch, positive
 from cli.output import JSON_OPTION, console, emit, fail, table
 
 
 def train(
     dataset: str = typer.Option(..., help="A training dataset version (aoi dataset list)."),
-    arch: str = typer.Option("resnet18", help="resnet18, mobilenet_v3_small or efficientnet_b0."),
-    epochs: int = typer.Option(3),
-    workers: int = typer.Option(1, help="Ray Train workers."),
+    arch: Arch = typer.Option(Arch.resnet18, help="The classifier's architecture."),
+    epochs: int = typer.Option(3, min=1),
+    workers: int = typer.Option(1, min=1, help="Ray Train workers."),
     gpu: bool = typer.Option(False, "--gpu", help="One GPU per worker, channels-last."),
-    per_class: int = typer.Option(500, "--per-class", help="Images drawn per class per epoch (balanced)."),
-    batch_size: int = typer.Option(64, "--batch-size"),
-    lr: float = typer.Option(1e-3),
-    input_size: int = typer.Option(64, "--input-size"),
+    per_class: int = typer.Option(500, "--per-class", min=1, help="Images drawn per class per epoch (balanced)."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    lr: float = typer.Option(1e-3, callback=positive, help="Learning rate (above 0)."),
+    input_size: int = typer.Option(64, "--input-size", min=8, help="Side of the square input, in pixels."),
     seed: int = typer.Option(0),
     tone_jitter: float = typer.Option(
         0.0,
@@ -38,15 +40,16 @@ def train(
     from flows.prefect_server import PrefectUnavailable, ensure_server
     from training.runs import TrainingError
 
+    names.dataset_version(get_settings(), dataset, as_json, role="train")
     try:
         ensure_server(get_settings())
         from flows.train import train as train_flow
 
         result = train_flow(
-            dataset, arch, epochs, workers, gpu, per_class, batch_size, lr, input_size, seed, tone_jitter, amp
+            dataset, arch.value, epochs, workers, gpu, per_class, batch_size, lr, input_size, seed, tone_jitter, amp
         )
     except (TrainingError, PrefectUnavailable) as err:
-        fail(str(err), as_json, code=2)
+        fail(str(err), as_json, code=getattr(err, "exit_code", 2))
     emit(
         result,
         as_json,
@@ -58,7 +61,7 @@ def train(
     )
 
 
-def runs(last: int = typer.Option(10, help="How many of the latest runs."), as_json: bool = JSON_OPTION) -> None:
+def runs(last: int = typer.Option(10, min=1, help="How many of the latest runs."), as_json: bool = JSON_OPTION) -> None:
     """Training records and the trend of the last runs (a PNG chart and a line here)."""
     from training.curves import runs_trend, sparkline
     from training.runs import runs as query

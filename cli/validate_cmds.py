@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from aoi.settings import get_settings
+from cli import names
+from cli.choices import Source, positive
 from cli.output import JSON_OPTION, emit, fail, table
 
 spec_app = typer.Typer(help="Tone and compression specs (YAML, versioned, kept in the catalog).", no_args_is_help=True)
@@ -32,7 +34,7 @@ def spec_derive(
     source: str = typer.Option(
         ..., "--from", help="Reference set: batch:ID (or ID), dataset:NAME (or NAME), source:gray|color."
     ),
-    k: float = typer.Option(1.5, "--k", help="Limits at mean ± k·σ."),
+    k: float = typer.Option(1.5, "--k", callback=positive, help="Limits at mean ± k·σ (k above 0)."),
     per_machine: bool = typer.Option(False, "--per-machine", help="Also one set of limits per machine."),
     per_part: bool = typer.Option(
         False, "--per-part", help="Also one set per machine × part number (and per machine)."
@@ -84,9 +86,9 @@ def spec_show(ref: str = typer.Argument(..., help="NAME or NAME@VERSION"), as_js
 
 def validate(
     spec: str = typer.Option(..., "--spec", help="NAME or NAME@VERSION (shipped specs are registered on first use)."),
-    batch: int = typer.Option(None, "--batch", help="Validate one ingest batch."),
+    batch: int = typer.Option(None, "--batch", min=1, help="Validate one ingest batch."),
     dataset: str = typer.Option(None, "--dataset", help="Validate one dataset version."),
-    source: str = typer.Option(None, "--source", help="Validate every image of a source (gray|color)."),
+    source: Source = typer.Option(None, "--source", help="Validate every image of a source."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run a spec's Great Expectations checkpoint; failing images are excluded with the failed checks as reason."""
@@ -98,19 +100,25 @@ def validate(
         for s in (
             batch is not None and f"batch:{batch}",
             dataset and f"dataset:{dataset}",
-            source and f"source:{source}",
+            source and f"source:{source.value}",
         )
         if s
     ]
     if len(chosen) != 1:
         fail("give exactly one of --batch, --dataset, --source", as_json, code=2)
+    settings = get_settings()
+    names.spec(settings, spec, as_json)
+    if batch is not None:
+        names.batch(settings, batch, as_json)
+    if dataset:
+        names.dataset_version(settings, dataset, as_json)
     try:
-        ensure_server(get_settings())
+        ensure_server(settings)
         from flows.validate import validate as validate_flow
 
         result = validate_flow(chosen[0], spec)
     except (SpecError, PrefectUnavailable) as err:
-        fail(str(err), as_json, code=2)
+        fail(str(err), as_json, code=getattr(err, "exit_code", 2))
 
     def render(r: dict) -> None:
         print(f"{r['scope']}: {r['evaluated']} evaluated, {r['passed']} passed, {r['excluded']} excluded")
@@ -129,7 +137,7 @@ def validate(
 
 
 def restore(
-    run: int = typer.Option(None, "--run", help="Restore every image a validation run excluded."),
+    run: int = typer.Option(None, "--run", min=1, help="Restore every image a validation run excluded."),
     image: list[int] = typer.Option(None, "--image", help="Restore these image ids (repeatable)."),
     by: str = typer.Option(..., "--by", help="Who restores (recorded)."),
     note: str = typer.Option(None, "--note", help="Why (recorded)."),

@@ -95,6 +95,7 @@ def deploy(settings: Settings) -> dict:
             interval=d.get("interval"),
             parameters=d["parameters"],
             print_next_steps=False,
+            ignore_warnings=True,  # Prefect's hint to use .serve on a process pool, once per deployment
         )
         schedule = (
             f"cron {d['cron']}" if d.get("cron") else (f"every {d['interval']} s" if d.get("interval") else "on demand")

@@ -128,7 +128,13 @@ def fit(settings: Settings, spec: TrainSpec, run_id: int):
         run.config = {**run.config, "ray_cluster": cluster, "cpus_per_worker": spec.cpus_per_worker}
         s.add(run)
         s.commit()
-    result = build_trainer(spec, f"run-{run_id}-{uuid.uuid4().hex[:8]}", settings.home / "ray").fit()
+    from training.progress import TrainingProgress
+
+    with TrainingProgress(spec.loop.epochs, label=f"training run {run_id} ({spec.arch})") as progress:
+        trainer = build_trainer(
+            spec, f"run-{run_id}-{uuid.uuid4().hex[:8]}", settings.home / "ray", callbacks=[progress.callback]
+        )
+        result = trainer.fit()
     if result.error is not None:
         raise result.error
     return result

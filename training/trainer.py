@@ -121,8 +121,9 @@ def train_loop_per_worker(config: dict) -> dict:
     return {"history": history, "start_epoch": start_epoch}
 
 
-def build_trainer(spec: TrainSpec, run_name: str, storage_path: Path):
-    """A TorchTrainer for ``spec``: ``workers`` workers, GPUs if asked, restarts on failure, checkpoints kept."""
+def build_trainer(spec: TrainSpec, run_name: str, storage_path: Path, callbacks: list | None = None):
+    """A TorchTrainer for ``spec``: ``workers`` workers, GPUs if asked, restarts on failure, checkpoints kept;
+    ``callbacks`` (Ray Train ``UserCallback``s, e.g. the progress bar's) run on Ray's controller."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -136,6 +137,7 @@ def build_trainer(spec: TrainSpec, run_name: str, storage_path: Path):
         ),
         run_config=RunConfig(
             name=run_name,  # unique per run: reusing a name would restore an old run
+            callbacks=callbacks or [],
             storage_path=str(storage_path),
             failure_config=FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=CheckpointConfig(

@@ -39,7 +39,7 @@ def test_bad_time_filter_is_a_usage_error_with_a_message(aoi_home):
 
 
 def test_unknown_format_is_refused_before_anything_runs(aoi_home, tmp_path):
-    assert "unknown format" in run("ingest", str(tmp_path), "--format", "tiff", code=2)["error"]
+    assert "'tiff' is not one of 'folder'" in run("ingest", str(tmp_path), "--format", "tiff", code=2)["error"]
     assert not aoi_home.exists()
 
 

@@ -49,7 +49,7 @@ def test_bad_requests_are_refused_before_any_worker_starts(settings, tmp_path):
         ("--dataset", "tiny"): "dataset tiny has no valid images",
         ("--dataset", "blind-1"): "blind sets evaluate models, they never train them",
         ("--dataset", "nope"): "no dataset version nope",
-        ("--dataset", "two-classes", "--arch", "vgg99"): "unknown architecture 'vgg99'",
+        ("--dataset", "two-classes", "--arch", "vgg99"): "'vgg99' is not one of 'resnet18'",
         ("--dataset", "two-classes"): "classes with no training images in two-classes: OPEN, SHORT, NICK",
     }
     if not torch.cuda.is_available():

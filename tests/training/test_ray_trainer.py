@@ -3,12 +3,15 @@ listens on loopback only and keeps its token out of the user's home folder."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
 
 from aoi.preprocess import Preprocessing
 from tests.training.test_training_core import tiny_dataset
 from training.loop import LoopConfig
+from training.progress import TrainingProgress
 from training.taxonomy import Taxonomy
 from training.trainer import CHECKPOINT_FILE, TrainSpec, build_trainer, ensure_ray
 
@@ -104,8 +107,12 @@ def test_two_cpu_workers_train_checkpoint_and_report(tmp_path, ray_local):
         augment=False,
         workers=2,
     )
-    result = build_trainer(spec, "test-run", tmp_path / "ray").fit()
+    bar = io.StringIO()
+    with TrainingProgress(3, label="test run", file=bar) as progress:
+        result = build_trainer(spec, "test-run", tmp_path / "ray", callbacks=[progress.callback]).fit()
     assert result.error is None
+    assert progress.bar.epochs_seen == [0, 1, 2], bar.getvalue()  # the driver's bar followed every epoch
+    assert "test run: epoch 3/3" in bar.getvalue() and "valid accuracy" in bar.getvalue()
     assert result.metrics["epoch"] == 2 and 0.0 <= result.metrics["mean_detection_rate"] <= 1.0
     history = result.return_value["history"]
     assert [h["epoch"] for h in history] == [0, 1, 2]

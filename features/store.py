@@ -9,6 +9,7 @@ else changes. The Redis password is passed to Feast in memory and never written 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import sys
 from datetime import UTC, datetime
@@ -179,7 +180,7 @@ def apply(settings: Settings, store=None) -> list[str]:
 
     store = store or open_store(settings)
     objects = repo_objects(data_dir(settings))
-    with contextlib.redirect_stdout(sys.stderr):  # Feast prints its plan; stdout is for --json
+    with contextlib.redirect_stdout(io.StringIO()):  # Feast prints its plan: `feast plan` in the folder shows it
         apply_total_with_repo_instance(
             store, PROJECT, store.registry, repo_contents(objects), skip_source_validation=True
         )

@@ -84,8 +84,9 @@ def render_monitor(d: dict) -> None:
 
 
 def deploy(as_json: bool = JSON_OPTION) -> None:
-    """Register the deployments (retrain weekly and on drift, monitor every interval, the rest on demand) on the
-    Prefect server, on the work pool that `aoi worker` serves (created when missing)."""
+    """Register the deployments of prefect.yaml (retrain weekly and on drift, monitor every interval, the rest on
+    demand) on the Prefect server, on the work pool that `aoi worker` serves (created when missing), with the
+    schedules and work pool of the settings."""
     server = _server(as_json)
     from flows.deployments import deploy as deploy_all
 

@@ -130,7 +130,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         "training, Unknown threshold, robustness (flows 'ingest', 'validate', 'simulated-line', 'features', "
         "'build-dataset', 'train')"
     )
-    from flows.demo import demo as demo_flow
+    from flows.demo_flow import demo as demo_flow
 
     results = demo_flow({name: str(path) for name, path in inputs.items()}, progress=not as_json)
     say("[bold]4/6 blind tests, gate, approval, promotion (flow 'promote')")

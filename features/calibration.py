@@ -191,18 +191,20 @@ def from_row(row: dict | pd.Series | None) -> ToneCalibration | None:
 
 def online(store, machine_id: str) -> ToneCalibration | None:
     """Serving: the machine's latest calibration from the online store."""
-    from features.store import online_row
+    from features.definitions import CALIBRATION_SERVICE
+    from features.store import service_row
 
-    return from_row(online_row(store, "machine_calibration", {"machine_id": machine_id}, VALUES))
+    return from_row(service_row(store, CALIBRATION_SERVICE, "machine_calibration", {"machine_id": machine_id}))
 
 
 def at(store, rows: list[dict]) -> list[ToneCalibration | None]:
     """Training: the calibration in force for each (machine_id, at) row, point in time, in the rows' order."""
+    from features.definitions import TRAINING_SERVICE
     from features.store import historical
 
     if not rows:
         return []
-    found = historical(store, "machine_calibration", VALUES, rows)
+    found = historical(store, TRAINING_SERVICE, "machine_calibration", rows)
     return [from_row(r) for r in found.to_dict("records")]
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, Project, ValueType
 from feast.types import Float32, Int64, String
 
 from features.tone_stats import TONE_COLUMNS
 
 PROJECT = "aoi"
+project = Project(name=PROJECT, description="AOI defect classification: camera parameters, tone and calibration.")
 
 # A VRS or AOI machine on the line: the same camera settings give it its own colours (domain fact 2).
 machine = Entity(
@@ -145,7 +146,12 @@ def machine_calibration_view(data_dir: Path) -> FeatureView:
 
 
 # Versioned feature services: a new version is added beside the old one, never edited in place, so a caller
-# pinned to a version keeps reading the same features.
+# pinned to a version keeps reading the same features. The pipeline reads features only through these.
+CAMERA_PARAMS_SERVICE = "serving_v1"  # GET /machine_params
+CALIBRATION_SERVICE = "serving_v2"  # /classify's colour calibration (by machine_id alone: part_no may be unknown)
+TRAINING_SERVICE = "training_v1"  # the training dataset's calibration, point in time
+
+
 def serving_v1(views: dict[str, FeatureView]) -> FeatureService:
     """v1, online per request: the camera parameters of the request's machine and part (GET /machine_params)."""
     return FeatureService(

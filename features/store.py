@@ -9,6 +9,7 @@ else changes. The Redis password is passed to Feast in memory and never written 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import sys
 from datetime import UTC, datetime
@@ -91,6 +92,31 @@ def repo_config(settings: Settings, secrets: bool = True) -> dict:
     }
 
 
+DEFINITIONS_MODULE = "aoi_definitions.py"  # not features.py: the repo folder is on sys.path when feast imports it
+
+
+def definitions_module(settings: Settings) -> str:
+    """The repo's Python file, for the ``feast`` CLI: Feast imports every .py of the repo folder and registers the
+    objects it finds at module level. The definitions stay in the project's features/definitions.py; this file
+    binds them to this AOI_HOME's data folder, so ``feast plan`` in the folder sees what ``aoi`` applied."""
+    return (
+        '"""The feature definitions of this AOI_HOME, for the feast CLI in this folder (feast plan, feast apply).\n\n'
+        "Written by aoi from features/definitions.py of the aoi project (which must be importable: installed, or on\n"
+        'PYTHONPATH); edits are overwritten."""\n\n'
+        "from pathlib import Path\n\n"
+        "from features.definitions import project, repo_objects\n"
+        "from features.store import with_materialized_spans\n\n"
+        f"REPO = Path({str(repo_dir(settings))!r})\n\n"
+        "# Feast registers what it finds at module level: the project, every entity, view and feature service.\n"
+        "globals().update({o.name: o for o in with_materialized_spans(REPO, repo_objects(REPO / 'data'))})\n"
+    )
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
 def open_store(settings: Settings):
     """The FeatureStore of this AOI_HOME (its folder and feature_store.yaml are made on first use).
 
@@ -108,8 +134,8 @@ def open_store(settings: Settings):
         "# not written here: export AOI_FEAST_REDIS_PASSWORD to use the feast CLI in this folder.\n"
         + yaml.safe_dump(repo_config(settings, secrets=False), sort_keys=False)
     )
-    if not config.exists() or config.read_text() != text:
-        config.write_text(text)
+    _write_if_changed(config, text)
+    _write_if_changed(repo / DEFINITIONS_MODULE, definitions_module(settings))
     repo_config_object = RepoConfig(**repo_config(settings))
     repo_config_object.repo_path = repo
     return FeatureStore(repo_path=str(repo), config=repo_config_object)
@@ -123,14 +149,59 @@ def write_parquet(frame, path: Path) -> None:
     partial.replace(path)
 
 
+def repo_contents(objects: list):
+    """Feast's RepoContents of ``objects``: what ``feast plan`` and ``feast apply`` collect from the repo's files."""
+    from feast import Entity, FeatureService, FeatureView
+    from feast.repo_contents import RepoContents
+
+    from features.definitions import project
+
+    views = [o for o in objects if isinstance(o, FeatureView)]
+    return RepoContents(
+        projects=[project],
+        data_sources=[v.batch_source for v in views],
+        feature_views=views,
+        on_demand_feature_views=[],
+        stream_feature_views=[],
+        label_views=[],
+        entities=[o for o in objects if isinstance(o, Entity)],
+        feature_services=[o for o in objects if isinstance(o, FeatureService)],
+        permissions=[],
+    )
+
+
 def apply(settings: Settings, store=None) -> list[str]:
-    """Register the definitions; returns the names of what is registered."""
-    from features.definitions import repo_objects
+    """Register the definitions the way ``feast apply`` in the repo folder does (the same plan and diff, the
+    infrastructure recorded in the registry, an object no longer defined removed), so that ``feast plan`` there
+    finds nothing to change afterwards. Returns the names of what is registered."""
+    from feast.repo_operations import apply_total_with_repo_instance
+
+    from features.definitions import PROJECT, repo_objects
 
     store = store or open_store(settings)
     objects = repo_objects(data_dir(settings))
-    store.apply(objects)
+    with contextlib.redirect_stdout(io.StringIO()):  # Feast prints its plan: `feast plan` in the folder shows it
+        apply_total_with_repo_instance(
+            store, PROJECT, store.registry, repo_contents(objects), skip_source_validation=True
+        )
     return [o.name for o in objects]
+
+
+def with_materialized_spans(repo: Path, objects: list) -> list:
+    """``objects`` with each view's materialised time spans as the repo's registry records them.
+
+    Feast's plan compares a view's materialisation bookkeeping too, so a view defined afresh differs from the same
+    view once materialised, and ``feast plan`` would list every materialised view as updated with no field changed
+    (``feast apply`` keeps the spans). The repo's definitions module carries them, so plan compares definitions."""
+    from feast import FeatureStore, FeatureView
+
+    if not (repo / "registry.db").exists():
+        return objects
+    registered = {v.name: v for v in FeatureStore(repo_path=str(repo)).list_feature_views()}
+    for view in objects:
+        if isinstance(view, FeatureView) and view.name in registered:
+            view.materialization_intervals = list(registered[view.name].materialization_intervals)
+    return objects
 
 
 def materialized_views(settings: Settings) -> list[str]:
@@ -168,38 +239,65 @@ def materialize(settings: Settings, views: list[str], store=None, end: datetime 
 
 
 def online_row(store, view: str, entity: dict, names: list[str] | None = None) -> dict | None:
-    """The online features of ``view`` for one entity; None when the store has no row for it (Feast answers
-    an unknown entity with None values rather than an error). Pass ``names`` on hot paths: reading them from
-    the registry costs more than the lookup itself."""
+    """The online features of ``view`` for one entity, read from the view itself: for looking at a view that no
+    feature service serves (tone statistics); the pipeline reads through its versioned services (service_row).
+    None when the store has no row for it (Feast answers an unknown entity with None values, not an error)."""
     names = names or [f.name for f in store.get_feature_view(view).features]
     row = store.get_online_features(features=[f"{view}:{n}" for n in names], entity_rows=[entity]).to_dict()
     values = {n: row[n][0] for n in names}
     return None if all(v is None for v in values.values()) else {**entity, **values}
 
 
+def _service(store, name: str):
+    # The registry is read once per cache period (Feast's registry cache), not per request: on a hot path
+    # reading it costs more than the lookup itself.
+    return store.get_feature_service(name, allow_cache=True)
+
+
+def _fields_of(frame_or_row: dict, view: str) -> dict:
+    """The ``view``'s fields of a service's answer, by their own names (services answer ``view__field`` names:
+    two views of a service may share a field name, like the gains of camera parameters and calibration)."""
+    prefix = f"{view}__"
+    return {k.removeprefix(prefix): v for k, v in frame_or_row.items() if k.startswith(prefix)}
+
+
+def service_row(store, service: str, view: str, entity: dict) -> dict | None:
+    """One entity's online features of ``view`` read through the versioned feature ``service``; None when the
+    store has no row of that view for it."""
+    row = store.get_online_features(
+        features=_service(store, service), entity_rows=[entity], full_feature_names=True
+    ).to_dict()
+    values = {k: v[0] for k, v in _fields_of(row, view).items()}
+    return None if all(v is None for v in values.values()) else {**entity, **values}
+
+
 def camera_params_online(store, machine_id: str, part_no: str) -> dict | None:
-    """The camera parameters in force for a machine and part; None for an unknown pair."""
-    from features.definitions import CAMERA_PARAMS_SCHEMA
+    """The camera parameters in force for a machine and part (serving_v1); None for an unknown pair."""
+    from features.definitions import CAMERA_PARAMS_SERVICE
 
-    names = [f.name for f in CAMERA_PARAMS_SCHEMA]
-    return online_row(store, "camera_params", {"machine_id": machine_id, "part_no": part_no}, names)
+    entity = {"machine_id": machine_id, "part_no": part_no}
+    return service_row(store, CAMERA_PARAMS_SERVICE, "camera_params", entity)
 
 
-def historical(store, view: str, names: list[str], rows: list[dict]):
-    """Point-in-time features of ``view`` for entity rows (join keys plus ``at``), in the rows' order; NaN where
-    nothing was in force. The file offline store drops rows without a match and reorders the rest: rows carry
-    a key."""
+def historical(store, service: str, view: str, rows: list[dict]):
+    """Point-in-time features of ``view`` through the feature ``service`` for entity rows (join keys plus
+    ``at``), in the rows' order; NaN where nothing was in force. The file offline store drops rows without a
+    match and reorders the rest: rows carry a key."""
     import pandas as pd
 
     entity = pd.DataFrame(rows).rename(columns={"at": "event_timestamp"})
     entity["row"] = range(len(entity))
     entity["event_timestamp"] = pd.to_datetime(entity["event_timestamp"], utc=True)
-    found = store.get_historical_features(entity_df=entity, features=[f"{view}:{n}" for n in names]).to_df()
-    return entity[["row"]].merge(found[["row", *names]], on="row", how="left").drop(columns="row")
+    found = store.get_historical_features(
+        entity_df=entity, features=_service(store, service), full_feature_names=True
+    ).to_df()
+    fields = _fields_of({c: c for c in found.columns}, view)
+    found = found[["row", *fields.values()]].rename(columns={v: k for k, v in fields.items()})
+    return entity[["row"]].merge(found, on="row", how="left").drop(columns="row")
 
 
 def camera_params_at(store, rows: list[dict]):
     """Point-in-time camera parameters for (machine_id, part_no, at) rows, in their order; NaN where none."""
-    from features.definitions import CAMERA_PARAMS_SCHEMA
+    from features.definitions import CAMERA_PARAMS_SERVICE
 
-    return historical(store, "camera_params", [f.name for f in CAMERA_PARAMS_SCHEMA], rows)
+    return historical(store, CAMERA_PARAMS_SERVICE, "camera_params", rows)

@@ -1,60 +1,48 @@
 """Deployments: what the Prefect server can start, on which work pool and schedule (``aoi deploy``).
 
+They are declared once, in the repository's ``prefect.yaml`` (Prefect's project file, which ``prefect deploy --all``
+reads too):
+
 - ``retrain/gray`` and ``retrain/color``: on the retrain cron (weekly by default); the monitor starts them on drift;
 - ``monitor/every-interval``: a drift check of every kind with a production model, every monitor interval;
 - every other flow as ``<flow>/on-demand``, started from the UI or ``prefect deployment run``.
 
-A worker loads an entrypoint as a script, with ``flows/`` first on ``sys.path``: no module here may share a name
-with a top-level package (hence ``refresh_features.py``, not ``features.py``). A test loads each one so.
-
-All run on one process work pool (``AOI_MONITORING__WORK_POOL``) from this checkout; ``aoi worker`` serves it.
-On Kubernetes only the pool's type and base job template change (infra/).
+``aoi deploy`` registers what the file declares with this installation's settings in place of the file's default
+values: the retrain cron (AOI_MONITORING__RETRAIN_CRON), the monitor interval (AOI_MONITORING__MONITOR_INTERVAL_S)
+and the work pool (AOI_MONITORING__WORK_POOL). All run on one process work pool from this checkout; ``aoi worker``
+serves it. On Kubernetes only the pool's type and base job template change (infra/).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from aoi.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-KINDS = ("gray", "color")
-ON_DEMAND = {
-    "ingest": "flows/ingest.py:ingest",
-    "validate": "flows/validate.py:validate",
-    "build-dataset": "flows/dataset.py:build_dataset",
-    "features": "flows/refresh_features.py:features",
-    "train": "flows/train.py:train",
-    "promote": "flows/promote.py:promote",
-    "simulated-line": "flows/line.py:line",
-}
+PROJECT_FILE = ROOT / "prefect.yaml"
+
+
+def declared() -> list[dict]:
+    """The deployments of prefect.yaml, as Prefect reads them (YAML anchors resolved)."""
+    return yaml.safe_load(PROJECT_FILE.read_text())["deployments"]
 
 
 def deployments(settings: Settings) -> list[dict]:
-    """Every deployment as data: flow, name, entrypoint, schedule, parameters."""
+    """Every deployment of prefect.yaml as data: name, entrypoint, schedule, parameters, with the schedules of
+    ``settings``. Only the retrain deployments have a cron schedule and only the monitor an interval."""
     config = settings.monitoring
-    out = [
-        {
-            "flow": "retrain",
-            "name": kind,
-            "entrypoint": "flows/retrain.py:retrain",
-            "cron": config.retrain_cron,
-            "parameters": {"kind": kind, "reason": "scheduled"},
-        }
-        for kind in KINDS
-    ]
-    out.append(
-        {
-            "flow": "monitor",
-            "name": "every-interval",
-            "entrypoint": "flows/monitor.py:monitor",
-            "interval": config.monitor_interval_s,
-            "parameters": {},
-        }
-    )
-    out += [
-        {"flow": flow, "name": "on-demand", "entrypoint": entry, "parameters": {}} for flow, entry in ON_DEMAND.items()
-    ]
+    out = []
+    for d in declared():
+        entry = {"name": d["name"], "entrypoint": d["entrypoint"], "parameters": d.get("parameters") or {}}
+        for schedule in d.get("schedules") or []:
+            if "cron" in schedule:
+                entry["cron"] = config.retrain_cron
+            if "interval" in schedule:
+                entry["interval"] = config.monitor_interval_s
+        out.append(entry)
     return out
 
 
@@ -87,6 +75,7 @@ def deploy(settings: Settings) -> dict:
     created = ensure_work_pool(pool, settings.monitoring.work_pool_type)
     registered = []
     for d in deployments(settings):
+        # set_working_directory to this checkout: the pull step `prefect deploy` makes when run from ROOT
         source = flow.from_source(source=str(ROOT), entrypoint=d["entrypoint"])
         deployment_id = source.deploy(
             name=d["name"],
@@ -102,7 +91,7 @@ def deploy(settings: Settings) -> dict:
         )
         registered.append(
             {
-                "deployment": f"{d['flow']}/{d['name']}",
+                "deployment": f"{source.name}/{d['name']}",
                 "id": str(deployment_id),
                 "schedule": schedule,
                 "entrypoint": d["entrypoint"],

@@ -14,7 +14,7 @@ from aoi.settings import get_settings
 from datasets import versions
 from demo import simulated_line
 from features import camera_params
-from flows.ingest import ingest
+from flows.ingestion import ingest
 from flows.refresh_features import features
 
 shoot = task(name="shoot-simulated-line", cache_policy=NO_CACHE)(simulated_line.simulate)

@@ -214,7 +214,14 @@ def _basic(auth: str) -> str:
 
 
 def start_server(settings: Settings) -> int:
-    """Start the local server detached from this process; returns its pid (also in server.pid)."""
+    """Start the local server detached from this process; returns its pid (also in server.pid).
+
+    Started the way Prefect documents it: ``prefect server start --host H --port P`` with Prefect's own settings in
+    its environment (server_env: PREFECT_HOME, the SQLite database, API host and port, UI API URL, basic auth).
+    Not ``--background``: measured on Prefect 3.8.8, that mode starts uvicorn with its stdout and stderr piped to
+    the starting command, which exits at once, so the server's log goes nowhere (nothing to read when it does
+    not come up), and the server stays in the caller's session and process group. Here the foreground command
+    runs in its own session and writes AOI_HOME/prefect/server.log."""
     home = settings.prefect_home
     home.mkdir(parents=True, exist_ok=True, mode=0o700)  # the server's database and login: owner-only
     env = {**os.environ, **server_env(settings)}

@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 
 from aoi.settings import get_settings
 from flows.dataset import build_dataset
-from flows.ingest import ingest
+from flows.ingestion import ingest
 from flows.promote import promote
 from flows.refresh_features import features
 from flows.train import train

@@ -286,3 +286,61 @@ def test_the_features_flow_refreshes_tone_statistics_and_keeps_camera_params(set
     fs = store.open_store(settings)
     assert store.online_row(fs, "machine_tone_stats", {"machine_id": "vrs-07"})["images"] == 3
     assert store.camera_params_online(fs, "vrs-07", "P-1")["light"] == 48
+
+
+def test_the_pipeline_reads_through_its_versioned_feature_services(settings, tmp_path):
+    """Online and point-in-time reads ask Feast for a feature service, not a list of feature references: with
+    the service gone from the registry, the same reads fail while the view is still there."""
+    from feast.errors import FeatureServiceNotFoundException
+
+    from features import calibration
+    from features.definitions import CALIBRATION_SERVICE, CAMERA_PARAMS_SERVICE
+
+    fs = _applied(settings, tmp_path)
+    assert store.camera_params_online(fs, "vrs-02", "P-1")["gain_r"] == 8.5
+    assert calibration.online(fs, "vrs-02") is None  # through serving_v2, which also holds camera params
+    rows = [{"machine_id": "vrs-02", "part_no": "P-1", "at": T0 + timedelta(days=1)}]
+    assert store.camera_params_at(fs, rows)["exposure"].tolist() == [12]
+    for service in (CAMERA_PARAMS_SERVICE, CALIBRATION_SERVICE):
+        fs.delete_feature_service(service)
+    fs.refresh_registry()
+    assert fs.get_feature_view("camera_params").name == "camera_params"
+    with pytest.raises(FeatureServiceNotFoundException):
+        store.camera_params_online(fs, "vrs-02", "P-1")
+    with pytest.raises(FeatureServiceNotFoundException):
+        store.camera_params_at(fs, rows)
+    with pytest.raises(FeatureServiceNotFoundException):
+        calibration.online(fs, "vrs-02")
+
+
+def _feast(repo, *args: str):
+    """The real feast CLI in the repo folder, with this checkout importable (as an installed aoi is)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    feast = str(Path(sys.executable).with_name("feast"))
+    return subprocess.run([feast, *args], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_feast_plan_in_the_repo_finds_nothing_to_change_after_a_refresh(settings, tmp_path, prefect_api):
+    """The repo under AOI_HOME is a real feature repository: `feast plan` there imports the definitions and finds
+    the registry as `aoi machines import` and `aoi machines refresh` left it (a user's `feast apply` there
+    would change nothing), materialised views included."""
+    from tests.flows.test_ingest_flow import aoi, ingest
+    from tests.helpers import class_folder
+
+    files = sorted(class_folder(tmp_path / "caps", {"Spur": 3}, fmt="JPEG").rglob("*.jpg"))
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "path,label,machine_id\n" + "".join(f"{p.relative_to(tmp_path).as_posix()},Spur,vrs-07\n" for p in files)
+    )
+    ingest(manifest, "--format", "csv", "--source", "color")
+    aoi("machines", "import", str(csv(tmp_path, "a.csv", "vrs-07,P-1,48,13,9,6,13,2026-01-05")))
+    assert aoi("machines", "refresh")["online"] == {"camera_params": 1, "machine_tone_stats": 1}
+    plan = _feast(settings.home / "feast", "plan")
+    assert plan.returncode == 0, (plan.stdout + plan.stderr)[-3000:]
+    assert "No changes to registry" in plan.stdout and "No changes to infrastructure" in plan.stdout, plan.stdout

@@ -14,7 +14,7 @@ from demo.public_sets import DEMO_COLOR_SPEC, DEMO_DATASETS, SETS
 from evaluation import evaluate as evaluation
 from evaluation import line_check
 from flows.dataset import build_dataset
-from flows.ingest import ingest
+from flows.ingestion import ingest
 from flows.line import line
 from flows.train import train
 from training.runs import TrainingError

@@ -59,7 +59,7 @@ def assign_splits(rows: list[Row], ratio: tuple[float, float, float], seed: int)
     for key in order:
         members = Counter(row.label for row in groups[key])
 
-        def need(split: str) -> tuple[float, int]:
+        def need(split: str, members: Counter = members) -> tuple[float, int]:
             gap = sum(n * (target[(label, split)] - filled[(label, split)]) for label, n in members.items())
             return gap, -SPLITS.index(split)
 

@@ -8,11 +8,10 @@ is claimed, and claim the rest, so the guarantee holds whichever is made first.
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
-
 import re
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 
 from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,8 +19,8 @@ from sqlmodel import Session, select
 
 from aoi.catalog import db
 from aoi.catalog.models import DatasetMember, DatasetVersion, HashClaim, Image, ImageStatus
-from datasets.splits import Row, assign_splits, cap_per_class, parse_ratio
 from aoi.labels import small_labels
+from datasets.splits import Row, assign_splits, cap_per_class, parse_ratio
 
 
 class DatasetError(ValueError):
@@ -117,8 +116,11 @@ def build(
         def rule(text: str, kept: list[Row], before: list[Row], guarded: bool = False) -> list[Row]:
             step = {"rule": text, "before": _counts(before), "after": _counts(kept)}
             if guarded:
-                over = {label: round(loss, 4) for label, loss in class_losses(step["before"], step["after"]).items()
-                        if loss > max_class_loss}
+                over = {
+                    label: round(loss, 4)
+                    for label, loss in class_losses(step["before"], step["after"]).items()
+                    if loss > max_class_loss
+                }
                 if over and not allow_class_loss:
                     label, loss = max(over.items(), key=lambda item: (item[1], item[0]))
                     n = step["before"][label]
@@ -127,14 +129,19 @@ def build(
                         f"rule '{text}' removes {loss:.0%} of class {label} ({n - step['after'].get(label, 0)} of {n} "
                         f"images){others}, over AOI_DATASETS__MAX_CLASS_LOSS={max_class_loss:.0%}: look at the tone "
                         "pictures per label of the validation run, restore what the rule should not remove, or build "
-                        "with --allow-class-loss to accept the loss")
+                        "with --allow-class-loss to accept the loss"
+                    )
                 step.update(max_class_loss=max_class_loss, allow_class_loss=allow_class_loss, over_limit=over)
             cleaning.append(step)
             return kept
 
         status = {i.id: i.status for i in images}
-        rows = rule(f"not excluded by validation{f' (spec {spec_key})' if spec_key else ''}",
-                    [r for r in rows if status[r.image_id] != ImageStatus.excluded], rows, guarded=True)
+        rows = rule(
+            f"not excluded by validation{f' (spec {spec_key})' if spec_key else ''}",
+            [r for r in rows if status[r.image_id] != ImageStatus.excluded],
+            rows,
+            guarded=True,
+        )
         blind = _claimed(s, (r.sha256 for r in rows), "blind")
         rows = rule("not in a blind test set", [r for r in rows if r.sha256 not in blind], rows)
         if per_class:
@@ -143,14 +150,34 @@ def build(
             raise DatasetError("cleaning left no images")
         splits = assign_splits(rows, ratio, seed)
         version = DatasetVersion(
-            name=name, role="train", source=source, parent=parent, spec_key=spec_key, seed=seed, split=split,
-            per_class=per_class, group_by=group_by, taxonomy=sorted({r.label for r in rows}), cleaning=cleaning,
-            counts=_split_counts(rows, splits), dropped_blind=len(blind), note=note,
+            name=name,
+            role="train",
+            source=source,
+            parent=parent,
+            spec_key=spec_key,
+            seed=seed,
+            split=split,
+            per_class=per_class,
+            group_by=group_by,
+            taxonomy=sorted({r.label for r in rows}),
+            cleaning=cleaning,
+            counts=_split_counts(rows, splits),
+            dropped_blind=len(blind),
+            note=note,
         )
         s.add(version)
         s.flush()
-        s.add_all(DatasetMember(dataset_id=version.id, image_id=r.image_id, sha256=r.sha256, label=r.label,
-                                split=splits[r.image_id], group_key=r.group) for r in rows)
+        s.add_all(
+            DatasetMember(
+                dataset_id=version.id,
+                image_id=r.image_id,
+                sha256=r.sha256,
+                label=r.label,
+                split=splits[r.image_id],
+                group_key=r.group,
+            )
+            for r in rows
+        )
         _claim(s, version.id, (r.sha256 for r in rows), "train")
         s.commit()
     return {**describe(url, name), "warnings": small_labels(_counts(rows), min_label_images)}
@@ -205,18 +232,36 @@ def register_blind(
         used = _claimed(s, (r.sha256 for r in rows), "train")
         kept = [r for r in rows if r.sha256 not in used]
         if not kept:
-            raise DatasetError(f"no images for blind set {name} ({len(used)} selected images are already in training sets)")
+            raise DatasetError(
+                f"no images for blind set {name} ({len(used)} selected images are already in training sets)"
+            )
         sources = sorted({i.source for i in images})
         version = DatasetVersion(
-            name=name, role="blind", source=sources[0] if len(sources) == 1 else "mixed", blind_date=date,
-            taxonomy=sorted({r.label for r in kept}), counts={"blind": _counts(kept)}, dropped_blind=len(used),
-            cleaning=[{"rule": "not used by any training dataset version", "before": _counts(rows), "after": _counts(kept)}],
+            name=name,
+            role="blind",
+            source=sources[0] if len(sources) == 1 else "mixed",
+            blind_date=date,
+            taxonomy=sorted({r.label for r in kept}),
+            counts={"blind": _counts(kept)},
+            dropped_blind=len(used),
+            cleaning=[
+                {"rule": "not used by any training dataset version", "before": _counts(rows), "after": _counts(kept)}
+            ],
             note=note,
         )
         s.add(version)
         s.flush()
-        s.add_all(DatasetMember(dataset_id=version.id, image_id=r.image_id, sha256=r.sha256, label=r.label,
-                                split="blind", group_key=r.group) for r in kept)
+        s.add_all(
+            DatasetMember(
+                dataset_id=version.id,
+                image_id=r.image_id,
+                sha256=r.sha256,
+                label=r.label,
+                split="blind",
+                group_key=r.group,
+            )
+            for r in kept
+        )
         _claim(s, version.id, (r.sha256 for r in kept), "blind")
         s.commit()
     return describe(url, name)
@@ -251,8 +296,13 @@ def manifest(url: str, name: str) -> list[dict]:
     describe(url, name)  # raises for an unknown name
     with db.session(url) as s:
         rows = s.exec(
-            select(DatasetMember.sha256, DatasetMember.label, DatasetMember.split, DatasetMember.group_key,
-                   DatasetMember.image_id)
+            select(
+                DatasetMember.sha256,
+                DatasetMember.label,
+                DatasetMember.split,
+                DatasetMember.group_key,
+                DatasetMember.image_id,
+            )
             .join(DatasetVersion, DatasetVersion.id == DatasetMember.dataset_id)
             .where(DatasetVersion.name == name)
             .order_by(DatasetMember.split, DatasetMember.image_id)

@@ -28,18 +28,7 @@ for _name in [
 
 from aoi.catalog import db
 from aoi.settings import Settings, get_settings
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _forget_settings() -> None:
-    get_settings.cache_clear()
-    db.reset_engines()
-
-
-def _fresh_settings() -> Settings:
-    _forget_settings()
-    return get_settings()
+from tests.helpers import forget_settings, fresh_settings
 
 
 @pytest.fixture
@@ -48,15 +37,15 @@ def aoi_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "aoi_home"
     monkeypatch.setenv("AOI_HOME", str(home))
     monkeypatch.delenv("AOI_DB_URL", raising=False)
-    _fresh_settings()
+    fresh_settings()
     yield home
     from flows.prefect_server import stop_server
 
     try:
-        leaked = stop_server(_fresh_settings())  # a CLI call without the prefect_api fixture starts one here
+        leaked = stop_server(fresh_settings())  # a CLI call without the prefect_api fixture starts one here
     except ValueError:  # the test left deliberately invalid AOI_* settings: it started nothing
         leaked = False
-    _forget_settings()
+    forget_settings()
     assert not leaked, "this test started a local Prefect server in its AOI_HOME: give it the prefect_api fixture"
 
 
@@ -72,7 +61,7 @@ def configure(monkeypatch, aoi_home):
     def apply(**env) -> Settings:
         for key, value in env.items():
             monkeypatch.setenv(f"AOI_{key}", str(value))
-        return _fresh_settings()
+        return fresh_settings()
 
     return apply
 
@@ -149,7 +138,7 @@ def catalog_url(request, aoi_home, monkeypatch) -> str:
     else:
         url = request.getfixturevalue("pg_database")
     monkeypatch.setenv("AOI_DB_URL", url)
-    _fresh_settings()
+    fresh_settings()
     return url
 
 

@@ -7,7 +7,7 @@ import pytest
 from aoi.catalog import db
 from aoi.catalog.models import DatasetVersion, Image, ImageStatus
 from datasets.versions import ClassLossError, DatasetError, build, describe
-from tests.datasets.test_versions import add_images
+from tests.datasets.helpers import add_images
 
 
 def exclude(url: str, label: str, n: int) -> None:
@@ -51,7 +51,8 @@ def test_labels_with_few_images_are_warned_about_and_a_bad_limit_refused(setting
     url = settings.catalog_url
     add_images(url, 12)
     version = build(url, "v1", source="gray", min_label_images=20)
-    assert version["warnings"] == [f"label {c} has 12 images, fewer than 20 (AOI_INGEST__MIN_LABEL_IMAGES)"
-                                   for c in ("OPEN", "PASS", "SHORT")]
+    assert version["warnings"] == [
+        f"label {c} has 12 images, fewer than 20 (AOI_INGEST__MIN_LABEL_IMAGES)" for c in ("OPEN", "PASS", "SHORT")
+    ]
     with pytest.raises(DatasetError, match="between 0 and 1"):
         build(url, "v2", source="gray", max_class_loss=1.5)

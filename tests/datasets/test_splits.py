@@ -38,7 +38,7 @@ def test_a_zero_share_split_gets_nothing():
 
 
 def test_cap_per_class_is_seeded_and_leaves_small_classes_whole():
-    data = rows(60) + [Row(1000, "x" * 64, "RARE", "z")]
+    data = [*rows(60), Row(1000, "x" * 64, "RARE", "z")]
     capped = cap_per_class(data, 25, seed=1)
     labels = [r.label for r in capped]
     assert {lab: labels.count(lab) for lab in set(labels)} == {"PASS": 25, "OPEN": 25, "SHORT": 25, "RARE": 1}
@@ -46,8 +46,9 @@ def test_cap_per_class_is_seeded_and_leaves_small_classes_whole():
 
 
 def test_splits_are_stratified_by_class_when_groups_hold_one_class():
-    data = [Row(i, f"{i:064x}", label, f"{label}-{i // 2}") for i, label in
-            enumerate(["A"] * 200 + ["B"] * 40 + ["C"] * 20)]
+    data = [
+        Row(i, f"{i:064x}", label, f"{label}-{i // 2}") for i, label in enumerate(["A"] * 200 + ["B"] * 40 + ["C"] * 20)
+    ]
     splits = assign_splits(data, (0.8, 0.1, 0.1), seed=0)
     for label, n in (("A", 200), ("B", 40), ("C", 20)):
         valid = sum(1 for r in data if r.label == label and splits[r.image_id] == "valid")

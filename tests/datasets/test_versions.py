@@ -9,27 +9,7 @@ import pytest
 from aoi.catalog import db
 from aoi.catalog.models import Image, ImageStatus
 from datasets.versions import DatasetError, build, describe, list_versions, manifest, register_blind
-from ingest import records
-from ingest.candidate import Candidate
-from ingest.pipeline import Measured
-from aoi.image_metrics import measure
-from aoi.store import sha256_of
-from tests.helpers import image_bytes
-
-
-def add_images(url: str, n_groups: int, *, source="gray", seed=0, name="img") -> int:
-    """n_groups source images with 3 crops each (PASS, OPEN, SHORT); returns the batch id."""
-    batch = records.open_batch(url, "folder", f"/in/{seed}", {"source": source})
-    items = []
-    for g in range(n_groups):
-        for k, label in enumerate(("PASS", "OPEN", "SHORT")):
-            data = image_bytes(size=(8, 8), seed=seed * 100_000 + g * 3 + k)
-            c = Candidate(file=f"{name}_{g:03d}_{k}.png", origin=f"/in/{seed}/{g}/{k}", label=label,
-                          group_key=f"src:{seed}:{g}")
-            items.append(Measured(c, data, sha256_of(data), measure(data)))
-    records.record_chunk(url, batch, items, [], source)
-    records.close_batch(url, batch, {})
-    return batch
+from tests.datasets.helpers import add_images
 
 
 def shas(url, name, splits=None):
@@ -46,9 +26,16 @@ def test_build_freezes_a_group_aware_version_with_a_cleaning_table(catalog_url):
     v = build(catalog_url, "g-v1", source="gray", per_class=30, seed=3)
     assert v["role"] == "train" and v["taxonomy"] == ["OPEN", "PASS", "SHORT"]
     assert [step["rule"] for step in v["cleaning"]] == [
-        "not excluded by validation", "not in a blind test set", "at most 30 per class (seed 3)"]
+        "not excluded by validation",
+        "not in a blind test set",
+        "at most 30 per class (seed 3)",
+    ]
     assert v["cleaning"][0]["before"] == {"OPEN": 40, "PASS": 40, "SHORT": 40}
-    assert v["cleaning"][0]["after"]["PASS"] == 39 and v["cleaning"][2]["after"] == {"OPEN": 30, "PASS": 30, "SHORT": 30}
+    assert v["cleaning"][0]["after"]["PASS"] == 39 and v["cleaning"][2]["after"] == {
+        "OPEN": 30,
+        "PASS": 30,
+        "SHORT": 30,
+    }
     rows = manifest(catalog_url, "g-v1")
     assert len(rows) == v["images"] == 90
     groups = {}

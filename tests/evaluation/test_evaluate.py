@@ -10,7 +10,7 @@ from sqlmodel import select
 from aoi.catalog import db
 from aoi.catalog.models import Evaluation, Image
 from tests.evaluation.models import gray_data, trained_model
-from tests.flows.test_ingest_flow import aoi
+from tests.flows.helpers import aoi
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

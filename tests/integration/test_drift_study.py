@@ -9,8 +9,8 @@ import pytest
 
 from monitoring import study
 from tests.evaluation.models import trained_model
-from tests.flows.test_ingest_flow import aoi, ingest
-from tests.serving.conftest import promote
+from tests.flows.helpers import aoi, ingest
+from tests.serving.helpers import promote
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
 

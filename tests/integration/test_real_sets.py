@@ -11,8 +11,7 @@ import pytest
 from aoi.catalog.queries import label_counts, quarantine
 from aoi.image_metrics import TONE_FIELDS, measure
 from aoi.labels import LabelMap
-from tests.flows.test_dataset_flow import manifest
-from tests.flows.test_ingest_flow import aoi, ingest
+from tests.flows.helpers import aoi, ingest, manifest
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
 

@@ -17,9 +17,8 @@ from starlette.testclient import TestClient
 
 from aoi.catalog.models import utcnow
 from tests.evaluation.models import trained_model
-from tests.flows.test_ingest_flow import aoi, ingest
-from tests.serving.conftest import promote
-from tests.serving.test_service import KEY, logged
+from tests.flows.helpers import aoi, ingest
+from tests.serving.helpers import KEY, logged, promote
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
 

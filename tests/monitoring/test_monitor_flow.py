@@ -13,9 +13,9 @@ from aoi.catalog import db
 from aoi.catalog.models import DriftCheck, DriftEpisode
 from monitoring import frames
 from tests.evaluation.models import GRAY, gray_data, trained_model
-from tests.flows.test_ingest_flow import aoi
-from tests.monitoring.conftest import T0, log_answers
-from tests.serving.conftest import promote
+from tests.flows.helpers import aoi
+from tests.monitoring.helpers import T0, log_answers
+from tests.serving.helpers import promote
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
 SMALL = {"MONITORING__MIN_SAMPLES": 60, "MONITORING__MIN_MACHINE_SAMPLES": 30, "MONITORING__WORK_POOL": "aoi-test-pool"}

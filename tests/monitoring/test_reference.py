@@ -11,7 +11,7 @@ from sqlalchemy import update
 from aoi.catalog import db
 from aoi.catalog.models import Image, ImageStatus
 from monitoring import frames
-from tests.flows.test_ingest_flow import aoi, ingest
+from tests.flows.helpers import aoi, ingest
 from tests.helpers import class_folder
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from aoi.preprocess import Preprocessing
-from tests.training.test_training_core import tiny_dataset
+from tests.training.helpers import tiny_dataset
 from training.loop import LoopConfig
 from training.taxonomy import Taxonomy
 from training.trainer import CHECKPOINT_FILE, TrainSpec, build_trainer, ensure_ray

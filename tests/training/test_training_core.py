@@ -8,8 +8,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from aoi.preprocess import Preprocessing, ToneCalibration, decode, preprocess, to_tensor
-from aoi.store import ImageStore
 from tests.helpers import encode
+from tests.training.helpers import tiny_dataset
 from training.data import Augment, BalancedSampler, ManifestDataset
 from training.loop import LoopConfig, fit, native_mixed_precision
 from training.model import ModelError, build_model
@@ -63,22 +63,6 @@ def test_models_build_for_each_architecture_and_refuse_unknown_ones():
         assert build_model(arch, 7, channels=1)(torch.zeros(2, 1, 64, 64)).shape == (2, 7)
     with pytest.raises(ModelError, match="unknown architecture"):
         build_model("vgg99", 3)
-
-
-def tiny_dataset(tmp_path, n=40):
-    """Two 'classes' a small network learns in a few epochs: a bright square top-left or bottom-right."""
-    store = ImageStore(tmp_path / "store", fsync=False)
-    rng = np.random.default_rng(0)
-    items = []
-    for i in range(n):
-        arr = rng.integers(0, 40, (32, 32), dtype=np.uint8)
-        label = ("PASS", "OPEN")[i % 2]
-        if label == "PASS":
-            arr[2:12, 2:12] = 230
-        else:
-            arr[20:30, 20:30] = 230
-        items.append((store.put(encode(arr, fmt="PNG")), label))
-    return store, items
 
 
 def fit_tiny(tmp_path, model, report=lambda *_: None, amp: bool | None = False) -> list[dict]:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from aoi.catalog import db
-from aoi.catalog.models import Prediction
+from aoi.catalog.models import Prediction, table_of
 from aoi.image_metrics import QUALITY_FIELDS, TONE_FIELDS
 from monitoring import frames
 
@@ -78,7 +78,7 @@ def log_answers(
                 }
             )
     with db.get_engine(settings.catalog_url).begin() as connection:
-        connection.execute(Prediction.__table__.insert(), rows)
+        connection.execute(table_of(Prediction).insert(), rows)
 
 
 def synthetic(n: int, seed: int, brightness: float = 150.0) -> pd.DataFrame:

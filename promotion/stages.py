@@ -1,4 +1,4 @@
-"""Stages of model versions and the only ways they change (domain fact 9: a person decides).
+"""Stages of model versions and the only ways they change (docs/domain.md#a-person-decides: a person decides).
 
 candidate --(gate passed, approved by a person)--> production; the previous production --> archived
 candidate --(rejected, or no decision in time)--> rejected
@@ -21,7 +21,7 @@ import zlib
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import Approval, DatasetVersion, GateVerdict, ModelVersion, StageChange, utcnow
@@ -61,7 +61,7 @@ def blind_sets(settings: Settings, kind: str) -> list[str]:
         rows = s.exec(
             select(DatasetVersion.name)
             .where(DatasetVersion.role == "blind", DatasetVersion.source == kind)
-            .order_by(DatasetVersion.id)
+            .order_by(col(DatasetVersion.id))
         ).all()
     return list(rows)
 
@@ -250,7 +250,7 @@ def rollback(settings: Settings, kind: str, by: str, reason: str) -> dict:
         changes = s.exec(
             select(StageChange)
             .where(StageChange.kind == kind, StageChange.from_stage == "production", StageChange.to_stage == "archived")
-            .order_by(StageChange.id.desc())
+            .order_by(col(StageChange.id).desc())
         ).all()
         previous = None
         for change in changes:
@@ -276,7 +276,7 @@ def rollback(settings: Settings, kind: str, by: str, reason: str) -> dict:
 def history(settings: Settings, kind: str | None = None, version: str | None = None) -> list[dict]:
     """Stage changes, oldest first: who moved which model where, when and why."""
     with db.session(settings.catalog_url) as s:
-        query = select(StageChange).order_by(StageChange.id)
+        query = select(StageChange).order_by(col(StageChange.id))
         if kind:
             query = query.where(StageChange.kind == kind)
         if version:
@@ -299,5 +299,7 @@ def history(settings: Settings, kind: str | None = None, version: str | None = N
 
 def verdicts(settings: Settings, version: str) -> list[dict]:
     with db.session(settings.catalog_url) as s:
-        rows = s.exec(select(GateVerdict).where(GateVerdict.model_version == version).order_by(GateVerdict.id)).all()
+        rows = s.exec(
+            select(GateVerdict).where(GateVerdict.model_version == version).order_by(col(GateVerdict.id))
+        ).all()
     return [_verdict(r) for r in rows]

@@ -33,7 +33,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from aoi.catalog import db
-from aoi.catalog.models import Prediction
+from aoi.catalog.models import Prediction, table_of
 from aoi.settings import Settings
 
 log = logging.getLogger("aoi.serving")
@@ -393,7 +393,7 @@ class PredictionLog:
         return rest + rows[half:] if rest else self._settle(rows[half:])
 
     def _insert(self, rows: list[dict]) -> None:
-        table = Prediction.__table__
+        table = table_of(Prediction)
         ids = [row.get("request_id") for row in rows]
         with db.get_engine(self._url).begin() as connection:
             have = set()

@@ -7,7 +7,7 @@ import os
 import socket
 from dataclasses import dataclass
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import ModelVersion, TrainingRun, utcnow
@@ -197,14 +197,14 @@ def run_summary(run: TrainingRun) -> dict:
 def runs(settings: Settings, limit: int | None = None) -> list[dict]:
     close_abandoned(settings)
     with db.session(settings.catalog_url) as s:
-        query = select(TrainingRun).order_by(TrainingRun.id.desc())
+        query = select(TrainingRun).order_by(col(TrainingRun.id).desc())
         rows = s.exec(query.limit(limit) if limit else query).all()
     return [run_summary(r) for r in reversed(rows)]
 
 
 def models(settings: Settings) -> list[dict]:
     with db.session(settings.catalog_url) as s:
-        rows = s.exec(select(ModelVersion).order_by(ModelVersion.id)).all()
+        rows = s.exec(select(ModelVersion).order_by(col(ModelVersion.id))).all()
     return [
         {
             "version": m.version,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import DriftCheck, DriftEpisode
@@ -111,8 +111,8 @@ def test_one_drift_episode_triggers_one_retraining(production):
     assert len(retrain_runs()) == 2, "a new episode, a new retraining"
 
     with db.session(settings.catalog_url) as s:
-        checks = s.exec(select(DriftCheck).order_by(DriftCheck.id)).all()
-        episodes = s.exec(select(DriftEpisode).order_by(DriftEpisode.id)).all()
+        checks = s.exec(select(DriftCheck).order_by(col(DriftCheck.id))).all()
+        episodes = s.exec(select(DriftEpisode).order_by(col(DriftEpisode.id))).all()
     assert [c.drift for c in checks] == [False, True, True, True, False, True]
     assert [e.closed_at is not None for e in episodes] == [True, False] and episodes[1].open_kind == "gray"
     assert checks[1].machines["m2"]["drift"] is True and checks[1].report_path.endswith(".html")

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import update
+from sqlmodel import col
 
 from aoi.catalog import db
 from aoi.catalog.models import Image, ImageStatus
@@ -21,7 +22,7 @@ def test_the_reference_is_every_labelled_image_of_the_source_cleaned_or_not(sett
     with db.get_engine(settings.catalog_url).begin() as connection:  # as a class-blind tone spec would
         excluded = connection.execute(
             update(Image)
-            .where(Image.file_name.like("%missing_hole%"))
+            .where(col(Image.file_name).like("%missing_hole%"))
             .values(status=ImageStatus.excluded, status_reason="tone")
         ).rowcount
     assert excluded == 6

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 from PIL import Image
-from sqlmodel import select
+from sqlmodel import col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import Prediction
@@ -177,7 +177,7 @@ def logged(settings, timeout_s: float = 10) -> list[Prediction]:
     rows, deadline = [], time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with db.session(settings.catalog_url) as s:
-            now = s.exec(select(Prediction).order_by(Prediction.id)).all()
+            now = s.exec(select(Prediction).order_by(col(Prediction.id))).all()
         if now and len(now) == len(rows):
             return now
         rows = now

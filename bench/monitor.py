@@ -76,7 +76,8 @@ def main() -> None:
     timed_check(settings, reference, small)  # warm-up: imports (Evidently about 4 s), first queries
     figures = {}
     for name, window in (("10k", small), ("100k", large)):
-        times, scopes = [], None
+        times: list[float] = []
+        scopes: dict = {}
         for _ in range(args.repeats):
             seconds, scopes = timed_check(settings, reference, window)
             times.append(seconds)

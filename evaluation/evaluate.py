@@ -233,7 +233,7 @@ def calibrate(
         "calibrated_at": utcnow().isoformat(),
     }
     with db.session(settings.catalog_url) as s:
-        row = s.get(ModelVersion, loaded.row.id)
+        row = db.get_row(s, ModelVersion, loaded.row.id)
         row.threshold, row.threshold_basis = point.threshold, basis
         s.add(row)
         s.commit()

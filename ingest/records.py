@@ -51,10 +51,10 @@ def open_batch(url: str, fmt: str, input_path: str, options: dict[str, Any], flo
         batch.flow_run_id = flow_run_id
         s.add(batch)
         s.commit()
-        return batch.id
+        return db.saved_id(batch)
 
 
-def get_batch(url: str, batch_id: int) -> IngestBatch:
+def get_batch(url: str, batch_id: int) -> IngestBatch | None:
     with db.session(url) as s:
         return s.get(IngestBatch, batch_id)
 
@@ -112,7 +112,7 @@ def record_chunk(
 ) -> dict:
     """Write one chunk in one transaction; returns what this chunk added, by label."""
     with db.session(url) as s:
-        batch = s.get(IngestBatch, batch_id)
+        batch = db.get_row(s, IngestBatch, batch_id)
         rows = [image_row(item, batch, layout_source) for item in measured]
         inserted = _insert_ignore(s, Image, rows, ["sha256"], "sha256")
         entries = [quarantine_row(batch_id, item) for item in rejected]
@@ -143,7 +143,7 @@ def _entry(batch_id: int, file: str, origin: str, reason: str, data: bytes | Non
 def close_batch(url: str, batch_id: int, run: dict, error: str | None = None) -> IngestBatch:
     """Finish the batch with its totals from the catalog (so a resumed batch counts every attempt)."""
     with db.session(url) as s:
-        batch = s.get(IngestBatch, batch_id)
+        batch = db.get_row(s, IngestBatch, batch_id)
         batch.added = s.exec(select(func.count()).select_from(Image).where(Image.batch_id == batch_id)).one()
         batch.quarantined = s.exec(
             select(func.count()).select_from(QuarantineEntry).where(QuarantineEntry.batch_id == batch_id)
@@ -170,6 +170,8 @@ def label_totals(url: str, batch_id: int) -> dict[str, int]:
         ).all()
         totals: dict[str, int] = {}
         for source, label in pairs:
+            if label is None:  # excluded by the query; narrows the type
+                continue
             n = s.exec(
                 select(func.count())
                 .select_from(Image)

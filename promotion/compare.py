@@ -47,7 +47,7 @@ def compare(settings: Settings, versions: list[str], datasets: list[str]) -> dic
         threshold = registry.threshold_of(settings, model, None)
         with db.session(settings.catalog_url) as s:
             data = s.exec(select(DatasetVersion).where(DatasetVersion.name == model.dataset)).one()
-            run = s.get(TrainingRun, model.run_id)
+            run = db.get_row(s, TrainingRun, model.run_id)
         valid = latest_or_new(settings, version, model.dataset, "valid", threshold)
         col = {
             "kind": model.kind,

@@ -119,7 +119,7 @@ def open_approval(settings: Settings, verdict_id: int, flow_run_id: str | None) 
         row = Approval(model_version=verdict.model_version, verdict_id=verdict_id, flow_run_id=flow_run_id)
         s.add(row)
         s.commit()
-        return row.id
+        return db.saved_id(row)
 
 
 def waiting_approval(settings: Settings, flow_run_id: str | None = None, version: str | None = None) -> Approval | None:
@@ -135,7 +135,7 @@ def waiting_approval(settings: Settings, flow_run_id: str | None = None, version
 
 def approval(settings: Settings, approval_id: int) -> dict:
     with db.session(settings.catalog_url) as s:
-        row = s.get(Approval, approval_id)
+        row = db.get_row(s, Approval, approval_id)
         stage = s.exec(select(ModelVersion.stage).where(ModelVersion.version == row.model_version)).first()
     return {
         "approval_id": row.id,
@@ -203,7 +203,7 @@ def decide(settings: Settings, approval_id: int, approve: bool, reviewer: str, c
         row = s.get(Approval, approval_id, with_for_update=True)  # two decisions at once: one wins
         if row is None or row.status != "waiting":
             raise PromotionError(f"approval {approval_id} is not waiting for a decision")
-        verdict = s.get(GateVerdict, row.verdict_id)
+        verdict = db.get_row(s, GateVerdict, row.verdict_id)
         model = s.exec(select(ModelVersion).where(ModelVersion.version == row.model_version)).one()
         if approve and not verdict.passed:  # defence in depth: open_approval already refuses this
             raise PromotionError(f"{model.version} failed its gate: it cannot be made production")

@@ -29,6 +29,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import text
 
@@ -84,7 +85,7 @@ class PredictionLog:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aoi-prediction-log", daemon=True)
-        self._reading: tuple[Path, object] | None = None  # (segment, binary file) the writer reads
+        self._reading: tuple[Path, BinaryIO] | None = None  # (segment, binary file) the writer reads
         self._appended = 0
         self._consumed = 0
         self.replayed = 0  # journal lines found from earlier processes at start

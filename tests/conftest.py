@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ from tests.helpers import forget_settings, fresh_settings
 
 
 @pytest.fixture
-def aoi_home(tmp_path, monkeypatch) -> Path:
+def aoi_home(tmp_path, monkeypatch) -> Iterator[Path]:
     """A fresh AOI_HOME (and SQLite catalog in it) for one test."""
     home = tmp_path / "aoi_home"
     monkeypatch.setenv("AOI_HOME", str(home))
@@ -67,7 +68,7 @@ def configure(monkeypatch, aoi_home):
 
 
 @pytest.fixture(scope="session")
-def prefect_api() -> str:
+def prefect_api() -> Iterator[str]:
     """One Prefect test server for the whole session; its URL is exported so CLI runs and subprocesses use it."""
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
@@ -86,7 +87,8 @@ def asgi_app():
     settings of its test (the instance is made at app start-up)."""
     from serving.service import Classifier
 
-    return Classifier.to_asgi()
+    # @bentoml.service turns the class into a Service at run time; its annotations keep the class type.
+    return Classifier.to_asgi()  # type: ignore[attr-defined]
 
 
 def _pg_admin_url() -> str | None:
@@ -113,7 +115,7 @@ def pg_server() -> str:
 
 
 @pytest.fixture
-def pg_database(pg_server) -> str:
+def pg_database(pg_server) -> Iterator[str]:
     """A new, empty PostgreSQL database for one test, dropped afterwards."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url

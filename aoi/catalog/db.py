@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -10,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -125,3 +126,21 @@ def reset_engines() -> None:
     """Dispose the cached engines (tests that switch databases call this)."""
     while _ENGINES:
         _ENGINES.popitem()[1].dispose()
+
+
+Row = TypeVar("Row", bound=SQLModel)
+
+
+def get_row(s: Session, model: type[Row], key: Any, **options: Any) -> Row:
+    """The row with this primary key, which must exist: an id this code wrote, or a foreign key."""
+    row = s.get(model, key, **options)
+    if row is None:
+        raise LookupError(f"no {model.__name__} with id {key}")
+    return row
+
+
+def saved_id(row: Any) -> int:
+    """A committed row's primary key (the models declare it optional: it is None until the row is saved)."""
+    if row.id is None:
+        raise RuntimeError(f"{type(row).__name__} has no id: it was never saved")
+    return int(row.id)

@@ -475,4 +475,7 @@ class DriftEpisode(SQLModel, table=True):
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a table model, for bulk inserts and joins (SQLModel's classes do not declare
     ``__table__`` to a type checker)."""
-    return cast(Table, inspect(model).local_table)
+    mapper = inspect(model)
+    if mapper is None:
+        raise TypeError(f"{model.__name__} is not a table model")
+    return cast(Table, mapper.local_table)

@@ -91,8 +91,8 @@ def label_counts(url: str) -> list[dict]:
     """Images per source, label and status: the per-class table people check after an ingest."""
     query = (
         select(Image.source, Image.label, Image.status, func.count())
-        .group_by(Image.source, Image.label, Image.status)
-        .order_by(Image.source, Image.label, Image.status)
+        .group_by(col(Image.source), col(Image.label), col(Image.status))
+        .order_by(col(Image.source), col(Image.label), col(Image.status))
     )
     with db.session(url) as s:
         return [

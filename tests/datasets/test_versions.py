@@ -19,7 +19,7 @@ def shas(url, name, splits=None):
 def test_build_freezes_a_group_aware_version_with_a_cleaning_table(catalog_url):
     add_images(catalog_url, 40)
     with db.session(catalog_url) as s:  # one excluded image: the cleaning table must show it
-        image = s.get(Image, 1)
+        image = db.get_row(s, Image, 1)
         image.status = ImageStatus.excluded
         s.add(image)
         s.commit()
@@ -38,7 +38,7 @@ def test_build_freezes_a_group_aware_version_with_a_cleaning_table(catalog_url):
     }
     rows = manifest(catalog_url, "g-v1")
     assert len(rows) == v["images"] == 90
-    groups = {}
+    groups: dict[str, set[str]] = {}
     for r in rows:
         groups.setdefault(r["group"], set()).add(r["split"])
     assert all(len(s) == 1 for s in groups.values())

@@ -28,7 +28,8 @@ def test_pku_colour_crops_ingest_as_2953_labelled_colour_images_in_6_labels(sett
 
 def _boxes_by_type(pcbdata: Path) -> tuple[Counter, Counter]:
     """Boxes per DeepPCB type in every annotation file, and those of images known to be unusable."""
-    total, quirky = Counter(), Counter()
+    total: Counter[int] = Counter()
+    quirky: Counter[int] = Counter()
     for txt in pcbdata.glob("group*/*_not/*.txt"):
         for line in txt.read_text().split("\n"):
             if line.strip():

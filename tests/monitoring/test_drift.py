@@ -67,7 +67,7 @@ def test_reference_images_without_an_answer_count_for_tone_only():
 
 def test_an_unknown_rate_rise_alone_is_drift_when_chance_cannot_explain_it():
     config = MonitoringSettings(max_unknown_rise=0.1)
-    columns = {c: {} for c in frames.MONITORED}
+    columns: dict[str, dict] = {c: {} for c in frames.MONITORED}
 
     def unknown(rate: float, samples: int, reference_rate: float = 0.05) -> Comparison:
         return Comparison(samples, ["unknown"], 1 / 13, rate, reference_rate, columns, reference_answers=400)

@@ -174,10 +174,11 @@ def row(i: int, **changes) -> dict:
 
 def logged(settings, timeout_s: float = 10) -> list[Prediction]:
     """The prediction log, once it stops growing (it is written off the request path)."""
-    rows, deadline = [], time.monotonic() + timeout_s
+    rows: list[Prediction] = []
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with db.session(settings.catalog_url) as s:
-            now = s.exec(select(Prediction).order_by(col(Prediction.id))).all()
+            now = list(s.exec(select(Prediction).order_by(col(Prediction.id))).all())
         if now and len(now) == len(rows):
             return now
         rows = now

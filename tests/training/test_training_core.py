@@ -102,7 +102,7 @@ def test_mixed_precision_trains_in_bfloat16_on_a_cpu_and_says_so(tmp_path, amp):
     """amp=None follows the CPU's bfloat16 support; the layers compute in bfloat16 only in training steps."""
     torch.manual_seed(0)
     model = build_model("resnet18", 2, 1)
-    seen = {}  # training mode -> dtypes of the first layer's output
+    seen: dict[bool, set] = {}  # training mode -> dtypes of the first layer's output
     model.conv1.register_forward_hook(lambda m, i, out: seen.setdefault(m.training, set()).add(out.dtype))
     history = fit_tiny(tmp_path, model, amp=amp)
     expected = native_mixed_precision(torch.device("cpu")) if amp is None else amp

@@ -9,7 +9,7 @@ AOI_DATASETS_DIR ?= $(if $(wildcard $(SHARED_DATASETS)),$(SHARED_DATASETS),$(CUR
 export AOI_DATASETS_DIR
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test bench ui clean
+.PHONY: venv demo test test-fast lint typecheck bench ui clean
 
 # Reinstalled when pyproject.toml changes or a top-level package appears (training/, serving/ ...): an editable
 # install maps the packages that existed when it ran.
@@ -26,6 +26,18 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Unit tests only: no real data sets, servers, full stack or long runs (a few minutes on 2 cores).
+test-fast: venv
+	$(BIN)/python -m pytest -m "not slow and not integration and not stack" $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Packages and settings in pyproject.toml ([tool.mypy]).
+typecheck: venv
+	$(BIN)/mypy
 
 bench: venv
 	$(BIN)/python bench/metrics.py

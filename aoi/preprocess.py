@@ -28,7 +28,8 @@ class Preprocessing:
 
 @dataclass(frozen=True)
 class ToneCalibration:
-    """Per-channel ``value * gain + offset`` that maps a machine's tone to the reference tone (domain fact 2).
+    """Per-channel ``value * gain + offset`` that maps a machine's tone to the reference tone
+    (docs/domain.md#tone-per-machine).
 
     Colour models use the R, G, B pair; gray models the gray one. Fitted from the machine's reference samples
     (``features/calibration.py``)."""
@@ -42,7 +43,8 @@ class ToneCalibration:
         """(H, W, C) float pixels, C = 1 (gray) or 3 (RGB), mapped to the reference tone and clipped to 0..255
         like a camera."""
         if pixels.shape[-1] == 1:
-            gains, offsets = np.float32([self.gray_gain]), np.float32([self.gray_offset])
+            gains = np.asarray([self.gray_gain], dtype=np.float32)
+            offsets = np.asarray([self.gray_offset], dtype=np.float32)
         else:
             gains, offsets = np.asarray(self.gains, dtype=np.float32), np.asarray(self.offsets, dtype=np.float32)
         return np.clip(pixels * gains + offsets, 0, 255)

@@ -116,7 +116,7 @@ class RaySettings(BaseModel):
 
 
 class EvaluationSettings(BaseModel):
-    """Blind-test evaluation and the Unknown filter (domain fact 7)."""
+    """Blind-test evaluation and the Unknown filter (docs/domain.md#blind-tests)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -142,7 +142,10 @@ class GateSettings(BaseModel):
     max_unknown_rate: float = Field(0.30, ge=0, le=1, description="Unknown rate ceiling on the blind sets.")
     min_class_recall: float = Field(0.50, ge=0, le=1, description="No class's blind recall below this.")
     max_tone_drop: float = Field(
-        0.05, ge=0, le=1, description="Largest accuracy drop when one channel is scaled by 0.9 or 1.1 (fact 3)."
+        0.05,
+        ge=0,
+        le=1,
+        description="Largest accuracy drop when one channel is scaled by 0.9 or 1.1 (docs/domain.md#joint-tone).",
     )
     warn_recall_below: float = Field(
         0.90, ge=0, le=1, description="Warn (never fail) about a label whose blind recall is below this."
@@ -248,7 +251,7 @@ class MonitoringSettings(BaseModel):
     window_hours: float = Field(24.0, gt=0, description="The prediction-log window a drift check reads, up to now.")
     min_samples: int = Field(200, gt=0, description="Fewer answers in a window (one kind) than this: no verdict.")
     # Measured on the real colour set (aoi drift-study, two models): 100 answers per machine raised 2% false alarms and
-    # found every lamp at 90% light; 50 raised about 30% (issue 8's note).
+    # found every lamp at 90% light; 50 raised about 30% (docs/measurements.md#drift-samples-per-machine).
     min_machine_samples: int = Field(
         100, gt=0, description="Fewer answers from one machine than this: no verdict for it."
     )

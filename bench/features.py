@@ -37,6 +37,8 @@ MACHINES, PARTS = 20, 50
 def _serving_bench():
     """bench/serving.py's model and images (the same production model and inputs)."""
     spec = importlib.util.spec_from_file_location("bench_serving", Path(__file__).with_name("serving.py"))
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError("bench/serving.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -24,9 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aoi.catalog import db
 from aoi.settings import Settings
+from bench.traffic import T0, log_answers, synthetic
 from monitoring import check
-from tests.monitoring.conftest import T0, log_answers
-from tests.monitoring.test_drift import synthetic
 
 MACHINES = ("VRS-01", "VRS-02", "VRS-03", "VRS-04")
 
@@ -77,7 +76,8 @@ def main() -> None:
     timed_check(settings, reference, small)  # warm-up: imports (Evidently about 4 s), first queries
     figures = {}
     for name, window in (("10k", small), ("100k", large)):
-        times, scopes = [], None
+        times: list[float] = []
+        scopes: dict = {}
         for _ in range(args.repeats):
             seconds, scopes = timed_check(settings, reference, window)
             times.append(seconds)

@@ -67,7 +67,7 @@ def production_model(settings: Settings) -> str:
                 version="gray-bench",
                 kind="gray",
                 stage="production",
-                run_id=run.id,
+                run_id=db.saved_id(run),
                 dataset="bench",
                 arch="resnet18",
                 bento_tag=tag,
@@ -112,7 +112,7 @@ def served(settings: Settings, data: list[bytes], requests: int) -> dict:
         root = psutil.Process(server.pid)
         pids = [root.pid, *(p.pid for p in root.children(recursive=True))]
         run_load(server.url, data, 64, 8)  # warm-up
-        out = {}
+        out: dict[int | str, dict] = {}
         for c in CONCURRENCY:
             n = requests if c > 1 else requests // 4
             server_cpu, client_cpu = _cpu_s(pids), time.process_time()
@@ -158,7 +158,7 @@ def main() -> None:
     batched, naive = results["batched"][top]["req_per_s"], results["naive"][top]["req_per_s"]
     summary = {
         "limit_images_per_s": round(limit, 1),
-        "limit_cpu_ms_per_image": round(os.cpu_count() / limit * 1e3, 2),
+        "limit_cpu_ms_per_image": round((os.cpu_count() or 1) / limit * 1e3, 2),
         "batched": {str(c): f for c, f in results["batched"].items()},
         "naive": {str(c): f for c, f in results["naive"].items()},
         f"batched_c{top}_share_of_limit": round(batched / limit, 3),

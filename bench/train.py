@@ -42,8 +42,10 @@ from training.trainer import CHECKPOINT_FILE, TrainSpec, _loaders, build_trainer
 def crops(settings: Settings, store: ImageStore, n: int) -> list[tuple[str, str]]:
     found = get_importer("deeppcb")(settings.datasets_dir / "DeepPCB", ImportContext(settings.ingest, LabelMap.load()))
     loaded, _ = pipeline.read_and_hash(found.candidates[: n * 2])
-    items = {}
+    items: dict[str, tuple[str, str]] = {}
     for item in loaded:
+        if item.candidate.label is None:  # every DeepPCB crop has one
+            continue
         items.setdefault(item.sha256, (store.put(item.data), item.candidate.label))
     return list(items.values())[:n]
 

@@ -6,7 +6,7 @@ import contextlib
 import io
 
 import typer
-from sqlmodel import select
+from sqlmodel import col, select
 
 from aoi.settings import get_settings
 from cli.dataset_cmds import show_version
@@ -323,7 +323,9 @@ def _refuse_a_second_demo(settings, as_json: bool) -> None:
     if not (settings.home / "catalog.db").exists() and settings.db_url is None:
         return
     with db.session(settings.catalog_url) as s:
-        done = s.exec(select(DatasetVersion.name).where(DatasetVersion.name.in_(list(DEMO_DATASETS.values())))).all()
+        done = s.exec(
+            select(DatasetVersion.name).where(col(DatasetVersion.name).in_(list(DEMO_DATASETS.values())))
+        ).all()
     if done:
         fail(
             f"the demo already ran in {settings.home} (dataset versions {', '.join(done)} exist and are immutable). "

@@ -26,7 +26,7 @@ def train(
         "--tone-jitter",
         min=0.0,
         max=0.5,
-        help="Augment: each channel's gain drawn from 1 ± this (tone robustness, fact 3).",
+        help="Augment: each channel's gain drawn from 1 ± this (tone robustness, docs/domain.md#joint-tone).",
     ),
     amp: bool | None = typer.Option(
         None,

@@ -47,7 +47,8 @@ def spec_derive(
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Derive tone limits at mean ± kσ of a reference set (domain fact 2); images are later judged by the most
+    """Derive tone limits at mean ± kσ of a reference set (docs/domain.md#tone-per-machine); images are later judged by
+    the most
     specific limits that match them (machine × part, else machine, else class, else overall)."""
     from validation.specs import SpecError
     from validation.steps import Scope, derive_spec

@@ -1,6 +1,7 @@
 """Building, registering and describing dataset versions in the catalog.
 
-The wall between blind tests and training (domain fact 7: training accuracy lied, the dated blind tests told
+The wall between blind tests and training (docs/domain.md#blind-tests: training accuracy lied, the dated blind tests
+told
 the truth) is kept by content hash in ``hash_claim``: one row per hash, role ``train`` or ``blind``. Builds
 and blind registrations run in one serialised transaction each, read the other side's claims, drop what
 is claimed, and claim the rest, so the guarantee holds whichever is made first.
@@ -15,10 +16,10 @@ from pathlib import Path, PurePosixPath
 
 from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from aoi.catalog import db
-from aoi.catalog.models import DatasetMember, DatasetVersion, HashClaim, Image, ImageStatus
+from aoi.catalog.models import DatasetMember, DatasetVersion, HashClaim, Image, ImageStatus, table_of
 from aoi.labels import small_labels
 from datasets.splits import Row, assign_splits, cap_per_class, parse_ratio
 
@@ -47,7 +48,9 @@ def _claimed(s: Session, shas: Iterable[str], role: str) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(shas), 5000):  # bounded IN lists
         chunk = shas[start : start + 5000]
-        found |= set(s.exec(select(HashClaim.sha256).where(HashClaim.sha256.in_(chunk), HashClaim.role == role)).all())
+        found |= set(
+            s.exec(select(HashClaim.sha256).where(col(HashClaim.sha256).in_(chunk), HashClaim.role == role)).all()
+        )
     return found
 
 
@@ -56,7 +59,7 @@ def _claim(s: Session, dataset_id: int, shas: Iterable[str], role: str) -> None:
     if not rows:
         return
     insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-    s.connection().execute(insert(HashClaim.__table__).on_conflict_do_nothing(index_elements=["sha256"]), rows)
+    s.connection().execute(insert(table_of(HashClaim)).on_conflict_do_nothing(index_elements=["sha256"]), rows)
 
 
 def _counts(rows: Iterable[Row]) -> dict[str, int]:
@@ -105,7 +108,9 @@ def build(
         _refuse_existing(s, name)
         if parent and s.exec(select(DatasetVersion.id).where(DatasetVersion.name == parent)).first() is None:
             raise DatasetError(f"parent dataset version {parent} does not exist")
-        images = s.exec(select(Image).where(Image.source == source, Image.label.is_not(None)).order_by(Image.id)).all()
+        images = s.exec(
+            select(Image).where(Image.source == source, col(Image.label).is_not(None)).order_by(col(Image.id))
+        ).all()
         if not images:
             raise DatasetError(f"no labelled {source} images in the catalog")
         rows = _rows(images)
@@ -215,12 +220,12 @@ def register_blind(
     with db.session(url) as s:
         _lock(s)
         _refuse_existing(s, name)
-        query = select(Image).where(Image.label.is_not(None), Image.status != ImageStatus.excluded)
+        query = select(Image).where(col(Image.label).is_not(None), Image.status != ImageStatus.excluded)
         if source:
             query = query.where(Image.source == source)
         if batch_id is not None:
             query = query.where(Image.batch_id == batch_id)
-        images = s.exec(query.order_by(Image.id)).all()
+        images = s.exec(query.order_by(col(Image.id))).all()
         if shas is not None:
             images = [i for i in images if i.sha256 in shas]
         if groups is not None:
@@ -287,7 +292,7 @@ def describe(url: str, name: str) -> dict:
 
 def list_versions(url: str) -> list[dict]:
     with db.session(url) as s:
-        names = s.exec(select(DatasetVersion.name).order_by(DatasetVersion.id)).all()
+        names = s.exec(select(DatasetVersion.name).order_by(col(DatasetVersion.id))).all()
     return [describe(url, n) for n in names]
 
 

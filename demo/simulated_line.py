@@ -2,7 +2,8 @@
 
 Every simulated machine "shoots" a crop by scaling each channel by its own gain (one also adds a brightness
 offset: a lamp set brighter) and saving JPEG, as a real capture is stored. Each part number (a PKU board ``BB``
-is part ``PCB-BB``) gets its own tone on each machine (domain fact 2: the same settings give other colours for
+is part ``PCB-BB``) gets its own tone on each machine (docs/domain.md#tone-per-machine: the same settings give other
+colours for
 other part numbers): per-channel gains within ±``PART_TONE`` of the machine's, fixed by the machine and part; the
 reference board's part is shot at the machine's own tone, so the calibration fitted on it leaves each part's
 difference in place, as a per-machine calibration does on a real line. Besides its line captures, each
@@ -33,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 # JPEG quality of every simulated capture: the PKU originals' (95), so that the line differs from the training data
-# in tone only, as domain fact 4 asks (keep the training set in the online format).
+# in tone only, as docs/domain.md#compression asks (keep the training set in the online format).
 CAPTURE_QUALITY = 95
 NOTICE = (
     "SIMULATION. These images are PKU PCB colour crops re-shot by simulated VRS machines (per-channel gains, "
@@ -47,7 +48,7 @@ class SimulatedMachine:
     machine_id: str
     gains: tuple[float, float, float]  # R, G, B
     offset: float = 0.0  # brightness offset in gray levels, added to every channel
-    light: int = 48  # camera parameters for the CSV (example values, domain fact 2)
+    light: int = 48  # camera parameters for the CSV (example values, docs/domain.md#tone-per-machine)
     exposure: int = 13
 
     def shoot(self, image: Image.Image) -> Image.Image:
@@ -81,7 +82,7 @@ def part_gains(machine_id: str, part_no: str, reference_part: str) -> tuple[floa
     return tuple(round(1 + PART_TONE * (digest[k] / 127.5 - 1), 4) for k in range(3))
 
 
-# Within the range where domain fact 3 saw accuracy fall (a channel at 0.9 or 1.1 cost up to 30 points).
+# Within the range where docs/domain.md#joint-tone saw accuracy fall (a channel at 0.9 or 1.1 cost up to 30 points).
 MACHINES = (
     SimulatedMachine("VRS-01", (1.12, 0.92, 1.00)),
     SimulatedMachine("VRS-02", (0.90, 1.08, 1.12), light=50, exposure=12),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 from tqdm.auto import tqdm
 
 from aoi.catalog import db
@@ -93,7 +93,7 @@ def origins(settings: Settings, shas: list[str]) -> tuple[list[str | None], list
     with db.session(settings.catalog_url) as s:
         for start in range(0, len(shas), 5000):  # bounded IN lists
             chunk = shas[start : start + 5000]
-            rows = s.exec(select(Image.sha256, Image.machine_id, Image.part_no).where(Image.sha256.in_(chunk)))
+            rows = s.exec(select(Image.sha256, Image.machine_id, Image.part_no).where(col(Image.sha256).in_(chunk)))
             found.update((sha, (machine, part)) for sha, machine, part in rows)
     pairs = [found.get(sha, (None, None)) for sha in shas]
     return [m for m, _ in pairs], [part for _, part in pairs]
@@ -233,7 +233,7 @@ def calibrate(
         "calibrated_at": utcnow().isoformat(),
     }
     with db.session(settings.catalog_url) as s:
-        row = s.get(ModelVersion, loaded.row.id)
+        row = db.get_row(s, ModelVersion, loaded.row.id)
         row.threshold, row.threshold_basis = point.threshold, basis
         s.add(row)
         s.commit()

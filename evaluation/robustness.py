@@ -1,10 +1,11 @@
 """Image changes for the robustness tables.
 
-Tone (domain fact 3): one channel scaled by 0.5, 0.9, 1.0, 1.1 or 1.5 moved the team's accuracy from 100% to
+Tone (docs/domain.md#joint-tone): one channel scaled by 0.5, 0.9, 1.0, 1.1 or 1.5 moved the team's accuracy from 100% to
 30%, and each channel differently, so tone is validated jointly and measured per channel here. A gray model
 has one channel (L), scaled the same way.
 
-Compression (fact 4): a model trained on JPEG scored 9.1 points lower on uncompressed images. The images are
+Compression (docs/domain.md#compression): a model trained on JPEG scored 9.1 points lower on uncompressed images. The
+images are
 re-encoded as PNG (lossless) and as JPEG at falling quality, and decoded again before preprocessing.
 """
 

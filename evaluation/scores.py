@@ -1,5 +1,5 @@
 """The arithmetic of an evaluation, on plain arrays: confusion matrices, per-class precision and recall, the
-coarse collapse, and the Unknown filter with its threshold calibration (domain fact 7).
+coarse collapse, and the Unknown filter with its threshold calibration (docs/domain.md#blind-tests).
 
 The Unknown filter: an answer whose top-class confidence is below the threshold becomes ``UNKNOWN`` and goes
 to a person (or the VRS); accuracy is then measured on the accepted answers only, beside the Unknown rate.

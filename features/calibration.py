@@ -1,5 +1,6 @@
 """Colour calibration per machine: the per-channel gain and offset that map a machine's tone to the reference
-tone, fitted from its reference samples (domain fact 2: the same settings give other colours on other machines).
+tone, fitted from its reference samples (docs/domain.md#tone-per-machine: the same settings give other colours on other
+machines).
 
 Reference samples are ingest batches marked ``--reference``: a machine's shots of the reference board, the board
 named by the images' ``part_no``. One batch holds one shooting session per machine (it may hold several
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from aoi.preprocess import ToneCalibration
 from aoi.settings import Settings
@@ -225,7 +226,7 @@ def for_images(settings: Settings, shas: list[str], store=None) -> dict[str, Ton
             chunk = shas[start : start + 5000]
             found += s.exec(
                 select(Image.sha256, Image.machine_id, when).where(
-                    Image.sha256.in_(chunk), Image.machine_id.is_not(None)
+                    col(Image.sha256).in_(chunk), col(Image.machine_id).is_not(None)
                 )
             ).all()
     if not found:

@@ -20,7 +20,7 @@ from features.tone_stats import TONE_COLUMNS
 PROJECT = "aoi"
 project = Project(name=PROJECT, description="AOI defect classification: camera parameters, tone and calibration.")
 
-# A VRS or AOI machine on the line: the same camera settings give it its own colours (domain fact 2).
+# A VRS or AOI machine on the line: the same camera settings give it its own colours (docs/domain.md#tone-per-machine).
 machine = Entity(
     name="machine",
     join_keys=["machine_id"],
@@ -28,7 +28,8 @@ machine = Entity(
     description="An AOI or VRS machine on the line, as line software names it (machine_id).",
 )
 
-# A board part number: the VRS settings are chosen per part (fact 2's "part number -> camera parameters").
+# A board part number: the VRS settings are chosen per part (the per-part camera parameters of
+# docs/domain.md#tone-per-machine).
 part = Entity(
     name="part", join_keys=["part_no"], value_type=ValueType.STRING, description="A board part number (part_no)."
 )
@@ -72,8 +73,8 @@ def camera_params_view(data_dir: Path) -> FeatureView:
 
 
 # How each machine's images looked lately: the mean and spread of brightness and of every channel difference
-# (domain fact 3: tone is judged jointly). Computed from the catalog by the `features` flow; drift shows here
-# first when a lamp ages. The ttl is the rolling window's reach: older statistics are stale.
+# (docs/domain.md#joint-tone: tone is judged jointly). Computed from the catalog by the `features` flow; drift
+# shows here first when a lamp ages. The ttl is the rolling window's reach: older statistics are stale.
 TONE_STATS_SCHEMA = [
     Field(name="images", dtype=Int64, description="Images of the machine inside the window."),
     *(

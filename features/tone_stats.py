@@ -3,14 +3,14 @@ each machine's recent images, from the catalog (the metrics ingest measured with
 
 One row per machine and day that had images: the statistics over the window ending with that day's last
 image, stamped with its time. A point-in-time read at time t therefore sees what was known at t (domain
-fact 3: one channel alone says little, so every difference is kept, not just brightness).
+docs/domain.md#joint-tone: one channel alone says little, so every difference is kept, not just brightness).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from aoi.settings import Settings
 
@@ -30,7 +30,7 @@ def machine_images(settings: Settings) -> pd.DataFrame:
         rows = s.exec(
             select(*columns)
             .join(IngestBatch, IngestBatch.id == Image.batch_id)
-            .where(Image.machine_id.is_not(None), IngestBatch.reference.is_(False))
+            .where(col(Image.machine_id).is_not(None), col(IngestBatch.reference).is_(False))
         ).all()
     frame = pd.DataFrame(rows, columns=["machine_id", "at", *TONE_COLUMNS])
     frame["at"] = pd.to_datetime(frame["at"], utc=True)

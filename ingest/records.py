@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from aoi.catalog import db
-from aoi.catalog.models import BatchStatus, Image, ImageStatus, IngestBatch, QuarantineEntry, utcnow
+from aoi.catalog.models import BatchStatus, Image, ImageStatus, IngestBatch, QuarantineEntry, table_of, utcnow
 from aoi.store import sha256_of
 from ingest.pipeline import Measured, Rejected, source_of
 
@@ -35,7 +35,7 @@ def open_batch(url: str, fmt: str, input_path: str, options: dict[str, Any], flo
         unfinished = s.exec(
             select(IngestBatch)
             .where(IngestBatch.key == key, IngestBatch.status != BatchStatus.succeeded)
-            .order_by(IngestBatch.id.desc())
+            .order_by(col(IngestBatch.id).desc())
         ).first()
         batch = unfinished or IngestBatch(
             key=key,
@@ -51,10 +51,10 @@ def open_batch(url: str, fmt: str, input_path: str, options: dict[str, Any], flo
         batch.flow_run_id = flow_run_id
         s.add(batch)
         s.commit()
-        return batch.id
+        return db.saved_id(batch)
 
 
-def get_batch(url: str, batch_id: int) -> IngestBatch:
+def get_batch(url: str, batch_id: int) -> IngestBatch | None:
     with db.session(url) as s:
         return s.get(IngestBatch, batch_id)
 
@@ -64,7 +64,7 @@ def known_labels(url: str, digests: list[str]) -> dict[str, str | None]:
     if not digests:
         return {}
     with db.session(url) as s:
-        return dict(s.exec(select(Image.sha256, Image.label).where(Image.sha256.in_(digests))).all())
+        return dict(s.exec(select(Image.sha256, Image.label).where(col(Image.sha256).in_(digests))).all())
 
 
 def _insert_ignore(s: Session, model, rows: list[dict], conflict: list[str], key: str) -> set:
@@ -77,7 +77,7 @@ def _insert_ignore(s: Session, model, rows: list[dict], conflict: list[str], key
         return set()
     dialect = s.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = model.__table__
+    table = table_of(model)
     statement = insert(table).on_conflict_do_nothing(index_elements=conflict).returning(table.c[key])
     return set(s.connection().execute(statement, rows).scalars().all())
 
@@ -112,7 +112,7 @@ def record_chunk(
 ) -> dict:
     """Write one chunk in one transaction; returns what this chunk added, by label."""
     with db.session(url) as s:
-        batch = s.get(IngestBatch, batch_id)
+        batch = db.get_row(s, IngestBatch, batch_id)
         rows = [image_row(item, batch, layout_source) for item in measured]
         inserted = _insert_ignore(s, Image, rows, ["sha256"], "sha256")
         entries = [quarantine_row(batch_id, item) for item in rejected]
@@ -143,7 +143,7 @@ def _entry(batch_id: int, file: str, origin: str, reason: str, data: bytes | Non
 def close_batch(url: str, batch_id: int, run: dict, error: str | None = None) -> IngestBatch:
     """Finish the batch with its totals from the catalog (so a resumed batch counts every attempt)."""
     with db.session(url) as s:
-        batch = s.get(IngestBatch, batch_id)
+        batch = db.get_row(s, IngestBatch, batch_id)
         batch.added = s.exec(select(func.count()).select_from(Image).where(Image.batch_id == batch_id)).one()
         batch.quarantined = s.exec(
             select(func.count()).select_from(QuarantineEntry).where(QuarantineEntry.batch_id == batch_id)
@@ -164,10 +164,14 @@ def label_totals(url: str, batch_id: int) -> dict[str, int]:
     """Catalogued images (not excluded) of every label this batch holds, in the batch's source(s)."""
     with db.session(url) as s:
         pairs = s.exec(
-            select(Image.source, Image.label).where(Image.batch_id == batch_id, Image.label.is_not(None)).distinct()
+            select(Image.source, Image.label)
+            .where(Image.batch_id == batch_id, col(Image.label).is_not(None))
+            .distinct()
         ).all()
         totals: dict[str, int] = {}
         for source, label in pairs:
+            if label is None:  # excluded by the query; narrows the type
+                continue
             n = s.exec(
                 select(func.count())
                 .select_from(Image)

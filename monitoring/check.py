@@ -299,7 +299,7 @@ def record(
     with db.session(settings.catalog_url) as s:
         s.add(row)
         s.commit()
-        return row.id
+        return db.saved_id(row)
 
 
 def request_retraining(settings: Settings, kind: str, episode_id: int, reason: str) -> dict:

@@ -17,7 +17,8 @@ drifted on 300 unchanged crops from a new machine). The line sends every class, 
 does the reference. A camera that leaves the spec still drifts: a lamp at 90% light moves the tone columns by
 more than the reference's own spread (``aoi drift-study`` measures both, README).
 
-Why every image for the inputs: tone differs by board and part number (domain fact 2), and a valid split of
+Why every image for the inputs: tone differs by board and part number (docs/domain.md#tone-per-machine), and a valid
+split of
 a few boards is a narrow picture of it. The answers come from every image outside the train split: on its
 training images a model is more confident than on anything new, and the images a spec excluded are exactly
 the ones whose answers the line sees too.
@@ -36,7 +37,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from aoi.catalog import db
-from aoi.catalog.models import DatasetMember, DatasetVersion, HashClaim, Image, IngestBatch, Prediction
+from aoi.catalog.models import DatasetMember, DatasetVersion, HashClaim, Image, IngestBatch, Prediction, table_of
 from aoi.image_metrics import QUALITY_FIELDS, TONE_FIELDS
 from aoi.settings import Settings
 
@@ -66,7 +67,7 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
 
 def window(settings: Settings, kind: str, model_version: str, start: datetime, end: datetime) -> pd.DataFrame:
     """The production model's answers for ``kind`` logged in [start, end), with machine_id and time."""
-    t = Prediction.__table__.c
+    t = table_of(Prediction).c
     query = select(t.machine_id, t.part_no, t.at, *(t[c] for c in MONITORED)).where(
         t.kind == kind, t.model_version == model_version, t.at >= start, t.at < end
     )
@@ -121,16 +122,16 @@ def line_inputs(settings: Settings, dataset: str) -> pd.DataFrame:
     """sha256, split, machine, part number, tone and compression of every image the line sent of the dataset
     version's source up to its freezing (see the module's docstring), as measured at ingest; a calibrated
     machine's tone mapped through its calibration, as training and evaluation apply it."""
-    i, b, m, d = (T.__table__.c for T in (Image, IngestBatch, DatasetMember, DatasetVersion))
+    i, b, m, d = (table_of(T).c for T in (Image, IngestBatch, DatasetMember, DatasetVersion))
     with db.get_engine(settings.catalog_url).connect() as connection:
         version = connection.execute(select(d.id, d.source, d.created_at).where(d.name == dataset)).first()
         if version is None:
             raise ValueError(f"no dataset version {dataset}")
-        blind = select(HashClaim.__table__.c.sha256).where(HashClaim.__table__.c.role == "blind")
+        blind = select(table_of(HashClaim).c.sha256).where(table_of(HashClaim).c.role == "blind")
         query = (
             select(*(i[c] for c in INPUT_COLUMNS), m.split)
-            .join(IngestBatch.__table__, b.id == i.batch_id)
-            .outerjoin(DatasetMember.__table__, (m.image_id == i.id) & (m.dataset_id == version.id))
+            .join(table_of(IngestBatch), b.id == i.batch_id)
+            .outerjoin(table_of(DatasetMember), (m.image_id == i.id) & (m.dataset_id == version.id))
             .where(
                 i.source == version.source,
                 i.label.is_not(None),
@@ -148,11 +149,11 @@ def line_inputs(settings: Settings, dataset: str) -> pd.DataFrame:
 def dataset_inputs(settings: Settings, dataset: str) -> pd.DataFrame:
     """sha256, split, machine, part number, tone and compression of the images of a dataset version (its
     members only: what cleaning kept); a calibrated machine's tone mapped through its calibration."""
-    m, i, d = DatasetMember.__table__.c, Image.__table__.c, DatasetVersion.__table__.c
+    m, i, d = table_of(DatasetMember).c, table_of(Image).c, table_of(DatasetVersion).c
     query = (
         select(m.split, *(i[c] for c in INPUT_COLUMNS))
-        .join(Image.__table__, i.id == m.image_id)
-        .join(DatasetVersion.__table__, d.id == m.dataset_id)
+        .join(table_of(Image), i.id == m.image_id)
+        .join(table_of(DatasetVersion), d.id == m.dataset_id)
         .where(d.name == dataset)
         .order_by(m.split, m.sha256)
     )

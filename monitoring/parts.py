@@ -1,6 +1,7 @@
 """Drift references per part number.
 
-Tone differs by part number on the same machine (domain fact 2): a window of one part compared with a reference
+Tone differs by part number on the same machine (docs/domain.md#tone-per-machine): a window of one part compared with a
+reference
 of all parts mixed shows the part, not a change. So each answer is judged against reference images of its own
 part number, in the window's own mix of parts:
 

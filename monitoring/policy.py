@@ -117,7 +117,7 @@ def _open(settings: Settings, kind: str, machines: list[str]) -> int | None:
 
 def close(settings: Settings, episode_id: int, error: str | None = None) -> None:
     with db.session(settings.catalog_url) as s:
-        episode = s.get(DriftEpisode, episode_id)
+        episode = db.get_row(s, DriftEpisode, episode_id)
         episode.open_kind, episode.closed_at = None, utcnow()
         if error:
             episode.trigger_error = error[:1000]
@@ -127,7 +127,7 @@ def close(settings: Settings, episode_id: int, error: str | None = None) -> None
 
 def triggered(settings: Settings, episode_id: int, flow_run_id: str) -> None:
     with db.session(settings.catalog_url) as s:
-        episode = s.get(DriftEpisode, episode_id)
+        episode = db.get_row(s, DriftEpisode, episode_id)
         episode.retrain_flow_run_id = flow_run_id
         s.add(episode)
         s.commit()

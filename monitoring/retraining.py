@@ -71,7 +71,7 @@ def plan(settings: Settings, kind: str, at: datetime | None = None) -> Plan:
         ).first()
         if model is None:
             raise RetrainError(f"no production {kind} model to retrain from: train and promote one first (aoi stages)")
-        run = s.get(TrainingRun, model.run_id)
+        run = db.get_row(s, TrainingRun, model.run_id)
         parent = s.exec(select(DatasetVersion).where(DatasetVersion.name == model.dataset)).first()
     if parent is None:
         raise RetrainError(f"{model.version}'s dataset version {model.dataset} is not in the catalog")

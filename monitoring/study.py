@@ -62,13 +62,13 @@ def held_out(settings: Settings, source: str) -> list[str]:
     validation status, not a calibration shot, from no machine or the reference machine (raw crops)."""
 
     from aoi.catalog import db
-    from aoi.catalog.models import HashClaim, Image, IngestBatch
+    from aoi.catalog.models import HashClaim, Image, IngestBatch, table_of
 
-    i, b, h = Image.__table__.c, IngestBatch.__table__.c, HashClaim.__table__.c
+    i, b, h = table_of(Image).c, table_of(IngestBatch).c, table_of(HashClaim).c
     query = (
         select(i.sha256)
-        .join(IngestBatch.__table__, b.id == i.batch_id)
-        .join(HashClaim.__table__, h.sha256 == i.sha256)
+        .join(table_of(IngestBatch), b.id == i.batch_id)
+        .join(table_of(HashClaim), h.sha256 == i.sha256)
         .where(
             i.source == source,
             i.label.is_not(None),
@@ -85,9 +85,9 @@ def held_out(settings: Settings, source: str) -> list[str]:
 def _stored(settings: Settings, shas: list[str]) -> pd.DataFrame:
 
     from aoi.catalog import db
-    from aoi.catalog.models import Image
+    from aoi.catalog.models import Image, table_of
 
-    i = Image.__table__.c
+    i = table_of(Image).c
     with db.get_engine(settings.catalog_url).connect() as connection:
         frame = pd.read_sql(
             select(i.sha256, i.label, *(i[c] for c in (*TONE_FIELDS, *frames.COMPRESSION))).where(i.sha256.in_(shas)),

@@ -1,9 +1,10 @@
-"""The report's comparison table (domain fact 7: the team compared 12 versions side by side): one column per
+"""The report's comparison table (docs/domain.md#blind-tests: the team compared 12 versions side by side): one column
+per
 model version, one row per property, blind sets last because they are the real judge."""
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import DatasetVersion, Evaluation, TrainingRun
@@ -31,7 +32,7 @@ def latest_or_new(settings: Settings, version: str, dataset: str, split: str | N
                 Evaluation.split == (split or "blind"),
                 Evaluation.threshold == threshold,
             )
-            .order_by(Evaluation.id.desc())
+            .order_by(col(Evaluation.id).desc())
         ).first()
     if row is not None:
         return row.model_dump(mode="json")
@@ -46,7 +47,7 @@ def compare(settings: Settings, versions: list[str], datasets: list[str]) -> dic
         threshold = registry.threshold_of(settings, model, None)
         with db.session(settings.catalog_url) as s:
             data = s.exec(select(DatasetVersion).where(DatasetVersion.name == model.dataset)).one()
-            run = s.get(TrainingRun, model.run_id)
+            run = db.get_row(s, TrainingRun, model.run_id)
         valid = latest_or_new(settings, version, model.dataset, "valid", threshold)
         col = {
             "kind": model.kind,

@@ -1,4 +1,4 @@
-"""The promotion gate: rules from settings, judged on blind-test figures only (domain fact 7: a model with
+"""The promotion gate: rules from settings, judged on blind-test figures only (docs/domain.md#blind-tests: a model with
 90.3% training accuracy scored 8.9% on a blind test). The verdict lists every rule with its figure, its limit
 and pass/fail, so a reviewer sees why, not just whether.
 """

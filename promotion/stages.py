@@ -1,4 +1,4 @@
-"""Stages of model versions and the only ways they change (domain fact 9: a person decides).
+"""Stages of model versions and the only ways they change (docs/domain.md#a-person-decides: a person decides).
 
 candidate --(gate passed, approved by a person)--> production; the previous production --> archived
 candidate --(rejected, or no decision in time)--> rejected
@@ -21,7 +21,7 @@ import zlib
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import Approval, DatasetVersion, GateVerdict, ModelVersion, StageChange, utcnow
@@ -61,7 +61,7 @@ def blind_sets(settings: Settings, kind: str) -> list[str]:
         rows = s.exec(
             select(DatasetVersion.name)
             .where(DatasetVersion.role == "blind", DatasetVersion.source == kind)
-            .order_by(DatasetVersion.id)
+            .order_by(col(DatasetVersion.id))
         ).all()
     return list(rows)
 
@@ -119,7 +119,7 @@ def open_approval(settings: Settings, verdict_id: int, flow_run_id: str | None) 
         row = Approval(model_version=verdict.model_version, verdict_id=verdict_id, flow_run_id=flow_run_id)
         s.add(row)
         s.commit()
-        return row.id
+        return db.saved_id(row)
 
 
 def waiting_approval(settings: Settings, flow_run_id: str | None = None, version: str | None = None) -> Approval | None:
@@ -135,7 +135,7 @@ def waiting_approval(settings: Settings, flow_run_id: str | None = None, version
 
 def approval(settings: Settings, approval_id: int) -> dict:
     with db.session(settings.catalog_url) as s:
-        row = s.get(Approval, approval_id)
+        row = db.get_row(s, Approval, approval_id)
         stage = s.exec(select(ModelVersion.stage).where(ModelVersion.version == row.model_version)).first()
     return {
         "approval_id": row.id,
@@ -203,7 +203,7 @@ def decide(settings: Settings, approval_id: int, approve: bool, reviewer: str, c
         row = s.get(Approval, approval_id, with_for_update=True)  # two decisions at once: one wins
         if row is None or row.status != "waiting":
             raise PromotionError(f"approval {approval_id} is not waiting for a decision")
-        verdict = s.get(GateVerdict, row.verdict_id)
+        verdict = db.get_row(s, GateVerdict, row.verdict_id)
         model = s.exec(select(ModelVersion).where(ModelVersion.version == row.model_version)).one()
         if approve and not verdict.passed:  # defence in depth: open_approval already refuses this
             raise PromotionError(f"{model.version} failed its gate: it cannot be made production")
@@ -250,7 +250,7 @@ def rollback(settings: Settings, kind: str, by: str, reason: str) -> dict:
         changes = s.exec(
             select(StageChange)
             .where(StageChange.kind == kind, StageChange.from_stage == "production", StageChange.to_stage == "archived")
-            .order_by(StageChange.id.desc())
+            .order_by(col(StageChange.id).desc())
         ).all()
         previous = None
         for change in changes:
@@ -276,7 +276,7 @@ def rollback(settings: Settings, kind: str, by: str, reason: str) -> dict:
 def history(settings: Settings, kind: str | None = None, version: str | None = None) -> list[dict]:
     """Stage changes, oldest first: who moved which model where, when and why."""
     with db.session(settings.catalog_url) as s:
-        query = select(StageChange).order_by(StageChange.id)
+        query = select(StageChange).order_by(col(StageChange.id))
         if kind:
             query = query.where(StageChange.kind == kind)
         if version:
@@ -299,5 +299,7 @@ def history(settings: Settings, kind: str | None = None, version: str | None = N
 
 def verdicts(settings: Settings, version: str) -> list[dict]:
     with db.session(settings.catalog_url) as s:
-        rows = s.exec(select(GateVerdict).where(GateVerdict.model_version == version).order_by(GateVerdict.id)).all()
+        rows = s.exec(
+            select(GateVerdict).where(GateVerdict.model_version == version).order_by(col(GateVerdict.id))
+        ).all()
     return [_verdict(r) for r in rows]

@@ -9,7 +9,7 @@ from promotion import gate, stages
 from promotion.compare import compare, markdown
 from training import registry
 
-GATE_TONE_FACTORS = (0.9, 1.1)  # the gate's tone rule: one channel off by 10% (domain fact 3)
+GATE_TONE_FACTORS = (0.9, 1.1)  # the gate's tone rule: one channel off by 10% (docs/domain.md#joint-tone)
 
 
 def check_candidate(settings: Settings, version: str) -> dict:

@@ -99,7 +99,7 @@ class Guard:
     def check(self, scope) -> None:
         """Refuse what the headers and the query string already show to be wrong (``Refused``)."""
         path, settings = scope["path"], self.settings
-        headers = {}
+        headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
             headers.setdefault(name.lower(), value)
         open_path = path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import Prediction
@@ -19,7 +19,7 @@ def summary(settings: Settings, kind: str | None = None, last: int = 10) -> dict
         if kind:
             query = query.where(Prediction.kind == kind)
         rows = s.exec(query).all()
-        latest_query = select(Prediction).order_by(Prediction.id.desc()).limit(last)
+        latest_query = select(Prediction).order_by(col(Prediction.id).desc()).limit(last)
         if kind:
             latest_query = latest_query.where(Prediction.kind == kind)
         latest = s.exec(latest_query).all()

@@ -29,11 +29,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import text
 
 from aoi.catalog import db
-from aoi.catalog.models import Prediction
+from aoi.catalog.models import Prediction, table_of
 from aoi.settings import Settings
 
 log = logging.getLogger("aoi.serving")
@@ -84,7 +85,7 @@ class PredictionLog:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aoi-prediction-log", daemon=True)
-        self._reading: tuple[Path, object] | None = None  # (segment, binary file) the writer reads
+        self._reading: tuple[Path, BinaryIO] | None = None  # (segment, binary file) the writer reads
         self._appended = 0
         self._consumed = 0
         self.replayed = 0  # journal lines found from earlier processes at start
@@ -393,7 +394,7 @@ class PredictionLog:
         return rest + rows[half:] if rest else self._settle(rows[half:])
 
     def _insert(self, rows: list[dict]) -> None:
-        table = Prediction.__table__
+        table = table_of(Prediction)
         ids = [row.get("request_id") for row in rows]
         with db.get_engine(self._url).begin() as connection:
             have = set()

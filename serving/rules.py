@@ -1,4 +1,4 @@
-"""The post-model rule table: upstream-code overrides and routes (domain fact 1), read from YAML.
+"""The post-model rule table: upstream-code overrides and routes (docs/domain.md#line-flow), read from YAML.
 
 A rule never touches the model's probabilities; it replaces the final label and says so in the answer
 (``rule``), so the log keeps what the model said (``model_label``) beside what the line was told.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,35 +29,24 @@ for _name in [
 
 from aoi.catalog import db
 from aoi.settings import Settings, get_settings
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _forget_settings() -> None:
-    get_settings.cache_clear()
-    db.reset_engines()
-
-
-def _fresh_settings() -> Settings:
-    _forget_settings()
-    return get_settings()
+from tests.helpers import forget_settings, fresh_settings
 
 
 @pytest.fixture
-def aoi_home(tmp_path, monkeypatch) -> Path:
+def aoi_home(tmp_path, monkeypatch) -> Iterator[Path]:
     """A fresh AOI_HOME (and SQLite catalog in it) for one test."""
     home = tmp_path / "aoi_home"
     monkeypatch.setenv("AOI_HOME", str(home))
     monkeypatch.delenv("AOI_DB_URL", raising=False)
-    _fresh_settings()
+    fresh_settings()
     yield home
     from flows.prefect_server import stop_server
 
     try:
-        leaked = stop_server(_fresh_settings())  # a CLI call without the prefect_api fixture starts one here
+        leaked = stop_server(fresh_settings())  # a CLI call without the prefect_api fixture starts one here
     except ValueError:  # the test left deliberately invalid AOI_* settings: it started nothing
         leaked = False
-    _forget_settings()
+    forget_settings()
     assert not leaked, "this test started a local Prefect server in its AOI_HOME: give it the prefect_api fixture"
 
 
@@ -72,13 +62,13 @@ def configure(monkeypatch, aoi_home):
     def apply(**env) -> Settings:
         for key, value in env.items():
             monkeypatch.setenv(f"AOI_{key}", str(value))
-        return _fresh_settings()
+        return fresh_settings()
 
     return apply
 
 
 @pytest.fixture(scope="session")
-def prefect_api() -> str:
+def prefect_api() -> Iterator[str]:
     """One Prefect test server for the whole session; its URL is exported so CLI runs and subprocesses use it."""
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
@@ -97,7 +87,8 @@ def asgi_app():
     settings of its test (the instance is made at app start-up)."""
     from serving.service import Classifier
 
-    return Classifier.to_asgi()
+    # @bentoml.service turns the class into a Service at run time; its annotations keep the class type.
+    return Classifier.to_asgi()  # type: ignore[attr-defined]
 
 
 def _pg_admin_url() -> str | None:
@@ -124,7 +115,7 @@ def pg_server() -> str:
 
 
 @pytest.fixture
-def pg_database(pg_server) -> str:
+def pg_database(pg_server) -> Iterator[str]:
     """A new, empty PostgreSQL database for one test, dropped afterwards."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -149,7 +140,7 @@ def catalog_url(request, aoi_home, monkeypatch) -> str:
     else:
         url = request.getfixturevalue("pg_database")
     monkeypatch.setenv("AOI_DB_URL", url)
-    _fresh_settings()
+    fresh_settings()
     return url
 
 

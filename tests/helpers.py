@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from aoi.catalog import db
+from aoi.settings import Settings, get_settings
+
 
 def image_bytes(size=(32, 32), mode="RGB", fmt="PNG", seed=0, quality=90, color=None) -> bytes:
     """A noisy (so unique per seed) image, or a flat ``color`` one."""
@@ -173,3 +176,16 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def forget_settings() -> None:
+    get_settings.cache_clear()
+    db.reset_engines()
+
+
+def fresh_settings() -> Settings:
+    forget_settings()
+    return get_settings()

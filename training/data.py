@@ -22,7 +22,8 @@ class Augment:
 
     flips: bool = True
     rot90: bool = True
-    # Tone jitter (domain fact 3: one channel off by 10% cost up to 30 points): each channel's light scaled by a
+    # Tone jitter (docs/domain.md#joint-tone: one channel off by 10% cost up to 30 points): each channel's light scaled
+    # by a
     # gain drawn from [1 - tone_jitter, 1 + tone_jitter]. Applied to the normalised tensor, hence mean and std.
     tone_jitter: float = 0.0
     mean: float = 0.5

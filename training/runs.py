@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import ModelVersion, TrainingRun, utcnow
@@ -66,7 +67,7 @@ def test_split_metrics(spec: TrainSpec, state_dict: dict) -> dict:
     model = build_model(spec.arch, len(taxonomy.fine), spec.prep.channels)
     model.load_state_dict(state_dict)
     data = ManifestDataset(
-        spec.splits["test"], ImageStore(spec.store_dir), taxonomy, spec.prep, calibration=spec.calibration
+        spec.splits["test"], ImageStore(Path(spec.store_dir)), taxonomy, spec.prep, calibration=spec.calibration
     )
     metrics = evaluate(model, DataLoader(data, batch_size=256), torch.device("cpu"), len(taxonomy.fine))
     return {
@@ -84,7 +85,7 @@ def register(
     from training.registry import save_model
 
     with db.session(settings.catalog_url) as s:
-        run = s.get(TrainingRun, run_id)
+        run = db.get_row(s, TrainingRun, run_id)
         version = f"{run.kind}-r{run_id}"
         metrics = {
             "mean_detection_rate": best["mean_detection_rate"],
@@ -162,7 +163,7 @@ def close_abandoned(settings: Settings) -> list[int]:
             )
             finish(run)
             s.add(run)
-            closed.append(run.id)
+            closed.append(db.saved_id(run))
         s.commit()
     return closed
 
@@ -197,14 +198,14 @@ def run_summary(run: TrainingRun) -> dict:
 def runs(settings: Settings, limit: int | None = None) -> list[dict]:
     close_abandoned(settings)
     with db.session(settings.catalog_url) as s:
-        query = select(TrainingRun).order_by(TrainingRun.id.desc())
+        query = select(TrainingRun).order_by(col(TrainingRun.id).desc())
         rows = s.exec(query.limit(limit) if limit else query).all()
     return [run_summary(r) for r in reversed(rows)]
 
 
 def models(settings: Settings) -> list[dict]:
     with db.session(settings.catalog_url) as s:
-        rows = s.exec(select(ModelVersion).order_by(ModelVersion.id)).all()
+        rows = s.exec(select(ModelVersion).order_by(col(ModelVersion.id))).all()
     return [
         {
             "version": m.version,

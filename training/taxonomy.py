@@ -1,4 +1,4 @@
-"""Fine classes a model learns and the coarse classes its answers collapse to (domain fact 1)."""
+"""Fine classes a model learns and the coarse classes its answers collapse to (docs/domain.md#line-flow)."""
 
 from __future__ import annotations
 

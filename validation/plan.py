@@ -1,7 +1,7 @@
 """A spec as a list of checks: the one meaning both engines (Great Expectations, plain pandas) run.
 
 Row checks name the images that fail them (those are excluded); set checks judge the whole set (a mix of
-compressed and uncompressed images, domain fact 4) and exclude nothing.
+compressed and uncompressed images, docs/domain.md#compression) and exclude nothing.
 """
 
 from __future__ import annotations

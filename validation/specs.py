@@ -217,7 +217,9 @@ def derive(
                 yield dict(zip(keys, (str(v) for v in key), strict=True)), part
 
     machines, groups = {}, []
-    scopes = [[]] + [["machine_id"]] * (per_machine or per_part) + [["machine_id", "part_no"]] * per_part
+    scopes: list[list[str]] = (
+        [[]] + [["machine_id"]] * (per_machine or per_part) + [["machine_id", "part_no"]] * per_part
+    )
     for keys in scopes:
         for selector in ([[*keys, "label"]] if per_class else []) + ([keys] if keys else []):
             for values, frame in by(metrics, selector):

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
-from sqlmodel import select
+from sqlmodel import col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import (
@@ -106,7 +106,7 @@ def load_spec(settings: Settings, ref: str) -> tuple[int, Spec]:
         query = select(SpecRecord).where(SpecRecord.name == name)
         if version:
             query = query.where(SpecRecord.version == int(version))
-        record = s.exec(query.order_by(SpecRecord.version.desc())).first()
+        record = s.exec(query.order_by(col(SpecRecord.version).desc())).first()
     if record is not None:
         return record.id, parse_spec(record.yaml, origin=f"spec {ref}")
     shipped = shipped_spec(name)
@@ -147,7 +147,7 @@ def metrics_frame(settings: Settings, scope: Scope) -> pd.DataFrame:
     else:
         query = query.where(Image.source == scope.source)
     with db.session(settings.catalog_url) as s:
-        rows = s.exec(query.order_by(Image.id)).all()
+        rows = s.exec(query.order_by(col(Image.id))).all()
     frame = pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
     for column in QUALITY_FIELDS:  # NULL (not measured) as NaN, so that a check skips it rather than fails it
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
@@ -233,11 +233,11 @@ def restore(
 ) -> int:
     """Put excluded images back (all of a run's, or the given ones); returns how many were restored."""
     with db.session(settings.catalog_url) as s:
-        query = select(Exclusion).where(Exclusion.restored_at.is_(None))
+        query = select(Exclusion).where(col(Exclusion.restored_at).is_(None))
         if run_id is not None:
             query = query.where(Exclusion.run_id == run_id)
         if image_ids:
-            query = query.where(Exclusion.image_id.in_(image_ids))
+            query = query.where(col(Exclusion.image_id).in_(image_ids))
         restored = set()
         for row in s.exec(query).all():
             row.restored_at, row.restored_by, row.restore_note = utcnow(), by, note
@@ -289,7 +289,7 @@ def derive_spec(
     sources = sorted(frame["source"].dropna().unique())
     with db.session(settings.catalog_url) as s:
         latest = s.exec(
-            select(SpecRecord.version).where(SpecRecord.name == name).order_by(SpecRecord.version.desc())
+            select(SpecRecord.version).where(SpecRecord.name == name).order_by(col(SpecRecord.version).desc())
         ).first()
     scopes = [
         w

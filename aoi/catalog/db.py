@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, create_engine
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlmodel import Session, SQLModel, create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -53,6 +54,14 @@ def alembic_config(url: str):
     return cfg
 
 
+def _raw(connection: Connection):
+    """The driver's own connection under a checked-out pool connection (always there while it is checked out)."""
+    raw = connection.connection.dbapi_connection
+    if raw is None:
+        raise RuntimeError("the catalog connection is closed")
+    return raw
+
+
 def upgrade(url: str, revision: str = "head") -> str | None:
     """Apply migrations up to ``revision``; returns the revision the database is at afterwards."""
 
@@ -64,7 +73,7 @@ def upgrade(url: str, revision: str = "head") -> str | None:
                 # SQLite alters a table by copying it and dropping the old one, which a table that others
                 # reference refuses while foreign keys are enforced (a populated catalog could not upgrade).
                 # SQLite's own recipe: enforcement off outside the transaction, a foreign_key_check inside it.
-                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+                _raw(connection).execute("PRAGMA foreign_keys=OFF")
             # One transaction, serialised between processes: two commands on a fresh AOI_HOME must not both
             # create the tables. SQLite: BEGIN IMMEDIATE takes the write lock; PostgreSQL: an advisory lock.
             with connection.begin():
@@ -78,7 +87,7 @@ def upgrade(url: str, revision: str = "head") -> str | None:
                     if broken:  # raising rolls the whole upgrade back
                         raise RuntimeError(f"the upgraded catalog breaks foreign keys: {broken[:5]}")
             if sqlite:
-                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
+                _raw(connection).execute("PRAGMA foreign_keys=ON")
         return current_revision(engine)
     finally:
         engine.dispose()
@@ -117,3 +126,21 @@ def reset_engines() -> None:
     """Dispose the cached engines (tests that switch databases call this)."""
     while _ENGINES:
         _ENGINES.popitem()[1].dispose()
+
+
+Row = TypeVar("Row", bound=SQLModel)
+
+
+def get_row(s: Session, model: type[Row], key: Any, **options: Any) -> Row:
+    """The row with this primary key, which must exist: an id this code wrote, or a foreign key."""
+    row = s.get(model, key, **options)
+    if row is None:
+        raise LookupError(f"no {model.__name__} with id {key}")
+    return row
+
+
+def saved_id(row: Any) -> int:
+    """A committed row's primary key (the models declare it optional: it is None until the row is saved)."""
+    if row.id is None:
+        raise RuntimeError(f"{type(row).__name__} has no id: it was never saved")
+    return int(row.id)

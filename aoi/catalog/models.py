@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint, inspect, text
 from sqlmodel import Field, SQLModel
 
 
@@ -329,7 +330,8 @@ class Evaluation(SQLModel, table=True):
 
 
 class RobustnessRun(SQLModel, table=True):
-    """Accuracy under changed tone (each channel scaled, fact 3) and changed compression (fact 4)."""
+    """Accuracy under changed tone (each channel scaled, docs/domain.md#joint-tone) and changed compression
+    (docs/domain.md#compression)."""
 
     __tablename__ = "robustness"
 
@@ -468,3 +470,12 @@ class DriftEpisode(SQLModel, table=True):
     retrain_flow_run_id: str | None = Field(default=None, max_length=64)
     trigger_error: str | None = None
     closed_at: datetime | None = None
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a table model, for bulk inserts and joins (SQLModel's classes do not declare
+    ``__table__`` to a type checker)."""
+    mapper = inspect(model)
+    if mapper is None:
+        raise TypeError(f"{model.__name__} is not a table model")
+    return cast(Table, mapper.local_table)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import Image, IngestBatch, QuarantineEntry
@@ -67,7 +67,7 @@ def images(url: str, f: GalleryFilter = GalleryFilter()) -> list[dict]:
         query = query.where(Image.width >= f.min_width)
     if f.min_height:
         query = query.where(Image.height >= f.min_height)
-    query = query.order_by(Image.id).offset(f.offset)
+    query = query.order_by(col(Image.id)).offset(f.offset)
     if f.limit:
         query = query.limit(f.limit)
     with db.session(url) as s:
@@ -75,7 +75,7 @@ def images(url: str, f: GalleryFilter = GalleryFilter()) -> list[dict]:
 
 
 def quarantine(url: str, batch_id: int | None = None) -> list[dict]:
-    query = select(QuarantineEntry).order_by(QuarantineEntry.id)
+    query = select(QuarantineEntry).order_by(col(QuarantineEntry.id))
     if batch_id is not None:
         query = query.where(QuarantineEntry.batch_id == batch_id)
     with db.session(url) as s:
@@ -84,15 +84,15 @@ def quarantine(url: str, batch_id: int | None = None) -> list[dict]:
 
 def batches(url: str) -> list[dict]:
     with db.session(url) as s:
-        return [_plain(row) for row in s.exec(select(IngestBatch).order_by(IngestBatch.id)).all()]
+        return [_plain(row) for row in s.exec(select(IngestBatch).order_by(col(IngestBatch.id))).all()]
 
 
 def label_counts(url: str) -> list[dict]:
     """Images per source, label and status: the per-class table people check after an ingest."""
     query = (
         select(Image.source, Image.label, Image.status, func.count())
-        .group_by(Image.source, Image.label, Image.status)
-        .order_by(Image.source, Image.label, Image.status)
+        .group_by(col(Image.source), col(Image.label), col(Image.status))
+        .order_by(col(Image.source), col(Image.label), col(Image.status))
     )
     with db.session(url) as s:
         return [
@@ -161,12 +161,15 @@ def measure_quality(settings: Settings, chunk: int = 500) -> dict:
     while True:
         with db.session(settings.catalog_url) as s:
             rows = s.exec(
-                select(Image).where(Image.sharpness.is_(None), Image.id > last_id).order_by(Image.id).limit(chunk)
+                select(Image)
+                .where(col(Image.sharpness).is_(None), col(Image.id) > last_id)
+                .order_by(col(Image.id))
+                .limit(chunk)
             ).all()
             if not rows:
                 break
             for row in rows:
-                last_id = row.id
+                last_id = row.id or 0
                 if not store.has(row.sha256):
                     report["missing"] += 1
                     continue

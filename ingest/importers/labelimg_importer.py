@@ -24,8 +24,8 @@ def parse_voc(name: str, data: bytes, embedded: dict[str, bytes]) -> list[Annota
         box = obj.find("bndbox")
         if box is None:
             raise ValueError("an <object> has no <bndbox>")
-        coords = tuple(float(box.findtext(tag)) for tag in ("xmin", "ymin", "xmax", "ymax"))
-        out.append(Annotation(image, (obj.findtext("name") or "").strip(), coords))
+        xmin, ymin, xmax, ymax = (float(box.findtext(tag)) for tag in ("xmin", "ymin", "xmax", "ymax"))
+        out.append(Annotation(image, (obj.findtext("name") or "").strip(), (xmin, ymin, xmax, ymax)))
     return out
 
 

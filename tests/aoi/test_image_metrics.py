@@ -1,4 +1,5 @@
 import io
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -78,12 +79,24 @@ def _jpeg(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
+class Quality(NamedTuple):
+    sharpness: float
+    smear: float
+
+
+def quality_of(image: Image.Image) -> Quality:
+    """Sharpness and smear of the image saved as JPEG; both exist for the images these tests draw."""
+    m = measure(_jpeg(image))
+    assert m.sharpness is not None and m.smear is not None
+    return Quality(m.sharpness, m.smear)
+
+
 @pytest.mark.parametrize("size", [(200, 200), (640, 480)])
 def test_sharpness_falls_as_the_image_blurs(size):
     for seed in range(3):
         sharp = Image.fromarray(board(size=size, seed=seed))
         values = [
-            measure(_jpeg(sharp.filter(ImageFilter.GaussianBlur(sigma)) if sigma else sharp)).sharpness
+            quality_of(sharp.filter(ImageFilter.GaussianBlur(sigma)) if sigma else sharp).sharpness
             for sigma in (0, 1, 2, 4)
         ]
         assert values == sorted(values, reverse=True) and values[1] < 0.8 * values[0], values
@@ -100,7 +113,7 @@ def test_smear_rises_with_a_smeared_patch_and_an_out_of_focus_dust_blot():
         # dust on the optics: out of focus, it veils and softens what lies under it, with a soft rim
         veiled = Image.blend(clean.filter(ImageFilter.GaussianBlur(4)), Image.new("L", clean.size, 120), 0.5)
         dusty = Image.composite(veiled, clean, mask.filter(ImageFilter.GaussianBlur(8)))
-        base, smear, dust = (measure(_jpeg(image)) for image in (clean, smeared, dusty))
+        base, smear, dust = (quality_of(image) for image in (clean, smeared, dusty))
         assert base.smear == 0.0  # sharp traces on a flat board: no soft edges at all
         assert 0.1 < smear.smear <= 0.25, smear.smear  # at most the share of the image the smear covers
         assert 0.0 < dust.smear < smear.smear, dust.smear
@@ -112,12 +125,14 @@ def test_an_image_soft_all_over_is_unsharp_not_smeared_and_a_smear_on_it_still_s
     counts what is softer than the rest of the image."""
     for seed in range(2):
         small = Image.fromarray(board(size=(100, 100), seed=seed))
-        crisp, soft = (measure(_jpeg(small.resize((200, 200), f))) for f in (Image.NEAREST, Image.BILINEAR))
+        crisp, soft = (
+            quality_of(small.resize((200, 200), f)) for f in (Image.Resampling.NEAREST, Image.Resampling.BILINEAR)
+        )
         assert soft.sharpness < 0.3 * crisp.sharpness and soft.smear == crisp.smear == 0.0
-        upscaled = small.resize((200, 200), Image.BILINEAR)
+        upscaled = small.resize((200, 200), Image.Resampling.BILINEAR)
         smeared = upscaled.copy()
         smeared.paste(upscaled.crop((40, 40, 140, 140)).filter(ImageFilter.GaussianBlur(4)), (40, 40))
-        assert measure(_jpeg(smeared)).smear > 0.1
+        assert quality_of(smeared).smear > 0.1
 
 
 def test_quality_metrics_are_deterministic_and_of_a_gray_and_a_colour_copy_alike():

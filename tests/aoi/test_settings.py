@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from aoi.settings import Settings, env_var_names
 from cli import app
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 
 def test_defaults_put_all_state_under_home(settings, aoi_home):

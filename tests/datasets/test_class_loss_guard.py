@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from sqlmodel import col
 
 from aoi.catalog import db
 from aoi.catalog.models import DatasetVersion, Image, ImageStatus
 from datasets.versions import ClassLossError, DatasetError, build, describe
-from tests.datasets.test_versions import add_images
+from tests.datasets.helpers import add_images
 
 
 def exclude(url: str, label: str, n: int) -> None:
     with db.session(url) as s:
-        for image in s.query(Image).filter(Image.label == label).order_by(Image.id).limit(n):
+        for image in s.query(Image).filter(Image.label == label).order_by(col(Image.id)).limit(n):
             image.status = ImageStatus.excluded
             s.add(image)
         s.commit()

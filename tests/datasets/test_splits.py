@@ -22,7 +22,7 @@ def test_ratio_parsing():
 def test_splits_keep_groups_together_follow_the_ratio_and_repeat_with_the_seed():
     data = rows()
     splits = assign_splits(data, (0.8, 0.1, 0.1), seed=7)
-    by_group = {}
+    by_group: dict[str, set[str]] = {}
     for row in data:
         by_group.setdefault(row.group, set()).add(splits[row.image_id])
     assert all(len(s) == 1 for s in by_group.values()), "a group was split"

@@ -11,26 +11,7 @@ from aoi.catalog.models import Image, ImageStatus
 from aoi.image_metrics import measure
 from aoi.store import sha256_of
 from datasets.versions import DatasetError, build, describe, list_versions, manifest, register_blind
-from ingest import records
-from ingest.candidate import Candidate
-from ingest.pipeline import Measured
-from tests.helpers import image_bytes
-
-
-def add_images(url: str, n_groups: int, *, source="gray", seed=0, name="img") -> int:
-    """n_groups source images with 3 crops each (PASS, OPEN, SHORT); returns the batch id."""
-    batch = records.open_batch(url, "folder", f"/in/{seed}", {"source": source})
-    items = []
-    for g in range(n_groups):
-        for k, label in enumerate(("PASS", "OPEN", "SHORT")):
-            data = image_bytes(size=(8, 8), seed=seed * 100_000 + g * 3 + k)
-            c = Candidate(
-                file=f"{name}_{g:03d}_{k}.png", origin=f"/in/{seed}/{g}/{k}", label=label, group_key=f"src:{seed}:{g}"
-            )
-            items.append(Measured(c, data, sha256_of(data), measure(data)))
-    records.record_chunk(url, batch, items, [], source)
-    records.close_batch(url, batch, {})
-    return batch
+from tests.datasets.helpers import add_images
 
 
 def shas(url, name, splits=None):
@@ -40,7 +21,7 @@ def shas(url, name, splits=None):
 def test_build_freezes_a_group_aware_version_with_a_cleaning_table(catalog_url):
     add_images(catalog_url, 40)
     with db.session(catalog_url) as s:  # one excluded image: the cleaning table must show it
-        image = s.get(Image, 1)
+        image = db.get_row(s, Image, 1)
         image.status = ImageStatus.excluded
         s.add(image)
         s.commit()
@@ -59,7 +40,7 @@ def test_build_freezes_a_group_aware_version_with_a_cleaning_table(catalog_url):
     }
     rows = manifest(catalog_url, "g-v1")
     assert len(rows) == v["images"] == 90
-    groups = {}
+    groups: dict[str, set[str]] = {}
     for r in rows:
         groups.setdefault(r["group"], set()).add(r["split"])
     assert all(len(s) == 1 for s in groups.values())

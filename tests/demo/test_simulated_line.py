@@ -48,7 +48,7 @@ def test_each_part_has_its_own_tone_on_each_machine(tmp_path):
     assert as_shot == simulated_line.shot(machine.for_part(capture["part_no"], "PCB-10"), source)
     assert as_shot != simulated_line.shot(machine, source)
 
-    by_machine = {}
+    by_machine: dict[str, list] = {}
     for c in line["captures"]:
         data = (tmp_path / "line" / c["path"]).read_bytes()
         by_machine.setdefault(c["machine_id"], []).append(

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from aoi.settings import Settings
-from tests.flows.test_ingest_flow import aoi, ingest
+from tests.flows.helpers import aoi, ingest
 from tests.helpers import class_folder
 from training import runs, steps
 from training.loop import fit

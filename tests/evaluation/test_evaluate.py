@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import Evaluation, Image
 from tests.evaluation.models import gray_data, trained_model
-from tests.flows.test_ingest_flow import aoi
+from tests.flows.helpers import aoi
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -25,7 +25,7 @@ def _shoot_on(settings, machine: str, part: str, labels: set[str]) -> set[str]:
     """Record ``machine`` and ``part`` on the catalog's images of ``labels`` (as ``aoi ingest --machine --part``
     would have); the others keep none, as the public sets have none. Returns their content hashes."""
     with db.session(settings.catalog_url) as s:
-        rows = s.exec(select(Image).where(Image.label.in_(labels))).all()
+        rows = s.exec(select(Image).where(col(Image.label).in_(labels))).all()
         for row in rows:
             row.machine_id, row.part_no = machine, part
             s.add(row)

@@ -234,7 +234,7 @@ def test_rolling_tone_statistics_per_machine_and_day():
 
 def test_tone_statistics_from_the_catalog_reach_the_online_store(settings, tmp_path, prefect_api):
     from features.tone_stats import write_source
-    from tests.flows.test_ingest_flow import ingest
+    from tests.flows.helpers import ingest
     from tests.helpers import class_folder
 
     folder = class_folder(tmp_path / "caps", {"Spur": 6}, fmt="JPEG")
@@ -269,7 +269,7 @@ def test_tone_statistics_from_the_catalog_reach_the_online_store(settings, tmp_p
 
 
 def test_the_features_flow_refreshes_tone_statistics_and_keeps_camera_params(settings, tmp_path, prefect_api):
-    from tests.flows.test_ingest_flow import aoi, ingest
+    from tests.flows.helpers import aoi, ingest
     from tests.helpers import class_folder
 
     files = sorted(class_folder(tmp_path / "caps", {"Spur": 3}, fmt="JPEG").rglob("*.jpg"))

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 import pytest
-from typer.testing import CliRunner
 
-from cli import app
-from tests.flows.test_ingest_flow import aoi, ingest
-from tests.flows.test_validate_flow import vrs_images
+from tests.flows.helpers import aoi, ingest, manifest, vrs_images
 from tests.helpers import mini_deeppcb
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-
-def manifest(name: str) -> list[dict]:
-    result = CliRunner().invoke(app, ["dataset", "manifest", name])
-    assert result.exit_code == 0, result.stderr
-    return list(csv.DictReader(io.StringIO(result.stdout)))
 
 
 def test_build_with_a_spec_leaves_out_excluded_images_and_blind_ones(settings, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -12,23 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from aoi.catalog.queries import GalleryFilter, batches, images, quarantine, store_check
-from cli import app
+from tests.flows.helpers import aoi, ingest
 from tests.helpers import bad_corpus, class_folder, image_bytes, labelme_zip, write, zip_bomb
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-
-def aoi(*args: str, code: int = 0) -> dict | list:
-    result = CliRunner().invoke(app, [*args, "--json"])
-    assert result.exit_code == code, f"{result.stdout}\n{result.stderr}\n{result.exception!r}"
-    return json.loads(result.stdout)
-
-
-def ingest(path: Path, *options: str, code: int = 0) -> dict:
-    return aoi("ingest", str(path), "--no-progress", *options, code=code)
 
 
 def tree(root: Path, skip: Path) -> dict[str, int]:
@@ -89,9 +77,9 @@ def test_an_archive_member_that_escapes_is_quarantined_and_nothing_lands_outside
 
 def test_ingest_writes_the_catalog_on_postgresql(monkeypatch, aoi_home, pg_database, tmp_path):
     monkeypatch.setenv("AOI_DB_URL", pg_database)
-    from tests.conftest import _fresh_settings
+    from tests.helpers import fresh_settings
 
-    settings = _fresh_settings()
+    settings = fresh_settings()
     class_folder(tmp_path / "in", {"Spur": 3, "Open_circuit": 2})
     assert ingest(tmp_path / "in")["added"] == 5
     assert ingest(tmp_path / "in")["added"] == 0

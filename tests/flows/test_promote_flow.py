@@ -18,7 +18,7 @@ from aoi.catalog import db
 from aoi.catalog.models import Approval
 from promotion import approval, stages
 from tests.evaluation.models import gray_data, trained_model
-from tests.flows.test_ingest_flow import aoi
+from tests.flows.helpers import aoi
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
 AOI = str(Path(sys.executable).with_name("aoi"))

@@ -5,19 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.flows.test_ingest_flow import aoi, ingest
+from tests.flows.helpers import aoi, gray_dataset
 from tests.helpers import class_folder
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-GRAY_FOLDERS = {
-    "PASS": 6,
-    "Open_circuit": 6,
-    "Short": 6,
-    "Mouse_bite": 6,
-    "Spur": 6,
-    "Spurious_copper": 6,
-    "Pin_hole": 6,
-}
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +17,6 @@ def ray_session():
     import ray
 
     ray.shutdown()
-
-
-def gray_dataset(tmp_path, name="g-v1", folders=GRAY_FOLDERS, split="1:1:0") -> dict:
-    ingest(class_folder(tmp_path / "gray", folders), "--source", "gray")
-    return aoi("dataset", "build", name, "--source", "gray", "--seed", "1", "--split", split)
 
 
 def test_bad_requests_are_refused_before_any_worker_starts(settings, tmp_path):

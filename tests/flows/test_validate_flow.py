@@ -5,20 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.flows.test_ingest_flow import aoi, ingest
+from tests.flows.helpers import IN_SPEC, aoi, ingest, vrs_images
 from tests.helpers import encode, write
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-IN_SPEC = (175, 163, 140)  # brightness ~164, R-G 12, R-B 35, G-B 23, B diff 29: inside the VRS capture spec
-
-
-def vrs_images(folder, n: int, scale: float = 1.0, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        arr = np.clip(np.array(IN_SPEC) * scale + rng.normal(0, 2, (48, 48, 3)), 0, 255).astype(np.uint8)
-        write(folder / "Spur" / f"vrs_{seed}_{i}.jpg", encode(arr, fmt="JPEG", mode="RGB"))
-    return folder
 
 
 def test_images_pushed_out_of_spec_are_excluded_with_the_check_named_and_can_be_restored(settings, tmp_path):

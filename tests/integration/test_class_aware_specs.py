@@ -15,7 +15,7 @@ from PIL import Image
 
 from demo.public_sets import DEMO_COLOR_SPEC
 from demo.simulated_line import SimulatedMachine
-from tests.flows.test_ingest_flow import aoi, ingest
+from tests.flows.helpers import aoi, ingest
 from tests.helpers import write
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
@@ -24,16 +24,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
 @pytest.fixture(scope="module")
 def pku(prefect_api, datasets_dir, tmp_path_factory):
     """A module-wide AOI_HOME holding the PKU crops, ingested once: (settings, batch id)."""
-    from tests.conftest import _forget_settings, _fresh_settings
+    from tests.helpers import forget_settings, fresh_settings
 
     home = tmp_path_factory.mktemp("class-aware") / "aoi_home"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AOI_HOME", str(home))
         mp.delenv("AOI_DB_URL", raising=False)
-        settings = _fresh_settings()
+        settings = fresh_settings()
         batch = ingest(datasets_dir / "pku-pcb-roi", "--source", "color")["batch_id"]
         yield settings, batch
-        _forget_settings()
+        forget_settings()
 
 
 def kept_share(settings, spec_key: str, scope: str) -> tuple[dict[str, float], dict[int, list[str]]]:

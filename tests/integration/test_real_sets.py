@@ -11,8 +11,7 @@ import pytest
 from aoi.catalog.queries import label_counts, quarantine
 from aoi.image_metrics import TONE_FIELDS, measure
 from aoi.labels import LabelMap
-from tests.flows.test_dataset_flow import manifest
-from tests.flows.test_ingest_flow import aoi, ingest
+from tests.flows.helpers import aoi, ingest, manifest
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
 
@@ -29,7 +28,8 @@ def test_pku_colour_crops_ingest_as_2953_labelled_colour_images_in_6_labels(sett
 
 def _boxes_by_type(pcbdata: Path) -> tuple[Counter, Counter]:
     """Boxes per DeepPCB type in every annotation file, and those of images known to be unusable."""
-    total, quirky = Counter(), Counter()
+    total: Counter[int] = Counter()
+    quirky: Counter[int] = Counter()
     for txt in pcbdata.glob("group*/*_not/*.txt"):
         for line in txt.read_text().split("\n"):
             if line.strip():

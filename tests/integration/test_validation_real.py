@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.flows.test_ingest_flow import aoi, ingest
+from tests.flows.helpers import aoi, ingest
 from tests.helpers import write
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]

@@ -16,28 +16,7 @@ from aoi.preprocess import ToneCalibration
 from aoi.settings import MonitoringSettings
 from monitoring import check, frames, policy
 from monitoring.drift import Comparison, compare, compared_numeric
-from tests.monitoring.conftest import dimmed
-
-
-def synthetic(n: int, seed: int, brightness: float = 150.0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    r, g, b = (rng.normal(m, 8, n) for m in (brightness + 10, brightness, brightness - 25))
-    frame = pd.DataFrame(
-        {
-            "mean_r": r,
-            "mean_g": g,
-            "mean_b": b,
-            "brightness": 0.299 * r + 0.587 * g + 0.114 * b,
-            "jpeg_quality": 95.0,
-            "bytes_per_pixel": rng.normal(0.5, 0.05, n),
-            "confidence": rng.beta(30, 1, n),
-            "model_label": rng.choice(["SHORT", "OPEN", "SPUR"], n),
-            "unknown": rng.random(n) < 0.05,
-            "sharpness": rng.lognormal(np.log(5000), 0.6, n),
-            "smear": rng.beta(1, 60, n),
-        }
-    )
-    return dimmed(frame, 1.0)
+from tests.monitoring.helpers import dimmed, synthetic
 
 
 def blurred(frame: pd.DataFrame, focus: float) -> pd.DataFrame:
@@ -88,7 +67,7 @@ def test_reference_images_without_an_answer_count_for_tone_only():
 
 def test_an_unknown_rate_rise_alone_is_drift_when_chance_cannot_explain_it():
     config = MonitoringSettings(max_unknown_rise=0.1)
-    columns = {c: {} for c in frames.MONITORED}
+    columns: dict[str, dict] = {c: {} for c in frames.MONITORED}
 
     def unknown(rate: float, samples: int, reference_rate: float = 0.05) -> Comparison:
         return Comparison(samples, ["unknown"], 1 / 13, rate, reference_rate, columns, reference_answers=400)

@@ -1,7 +1,7 @@
-"""The line's own images are not drift (issue 19): real PKU crops, cleaned by a class-blind tone spec (mean ± 1.5σ
-over all crops, as the demo derived it: it removes most MISSING_HOLE crops), a small colour model in production,
-then the crops sent unchanged over HTTP from a machine the system has never seen, and the same crops at 80%
-light from another, each window checked by `aoi monitor`."""
+"""The line's own images are not drift (docs/measurements.md#new-boards-alarm): real PKU crops, cleaned by a
+class-blind tone spec (mean ± 1.5σ over all crops, as the demo derived it: it removes most MISSING_HOLE crops), a
+small colour model in production, then the crops sent unchanged over HTTP from a machine the system has never
+seen, and the same crops at 80% light from another, each window checked by `aoi monitor`."""
 
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ from starlette.testclient import TestClient
 
 from aoi.catalog.models import utcnow
 from tests.evaluation.models import trained_model
-from tests.flows.test_ingest_flow import aoi, ingest
-from tests.serving.conftest import promote
-from tests.serving.test_service import KEY, logged
+from tests.flows.helpers import aoi, ingest
+from tests.serving.helpers import KEY, logged, promote
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
 

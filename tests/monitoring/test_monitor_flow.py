@@ -7,15 +7,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import DriftCheck, DriftEpisode
 from monitoring import frames
 from tests.evaluation.models import GRAY, gray_data, trained_model
-from tests.flows.test_ingest_flow import aoi
-from tests.monitoring.conftest import T0, log_answers
-from tests.serving.conftest import promote
+from tests.flows.helpers import aoi
+from tests.monitoring.helpers import T0, log_answers
+from tests.serving.helpers import promote
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
 SMALL = {"MONITORING__MIN_SAMPLES": 60, "MONITORING__MIN_MACHINE_SAMPLES": 30, "MONITORING__WORK_POOL": "aoi-test-pool"}
@@ -111,8 +111,8 @@ def test_one_drift_episode_triggers_one_retraining(production):
     assert len(retrain_runs()) == 2, "a new episode, a new retraining"
 
     with db.session(settings.catalog_url) as s:
-        checks = s.exec(select(DriftCheck).order_by(DriftCheck.id)).all()
-        episodes = s.exec(select(DriftEpisode).order_by(DriftEpisode.id)).all()
+        checks = s.exec(select(DriftCheck).order_by(col(DriftCheck.id))).all()
+        episodes = s.exec(select(DriftEpisode).order_by(col(DriftEpisode.id))).all()
     assert [c.drift for c in checks] == [False, True, True, True, False, True]
     assert [e.closed_at is not None for e in episodes] == [True, False] and episodes[1].open_kind == "gray"
     assert checks[1].machines["m2"]["drift"] is True and checks[1].report_path.endswith(".html")

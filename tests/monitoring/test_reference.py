@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import update
+from sqlmodel import col
 
 from aoi.catalog import db
 from aoi.catalog.models import Image, ImageStatus
 from monitoring import frames
-from tests.flows.test_ingest_flow import aoi, ingest
+from tests.flows.helpers import aoi, ingest
 from tests.helpers import class_folder
 
 
@@ -21,7 +22,7 @@ def test_the_reference_is_every_labelled_image_of_the_source_cleaned_or_not(sett
     with db.get_engine(settings.catalog_url).begin() as connection:  # as a class-blind tone spec would
         excluded = connection.execute(
             update(Image)
-            .where(Image.file_name.like("%missing_hole%"))
+            .where(col(Image.file_name).like("%missing_hole%"))
             .values(status=ImageStatus.excluded, status_reason="tone")
         ).rowcount
     assert excluded == 6

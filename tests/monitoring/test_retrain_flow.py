@@ -7,9 +7,9 @@ import pytest
 
 from monitoring import retraining
 from tests.evaluation.models import GRAY, gray_data, trained_model
-from tests.flows.test_ingest_flow import aoi
+from tests.flows.helpers import aoi
 from tests.helpers import class_folder
-from tests.serving.conftest import promote
+from tests.serving.helpers import promote
 
 
 def test_without_a_production_model_there_is_nothing_to_retrain(settings):

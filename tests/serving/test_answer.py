@@ -13,7 +13,7 @@ from serving.answer import decide, log_row
 from serving.models import Deployed
 from serving.rules import RulesError, load_rules
 from tests.helpers import board, encode
-from tests.serving.conftest import png
+from tests.serving.helpers import png
 from training.taxonomy import Taxonomy
 from validation.specs import parse_spec
 

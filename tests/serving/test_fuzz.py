@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows.test_ingest_flow import aoi
+from tests.flows.helpers import aoi
 from tests.helpers import free_port
 
 KEY = "fuzz-key-0123456789abcdef"

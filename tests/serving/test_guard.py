@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from aoi.settings import Settings
 from serving.guard import Guard
 from serving.upload import Refused, parse_form, text_problem
-from tests.serving.conftest import png
+from tests.serving.helpers import CT, GOOD, MALFORMED, ODD_AUTHORIZATION, body, image_part, png, text_part
 
 KEY = "guard-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -53,82 +53,6 @@ def guarded(api_key: str | None = KEY, **serving) -> TestClient:
     )
     settings = Settings(api_key=api_key, serving=serving)
     return TestClient(Guard(app, settings))
-
-
-def body(*parts: tuple[bytes, bytes], boundary: bytes = b"b0undary", close: bool = True) -> bytes:
-    out = b"".join(b"--" + boundary + b"\r\n" + headers + b"\r\n\r\n" + content + b"\r\n" for headers, content in parts)
-    return out + (b"--" + boundary + b"--\r\n" if close else b"")
-
-
-def image_part(filename: bytes = b"crop.png", data: bytes | None = None, name: bytes = b"image") -> tuple[bytes, bytes]:
-    return (
-        b'Content-Disposition: form-data; name="' + name + b'"; filename="' + filename + b'"\r\n'
-        b"Content-Type: image/png",
-        png() if data is None else data,
-    )
-
-
-def text_part(name: bytes, value: bytes) -> tuple[bytes, bytes]:
-    return b'Content-Disposition: form-data; name="' + name + b'"', value
-
-
-CT = "multipart/form-data; boundary=b0undary"
-GOOD = body(image_part(), text_part(b"kind", b"gray"), text_part(b"machine_id", "機台-ü1".encode()))
-
-# Hand-made bodies that are not the /classify form; each must be refused with a 4xx and a message.
-MALFORMED = {
-    "truncated": GOOD[:-40],
-    "no closing boundary": body(image_part(), text_part(b"kind", b"gray"), close=False),
-    "closing boundary only": b"--b0undary--\r\n",
-    "empty body": b"",
-    "not multipart at all": b"image=/etc/passwd&kind=gray",
-    "other boundary": body(image_part(), boundary=b"another"),
-    "no headers end": b'--b0undary\r\nContent-Disposition: form-data; name="image"; filename="x.png"',
-    "two images": body(image_part(), image_part(b"other.png")),
-    "image as a URL": body(text_part(b"image", b"http://169.254.169.254/latest/meta-data")),
-    "image as a local path": body(text_part(b"image", b"/etc/passwd")),
-    "image as text": body(text_part(b"image", b"hello")),
-    "no image": body(text_part(b"kind", b"gray")),
-    "empty image": body(image_part(data=b"")),
-    "filename with ../": body(image_part(b"../../etc/cron.d/x.png")),
-    "filename with a backslash path": body(image_part(b"C:\\line\\crop.png")),
-    "filename with NUL": body(image_part(b"crop\x00.png")),
-    "filename with a C1 control": body(image_part("crop\u0085.png".encode())),
-    "very long filename": body(image_part(b"a" * 300 + b".png")),
-    "empty filename": body(image_part(b"")),
-    "filename*": body((b"Content-Disposition: form-data; name=\"image\"; filename*=UTF-8''x.png", png())),
-    "kind as a file": body(image_part(), image_part(b"kind.txt", b"gray", name=b"kind")),
-    "unknown field": body(image_part(), text_part(b"callback_url", b"http://x")),
-    "field twice": body(image_part(), text_part(b"kind", b"gray"), text_part(b"kind", b"color")),
-    "unknown kind": body(image_part(), text_part(b"kind", b"blue")),
-    "NUL in machine_id": body(image_part(), text_part(b"machine_id", b"aoi-1\x00")),
-    "ESC in part_no": body(image_part(), text_part(b"part_no", b"\x1b[31mP-1")),
-    "C1 control in upstream_code": body(image_part(), text_part(b"upstream_code", "SHORT\u009b".encode())),
-    "zero-width space in machine_id": body(image_part(), text_part(b"machine_id", "aoi\u200b1".encode())),
-    "bidi override in machine_id": body(image_part(), text_part(b"machine_id", "\u202eaoi-1".encode())),
-    "line separator in part_no": body(image_part(), text_part(b"part_no", "P\u20281".encode())),
-    "not UTF-8 machine_id": body(image_part(), text_part(b"machine_id", b"\xff\xfeaoi")),
-    "machine_id over 64": body(image_part(), text_part(b"machine_id", b"m" * 65)),
-    "JSON-escaped NUL in machine_id": body(image_part(), text_part(b"machine_id", b'"aoi\\u0000"')),
-    "JSON-escaped ESC in part_no": body(image_part(), text_part(b"part_no", b'"\\u001b[2J"')),
-    "JSON object as machine_id": body(image_part(), text_part(b"machine_id", b'{"$ne": 1}')),
-    "JSON list as kind": body(image_part(), text_part(b"kind", b'["gray"]')),
-    "JSON-quoted unknown kind": body(image_part(), text_part(b"kind", b'"blue"')),
-    "null then a value": body(image_part(), text_part(b"part_no", b"null"), text_part(b"part_no", b"P-1")),
-    "text field as JSON": body(
-        image_part(), (b'Content-Disposition: form-data; name="kind"\r\nContent-Type: application/json', b'"gray"')
-    ),
-    "base64 transfer encoding": body(
-        (
-            b'Content-Disposition: form-data; name="image"; filename="x.png"\r\nContent-Transfer-Encoding: base64',
-            b"iVBORw0KGgo=",
-        )
-    ),
-    "header without colon": body((b'Content-Disposition: form-data; name="image"; filename="x.png"\r\nbroken', png())),
-    "not form-data": body((b'Content-Disposition: attachment; name="image"; filename="x.png"', png())),
-    "no field name": body((b'Content-Disposition: form-data; filename="x.png"', png())),
-    "NUL in a header": body((b'Content-Disposition: form-data; name="image"; filename="x.png"\x00', png())),
-}
 
 
 @pytest.mark.parametrize("case", MALFORMED)
@@ -250,24 +174,6 @@ def test_query_parameters_are_plain_text_too():
         ):
             answer = client.get(f"/machine_params?{query}", headers=AUTH)
             assert answer.status_code == 400 and answer.json()["error"], (query, answer.text)
-
-
-ODD_AUTHORIZATION = [
-    b"",
-    b"Bearer",
-    b"Bearer ",
-    b"bearer",
-    b"Basic " + KEY.encode(),
-    KEY.encode(),
-    b"Bearer  " + KEY.encode() + b"x",
-    b"Bearer " + "ü".encode(),
-    b"Bearer \xff\xfe",
-    b"Bearer " + KEY.encode()[:-1],
-    b"Bearer " + b"k" * 8000,
-    b"Bearer\t" + KEY.encode() + b"\x7f",
-    "Bearer 鍵".encode(),
-    b"Bearer %s" % KEY.encode() + b" extra",
-]
 
 
 def test_odd_credentials_are_a_401_with_a_message_never_an_error():

@@ -10,10 +10,9 @@ import psutil
 import pytest
 
 from tests.evaluation.models import trained_model
-from tests.flows.test_ingest_flow import aoi
+from tests.flows.helpers import aoi
 from tests.helpers import free_port
-from tests.serving.conftest import png, promote
-from tests.serving.test_service import logged
+from tests.serving.helpers import logged, png, promote
 
 REQUESTS, CONCURRENCY = 5000, 32
 

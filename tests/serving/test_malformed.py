@@ -20,11 +20,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import _fresh_settings
-from tests.flows.test_ingest_flow import aoi
-from tests.helpers import free_port, image_bytes
-from tests.serving.conftest import png
-from tests.serving.test_guard import CT, GOOD, MALFORMED, ODD_AUTHORIZATION, body, image_part, text_part
+from tests.flows.helpers import aoi
+from tests.helpers import free_port, fresh_settings, image_bytes
+from tests.serving.helpers import CT, GOOD, MALFORMED, ODD_AUTHORIZATION, body, image_part, png, text_part
 
 pytestmark = pytest.mark.slow
 
@@ -40,15 +38,15 @@ def served(tmp_path_factory):
         env.setenv("AOI_HOME", str(home))
         env.setenv("AOI_API_KEY", KEY)
         env.setenv("AOI_SERVING__PORT", str(free_port()))
-        _fresh_settings()
+        fresh_settings()
         started = aoi("serve", "--background", "--json")
         try:
             yield started["url"], Path(started["log"])
         finally:
             from serving.process import stop
 
-            stop(_fresh_settings(), timeout_s=5)  # nothing to flush here: no need to wait for a slow exit
-    _fresh_settings()
+            stop(fresh_settings(), timeout_s=5)  # nothing to flush here: no need to wait for a slow exit
+    fresh_settings()
 
 
 def _png(mode: str, size: int = 32, **kw) -> bytes:

@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,41 +19,10 @@ from aoi.catalog import db
 from aoi.catalog.models import Prediction
 from aoi.settings import Settings
 from serving.predlog import NotLogged, PredictionLog
+from tests.serving.helpers import row
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # not from tests.conftest: the child imports this module, and
 # importing the conftest clears the AOI_* environment it is given
-
-
-def row(i: int, **changes) -> dict:
-    tone = dict.fromkeys(
-        ("brightness", "mean_r", "mean_g", "mean_b", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff"), 1.0
-    )
-    return {
-        "request_id": f"req{i:06d}",
-        "at": datetime.now(UTC),
-        "latency_ms": 1.0,
-        "kind": "gray",
-        "model_version": "gray-r1",
-        "machine_id": "m1",
-        "part_no": None,
-        "upstream_code": None,
-        "sha256": "0" * 64,
-        "label": "PASS",
-        "coarse_label": "PASS",
-        "model_label": "PASS",
-        "confidence": 0.99,
-        "unknown": False,
-        "route": "FINAL",
-        "rule": None,
-        **tone,
-        "format": "PNG",
-        "jpeg_quality": None,
-        "bytes_per_pixel": 1.0,
-        "width": 32,
-        "height": 32,
-        "in_spec": None,
-        **changes,
-    }
 
 
 def logged_ids(url: str) -> list[str]:
@@ -225,7 +193,7 @@ CHILD = """
 import sys
 from aoi.settings import Settings
 from serving.predlog import PredictionLog
-from tests.serving.test_predlog import row
+from tests.serving.helpers import row
 
 log = PredictionLog(Settings(home=sys.argv[1], db_url=sys.argv[2])).start()
 for phase in sys.stdin:
@@ -354,9 +322,9 @@ def test_a_served_worker_killed_with_the_catalog_locked_loses_no_acknowledged_an
     import httpx
     import psutil
 
-    from tests.flows.test_ingest_flow import aoi
+    from tests.flows.helpers import aoi
     from tests.helpers import free_port
-    from tests.serving.conftest import png
+    from tests.serving.helpers import png
 
     settings = configure(SERVING__PORT=free_port(), SERVING__LOG_FLUSH_S=0.1)
     url = settings.catalog_url
@@ -406,7 +374,7 @@ def test_the_service_refuses_an_answer_it_cannot_journal_and_shows_the_log_in_de
     import asyncio
 
     from serving.service import Classifier
-    from tests.serving.conftest import png
+    from tests.serving.helpers import png
 
     settings = configure(SERVING__LOG_MAX_PENDING=3, SERVING__LOG_FLUSH_S=0.05)
     untrained_gray_production(settings)

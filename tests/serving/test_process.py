@@ -19,9 +19,8 @@ import psutil
 import pytest
 
 from serving import process
-from tests.conftest import REPO_ROOT
-from tests.flows.test_ingest_flow import aoi
-from tests.helpers import free_port
+from tests.flows.helpers import aoi
+from tests.helpers import REPO_ROOT, free_port
 
 # A stand-in service: starts a child (a worker) in its own group, writes both pids, and waits.
 SERVICE = textwrap.dedent("""
@@ -162,16 +161,16 @@ def test_an_empty_key_is_a_one_line_error_not_an_open_service(configure):
     from typer.testing import CliRunner
 
     from cli import app
-    from tests.conftest import _forget_settings
+    from tests.helpers import forget_settings
 
     for key in ("", "  ", "tiny-k3y"):
         os.environ["AOI_API_KEY"] = key  # configure() would build the (invalid) settings itself
-        _forget_settings()
+        forget_settings()
         try:
             result = CliRunner().invoke(app, ["serve", "--json"])
         finally:
             del os.environ["AOI_API_KEY"]
-            _forget_settings()
+            forget_settings()
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
         assert "AOI_API_KEY" in json.loads(result.stdout)["error"] and (not key.strip() or key not in result.stdout)
 

@@ -10,32 +10,14 @@ import time
 import bentoml
 import pytest
 from PIL import Image
-from sqlmodel import select
 from starlette.testclient import TestClient
 
-from aoi.catalog import db
-from aoi.catalog.models import Prediction
 from promotion import stages
 from serving.trial import line_trial
 from tests.evaluation.models import trained_model
-from tests.flows.test_ingest_flow import aoi, ingest
+from tests.flows.helpers import aoi, ingest
 from tests.helpers import free_port
-from tests.serving.conftest import png, promote
-
-KEY = "line-key-0123456789abcdef"
-
-
-def logged(settings, timeout_s: float = 10) -> list[Prediction]:
-    """The prediction log, once it stops growing (it is written off the request path)."""
-    rows, deadline = [], time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with db.session(settings.catalog_url) as s:
-            now = s.exec(select(Prediction).order_by(Prediction.id)).all()
-        if now and len(now) == len(rows):
-            return now
-        rows = now
-        time.sleep(0.6)
-    return rows
+from tests.serving.helpers import KEY, logged, png, promote
 
 
 def post(client, data: bytes | None = None, key: str | None = KEY, **form):
@@ -214,7 +196,7 @@ def test_a_request_from_a_calibrated_machine_is_calibrated(settings, tmp_path, b
     """/classify applies the machine's colour calibration from the online store, and says so."""
     from demo.simulated_line import reference_machine
     from serving.service import Classifier
-    from tests.features.test_calibration import SHIFTED, T0, board, write_line
+    from tests.features.helpers import SHIFTED, T0, board, write_line
 
     ref = reference_machine(settings.features.reference_machine)
     write_line(tmp_path, {"ref": (ref, T0), "first": (SHIFTED, T0)})

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows.test_ingest_flow import aoi
-from tests.flows.test_train_flow import gray_dataset
+from tests.flows.helpers import aoi, gray_dataset
 from tests.processes import CLUSTER_ENV, loopback_ray
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from aoi.preprocess import Preprocessing
-from tests.training.test_training_core import tiny_dataset
+from tests.training.helpers import tiny_dataset
 from training.loop import LoopConfig
 from training.progress import TrainingProgress
 from training.taxonomy import Taxonomy

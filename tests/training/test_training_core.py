@@ -8,8 +8,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from aoi.preprocess import Preprocessing, ToneCalibration, decode, preprocess, to_tensor
-from aoi.store import ImageStore
 from tests.helpers import encode
+from tests.training.helpers import tiny_dataset
 from training.data import Augment, BalancedSampler, ManifestDataset
 from training.loop import LoopConfig, fit, native_mixed_precision
 from training.model import ModelError, build_model
@@ -65,22 +65,6 @@ def test_models_build_for_each_architecture_and_refuse_unknown_ones():
         build_model("vgg99", 3)
 
 
-def tiny_dataset(tmp_path, n=40):
-    """Two 'classes' a small network learns in a few epochs: a bright square top-left or bottom-right."""
-    store = ImageStore(tmp_path / "store", fsync=False)
-    rng = np.random.default_rng(0)
-    items = []
-    for i in range(n):
-        arr = rng.integers(0, 40, (32, 32), dtype=np.uint8)
-        label = ("PASS", "OPEN")[i % 2]
-        if label == "PASS":
-            arr[2:12, 2:12] = 230
-        else:
-            arr[20:30, 20:30] = 230
-        items.append((store.put(encode(arr, fmt="PNG")), label))
-    return store, items
-
-
 def fit_tiny(tmp_path, model, report=lambda *_: None, amp: bool | None = False) -> list[dict]:
     """``fit`` for 4 epochs on ``tiny_dataset``: 30 training images drawn 24 per class, 10 valid."""
     store, items = tiny_dataset(tmp_path)
@@ -118,7 +102,7 @@ def test_mixed_precision_trains_in_bfloat16_on_a_cpu_and_says_so(tmp_path, amp):
     """amp=None follows the CPU's bfloat16 support; the layers compute in bfloat16 only in training steps."""
     torch.manual_seed(0)
     model = build_model("resnet18", 2, 1)
-    seen = {}  # training mode -> dtypes of the first layer's output
+    seen: dict[bool, set] = {}  # training mode -> dtypes of the first layer's output
     model.conv1.register_forward_hook(lambda m, i, out: seen.setdefault(m.training, set()).add(out.dtype))
     history = fit_tiny(tmp_path, model, amp=amp)
     expected = native_mixed_precision(torch.device("cpu")) if amp is None else amp

@@ -14,7 +14,7 @@ INFO = {"kind": "gray", "labelled_images": 10, "total_images": 12, "label_kinds"
 
 def _set_driver(settings, run_id: int, **driver) -> None:
     with db.session(settings.catalog_url) as s:
-        run = s.get(TrainingRun, run_id)
+        run = db.get_row(s, TrainingRun, run_id)
         run.config = {**run.config, "driver": {**run.config["driver"], **driver}}
         s.add(run)
         s.commit()

@@ -1,62 +1,110 @@
-"""Demo flow: the system's main job end to end on the public data sets. Each stage an issue adds joins here."""
+"""Demo flow: the system's main job end to end on the public data sets, one flow run with a subflow per stage.
+
+3. ``demo-data-and-models``: ingest every set; derive a colour tone spec from the PKU batch, per class (mean ±
+   2.5σ of each class: the team's one band at ± 1.5σ took a class's content for camera tone); register one dated
+   blind set per source (DeepPCB's official test list; two PKU boards); SIMULATION: shoot PKU crops with 4
+   simulated VRS machines, ingest their reference samples and captures (held out as a blind set), import their
+   camera parameters, run the features flow (tone statistics, colour calibration); build a gray and a colour
+   dataset version (the colour one validated against the spec first); train a gray and a colour model on them
+   with Ray Train (a version that cannot train, e.g. missing a class of the taxonomy, is reported and skipped);
+   calibrate each model's Unknown threshold on its valid split and measure its tone and compression robustness
+   on its blind set; the colour model's accuracy per simulated machine with and without its colour calibration.
+4. ``demo-review``: each model through `aoi promote` (blind tests, gate), approved from the terminal where its
+   gate passed, and compared on its blind sets.
+5. ``demo-serving``: the service started in the background (left running); each production kind answers a line
+   trial over HTTP.
+6. ``demo-lamp-ageing``: the deployments and a worker; one simulated machine's lamp ages in requests to the
+   service; the monitor flags it and starts the retrain deployment.
+
+(Stages 1 and 2, the Prefect server and the public data sets, come before any flow can run: `aoi demo`.)
+``report(stage, result)`` is called as each stage ends and ``say(text)`` for what a stage says while it runs, so
+that the terminal shows each stage's results when it ends; both are left out when the caller wants JSON only.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 
+from aoi.catalog.models import utcnow
 from aoi.settings import get_settings
 from datasets import versions
-from demo import simulated_line
-from demo.public_sets import DEMO_COLOR_SPEC, DEMO_DATASETS, SETS
+from demo import lamp_ageing, review, simulated_line
+from demo.public_sets import (
+    COLOR_SPEC,
+    DEMO_COLOR_SPEC,
+    DEMO_DATASETS,
+    DEMO_LINE_CAPTURES,
+    DEMO_TARGET_ACCURACY,
+    DEMO_TRAINING,
+    PKU_BLIND_BOARDS,
+    SETS,
+)
 from evaluation import evaluate as evaluation
 from evaluation import line_check
+from flows import prefect_server
 from flows.dataset import build_dataset
+from flows.deployments import deploy
 from flows.ingest import ingest
 from flows.line import line
+from flows.monitor import monitor
+from flows.tasks import step
 from flows.train import train
+from promotion import compare, stages
+from serving import models as served_models
+from serving import process, trial
 from training.runs import TrainingError
 from validation.steps import Scope, derive_spec
 
-COLOR_SPEC = "pku-color-tone"
-PKU_BLIND_BOARDS = r"^(11|12)_"  # PKU file names start with the board number: two boards held out
+Report = Callable[[str, dict], None]
+Say = Callable[[str], None]
 
-derive = task(name="derive-spec", cache_policy=NO_CACHE)(derive_spec)
-register_blind = task(name="register-blind-set", cache_policy=NO_CACHE)(versions.register_blind)
-calibrate = task(name="calibrate-unknown-threshold", cache_policy=NO_CACHE)(evaluation.calibrate)
-robustness = task(name="robustness", cache_policy=NO_CACHE)(evaluation.robustness)
-check_line = task(name="check-simulated-line", cache_policy=NO_CACHE)(line_check.check)
-DEMO_LINE_CAPTURES = 100  # per simulated machine
-# Small enough for 2 CPU cores in a few minutes per model; `aoi train` takes bigger settings. Gray test accuracy
-# grows with epochs (2 cores, bfloat16 steps, 600/class, batch 32): 6 epochs 95%, 9 epochs 96.6% in ~240 s,
-# 20 epochs 97.9% in ~490 s. The colour set, with fewer and more distinct classes, reaches 94-98% with 3 x 300.
-DEMO_TRAINING = {
-    "gray": {"epochs": 9, "per_class": 600, "batch_size": 32, "lr": 2e-3, "input_size": 64},
-    # Tone jitter: the gate refuses a colour model that loses over 5 points when one channel is off by 10% (fact 3).
-    "color": {"epochs": 3, "per_class": 300, "batch_size": 64, "input_size": 64, "tone_jitter": 0.12},
-}
-# The Unknown filter's threshold: the least Unknown that keeps 99% of accepted answers right on the valid split.
-DEMO_TARGET_ACCURACY = 0.99
+derive = step(derive_spec, "derive-spec")
+register_blind = step(versions.register_blind, "register-blind-set")
+calibrate = step(evaluation.calibrate, "calibrate-unknown-threshold")
+robustness = step(evaluation.robustness, "robustness")
+check_line = step(line_check.check, "check-simulated-line")
+promote_and_approve = step(review.promote_and_approve, "promote-and-approve")
+compare_on_blind_sets = step(compare.compare, "compare-on-blind-sets")
+start_service = step(process.start_background, "start-service")
+line_trial = step(trial.line_trial, "line-trial")
+register_deployments = step(deploy, "register-deployments")
+start_worker = step(prefect_server.start_worker, "start-worker")
+send_ageing_line = step(lamp_ageing.send, "send-ageing-line")
+
+
+def _quiet(*_args) -> None:
+    """The callbacks' default: nothing printed (``aoi demo --json``)."""
 
 
 @flow(name="demo", log_prints=True)
-def demo(inputs: dict[str, str], progress: bool = True) -> dict:
-    """``inputs``: data set name -> folder.
+def demo(
+    inputs: dict[str, str],
+    ui_url: str = "",
+    progress: bool = True,
+    report: Report | None = None,
+    say: Say | None = None,
+) -> dict:
+    """``inputs``: data set name -> folder; ``ui_url``: the Prefect UI a reviewer would answer in."""
+    report, say = report or _quiet, say or _quiet
+    results = data_and_models(inputs, progress)
+    report("models", results)
+    results["promotion"] = review_models(results["models"], ui_url, say)
+    report("promotion", results["promotion"])
+    results["serving"] = serve(results["blind"], say)
+    report("serving", results["serving"])
+    results["drift"] = lamp_ageing_drift(results["serving"], results["line"], results["promotion"])
+    report("drift", results["drift"])
+    return results
 
-    1. ingest every set; 2. derive a colour tone spec from the PKU batch, per class (mean ± 2.5σ of each class:
-       the team's one band at ± 1.5σ took a class's content for camera tone);
-    3. register one dated blind set per source (DeepPCB's official test list; two PKU boards); SIMULATION: shoot
-       PKU crops with 4 simulated VRS machines, ingest their reference samples and captures (held out as a blind
-       set), import their camera parameters, run the features flow (tone statistics, colour calibration);
-    4. build a gray and a colour dataset version (the colour one validated against the spec first);
-    5. train a gray and a colour model on them with Ray Train (a version that cannot train, e.g. missing a
-       class of the taxonomy, is reported and skipped);
-    6. calibrate each model's Unknown threshold on its valid split and measure its tone and compression
-       robustness on its blind set; the colour model's accuracy per simulated machine with and without its
-       colour calibration. (Promotion, which pauses for a person, runs after this flow: `aoi demo`.)
-    """
+
+@flow(name="demo-data-and-models", log_prints=True)
+def data_and_models(inputs: dict[str, str], progress: bool = True) -> dict:
+    """Stage 3: data sets in, a spec, blind sets, the simulated line, dataset versions, models and their checks."""
     settings = get_settings()
     ingested = {
         name: ingest(path=path, format=SETS[name].format, source=SETS[name].source, progress=progress)
@@ -101,7 +149,7 @@ def demo(inputs: dict[str, str], progress: bool = True) -> dict:
     models = {}
     for kind, version in datasets.items():
         try:
-            models[kind] = train(version["name"], **DEMO_TRAINING[kind])
+            models[kind] = train(DEMO_TRAINING[kind].model_copy(update={"dataset": version["name"]})).as_dict()
         except TrainingError as err:
             models[kind] = {"skipped": str(err)}
     checks = {}
@@ -127,4 +175,66 @@ def demo(inputs: dict[str, str], progress: bool = True) -> dict:
         "datasets": datasets,
         "models": models,
         "checks": checks,
+    }
+
+
+@flow(name="demo-review", log_prints=True)
+def review_models(models: dict, ui_url: str = "", say: Say | None = None) -> dict:
+    """Stage 4: promote each trained model through its gate; approve from the terminal where the gate passed."""
+    settings = get_settings()
+    out = {}
+    for kind, model in models.items():
+        if "skipped" in model:
+            continue
+        out[kind] = promote_and_approve(
+            settings,
+            model["model_version"],
+            ui_url,
+            reviewer="demo-reviewer",
+            comment="approved by `aoi demo` from the terminal",
+            say=say or _quiet,
+        )
+        out[kind]["comparison"] = compare_on_blind_sets(
+            settings, [model["model_version"]], stages.blind_sets(settings, kind)
+        )
+    return out
+
+
+@flow(name="demo-serving", log_prints=True)
+def serve(blind: dict, say: Say | None = None) -> dict:
+    """Stage 5: start the service in the background (left running) and send each production kind a line trial."""
+    settings = get_settings()
+    kinds = [kind for kind in served_models.production_versions(settings) if kind in blind]
+    if not kinds:
+        return {"skipped": "no model reached production"}
+    try:
+        served = start_service(settings)
+    except process.ServeError as err:
+        return {"skipped": str(err)}
+    (say or _quiet)(f"classification service: {served.url} (pid {served.pid}; `aoi serve --stop` stops it)")
+    trials = [line_trial(settings, served.url, kind, blind[kind]["name"]) for kind in kinds]
+    return {"url": served.url, "log": str(served.log), "trials": trials}
+
+
+@flow(name="demo-lamp-ageing", log_prints=True)
+def lamp_ageing_drift(serving: dict, simulated: dict, promotion: dict) -> dict:
+    """Stage 6: register the deployments, start a worker, send the simulated line with one lamp ageing to the
+    service, and run the monitor on those answers: it should flag that machine and start one retraining."""
+    settings = get_settings()
+    if "url" not in serving or "skipped" in simulated:
+        return {"skipped": "needs the running service and the simulated line"}
+    if promotion.get("color", {}).get("stage") != "production":
+        return {"skipped": "no colour model reached production"}
+    with contextlib.redirect_stdout(sys.stderr):
+        deployed = register_deployments(settings)
+    worker = prefect_server.owned_pid(settings, "worker") or start_worker(settings)
+    started = utcnow()
+    sent = send_ageing_line(settings, serving["url"], lamp_ageing.line_images(settings, "color"))
+    checked = monitor(kind="color", since=started.isoformat())
+    return {
+        "deployments": [d["deployment"] for d in deployed["deployments"]],
+        "worker_pid": worker,
+        "requests": sent,
+        "monitor": checked,
+        "retraining": checked["kinds"]["color"]["retraining"],
     }

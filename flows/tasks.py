@@ -22,6 +22,6 @@ def step(
         name=name,
         cache_policy=NO_CACHE,
         retries=retries,
-        retry_delay_seconds=list(RETRY_DELAYS_S[:retries]),
+        retry_delay_seconds=list(RETRY_DELAYS_S[:retries]) if retries else None,
         retry_condition_fn=retry_condition_fn,
     )(fn)

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aoi.catalog import db
 from aoi.settings import Settings
-from monitoring import check
+from monitoring import check, steps
 from tests.monitoring.conftest import T0, log_answers
 from tests.monitoring.test_drift import synthetic
 
@@ -33,8 +33,8 @@ MACHINES = ("VRS-01", "VRS-02", "VRS-03", "VRS-04")
 
 def timed_check(settings: Settings, reference, window: check.Window) -> tuple[float, dict]:
     started = time.perf_counter()
-    current, _ = check.load_window(settings, "color", "bench-model", window)
-    scopes = check.compare_scopes(settings, "color", reference, current)
+    current, _ = steps.load_window(settings, "color", "bench-model", window)
+    scopes = steps.compare_scopes(settings, "color", reference, current)
     return time.perf_counter() - started, scopes
 
 

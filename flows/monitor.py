@@ -10,14 +10,14 @@ from prefect.runtime import flow_run
 
 from aoi.settings import get_settings
 from flows.tasks import step
-from monitoring import check, frames, policy
+from monitoring import check, steps
 
-load_reference = step(frames.reference, "reference")
-load_window = step(check.load_window, "prediction-log-window", retries=2)
-compare = step(check.compare_scopes, "evidently-drift")
-decide = step(policy.decide, "drift-policy", retries=2)
-trigger = step(check.request_retraining, "trigger-retraining")
-record = step(check.record, "record-check", retries=2)
+load_reference = step(steps.reference, "reference")
+load_window = step(steps.load_window, "prediction-log-window", retries=2)
+compare = step(steps.compare_scopes, "evidently-drift")
+decide = step(steps.decide, "drift-policy", retries=2)
+trigger = step(steps.request_retraining, "trigger-retraining")
+record = step(steps.record, "record-check", retries=2)
 
 
 @flow(name="monitor", log_prints=True)

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from aoi.settings import get_settings
 from flows.tasks import step
-from ingest import steps
+from ingest import pipeline, steps
 from ingest.candidate import ArchiveRefused
 
 # Inputs are bytes and closures: never cached or persisted. Catalog and store writes are idempotent, so
@@ -51,7 +51,7 @@ def ingest(
         found = discover(settings, path, format)
         tally = steps.Tally(discovered=len(found.candidates), skipped=len(found.skipped))
         bar = tqdm(total=len(found.candidates), desc=f"ingest {format}", unit="img", disable=not progress)
-        for chunk in steps.chunks(found.candidates, settings.ingest.chunk_size, settings.ingest.chunk_max_bytes):
+        for chunk in pipeline.chunks(found.candidates, settings.ingest.chunk_size, settings.ingest.chunk_max_bytes):
             hashed = hash_and_dedupe(settings, chunk)
             checked = decode_and_measure(settings, hashed)
             checked = store(settings, checked)

@@ -210,3 +210,35 @@ def test_the_tone_fields_are_declared_once():
     assert Answer.model_fields["tone"].annotation is Tone
     assert set(TONE_FIELDS) <= set(ImageMetrics.__slots__)
     assert TONE_COLUMNS is JOINT_TONE_FIELDS and DEFAULT_DERIVED is JOINT_TONE_FIELDS
+
+
+# The stages whose steps.py holds exactly the functions a flow wraps as tasks (validation's still mixes in its
+# spec helpers; datasets, features and demo have none yet: their flows wrap their modules' functions directly).
+STEP_MODULES = ("ingest", "training", "promotion", "monitoring")
+
+
+def test_a_stage_s_steps_module_holds_exactly_its_flows_tasks():
+    wrapped: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "flows").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        aliases = {
+            alias.asname or alias.name: node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module in STEP_MODULES
+            for alias in node.names
+            if alias.name == "steps"
+        }
+        for call in ast.walk(tree):
+            if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "step":
+                target = call.args[0]
+                if isinstance(target, ast.Attribute) and getattr(target.value, "id", None) in aliases:
+                    wrapped.setdefault(aliases[target.value.id], set()).add(target.attr)
+    for stage in STEP_MODULES:
+        defined = {
+            node.name
+            for node in ast.parse((ROOT / stage / "steps.py").read_text()).body
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+        }
+        assert defined == wrapped.get(stage, set()), (stage, defined ^ wrapped.get(stage, set()))
+    services = [p.parent.name for p in ROOT.glob("*/service.py")]
+    assert services == ["serving"], "service.py is the BentoML service, in serving/ only"

@@ -90,7 +90,7 @@ def datasets_fetch(name: str = typer.Argument("deeppcb"), as_json: bool = JSON_O
     emit({"name": name, "path": str(path)}, as_json, lambda d: print(f"{name} at {d['path']}"))
 
 
-# The demo's stages as the terminal names them; 3 to 6 run inside the demo flow (flows/demo.py), each with its
+# The demo's stages as the terminal names them; 3 to 6 run inside the demo flow (flows/run_demo.py), each with its
 # results printed when it ends.
 DEMO_STAGES = {
     "services": "1/6 services",
@@ -138,7 +138,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         if not as_json:
             console.print(f"{spec.name}: {inputs[spec.name]}")
     say(f"[bold]{DEMO_STAGES['models']}")
-    from flows.demo import demo as demo_flow
+    from flows.run_demo import demo as demo_flow
 
     results = demo_flow(
         {name: str(path) for name, path in inputs.items()},

@@ -5,7 +5,8 @@
 - every other flow as ``<flow>/on-demand``, started from the UI or ``prefect deployment run``.
 
 A worker loads an entrypoint as a script, with ``flows/`` first on ``sys.path``: no module here may share a name
-with a top-level package (hence ``refresh_features.py``, not ``features.py``). A test loads each one so.
+with a top-level package (hence ``refresh_features.py``, ``ingest_batch.py`` and ``run_demo.py``, not ``features.py``,
+``ingest.py`` or ``demo.py``). A test loads each one so.
 
 All run on one process work pool (``AOI_MONITORING__WORK_POOL``) from this checkout; ``aoi worker`` serves it.
 On Kubernetes only the pool's type and base job template change (infra/).
@@ -20,7 +21,7 @@ from aoi.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("gray", "color")
 ON_DEMAND = {
-    "ingest": "flows/ingest.py:ingest",
+    "ingest": "flows/ingest_batch.py:ingest",
     "validate": "flows/validate.py:validate",
     "build-dataset": "flows/dataset.py:build_dataset",
     "features": "flows/refresh_features.py:features",

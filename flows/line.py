@@ -13,7 +13,7 @@ from aoi.settings import get_settings
 from datasets import versions
 from demo import simulated_line
 from features import camera_params
-from flows.ingest import ingest
+from flows.ingest_batch import ingest
 from flows.refresh_features import features
 from flows.tasks import step
 

@@ -7,7 +7,7 @@ from prefect import flow
 
 from aoi.settings import get_settings
 from flows.dataset import build_dataset
-from flows.ingest import ingest
+from flows.ingest_batch import ingest
 from flows.promote import promote
 from flows.refresh_features import features
 from flows.tasks import step

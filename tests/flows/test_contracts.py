@@ -48,7 +48,7 @@ def _called(node: ast.AST) -> list[str]:
 def test_every_demo_stage_runs_inside_the_demo_flow():
     """Read from the source (importing the flow costs the whole stack): the demo flow calls one subflow per stage,
     and what `aoi demo` used to run itself, outside any flow, is a task or a subflow of a stage."""
-    tree = ast.parse((ROOT / "flows" / "demo.py").read_text())
+    tree = ast.parse((ROOT / "flows" / "run_demo.py").read_text())
     flows = {
         f.name: f
         for f in tree.body
@@ -97,7 +97,7 @@ def test_the_demo_command_only_starts_the_flow_and_prints():
     }
     stage_work = {"serving", "promotion", "demo.review", "demo.lamp_ageing", "flows.deployments", "flows.monitor"}
     assert not {m for m in imported if m in stage_work or m.split(".")[0] in {"serving", "promotion"}}
-    assert "flows.demo" in imported
+    assert "flows.run_demo" in imported
 
 
 def test_one_helper_makes_every_flow_step_a_task():

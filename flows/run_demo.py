@@ -49,7 +49,7 @@ from evaluation import line_check
 from flows import prefect_server
 from flows.dataset import build_dataset
 from flows.deployments import deploy
-from flows.ingest import ingest
+from flows.ingest_batch import ingest
 from flows.line import line
 from flows.monitor import monitor
 from flows.tasks import step

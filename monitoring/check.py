@@ -1,5 +1,5 @@
-"""Drift-check steps as the ``monitor`` flow calls them: what to compare, the comparisons overall, per machine
-and per part number, the decision, the catalog row, the retraining request."""
+"""What the ``monitor`` flow's steps (``steps.py``) share: the window to check, the kinds with a production model,
+the per-machine and per-part comparisons, the verdicts, and the summary and artifact of a check."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ class TrainParams(BaseModel):
     seed: int = Field(0, ge=0, description="Seed of the draws, the split order and the initial weights.")
     augment: bool = Field(True, description="Flips and quarter turns while training.")
     tone_jitter: float = Field(
-        0.0, ge=0.0, le=0.5, description="Augment: each channel's gain drawn from 1 ± this (tone robustness)."
+        0.0, ge=0.0, le=0.5, description="Augment: each channel's gain drawn from 1 ± this, 0 to 0.5 (tone robustness)."
     )
     amp: bool | None = Field(
         None, description="Mixed precision: fp16 on a GPU, bfloat16 on a CPU with bfloat16 instructions."

@@ -39,6 +39,7 @@ from functools import lru_cache
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel
 
 LOSSY_FORMATS = frozenset({"JPEG", "WEBP", "MPO"})
 
@@ -143,7 +144,25 @@ class ImageMetrics:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-TONE_FIELDS = ("brightness", "mean_r", "mean_g", "mean_b", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")
+class Tone(BaseModel):
+    """Per-image means (0..255) from aoi.image_metrics, the same function ingest and validation use."""
+
+    brightness: float
+    mean_r: float
+    mean_g: float
+    mean_b: float
+    r_minus_g: float
+    r_minus_b: float
+    g_minus_b: float
+    b_diff: float
+
+
+# The tone fields, declared once (Tone): the image and prediction tables' columns, the service's answer, the
+# validation specs and monitoring read these names.
+TONE_FIELDS = tuple(Tone.model_fields)
+# What is judged jointly (fact 3: one channel alone says little): brightness and every channel difference. The
+# machines' tone statistics (Feast) and a derived spec's default metrics.
+JOINT_TONE_FIELDS = ("brightness", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")
 QUALITY_FIELDS = ("sharpness", "smear")
 QUALITY_MIN_SIDE = 128  # part of the definition of sharpness and smear: never a setting, or stored values drift
 _SMEAR_BLOCK = 8  # pixels a side, at the quality scale

@@ -25,15 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aoi.catalog import db
 from aoi.settings import Settings
 from bench.traffic import T0, log_answers, synthetic
-from monitoring import check
+from monitoring import check, steps
 
 MACHINES = ("VRS-01", "VRS-02", "VRS-03", "VRS-04")
 
 
 def timed_check(settings: Settings, reference, window: check.Window) -> tuple[float, dict]:
     started = time.perf_counter()
-    current, _ = check.load_window(settings, "color", "bench-model", window)
-    scopes = check.compare_scopes(settings, "color", reference, current)
+    current, _ = steps.load_window(settings, "color", "bench-model", window)
+    scopes = steps.compare_scopes(settings, "color", reference, current)
     return time.perf_counter() - started, scopes
 
 

@@ -80,6 +80,6 @@ def run_ingest(
 
     settings = get_settings()
     ensure_server(settings)
-    from flows.ingestion import ingest as ingest_flow  # imported after the Prefect client is pointed at its server
+    from flows.ingest_batch import ingest as ingest_flow  # imported after the Prefect client is pointed at its server
 
     return ingest_flow(str(path), fmt, source, machine, part, progress, reference)

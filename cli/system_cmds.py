@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import typer
 from sqlmodel import col, select
 
@@ -93,6 +90,21 @@ def datasets_fetch(name: str = typer.Argument("deeppcb"), as_json: bool = JSON_O
     emit({"name": name, "path": str(path)}, as_json, lambda d: print(f"{name} at {d['path']}"))
 
 
+# The demo's stages as the terminal names them; 3 to 6 run inside the demo flow (flows/run_demo.py), each with its
+# results printed when it ends.
+DEMO_STAGES = {
+    "services": "1/6 services",
+    "data sets": "2/6 data sets",
+    "models": "3/6 ingest, colour tone spec, blind sets, simulated line and machine features, dataset versions, "
+    "training, Unknown threshold, robustness (flows 'ingest', 'validate', 'simulated-line', 'features', "
+    "'build-dataset', 'train')",
+    "promotion": "4/6 blind tests, gate, approval, promotion (flow 'promote')",
+    "serving": "5/6 serving: the production models answer over HTTP (BentoML), every answer in the prediction log",
+    "drift": "6/6 drift: one simulated machine's lamp ages in requests to the service; the monitor flags it and "
+    "starts the retrain deployment (flows 'monitor', 'retrain'; SIMULATION)",
+}
+
+
 def demo(as_json: bool = JSON_OPTION) -> None:
     """Run the system end to end on the embedded defaults and print where to look."""
     from aoi.catalog.queries import label_counts
@@ -103,7 +115,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
     settings = get_settings()
     _refuse_a_second_demo(settings, as_json)
     say = (lambda *a: None) if as_json else console.rule
-    say("[bold]1/6 services")
+    say(f"[bold]{DEMO_STAGES['services']}")
     try:
         server = ensure_server(settings)
     except PrefectUnavailable as err:
@@ -114,7 +126,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
             + (f"; {_login_hint(settings)})" if server.local else ")")
         )
         console.print(f"Catalog: {settings.describe()['db_url']}")
-    say("[bold]2/6 data sets")
+    say(f"[bold]{DEMO_STAGES['data sets']}")
     inputs = {}
     for spec in public_sets.SETS.values():
         try:
@@ -125,23 +137,16 @@ def demo(as_json: bool = JSON_OPTION) -> None:
             fail(str(err), as_json, code=3)
         if not as_json:
             console.print(f"{spec.name}: {inputs[spec.name]}")
-    say(
-        "[bold]3/6 ingest, colour tone spec, blind sets, simulated line and machine features, dataset versions, "
-        "training, Unknown threshold, robustness (flows 'ingest', 'validate', 'simulated-line', 'features', "
-        "'build-dataset', 'train')"
-    )
-    from flows.demo_flow import demo as demo_flow
+    say(f"[bold]{DEMO_STAGES['models']}")
+    from flows.run_demo import demo as demo_flow
 
-    results = demo_flow({name: str(path) for name, path in inputs.items()}, progress=not as_json)
-    say("[bold]4/6 blind tests, gate, approval, promotion (flow 'promote')")
-    results["promotion"] = _review(settings, results, server.ui_url, as_json)
-    say("[bold]5/6 serving: the production models answer over HTTP (BentoML), every answer in the prediction log")
-    results["serving"] = _serve_and_trial(settings, results, as_json)
-    say(
-        "[bold]6/6 drift: one simulated machine's lamp ages in requests to the service; the monitor flags it and "
-        "starts the retrain deployment (flows 'monitor', 'retrain'; SIMULATION)"
+    results = demo_flow(
+        {name: str(path) for name, path in inputs.items()},
+        ui_url=server.ui_url,
+        progress=not as_json,
+        report=None if as_json else _stage_report(settings),
+        say=None if as_json else console.print,
     )
-    results["drift"] = _lamp_ageing(settings, results, as_json)
     counts = label_counts(settings.catalog_url)
     where = {
         "prefect_ui": server.ui_url,
@@ -164,153 +169,112 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         "deployments": f"{server.ui_url}/deployments; aoi monitor --kind color --window 1h --no-trigger; "
         f"worker log {settings.prefect_home / 'worker.log'} (aoi worker --stop)",
     }
-    data = {**results, "catalog": counts, "where": where}
 
     def render(d: dict) -> None:
-        for name, r in d["ingest"].items():
-            console.print(
-                f"{name}: batch {r['batch_id']} {r['status']}: added {r['added']}, "
-                f"duplicates {r['duplicates']}, quarantined {r['quarantined']}"
-            )
-        v = d["datasets"]["color"]["validation"]
-        console.print(
-            f"spec {d['spec']} derived from the PKU batch; colour validation: {v['evaluated']} evaluated, "
-            f"{v['passed']} passed, {v['excluded']} excluded"
-        )
-        table(d["catalog"], ["source", "label", "status", "images"], title="catalog: images per source and label")
-        if "skipped" in d["line"]:
-            console.print(f"simulated line: skipped ({d['line']['skipped']})")
-        else:
-            render_line(d["line"])
-            render_check(d["line"]["check"])
-        for version in [*d["blind"].values(), *d["datasets"].values()]:
-            show_version(version)
-        for kind, m in d["models"].items():
-            if "skipped" in m:
-                console.print(f"{kind} model: skipped ({m['skipped']})")
-            else:
-                console.print(
-                    f"{kind} model {m['model_version']} (candidate): mean detection rate "
-                    f"{m['mean_detection_rate']:.3f} "
-                    f"on valid, test accuracy {m.get('test_accuracy', float('nan')):.3f}, {m['duration_s']} s; "
-                    f"curves {m['curves']}"
-                )
-        for kind, check in d["checks"].items():
-            calibration = check["calibration"]
-            console.print(
-                f"{kind} Unknown threshold: "
-                + (
-                    f"{calibration['threshold']:.4f} (accepted accuracy "
-                    f"{calibration['accepted_accuracy']:.1%} at {calibration['unknown_rate']:.1%} Unknown on valid)"
-                    if "threshold" in calibration
-                    else f"default ({calibration['skipped']})"
-                )
-            )
-            render_robustness(check["robustness"])
-        for kind, p in d["promotion"].items():
-            table(p["comparison"]["rows"], ["row", *p["comparison"]["columns"]], title=f"{kind}: comparison")
-            failed = [r["rule"] for r in p["verdict"]["rules"] if not r["passed"]] if p.get("verdict") else []
-            console.print(
-                f"{kind} model {p['model_version']}: {p['decision']}, stage {p['stage']}"
-                + (f" (failed: {'; '.join(failed)})" if failed else "")
-            )
-        served = d["serving"]
-        if "url" in served:
-            console.print(f"classification service {served['url']} (OpenAPI page there), log {served['log']}")
-        for t in served.get("trials", []):
-            console.print(
-                f"{t['kind']}: {t['answered']}/{t['sent']} images of {t['blind_set']} answered over HTTP by "
-                f"{', '.join(t['model_versions'])}: accuracy {t['accepted_accuracy']} of the accepted, Unknown "
-                f"rate {t['unknown_rate']}, routes {t['routes']}, p50 {t['p50_ms']} ms"
-            )
-        drift = d["drift"]
-        if "skipped" in drift:
-            console.print(f"drift: skipped ({drift['skipped']})")
-        else:
-            render_monitor(drift["monitor"])
-            console.print(
-                f"{drift['requests']['sent']} requests ({drift['requests']['simulation']}: "
-                f"{drift['requests']['ageing_machine']} at {drift['requests']['light_steps']} of its light); "
-                f"retraining run: {drift['retraining'] or 'none'}"
-            )
         console.rule("[bold]where to look")
         for key, value in d["where"].items():
             console.print(f"{key:12s} {value}")
 
-    emit(data, as_json, render)
+    emit({**results, "catalog": counts, "where": where}, as_json, render)
 
 
-def _review(settings, results: dict, ui_url: str, as_json: bool) -> dict:
-    """Promote each trained model through its gate; approve from the terminal where the gate passed."""
-    from cli.review import promote_and_approve
-    from promotion.compare import compare
-    from promotion.stages import blind_sets
+def _stage_report(settings):
+    """What the terminal prints as each demo stage ends: its results, then the next stage's title."""
+    from aoi.catalog.queries import label_counts
 
-    say = (lambda text: None) if as_json else console.print
-    out = {}
-    for kind, model in results["models"].items():
-        if "skipped" in model:
-            continue
-        out[kind] = promote_and_approve(
-            settings,
-            model["model_version"],
-            ui_url,
-            reviewer="demo-reviewer",
-            comment="approved by `aoi demo` from the terminal",
-            say=say,
-        )
-        out[kind]["comparison"] = compare(settings, [model["model_version"]], blind_sets(settings, kind))
-    return out
-
-
-def _serve_and_trial(settings, results: dict, as_json: bool) -> dict:
-    """Start the service in the background (left running) and send each production kind a line trial."""
-    from serving import process
-    from serving.models import production_versions
-    from serving.trial import line_trial
-
-    kinds = [kind for kind in production_versions(settings) if kind in results["blind"]]
-    if not kinds:
-        return {"skipped": "no model reached production"}
-    try:
-        served = process.start_background(settings)
-    except process.ServeError as err:
-        return {"skipped": str(err)}
-    if not as_json:
-        console.print(f"classification service: {served.url} (pid {served.pid}; `aoi serve --stop` stops it)")
-    trials = [line_trial(settings, served.url, kind, results["blind"][kind]["name"]) for kind in kinds]
-    return {"url": served.url, "log": str(served.log), "trials": trials}
-
-
-def _lamp_ageing(settings, results: dict, as_json: bool) -> dict:
-    """Register the deployments, start a worker, send the simulated line with one lamp ageing to the service, and
-    run the monitor on those answers: it should flag that machine and start one retraining."""
-
-    from aoi.catalog.models import utcnow
-    from demo import lamp_ageing
-    from flows import prefect_server
-    from flows.deployments import deploy
-
-    if "url" not in results["serving"] or "skipped" in results["line"]:
-        return {"skipped": "needs the running service and the simulated line"}
-    if results["promotion"].get("color", {}).get("stage") != "production":
-        return {"skipped": "no colour model reached production"}
-    with contextlib.redirect_stdout(io.StringIO()):  # Prefect's table of each deployment: the demo lists them
-        deployed = deploy(settings)
-    worker = prefect_server.owned_pid(settings, "worker") or prefect_server.start_worker(settings)
-    started = utcnow()
-    sent = lamp_ageing.send(settings, results["serving"]["url"], lamp_ageing.line_images(settings, "color"))
-    from flows.monitor import monitor
-
-    checked = monitor(kind="color", since=started.isoformat())
-    retraining = checked["kinds"]["color"]["retraining"]
-    return {
-        "deployments": [d["deployment"] for d in deployed["deployments"]],
-        "worker_pid": worker,
-        "requests": sent,
-        "monitor": checked,
-        "retraining": retraining,
+    renderers = {
+        "models": lambda d: _render_models(d, label_counts(settings.catalog_url)),
+        "promotion": _render_promotion,
+        "serving": _render_serving,
+        "drift": _render_drift,
     }
+    order = list(renderers)
+
+    def report(stage: str, result: dict) -> None:
+        renderers[stage](result)
+        following = order.index(stage) + 1
+        if following < len(order):
+            console.rule(f"[bold]{DEMO_STAGES[order[following]]}")
+
+    return report
+
+
+def _render_models(d: dict, counts: list[dict]) -> None:
+    for name, r in d["ingest"].items():
+        console.print(
+            f"{name}: batch {r['batch_id']} {r['status']}: added {r['added']}, "
+            f"duplicates {r['duplicates']}, quarantined {r['quarantined']}"
+        )
+    v = d["datasets"]["color"]["validation"]
+    console.print(
+        f"spec {d['spec']} derived from the PKU batch; colour validation: {v['evaluated']} evaluated, "
+        f"{v['passed']} passed, {v['excluded']} excluded"
+    )
+    table(counts, ["source", "label", "status", "images"], title="catalog: images per source and label")
+    if "skipped" in d["line"]:
+        console.print(f"simulated line: skipped ({d['line']['skipped']})")
+    else:
+        render_line(d["line"])
+        render_check(d["line"]["check"])
+    for version in [*d["blind"].values(), *d["datasets"].values()]:
+        show_version(version)
+    for kind, m in d["models"].items():
+        if "skipped" in m:
+            console.print(f"{kind} model: skipped ({m['skipped']})")
+        else:
+            console.print(
+                f"{kind} model {m['model_version']} (candidate): mean detection rate "
+                f"{m['mean_detection_rate']:.3f} "
+                f"on valid, test accuracy {m.get('test_accuracy', float('nan')):.3f}, {m['duration_s']} s; "
+                f"curves {m['curves']}"
+            )
+    for kind, check in d["checks"].items():
+        calibration = check["calibration"]
+        console.print(
+            f"{kind} Unknown threshold: "
+            + (
+                f"{calibration['threshold']:.4f} (accepted accuracy "
+                f"{calibration['accepted_accuracy']:.1%} at {calibration['unknown_rate']:.1%} Unknown on valid)"
+                if "threshold" in calibration
+                else f"default ({calibration['skipped']})"
+            )
+        )
+        render_robustness(check["robustness"])
+
+
+def _render_promotion(promotion: dict) -> None:
+    for kind, p in promotion.items():
+        table(p["comparison"]["rows"], ["row", *p["comparison"]["columns"]], title=f"{kind}: comparison")
+        failed = [r["rule"] for r in p["verdict"]["rules"] if not r["passed"]] if p.get("verdict") else []
+        console.print(
+            f"{kind} model {p['model_version']}: {p['decision']}, stage {p['stage']}"
+            + (f" (failed: {'; '.join(failed)})" if failed else "")
+        )
+
+
+def _render_serving(served: dict) -> None:
+    if "url" in served:
+        console.print(f"classification service {served['url']} (OpenAPI page there), log {served['log']}")
+    elif "skipped" in served:
+        console.print(f"serving: skipped ({served['skipped']})")
+    for t in served.get("trials", []):
+        console.print(
+            f"{t['kind']}: {t['answered']}/{t['sent']} images of {t['blind_set']} answered over HTTP by "
+            f"{', '.join(t['model_versions'])}: accuracy {t['accepted_accuracy']} of the accepted, Unknown "
+            f"rate {t['unknown_rate']}, routes {t['routes']}, p50 {t['p50_ms']} ms"
+        )
+
+
+def _render_drift(drift: dict) -> None:
+    if "skipped" in drift:
+        console.print(f"drift: skipped ({drift['skipped']})")
+    else:
+        render_monitor(drift["monitor"])
+        console.print(
+            f"{drift['requests']['sent']} requests ({drift['requests']['simulation']}: "
+            f"{drift['requests']['ageing_machine']} at {drift['requests']['light_steps']} of its light); "
+            f"retraining run: {drift['retraining'] or 'none'}"
+        )
 
 
 def _refuse_a_second_demo(settings, as_json: bool) -> None:

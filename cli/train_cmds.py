@@ -3,36 +3,37 @@
 from __future__ import annotations
 
 import typer
+from pydantic import ValidationError
 
 from aoi.settings import get_settings
 from cli import names
-from cli.choices import Arch, positive
+from cli.choices import Arch
 from cli.output import JSON_OPTION, console, emit, fail, table
+from training.params import TrainParams
+
+_PARAMS = TrainParams.model_fields
+
+
+def _option(name: str, *flags: str) -> typer.models.OptionInfo:
+    """A `aoi train` option with its default and help from TrainParams (declared once there)."""
+    field = _PARAMS[name]
+    return typer.Option(field.default, *flags, help=field.description)
 
 
 def train(
-    dataset: str = typer.Option(..., help="A training dataset version (aoi dataset list)."),
-    arch: Arch = typer.Option(Arch.resnet18, help="The classifier's architecture."),
-    epochs: int = typer.Option(3, min=1),
-    workers: int = typer.Option(1, min=1, help="Ray Train workers."),
-    gpu: bool = typer.Option(False, "--gpu", help="One GPU per worker, channels-last."),
-    per_class: int = typer.Option(500, "--per-class", min=1, help="Images drawn per class per epoch (balanced)."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
-    lr: float = typer.Option(1e-3, callback=positive, help="Learning rate (above 0)."),
-    input_size: int = typer.Option(64, "--input-size", min=8, help="Side of the square input, in pixels."),
-    seed: int = typer.Option(0),
-    tone_jitter: float = typer.Option(
-        0.0,
-        "--tone-jitter",
-        min=0.0,
-        max=0.5,
-        help="Augment: each channel's gain drawn from 1 ± this (tone robustness, docs/domain.md#joint-tone).",
-    ),
+    dataset: str = typer.Option(..., help=_PARAMS["dataset"].description),
+    arch: Arch = typer.Option(Arch(_PARAMS["arch"].default), help=_PARAMS["arch"].description),
+    epochs: int = _option("epochs"),
+    workers: int = _option("workers"),
+    gpu: bool = _option("gpu", "--gpu"),
+    per_class: int = _option("per_class", "--per-class"),
+    batch_size: int = _option("batch_size", "--batch-size"),
+    lr: float = _option("lr"),
+    input_size: int = _option("input_size", "--input-size"),
+    seed: int = _option("seed"),
+    tone_jitter: float = _option("tone_jitter", "--tone-jitter"),
     amp: bool | None = typer.Option(
-        None,
-        "--amp/--no-amp",
-        show_default="where the device supports it",
-        help="Mixed precision: fp16 on a GPU, bfloat16 on a CPU with bfloat16 instructions.",
+        None, "--amp/--no-amp", show_default="where the device supports it", help=_PARAMS["amp"].description
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -41,13 +42,16 @@ def train(
     from training.runs import TrainingError
 
     names.dataset_version(get_settings(), dataset, as_json, role="train")
+    options = {k: v for k, v in locals().items() if k in _PARAMS} | {"arch": arch.value}
+    try:
+        params = TrainParams(**options)
+    except ValidationError as err:
+        fail(_one_line(err), as_json, code=2)
     try:
         ensure_server(get_settings())
         from flows.train import train as train_flow
 
-        result = train_flow(
-            dataset, arch.value, epochs, workers, gpu, per_class, batch_size, lr, input_size, seed, tone_jitter, amp
-        )
+        result = train_flow(params).as_dict()
     except (TrainingError, PrefectUnavailable) as err:
         fail(str(err), as_json, code=getattr(err, "exit_code", 2))
     emit(
@@ -59,6 +63,13 @@ def train(
             f"curves {r['curves']}"
         ),
     )
+
+
+def _one_line(err: ValidationError) -> str:
+    """A refused parameter as the user typed it: ``--tone-jitter 0.9: Input should be less than or equal...``."""
+    first = err.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else "parameter"
+    return f"--{name.replace('_', '-')} {first.get('input')!r}: {first['msg']}"
 
 
 def runs(last: int = typer.Option(10, min=1, help="How many of the latest runs."), as_json: bool = JSON_OPTION) -> None:

@@ -16,6 +16,7 @@ import httpx
 
 from aoi.settings import Settings
 from ingest.readers import ZipContainer
+from training.params import TrainParams
 
 
 class DatasetUnavailable(RuntimeError):
@@ -61,6 +62,19 @@ DEMO_DATASETS = {"gray": "deeppcb-v1", "color": "pku-v1"}
 # ± 1.5σ every class keeps only about 70% (five metrics, each cutting 13% of a normal spread); per class at ± 2.5σ
 # every class keeps 93-95% (README, "Class-aware specs"; tests/integration/test_class_aware_specs.py).
 DEMO_COLOR_SPEC = {"k": 2.5, "per_class": True}
+COLOR_SPEC = "pku-color-tone"  # the name of that spec
+PKU_BLIND_BOARDS = r"^(11|12)_"  # PKU file names start with the board number: two boards held out
+DEMO_LINE_CAPTURES = 100  # per simulated machine
+# Small enough for 2 CPU cores in a few minutes per model; `aoi train` takes bigger settings. Gray test accuracy
+# grows with epochs (2 cores, bfloat16 steps, 600/class, batch 32): 6 epochs 95%, 9 epochs 96.6% in ~240 s,
+# 20 epochs 97.9% in ~490 s. The colour set, with fewer and more distinct classes, reaches 94-98% with 3 x 300.
+DEMO_TRAINING = {
+    "gray": TrainParams(dataset=DEMO_DATASETS["gray"], epochs=9, per_class=600, batch_size=32, lr=2e-3),
+    # Tone jitter: the gate refuses a colour model that loses over 5 points when one channel is off by 10% (fact 3).
+    "color": TrainParams(dataset=DEMO_DATASETS["color"], epochs=3, per_class=300, batch_size=64, tone_jitter=0.12),
+}
+# The Unknown filter's threshold: the least Unknown that keeps 99% of accepted answers right on the valid split.
+DEMO_TARGET_ACCURACY = 0.99
 
 
 def path_of(settings: Settings, name: str) -> Path:

@@ -12,9 +12,10 @@ import pandas as pd
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from aoi.image_metrics import JOINT_TONE_FIELDS
 from aoi.settings import Settings
 
-TONE_COLUMNS = ("brightness", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")
+TONE_COLUMNS = JOINT_TONE_FIELDS
 
 
 def machine_images(settings: Settings) -> pd.DataFrame:

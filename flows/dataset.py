@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 
 from aoi.settings import get_settings
 from datasets import versions
+from flows.tasks import step
 from flows.validate import validate
 
 
@@ -17,9 +17,7 @@ def _transient(task, task_run, state) -> bool:
     return not isinstance(state.result(raise_on_failure=False), versions.DatasetError)
 
 
-freeze = task(
-    name="freeze-version", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient
-)(versions.build)
+freeze = step(versions.build, "freeze-version", retries=2, retry_condition_fn=_transient)
 
 
 @flow(name="build-dataset", log_prints=True)

@@ -7,6 +7,10 @@ reads too):
 - ``monitor/every-interval``: a drift check of every kind with a production model, every monitor interval;
 - every other flow as ``<flow>/on-demand``, started from the UI or ``prefect deployment run``.
 
+A worker loads an entrypoint as a script, with ``flows/`` first on ``sys.path``: no module here may share a name
+with a top-level package (hence ``refresh_features.py``, ``ingest_batch.py`` and ``run_demo.py``, not ``features.py``,
+``ingest.py`` or ``demo.py``). A test loads each one so.
+
 ``aoi deploy`` registers what the file declares with this installation's settings in place of the file's default
 values: the retrain cron (AOI_MONITORING__RETRAIN_CRON), the monitor interval (AOI_MONITORING__MONITOR_INTERVAL_S)
 and the work pool (AOI_MONITORING__WORK_POOL). All run on one process work pool from this checkout; ``aoi worker``

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 
 from aoi.settings import get_settings
 from datasets import versions
 from demo import simulated_line
 from features import camera_params
-from flows.ingestion import ingest
+from flows.ingest_batch import ingest
 from flows.refresh_features import features
+from flows.tasks import step
 
-shoot = task(name="shoot-simulated-line", cache_policy=NO_CACHE)(simulated_line.simulate)
-import_camera_params = task(name="import-camera-params", cache_policy=NO_CACHE)(camera_params.import_csv)
-hold_out = task(name="register-blind-set", cache_policy=NO_CACHE)(versions.register_blind)
+shoot = step(simulated_line.simulate, "shoot-simulated-line")
+import_camera_params = step(camera_params.import_csv, "import-camera-params")
+hold_out = step(versions.register_blind, "register-blind-set")
 
 
 @flow(name="simulated-line", log_prints=True)

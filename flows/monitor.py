@@ -4,22 +4,20 @@ deployment -> the check in the catalog."""
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import flow
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from aoi.settings import get_settings
-from monitoring import check, frames, policy
+from flows.tasks import step
+from monitoring import check, steps
 
-load_reference = task(name="reference", cache_policy=NO_CACHE)(frames.reference)
-load_window = task(name="prediction-log-window", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(
-    check.load_window
-)
-compare = task(name="evidently-drift", cache_policy=NO_CACHE)(check.compare_scopes)
-decide = task(name="drift-policy", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(policy.decide)
-trigger = task(name="trigger-retraining", cache_policy=NO_CACHE)(check.request_retraining)
-record = task(name="record-check", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(check.record)
+load_reference = step(steps.reference, "reference")
+load_window = step(steps.load_window, "prediction-log-window", retries=2)
+compare = step(steps.compare_scopes, "evidently-drift")
+decide = step(steps.decide, "drift-policy", retries=2)
+trigger = step(steps.request_retraining, "trigger-retraining")
+record = step(steps.record, "record-check", retries=2)
 
 
 @flow(name="monitor", log_prints=True)

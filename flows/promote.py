@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from aoi.settings import get_settings
+from flows.tasks import step
 from promotion import approval, stages, steps
 
-check_candidate = task(name="check-candidate", cache_policy=NO_CACHE)(steps.check_candidate)
-evaluate_blind = task(name="evaluate-blind-sets", cache_policy=NO_CACHE)(steps.evaluate_blind)
-tone_drop = task(name="tone-robustness", cache_policy=NO_CACHE)(steps.tone_drop)
-judge = task(name="gate", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(steps.judge)
-review_page = task(name="review-page", cache_policy=NO_CACHE)(steps.review_page)
-open_approval = task(name="open-approval", cache_policy=NO_CACHE)(stages.open_approval)
+check_candidate = step(steps.check_candidate, "check-candidate")
+evaluate_blind = step(steps.evaluate_blind, "evaluate-blind-sets")
+tone_drop = step(steps.tone_drop, "tone-robustness")
+judge = step(steps.judge, "gate", retries=2)
+review_page = step(steps.review_page, "review-page")
+open_approval = step(stages.open_approval, "open-approval")
 
 
 def _worth_retrying(_task, _run, state) -> bool:
@@ -26,13 +26,7 @@ def _worth_retrying(_task, _run, state) -> bool:
     return not isinstance(state.result(raise_on_failure=False), stages.PromotionError)
 
 
-decide = task(
-    name="apply-decision",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=[1, 5],
-    retry_condition_fn=_worth_retrying,
-)(stages.decide)
+decide = step(stages.decide, "apply-decision", retries=2, retry_condition_fn=_worth_retrying)
 
 
 def _key(*parts) -> str:  # artifact keys: lowercase letters, digits and dashes

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 
 from aoi.settings import get_settings
 from features import calibration, store, tone_stats
+from flows.tasks import step
 
-tone_source = task(name="machine-tone-stats", cache_policy=NO_CACHE)(tone_stats.write_source)
-calibration_source = task(name="machine-calibration", cache_policy=NO_CACHE)(calibration.write_source)
-apply = task(name="feast-apply", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(store.apply)
-materialize = task(name="materialize", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(store.materialize)
+tone_source = step(tone_stats.write_source, "machine-tone-stats")
+calibration_source = step(calibration.write_source, "machine-calibration")
+apply = step(store.apply, "feast-apply", retries=2)
+materialize = step(store.materialize, "materialize", retries=2)
 
 
 @flow(name="features", log_prints=True)

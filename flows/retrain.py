@@ -3,18 +3,18 @@ promote (gate, then a person's approval in the Prefect UI). Run weekly and by th
 
 from __future__ import annotations
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 
 from aoi.settings import get_settings
 from flows.dataset import build_dataset
-from flows.ingestion import ingest
+from flows.ingest_batch import ingest
 from flows.promote import promote
 from flows.refresh_features import features
+from flows.tasks import step
 from flows.train import train
 from monitoring import retraining
 
-make_plan = task(name="retraining-plan", cache_policy=NO_CACHE)(retraining.plan)
+make_plan = step(retraining.plan, "retraining-plan")
 
 
 @flow(name="retrain", log_prints=True)
@@ -28,8 +28,8 @@ def retrain(kind: str, reason: str = "scheduled", approval_timeout_s: int | None
     ingested = [ingest(path=path, format=fmt, source=kind, progress=False) for path, fmt in plan.batches]
     version = build_dataset(plan.dataset, kind, spec=plan.spec, parent=plan.parent_dataset, **plan.dataset_options)
     refreshed = features()
-    model = train(version["name"], **plan.training)
-    decision = promote(model["model_version"], timeout_s=approval_timeout_s)
+    model = train(plan.train_params(version["name"]))
+    decision = promote(model.model_version, timeout_s=approval_timeout_s)
     return {
         "kind": kind,
         "reason": reason,
@@ -37,6 +37,6 @@ def retrain(kind: str, reason: str = "scheduled", approval_timeout_s: int | None
         "ingest": ingested,
         "dataset": version,
         "features": refreshed,
-        "model": model,
+        "model": model.as_dict(),
         "promotion": decision,
     }

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import flow
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from aoi.settings import get_settings
+from flows.tasks import step
 from validation import steps
 
-load_spec = task(name="load-spec", cache_policy=NO_CACHE)(steps.load_spec)
-load_metrics = task(name="load-metrics", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(
-    steps.metrics_frame
-)
-start_run = task(name="start-run", cache_policy=NO_CACHE)(steps.start_run)
-checkpoint = task(name="gx-checkpoint", cache_policy=NO_CACHE)(steps.check)
-exclude = task(name="exclude-failures", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(steps.exclude)
-pictures = task(name="tone-pictures", cache_policy=NO_CACHE)(steps.pictures)
-finish_run = task(name="finish-run", cache_policy=NO_CACHE)(steps.finish_run)
+load_spec = step(steps.load_spec, "load-spec")
+load_metrics = step(steps.metrics_frame, "load-metrics", retries=2)
+start_run = step(steps.start_run, "start-run")
+checkpoint = step(steps.check, "gx-checkpoint")
+exclude = step(steps.exclude, "exclude-failures", retries=2)
+pictures = step(steps.pictures, "tone-pictures")
+finish_run = step(steps.finish_run, "finish-run")
 
 
 @flow(name="validate", log_prints=True)

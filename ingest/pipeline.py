@@ -6,7 +6,7 @@ Each step returns what passed and what was rejected, with a reason; nothing here
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from aoi.image_metrics import BadImage, ImageMetrics, measure
@@ -130,3 +130,18 @@ def keep_rejected(rejected: list[Rejected], quarantine: ImageStore) -> None:
 def source_of(item: Measured, override: str | None, layout_default: str | None) -> str:
     """gray (AOI) or color (VRS): given, implied by the layout, or from the image mode."""
     return override or layout_default or ("gray" if item.metrics.mode == "L" else "color")
+
+
+def chunks(candidates: list[Candidate], size: int, max_bytes: int | None = None) -> Iterator[list[Candidate]]:
+    """Runs of at most ``size`` candidates whose bytes (``Candidate.size``, known before reading) add up to at
+    most ``max_bytes``: a chunk's images are all in memory at once, and one chunk may not hold gigabytes."""
+    chunk: list[Candidate] = []
+    held = 0
+    for candidate in candidates:
+        if chunk and (len(chunk) >= size or (max_bytes is not None and held + candidate.size > max_bytes)):
+            yield chunk
+            chunk, held = [], 0
+        chunk.append(candidate)
+        held += candidate.size
+    if chunk:
+        yield chunk

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,21 +59,6 @@ def discover(settings: Settings, path: str, fmt: str) -> Discovery:
     return get_importer(fmt)(Path(path), ctx)
 
 
-def chunks(candidates: list[Candidate], size: int, max_bytes: int | None = None) -> Iterator[list[Candidate]]:
-    """Runs of at most ``size`` candidates whose bytes (``Candidate.size``, known before reading) add up to at
-    most ``max_bytes``: a chunk's images are all in memory at once, and one chunk may not hold gigabytes."""
-    chunk: list[Candidate] = []
-    held = 0
-    for candidate in candidates:
-        if chunk and (len(chunk) >= size or (max_bytes is not None and held + candidate.size > max_bytes)):
-            yield chunk
-            chunk, held = [], 0
-        chunk.append(candidate)
-        held += candidate.size
-    if chunk:
-        yield chunk
-
-
 def hash_and_dedupe(settings: Settings, chunk: list[Candidate]) -> Hashed:
     loaded, rejected = pipeline.read_and_hash(chunk)
     known = records.known_labels(settings.catalog_url, [item.sha256 for item in loaded])
@@ -113,7 +97,7 @@ def catalog(settings: Settings, batch_id: int, checked: Checked, hashed: Hashed,
 def refuse(settings: Settings, batch_id: int, path: str, reason: str) -> dict:
     records.refuse_input(settings.catalog_url, batch_id, Path(path).name, str(Path(path).absolute()), reason)
     batch = records.close_batch(settings.catalog_url, batch_id, {}, error=reason)
-    return summary(batch, Tally(quarantined=1), refused=reason)
+    return _summary(batch, Tally(quarantined=1), refused=reason)
 
 
 def finish(settings: Settings, batch_id: int, tally: Tally, found: Discovery) -> dict:
@@ -122,7 +106,7 @@ def finish(settings: Settings, batch_id: int, tally: Tally, found: Discovery) ->
         settings.catalog_url, batch_id, {"discovered": tally.discovered, "duplicates": tally.duplicates}
     )
     warnings = small_labels(records.label_totals(settings.catalog_url, batch_id), settings.ingest.min_label_images)
-    return {**summary(batch, tally), "warnings": warnings}
+    return {**_summary(batch, tally), "warnings": warnings}
 
 
 def fail(settings: Settings, batch_id: int, tally: Tally, found: Discovery | None, error: str) -> None:
@@ -133,7 +117,7 @@ def fail(settings: Settings, batch_id: int, tally: Tally, found: Discovery | Non
     )
 
 
-def summary(batch, tally: Tally, refused: str | None = None) -> dict:
+def _summary(batch, tally: Tally, refused: str | None = None) -> dict:
     return {
         "batch_id": batch.id,
         "status": batch.status,

@@ -1,5 +1,5 @@
-"""Drift-check steps as the ``monitor`` flow calls them: what to compare, the comparisons overall, per machine
-and per part number, the decision, the catalog row, the retraining request."""
+"""What the ``monitor`` flow's steps (``steps.py``) share: the window to check, the kinds with a production model,
+the per-machine and per-part comparisons, the verdicts, and the summary and artifact of a check."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from aoi.catalog import db
-from aoi.catalog.models import DriftCheck, utcnow
+from aoi.catalog.models import utcnow
 from aoi.settings import Settings
-from monitoring import frames, parts, policy
+from monitoring import parts, policy
 from monitoring.drift import Comparison, compare
 
 RETRAIN_DEPLOYMENT = "retrain/{kind}"  # flow/deployment; flows/deployments.py registers one per kind
@@ -84,45 +83,8 @@ def kinds_to_check(settings: Settings, kind: str | None) -> dict[str, str]:
     return {kind: production[kind]}
 
 
-def load_window(settings: Settings, kind: str, version: str, window: Window) -> tuple[pd.DataFrame, int]:
-    """The window's answers, each calibrated machine's tone mapped to the reference tone; and how many were."""
-    return frames.calibrate_window(settings, frames.window(settings, kind, version, window.start, window.end))
-
-
 def _report_path(settings: Settings, kind: str, scope: str, at: datetime):
     return settings.reports_dir / "monitoring" / f"drift-{kind}-{at:%Y%m%dT%H%M%S}-{scope}.html"
-
-
-def compare_scopes(
-    settings: Settings, kind: str, reference: pd.DataFrame, current: pd.DataFrame, html: bool = True
-) -> dict:
-    """The verdict over all answers, per machine and per part number; an HTML report for the whole window and
-    for each flagged machine. Every answer is judged against reference images of its own part number
-    (``monitoring.parts``); answers of a part with no reference are reported, not judged. Scopes with too few
-    answers get no verdict of their own."""
-    config = settings.monitoring
-    now = utcnow()
-    judged, unreferenced = parts.split(reference, current, config.min_part_reference)
-    notes = [_no_reference(p, n) for p, n in unreferenced.items()]
-    if len(judged) < config.min_samples:
-        return {
-            "overall": {
-                "samples": len(judged),
-                **policy.too_few(len(judged), config.min_samples).as_dict(),
-                "notes": notes,
-            },
-            "machines": _machines(settings, reference, current, judged, unreferenced, html, now, kind),
-            "parts": _parts(settings, reference, current, unreferenced),
-            "report": None,
-        }
-    overall = compare(parts.matched(reference, judged, config.min_part_reference), judged, config)
-    overall_html = overall.save_html(_report_path(settings, kind, "all", now)) if html else None
-    return {
-        "overall": {**_brief(overall), **policy.judge(overall, config).as_dict(), "notes": notes},
-        "machines": _machines(settings, reference, current, judged, unreferenced, html, now, kind),
-        "parts": _parts(settings, reference, current, unreferenced),
-        "report": str(overall_html) if overall_html else None,
-    }
 
 
 def _no_reference(part: str, answers: int) -> str:
@@ -264,57 +226,6 @@ def _machine_verdicts(scopes: dict) -> dict:
 
 def _part_verdicts(scopes: dict) -> dict:
     return {p: {k: v for k, v in fig.items() if k != "scores"} for p, fig in scopes.get("parts", {}).items()}
-
-
-def record(
-    settings: Settings,
-    kind: str,
-    version: str,
-    window: Window,
-    reference: pd.DataFrame,
-    scopes: dict,
-    drift: bool | None,
-    decision: policy.Decision,
-    flow_run_id: str | None,
-) -> int:
-    overall = scopes["overall"]
-    row = DriftCheck(
-        kind=kind,
-        model_version=version,
-        window_start=window.start,
-        window_end=window.end,
-        samples=overall["samples"],
-        reference_samples=len(reference),
-        drifted_columns=overall.get("drifted_columns", []),
-        drift_share=overall.get("drift_share"),
-        unknown_rate=overall.get("unknown_rate"),
-        reference_unknown_rate=overall.get("reference_unknown_rate"),
-        machines=_machine_verdicts(scopes),
-        drift=drift,
-        decision=decision.text[:160],
-        report_path=scopes["report"],
-        episode_id=decision.episode_id,
-        flow_run_id=flow_run_id,
-    )
-    with db.session(settings.catalog_url) as s:
-        s.add(row)
-        s.commit()
-        return db.saved_id(row)
-
-
-def request_retraining(settings: Settings, kind: str, episode_id: int, reason: str) -> dict:
-    """Start the kind's retrain deployment (whatever work pool serves it); a failure closes the episode so that
-    the next drifted check tries again."""
-    name = RETRAIN_DEPLOYMENT.format(kind=kind)
-    try:
-        from prefect.deployments import run_deployment
-
-        run = run_deployment(name, parameters={"kind": kind, "reason": f"drift: {reason}"[:500]}, timeout=0)
-    except Exception as err:  # no deployment, server down: recorded, and retried by the next drifted check
-        policy.close(settings, episode_id, error=f"{type(err).__name__}: {err}")
-        return {"triggered": False, "error": f"{type(err).__name__}: {err}"[:500]}
-    policy.triggered(settings, episode_id, str(run.id))
-    return {"triggered": True, "flow_run_id": str(run.id), "deployment": name}
 
 
 def retraining_ended(flow_run_id: str) -> bool:

@@ -80,22 +80,6 @@ def reference_path(settings: Settings, model_version: str):
     return settings.home / "monitoring" / "reference" / f"{model_version}.v{REFERENCE_FORMAT}.parquet"
 
 
-def reference(settings: Settings, model_version: str) -> pd.DataFrame:
-    """The model's reference frame (cached: a model version and its dataset version never change)."""
-    path = reference_path(settings, model_version)
-    if path.exists():
-        return pd.read_parquet(path)
-    from features.store import write_parquet
-    from training.registry import load_model_version
-
-    loaded = load_model_version(settings, model_version)
-    inputs = line_inputs(settings, loaded.row.dataset)
-    answered = answers_for(settings, loaded, inputs.loc[inputs["split"] != "train", "sha256"].tolist())
-    frame = with_class_answers(inputs, answered)
-    write_parquet(frame, path)
-    return frame
-
-
 def with_class_answers(inputs: pd.DataFrame, answered: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Every reference image with an answer: its own where the model did not train on it, else the answer to
     another unseen image of the same class (drawn at random, seeded). So the label share and the Unknown rate

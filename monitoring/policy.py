@@ -12,7 +12,6 @@ ended (a failed trigger closes it at once, so the next drifted check tries again
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -71,37 +70,6 @@ class Decision:
 def open_episode(settings: Settings, kind: str) -> DriftEpisode | None:
     with db.session(settings.catalog_url) as s:
         return s.exec(select(DriftEpisode).where(DriftEpisode.open_kind == kind)).first()
-
-
-def decide(
-    settings: Settings,
-    kind: str,
-    drift: bool | None,
-    machines: list[str],
-    allow_trigger: bool,
-    retraining_ended: Callable[[str], bool],
-) -> Decision:
-    """What this check's verdict does to the kind's episode. ``retraining_ended(flow_run_id)`` asks Prefect."""
-    episode = open_episode(settings, kind)
-    if drift is None:
-        return Decision("too few samples", episode_id=episode.id if episode else None)
-    if drift:
-        if episode is not None:
-            return Decision(f"drift: retraining already triggered (episode {episode.id})", episode_id=episode.id)
-        if not allow_trigger:
-            return Decision("drift: not triggered (--no-trigger)")
-        opened = _open(settings, kind, machines)
-        if opened is None:  # another check opened it a moment ago
-            return Decision(
-                "drift: retraining already triggered", episode_id=(open_episode(settings, kind) or episode).id
-            )
-        return Decision("drift: retraining triggered", trigger=True, episode_id=opened)
-    if episode is None:
-        return Decision("clean")
-    if episode.retrain_flow_run_id and not retraining_ended(episode.retrain_flow_run_id):
-        return Decision(f"clean: episode {episode.id} stays open until its retraining ends", episode_id=episode.id)
-    close(settings, episode.id)
-    return Decision(f"clean: episode {episode.id} closed", episode_id=episode.id)
 
 
 def _open(settings: Settings, kind: str, machines: list[str]) -> int | None:

@@ -13,21 +13,7 @@ from sqlmodel import select
 from aoi.catalog import db
 from aoi.catalog.models import DatasetVersion, ModelVersion, TrainingRun, utcnow
 from aoi.settings import Settings
-
-# The train flow's parameters that a retraining copies from the production model's run.
-TRAINING_KEYS = (
-    "arch",
-    "epochs",
-    "workers",
-    "gpu",
-    "per_class",
-    "batch_size",
-    "lr",
-    "input_size",
-    "seed",
-    "tone_jitter",
-    "amp",
-)
+from training.params import RETRAINED, TrainParams
 
 
 class RetrainError(ValueError):
@@ -42,8 +28,11 @@ class Plan:
     dataset: str  # the new version's name
     spec: str | None  # the tone spec the parent was validated against: the new images are validated too
     dataset_options: dict = field(default_factory=dict)
-    training: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)  # the production run's TrainParams but the dataset
     batches: list[tuple[str, str]] = field(default_factory=list)  # (path, format) from the inbox
+
+    def train_params(self, dataset: str) -> TrainParams:
+        return TrainParams(dataset=dataset, **self.training)
 
     def as_dict(self) -> dict:
         return self.__dict__ | {"batches": [{"path": p, "format": f} for p, f in self.batches]}
@@ -88,6 +77,6 @@ def plan(settings: Settings, kind: str, at: datetime | None = None) -> Plan:
             "group_by": parent.group_by or "source_image",
             "seed": parent.seed,
         },
-        training={k: run.config[k] for k in TRAINING_KEYS if k in run.config},
+        training={k: run.config[k] for k in RETRAINED if k in run.config},
         batches=inbox_batches(settings, kind),
     )

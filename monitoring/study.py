@@ -1,6 +1,6 @@
 """How often the drift check cries wolf, and how often it misses a dim lamp (``aoi drift-study``).
 
-From a real dataset version and its production model: the reference is the monitor's own (``frames.reference``:
+From a real dataset version and its production model: the reference is the monitor's own (``steps.reference``:
 what the line sent, uncleaned, less the blind sets). Requests are drawn from what the line sends and the model
 never saw: every labelled held-out image of the source (the blind sets: PKU boards 11 and 12 in the demo) as
 stored, whatever a spec said of it (no cleaning filtered them), shot by no simulated machine. They are spread
@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from aoi.image_metrics import TONE_FIELDS, measure
 from aoi.settings import Settings
-from monitoring import check, frames
+from monitoring import check, frames, steps
 from monitoring.drift import distinct_answers
 
 MACHINES = ("VRS-01", "VRS-02", "VRS-03", "VRS-04")
@@ -128,7 +128,7 @@ def pools(
     darker = frames.answers_for(settings, loaded, shas, change=dim(light)).merge(
         _dimmed_metrics(settings, shas, images, light, quality).assign(label=stored["label"].to_numpy()), on="sha256"
     )
-    frame = frames.reference(settings, version) if reference == "line" else dataset_reference(settings, loaded)
+    frame = steps.reference(settings, version) if reference == "line" else dataset_reference(settings, loaded)
     return frame, plain, darker.set_index("sha256").loc[plain["sha256"]].reset_index()
 
 
@@ -158,8 +158,8 @@ def run(
                 [(darker if m == DIMMED else plain).iloc[p].assign(machine_id=m) for m, p in zip(MACHINES, picks)],
                 ignore_index=True,
             )
-            alarms += bool(check.verdict_of(check.compare_scopes(settings, kind, reference, clean, html=False)))
-            scopes = check.compare_scopes(settings, kind, reference, drifted, html=False)
+            alarms += bool(check.verdict_of(steps.compare_scopes(settings, kind, reference, clean, html=False)))
+            scopes = steps.compare_scopes(settings, kind, reference, drifted, html=False)
             found += bool(scopes["machines"].get(DIMMED, {}).get("drift"))
             bar.update(2)
         rows.append(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 from pydantic import BaseModel, Field
 
-from aoi.image_metrics import QUALITY_FIELDS, TONE_FIELDS, ImageMetrics
+from aoi.image_metrics import QUALITY_FIELDS, TONE_FIELDS, ImageMetrics, Tone
 from serving.models import Deployed
 from serving.rules import UNKNOWN, Rules
 
@@ -19,19 +19,6 @@ class Candidate(BaseModel):
     label: str = Field(description="Fine class")
     coarse_label: str
     confidence: float
-
-
-class Tone(BaseModel):
-    """Per-image means (0..255) from aoi.image_metrics, the same function ingest and validation use."""
-
-    brightness: float
-    mean_r: float
-    mean_g: float
-    mean_b: float
-    r_minus_g: float
-    r_minus_b: float
-    g_minus_b: float
-    b_diff: float
 
 
 class Quality(BaseModel):

@@ -1,11 +1,10 @@
-"""Training runs in the catalog: the request, the run record from start to its candidate model version, runs
+"""Training runs in the catalog: the run record from start to its candidate model version, runs
 whose driver died, and the run and model listings."""
 
 from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlmodel import col, select
@@ -19,23 +18,6 @@ from training.trainer import CHECKPOINT_FILE, TrainSpec
 
 class TrainingError(ValueError):
     """A training request refused before any worker starts; the message says why."""
-
-
-@dataclass(frozen=True)
-class TrainRequest:
-    dataset: str
-    arch: str = "resnet18"
-    epochs: int = 3
-    workers: int = 1
-    gpu: bool = False
-    per_class: int = 500
-    batch_size: int = 64
-    lr: float = 1e-3
-    input_size: int = 64
-    seed: int = 0
-    augment: bool = True
-    tone_jitter: float = 0.0
-    amp: bool | None = None  # mixed precision; None: where the device supports it natively (LoopConfig)
 
 
 def best_checkpoint(result) -> tuple[dict, dict]:

@@ -16,22 +16,21 @@ from datasets.versions import DatasetError, describe, manifest
 from training import runs
 from training.loop import LoopConfig
 from training.model import ARCHITECTURES
-from training.runs import TrainingError, TrainRequest
+from training.params import TrainParams, TrainResult
+from training.runs import TrainingError
 from training.taxonomy import Taxonomy, TaxonomyError
 from training.trainer import TrainSpec
 
 
-def prepare(settings: Settings, req: TrainRequest) -> tuple[TrainSpec, dict]:
+def prepare(settings: Settings, req: TrainParams) -> tuple[TrainSpec, dict]:
     """The TrainSpec for ``req``, or TrainingError: unknown dataset or architecture, empty splits, a class
-    with no training images, --gpu without a GPU."""
+    with no training images, --gpu without a GPU (TrainParams bounds the numbers)."""
     import torch
 
     if req.arch not in ARCHITECTURES:
         raise TrainingError(f"unknown architecture {req.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     if req.gpu and not torch.cuda.is_available():
         raise TrainingError("--gpu asked for, but no CUDA device is visible on this machine")
-    if req.epochs < 1 or req.workers < 1:
-        raise TrainingError("epochs and workers must be at least 1")
     try:
         version = describe(settings.catalog_url, req.dataset)
     except DatasetError as err:
@@ -90,11 +89,11 @@ def prepare(settings: Settings, req: TrainRequest) -> tuple[TrainSpec, dict]:
     return spec, info
 
 
-def start_run(settings: Settings, req: TrainRequest, info: dict) -> int:
+def start_run(settings: Settings, req: TrainParams, info: dict) -> int:
     runs.close_abandoned(settings)
     with db.session(settings.catalog_url) as s:
         config = {
-            **req.__dict__,
+            **req.model_dump(),
             "calibrated_images": info.get("calibrated_images", 0),  # machine-calibrated inputs
             "driver": runs.driver(),
         }
@@ -140,12 +139,11 @@ def fit(settings: Settings, spec: TrainSpec, run_id: int):
     return result
 
 
-def record(settings: Settings, run_id: int, spec: TrainSpec, result) -> dict:
+def record(settings: Settings, run_id: int, spec: TrainSpec, result) -> TrainResult:
     """Keep the best checkpoint of a Ray result as a candidate model version and finish the run record."""
     state, best = runs.best_checkpoint(result)
-    return runs.register(
-        settings, run_id, spec, state["model"], best, result.return_value["history"] if result.return_value else []
-    )
+    history = result.return_value["history"] if result.return_value else []
+    return TrainResult(**runs.register(settings, run_id, spec, state["model"], best, history))
 
 
 def fail_run(settings: Settings, run_id: int, error: BaseException) -> None:

@@ -16,10 +16,10 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from aoi.image_metrics import QUALITY_FIELDS, TONE_FIELDS
+from aoi.image_metrics import JOINT_TONE_FIELDS, QUALITY_FIELDS, TONE_FIELDS
 
 TONE_METRICS = TONE_FIELDS  # brightness, mean_r/g/b, r_minus_g, r_minus_b, g_minus_b, b_diff
-DEFAULT_DERIVED = ("brightness", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")
+DEFAULT_DERIVED = JOINT_TONE_FIELDS
 
 
 class SpecError(ValueError):

@@ -13,6 +13,8 @@ from typing import cast
 from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint, inspect, text
 from sqlmodel import Field, SQLModel
 
+from aoi.image_metrics import Tone
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -35,18 +37,10 @@ class BatchStatus(StrEnum):
     failed = "failed"
 
 
-class ToneColumns(SQLModel):
-    """Tone metrics (aoi.image_metrics, names as ``TONE_FIELDS``): per-image channel means, 0..255; and the image
+class ToneColumns(SQLModel, Tone):
+    """Tone metrics (their fields from aoi.image_metrics.Tone: per-image channel means, 0..255) and the image
     quality metrics. Images and the prediction log both carry them; validation and monitoring read them there."""
 
-    brightness: float
-    mean_r: float
-    mean_g: float
-    mean_b: float
-    r_minus_g: float
-    r_minus_b: float
-    g_minus_b: float
-    b_diff: float
     # Image quality (aoi.image_metrics, names as ``QUALITY_FIELDS``). NULL: not measured (a row from before revision
     # 0009); validation and monitoring treat it as unknown, never as zero.
     sharpness: float | None = Field(default=None, description="Variance of the gray luma's Laplacian, gray levels²")

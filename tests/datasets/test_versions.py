@@ -8,8 +8,6 @@ import pytest
 
 from aoi.catalog import db
 from aoi.catalog.models import Image, ImageStatus
-from aoi.image_metrics import measure
-from aoi.store import sha256_of
 from datasets.versions import DatasetError, build, describe, list_versions, manifest, register_blind
 from tests.datasets.helpers import add_images
 

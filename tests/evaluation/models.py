@@ -13,6 +13,7 @@ from tests.helpers import class_folder
 from training import runs, steps
 from training.loop import fit
 from training.model import build_model
+from training.params import TrainParams
 from training.trainer import _loaders
 
 GRAY = {"PASS": 8, "Open_circuit": 8, "Short": 8, "Mouse_bite": 8, "Spur": 8, "Spurious_copper": 8, "Pin_hole": 8}
@@ -38,7 +39,7 @@ def gray_data(tmp_path: Path, dataset: str = "g-v1", blind: str = "g-blind-0717"
 def trained_model(settings: Settings, dataset: str = "g-v1", epochs: int = 1, seed: int = 0) -> str:
     """Train on ``dataset`` for ``epochs`` (0: an untrained network) and register the result as a candidate."""
     torch.manual_seed(seed)
-    request = runs.TrainRequest(
+    request = TrainParams(
         dataset=dataset, epochs=max(epochs, 1), per_class=8, batch_size=8, input_size=32, augment=False, seed=seed
     )
     spec, info = steps.prepare(settings, request)

@@ -64,7 +64,7 @@ def test_training_and_serving_make_the_same_tensor_for_the_same_image_and_machin
     from serving.models import Deployed
     from serving.service import model_input
     from training.data import ManifestDataset
-    from training.runs import TrainRequest
+    from training.params import TrainParams
     from training.steps import prepare
     from training.taxonomy import Taxonomy
 
@@ -75,7 +75,7 @@ def test_training_and_serving_make_the_same_tensor_for_the_same_image_and_machin
     ingest(tmp_path / "captures.csv", "--format", "csv", "--source", "color")
     aoi("machines", "refresh")
     aoi("dataset", "build", "line-v1", "--source", "color", "--split", "1:1:1", "--group-by", "none")
-    spec, info = prepare(settings, TrainRequest(dataset="line-v1", input_size=32))
+    spec, info = prepare(settings, TrainParams(dataset="line-v1", input_size=32))
     assert info["calibrated_images"] == 18  # every capture got its machine's calibration
     sha, label = spec.splits["train"][0]
     training_tensor = ManifestDataset(

@@ -51,6 +51,18 @@ def test_demo_ingests_both_sets_and_says_where_to_look(configure, tmp_path):
     assert data["drift"] == {"skipped": "needs the running service and the simulated line"}
     assert data["where"]["aoi_home"] == str(settings.home)
     assert data["where"]["prefect_ui"].startswith("http")
+    # In the terminal each stage prints its results when it ends, then the next stage's title (the same renderers
+    # `aoi demo` hands the flow, fed the stage results it returned).
+    from cli.output import console
+    from cli.system_cmds import _stage_report
+
+    with console.capture() as captured:
+        report = _stage_report(settings)
+        for stage in ("models", "promotion", "serving", "drift"):
+            report(stage, data if stage == "models" else data[stage])
+    text = captured.get()
+    order = ["spec pku-color-tone@1 derived", "gray model: skipped", "4/6", "5/6", "serving: skipped", "6/6", "drift:"]
+    assert [text.index(line) for line in order] == sorted(text.index(line) for line in order), text
     again = CliRunner().invoke(app, ["demo", "--json"])  # dataset versions are immutable: one demo per AOI_HOME
     assert again.exit_code == 5 and "make clean && make demo" in json.loads(again.stdout)["error"]
 

@@ -10,8 +10,7 @@ from pydantic import ValidationError
 from aoi.labels import LabelMap
 from aoi.settings import IngestSettings
 from ingest.importers import ImportContext, get_importer
-from ingest.pipeline import read_and_hash
-from ingest.steps import chunks
+from ingest.pipeline import chunks, read_and_hash
 from tests.helpers import board, encode, write, zip_of
 
 

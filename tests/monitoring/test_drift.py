@@ -14,7 +14,7 @@ from PIL import Image
 from aoi.image_metrics import TONE_FIELDS, measure
 from aoi.preprocess import ToneCalibration
 from aoi.settings import MonitoringSettings
-from monitoring import check, frames, policy
+from monitoring import check, frames, policy, steps
 from monitoring.drift import Comparison, compare, compared_numeric
 from tests.monitoring.helpers import dimmed, synthetic
 
@@ -144,7 +144,7 @@ def test_each_part_is_judged_against_its_own_reference_and_a_new_part_is_reporte
     part_b = synthetic(80, seed=3, brightness=170).assign(part_no="P-B", machine_id="m1")
     new = synthetic(100, seed=4, brightness=60).assign(part_no="P-NEW", machine_id="m2")  # a new part, a new machine
     window = pd.concat([part_a, part_b, new], ignore_index=True)
-    scopes = check.compare_scopes(settings, "color", reference, window, html=False)
+    scopes = steps.compare_scopes(settings, "color", reference, window, html=False)
     assert check.verdict_of(scopes) is False, scopes
     assert scopes["overall"]["samples"] == 440 and scopes["overall"]["drift"] is False
     assert scopes["overall"]["notes"] == ["no reference for part P-NEW: 100 answers reported, not judged"]
@@ -164,7 +164,7 @@ def test_each_part_is_judged_against_its_own_reference_and_a_new_part_is_reporte
     assert policy.judge(pooled, settings.monitoring).drift is True
 
     shifted = pd.concat([part_a, dimmed(part_b, 0.85), new], ignore_index=True)
-    scopes = check.compare_scopes(settings, "color", reference, shifted, html=False)
+    scopes = steps.compare_scopes(settings, "color", reference, shifted, html=False)
     assert check.verdict_of(scopes) is True
     assert scopes["parts"]["P-B"]["drift"] is True and "brightness" in scopes["parts"]["P-B"]["drifted_columns"]
     assert scopes["parts"]["P-A"]["drift"] is False and scopes["parts"]["P-NEW"]["drift"] is None

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import DriftCheck, DriftEpisode
-from monitoring import frames
+from monitoring import steps
 from tests.evaluation.models import GRAY, gray_data, trained_model
 from tests.flows.helpers import aoi
 from tests.monitoring.helpers import T0, log_answers
@@ -60,7 +60,7 @@ def production(configure, tmp_path):
     gray_data(tmp_path, folders={k: 12 for k in GRAY})
     version = trained_model(settings, epochs=1)
     promote(settings, version)
-    return settings, version, frames.reference(settings, version)
+    return settings, version, steps.reference(settings, version)
 
 
 def test_one_drift_episode_triggers_one_retraining(production):

@@ -8,6 +8,7 @@ import socket
 from aoi.catalog import db
 from aoi.catalog.models import TrainingRun
 from training import runs, steps
+from training.params import TrainParams
 
 INFO = {"kind": "gray", "labelled_images": 10, "total_images": 12, "label_kinds": 2}
 
@@ -21,7 +22,7 @@ def _set_driver(settings, run_id: int, **driver) -> None:
 
 
 def test_a_run_whose_driver_is_gone_is_closed_as_failed(settings):
-    request = runs.TrainRequest(dataset="g-v1")
+    request = TrainParams(dataset="g-v1")
     alive, killed, recycled, elsewhere = (steps.start_run(settings, request, INFO) for _ in range(4))
     assert [r["status"] for r in runs.runs(settings)] == ["running"] * 4  # this process drives all four
     _set_driver(settings, killed, pid=2**22 + 12345)  # no such process

@@ -6,28 +6,26 @@ with no duplicate rows (unique content hash) and no orphan files (stored bytes g
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from tqdm import tqdm
 
 from aoi.settings import get_settings
-from ingest import steps
+from flows.tasks import step
+from ingest import pipeline, steps
 from ingest.candidate import ArchiveRefused
 
 # Inputs are bytes and closures: never cached or persisted. Catalog and store writes are idempotent, so
 # retrying them after a transient failure (a locked database, a network file system hiccup) is safe.
-open_batch = task(name="open-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(steps.open_batch)
-discover = task(name="discover", cache_policy=NO_CACHE)(steps.discover)
-hash_and_dedupe = task(name="hash-and-dedupe", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(
-    steps.hash_and_dedupe
-)
-decode_and_measure = task(name="decode-and-measure", cache_policy=NO_CACHE)(steps.decode_and_measure)
-store = task(name="store", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(steps.store)
-catalog = task(name="catalog", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 5, 15])(steps.catalog)
-refuse = task(name="refuse-input", cache_policy=NO_CACHE)(steps.refuse)
-fail = task(name="fail-batch", cache_policy=NO_CACHE)(steps.fail)
-finish = task(name="finish-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])(steps.finish)
+open_batch = step(steps.open_batch, "open-batch", retries=2)
+discover = step(steps.discover, "discover")
+hash_and_dedupe = step(steps.hash_and_dedupe, "hash-and-dedupe", retries=2)
+decode_and_measure = step(steps.decode_and_measure, "decode-and-measure")
+store = step(steps.store, "store", retries=2)
+catalog = step(steps.catalog, "catalog", retries=3)
+refuse = step(steps.refuse, "refuse-input")
+fail = step(steps.fail, "fail-batch")
+finish = step(steps.finish, "finish-batch", retries=2)
 
 
 @flow(name="ingest", log_prints=True)
@@ -53,7 +51,7 @@ def ingest(
         found = discover(settings, path, format)
         tally = steps.Tally(discovered=len(found.candidates), skipped=len(found.skipped))
         bar = tqdm(total=len(found.candidates), desc=f"ingest {format}", unit="img", disable=not progress)
-        for chunk in steps.chunks(found.candidates, settings.ingest.chunk_size, settings.ingest.chunk_max_bytes):
+        for chunk in pipeline.chunks(found.candidates, settings.ingest.chunk_size, settings.ingest.chunk_max_bytes):
             hashed = hash_and_dedupe(settings, chunk)
             checked = decode_and_measure(settings, hashed)
             checked = store(settings, checked)

@@ -1,0 +1,163 @@
+"""The ``monitor`` flow's steps, as it wraps them in tasks: the model's reference frame, the window's answers,
+the comparisons overall, per machine and per part number, the policy's decision, the retraining request and the
+catalog row. The helpers they use live in ``frames.py`` (frames), ``check.py`` (windows, verdicts, summaries)
+and ``policy.py`` (verdicts and drift episodes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from aoi.catalog import db
+from aoi.catalog.models import DriftCheck, utcnow
+from aoi.settings import Settings
+from monitoring import frames, parts, policy
+from monitoring.check import (
+    RETRAIN_DEPLOYMENT,
+    Window,
+    _brief,
+    _machine_verdicts,
+    _machines,
+    _no_reference,
+    _parts,
+    _report_path,
+)
+from monitoring.drift import compare
+from monitoring.frames import answers_for, line_inputs, reference_path, with_class_answers
+from monitoring.policy import Decision, _open, close, open_episode
+
+
+def reference(settings: Settings, model_version: str) -> pd.DataFrame:
+    """The model's reference frame (cached: a model version and its dataset version never change)."""
+    path = reference_path(settings, model_version)
+    if path.exists():
+        return pd.read_parquet(path)
+    from features.store import write_parquet
+    from training.registry import load_model_version
+
+    loaded = load_model_version(settings, model_version)
+    inputs = line_inputs(settings, loaded.row.dataset)
+    answered = answers_for(settings, loaded, inputs.loc[inputs["split"] != "train", "sha256"].tolist())
+    frame = with_class_answers(inputs, answered)
+    write_parquet(frame, path)
+    return frame
+
+
+def load_window(settings: Settings, kind: str, version: str, window: Window) -> tuple[pd.DataFrame, int]:
+    """The window's answers, each calibrated machine's tone mapped to the reference tone; and how many were."""
+    return frames.calibrate_window(settings, frames.window(settings, kind, version, window.start, window.end))
+
+
+def compare_scopes(
+    settings: Settings, kind: str, reference: pd.DataFrame, current: pd.DataFrame, html: bool = True
+) -> dict:
+    """The verdict over all answers, per machine and per part number; an HTML report for the whole window and
+    for each flagged machine. Every answer is judged against reference images of its own part number
+    (``monitoring.parts``); answers of a part with no reference are reported, not judged. Scopes with too few
+    answers get no verdict of their own."""
+    config = settings.monitoring
+    now = utcnow()
+    judged, unreferenced = parts.split(reference, current, config.min_part_reference)
+    notes = [_no_reference(p, n) for p, n in unreferenced.items()]
+    if len(judged) < config.min_samples:
+        return {
+            "overall": {
+                "samples": len(judged),
+                **policy.too_few(len(judged), config.min_samples).as_dict(),
+                "notes": notes,
+            },
+            "machines": _machines(settings, reference, current, judged, unreferenced, html, now, kind),
+            "parts": _parts(settings, reference, current, unreferenced),
+            "report": None,
+        }
+    overall = compare(parts.matched(reference, judged, config.min_part_reference), judged, config)
+    overall_html = overall.save_html(_report_path(settings, kind, "all", now)) if html else None
+    return {
+        "overall": {**_brief(overall), **policy.judge(overall, config).as_dict(), "notes": notes},
+        "machines": _machines(settings, reference, current, judged, unreferenced, html, now, kind),
+        "parts": _parts(settings, reference, current, unreferenced),
+        "report": str(overall_html) if overall_html else None,
+    }
+
+
+def decide(
+    settings: Settings,
+    kind: str,
+    drift: bool | None,
+    machines: list[str],
+    allow_trigger: bool,
+    retraining_ended: Callable[[str], bool],
+) -> Decision:
+    """What this check's verdict does to the kind's episode. ``retraining_ended(flow_run_id)`` asks Prefect."""
+    episode = open_episode(settings, kind)
+    if drift is None:
+        return Decision("too few samples", episode_id=episode.id if episode else None)
+    if drift:
+        if episode is not None:
+            return Decision(f"drift: retraining already triggered (episode {episode.id})", episode_id=episode.id)
+        if not allow_trigger:
+            return Decision("drift: not triggered (--no-trigger)")
+        opened = _open(settings, kind, machines)
+        if opened is None:  # another check opened it a moment ago
+            return Decision(
+                "drift: retraining already triggered", episode_id=(open_episode(settings, kind) or episode).id
+            )
+        return Decision("drift: retraining triggered", trigger=True, episode_id=opened)
+    if episode is None:
+        return Decision("clean")
+    if episode.retrain_flow_run_id and not retraining_ended(episode.retrain_flow_run_id):
+        return Decision(f"clean: episode {episode.id} stays open until its retraining ends", episode_id=episode.id)
+    close(settings, episode.id)
+    return Decision(f"clean: episode {episode.id} closed", episode_id=episode.id)
+
+
+def request_retraining(settings: Settings, kind: str, episode_id: int, reason: str) -> dict:
+    """Start the kind's retrain deployment (whatever work pool serves it); a failure closes the episode so that
+    the next drifted check tries again."""
+    name = RETRAIN_DEPLOYMENT.format(kind=kind)
+    try:
+        from prefect.deployments import run_deployment
+
+        run = run_deployment(name, parameters={"kind": kind, "reason": f"drift: {reason}"[:500]}, timeout=0)
+    except Exception as err:  # no deployment, server down: recorded, and retried by the next drifted check
+        policy.close(settings, episode_id, error=f"{type(err).__name__}: {err}")
+        return {"triggered": False, "error": f"{type(err).__name__}: {err}"[:500]}
+    policy.triggered(settings, episode_id, str(run.id))
+    return {"triggered": True, "flow_run_id": str(run.id), "deployment": name}
+
+
+def record(
+    settings: Settings,
+    kind: str,
+    version: str,
+    window: Window,
+    reference: pd.DataFrame,
+    scopes: dict,
+    drift: bool | None,
+    decision: policy.Decision,
+    flow_run_id: str | None,
+) -> int:
+    overall = scopes["overall"]
+    row = DriftCheck(
+        kind=kind,
+        model_version=version,
+        window_start=window.start,
+        window_end=window.end,
+        samples=overall["samples"],
+        reference_samples=len(reference),
+        drifted_columns=overall.get("drifted_columns", []),
+        drift_share=overall.get("drift_share"),
+        unknown_rate=overall.get("unknown_rate"),
+        reference_unknown_rate=overall.get("reference_unknown_rate"),
+        machines=_machine_verdicts(scopes),
+        drift=drift,
+        decision=decision.text[:160],
+        report_path=scopes["report"],
+        episode_id=decision.episode_id,
+        flow_run_id=flow_run_id,
+    )
+    with db.session(settings.catalog_url) as s:
+        s.add(row)
+        s.commit()
+        return db.saved_id(row)

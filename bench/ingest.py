@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aoi.catalog import db
 from aoi.settings import Settings
 from ingest import steps
+from ingest.pipeline import chunks
 
 SETS = {"pku": ("pku-pcb-roi", "folder"), "deeppcb": ("DeepPCB", "deeppcb")}
 
@@ -46,7 +47,7 @@ def pipeline(path: Path, fmt: str, home: Path) -> tuple[float, int]:
     batch = steps.open_batch(settings, str(path), fmt, {}, None)
     found = steps.discover(settings, str(path), fmt)
     tally = steps.Tally(discovered=len(found.candidates))
-    for chunk in steps.chunks(found.candidates, settings.ingest.chunk_size, settings.ingest.chunk_max_bytes):
+    for chunk in chunks(found.candidates, settings.ingest.chunk_size, settings.ingest.chunk_max_bytes):
         hashed = steps.hash_and_dedupe(settings, chunk)
         checked = steps.store(settings, steps.decode_and_measure(settings, hashed))
         tally.add(steps.catalog(settings, batch, checked, hashed, found.default_source))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from pydantic import ValidationError
 
@@ -14,7 +16,7 @@ from training.params import TrainParams
 _PARAMS = TrainParams.model_fields
 
 
-def _option(name: str, *flags: str) -> typer.models.OptionInfo:
+def _option(name: str, *flags: str) -> Any:
     """A `aoi train` option with its default and help from TrainParams (declared once there)."""
     field = _PARAMS[name]
     return typer.Option(field.default, *flags, help=field.description)

@@ -23,6 +23,7 @@ def promote_and_approve(
     timeout_s: float = 900,
 ) -> dict:
     """The promote run's result; a passed gate is approved by ``reviewer`` from here."""
+    from aoi.catalog import db
     from promotion import approval, stages
 
     aoi = str(Path(sys.executable).with_name("aoi"))
@@ -31,17 +32,19 @@ def promote_and_approve(
     try:
         while process.poll() is None and time.monotonic() < deadline:
             waiting = stages.waiting_approval(settings, version=version)
-            if waiting is not None and approval.state_of(waiting.flow_run_id).is_paused():
+            run_id = waiting.flow_run_id if waiting is not None else None
+            if waiting is not None and run_id is not None and approval.state_of(run_id).is_paused():
                 say(
                     f"{version} passed its gate and waits for a reviewer. In the Prefect UI: "
-                    f"{ui_url}/runs/flow-run/{waiting.flow_run_id} (Resume, fill in the form). "
-                    f"The demo answers from the terminal instead: aoi approve {waiting.flow_run_id} --reviewer "
+                    f"{ui_url}/runs/flow-run/{run_id} (Resume, fill in the form). "
+                    f"The demo answers from the terminal instead: aoi approve {run_id} --reviewer "
                     f"{reviewer}"
                 )
-                approval.resume(
-                    waiting.flow_run_id, approve=True, reviewer=stages.claimed_by(reviewer), comment=comment
-                )
-                while stages.approval(settings, waiting.id)["status"] == "waiting" and time.monotonic() < deadline:
+                approval.resume(run_id, approve=True, reviewer=stages.claimed_by(reviewer), comment=comment)
+                while (
+                    stages.approval(settings, db.saved_id(waiting))["status"] == "waiting"
+                    and time.monotonic() < deadline
+                ):
                     time.sleep(0.5)
                 break
             time.sleep(1)

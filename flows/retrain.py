@@ -29,6 +29,8 @@ def retrain(kind: str, reason: str = "scheduled", approval_timeout_s: int | None
     version = build_dataset(plan.dataset, kind, spec=plan.spec, parent=plan.parent_dataset, **plan.dataset_options)
     refreshed = features()
     model = train(plan.train_params(version["name"]))
+    if model.model_version is None:  # a run that records no model raises before this; kept for the type
+        raise RuntimeError(f"training run {model.run_id} recorded no model version")
     decision = promote(model.model_version, timeout_s=approval_timeout_s)
     return {
         "kind": kind,

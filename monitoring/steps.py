@@ -6,6 +6,7 @@ and ``policy.py`` (verdicts and drift episodes)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import pandas as pd
 
@@ -100,16 +101,16 @@ def decide(
             return Decision("drift: not triggered (--no-trigger)")
         opened = _open(settings, kind, machines)
         if opened is None:  # another check opened it a moment ago
-            return Decision(
-                "drift: retraining already triggered", episode_id=(open_episode(settings, kind) or episode).id
-            )
+            racer = open_episode(settings, kind)
+            return Decision("drift: retraining already triggered", episode_id=racer.id if racer else None)
         return Decision("drift: retraining triggered", trigger=True, episode_id=opened)
     if episode is None:
         return Decision("clean")
     if episode.retrain_flow_run_id and not retraining_ended(episode.retrain_flow_run_id):
         return Decision(f"clean: episode {episode.id} stays open until its retraining ends", episode_id=episode.id)
-    close(settings, episode.id)
-    return Decision(f"clean: episode {episode.id} closed", episode_id=episode.id)
+    closed = db.saved_id(episode)
+    close(settings, closed)
+    return Decision(f"clean: episode {closed} closed", episode_id=closed)
 
 
 def request_retraining(settings: Settings, kind: str, episode_id: int, reason: str) -> dict:
@@ -117,9 +118,13 @@ def request_retraining(settings: Settings, kind: str, episode_id: int, reason: s
     the next drifted check tries again."""
     name = RETRAIN_DEPLOYMENT.format(kind=kind)
     try:
+        from prefect.client.schemas.objects import FlowRun
         from prefect.deployments import run_deployment
 
-        run = run_deployment(name, parameters={"kind": kind, "reason": f"drift: {reason}"[:500]}, timeout=0)
+        # called from sync code, run_deployment runs itself and returns the flow run (its type says "or a coroutine")
+        run = cast(
+            FlowRun, run_deployment(name, parameters={"kind": kind, "reason": f"drift: {reason}"[:500]}, timeout=0)
+        )
     except Exception as err:  # no deployment, server down: recorded, and retried by the next drifted check
         policy.close(settings, episode_id, error=f"{type(err).__name__}: {err}")
         return {"triggered": False, "error": f"{type(err).__name__}: {err}"[:500]}

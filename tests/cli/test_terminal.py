@@ -195,7 +195,9 @@ def test_the_aoi_program_shows_our_warnings_but_no_library_deprecation(aoi_home,
     assert "OURS-DEPRECATED" in done.stderr and "CAPTURED-OURS" in done.stderr, done.stderr  # ours still show
     for library in ("LIBRARY-DEPRECATED", "AFTER-FEAST-LIKE-RESET", "LIBRARY-FUTURE", "CAPTURED-LIBRARY"):
         assert library not in done.stderr, done.stderr
-    inherited = re.search(r"PYTHONWARNINGS=(.*)", done.stderr)[1]
+    found = re.search(r"PYTHONWARNINGS=(.*)", done.stderr)
+    assert found, done.stderr
+    inherited = found[1]
     assert {"ignore::DeprecationWarning", "ignore::FutureWarning"} <= set(inherited.split(","))
     # The same program run as a plain Python process (no aoi entry) shows them: the test can tell.
     bare = subprocess.run(

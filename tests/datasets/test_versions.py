@@ -26,12 +26,12 @@ def test_build_freezes_a_group_aware_version_with_a_cleaning_table(catalog_url):
     v = build(catalog_url, "g-v1", source="gray", per_class=30, seed=3)
     assert v["role"] == "train" and v["taxonomy"] == ["OPEN", "PASS", "SHORT"]
     assert [step["rule"] for step in v["cleaning"]] == [
-        "not excluded by validation",
         "not in a blind test set",
+        "not excluded by validation",
         "at most 30 per class (seed 3)",
     ]
-    assert v["cleaning"][0]["before"] == {"OPEN": 40, "PASS": 40, "SHORT": 40}
-    assert v["cleaning"][0]["after"]["PASS"] == 39 and v["cleaning"][2]["after"] == {
+    assert v["cleaning"][1]["before"] == {"OPEN": 40, "PASS": 40, "SHORT": 40}
+    assert v["cleaning"][1]["after"]["PASS"] == 39 and v["cleaning"][2]["after"] == {
         "OPEN": 30,
         "PASS": 30,
         "SHORT": 30,

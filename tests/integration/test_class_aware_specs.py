@@ -136,7 +136,7 @@ def test_the_guard_refuses_a_build_that_loses_a_class_and_accepts_it_with_the_fl
         assert all(v["name"] != "pku-guarded" for v in aoi("dataset", "list"))
         version = aoi("dataset", "build", "pku-guarded", "--source", "color", "--allow-class-loss")
         assert version["class_loss_allowed"] is True
-        step = version["cleaning"][0]
+        step = version["cleaning"][1]
         assert step["allow_class_loss"] is True and step["over_limit"]["MISSING_HOLE"] > 0.2
         lost = 1 - step["after"]["MISSING_HOLE"] / step["before"]["MISSING_HOLE"]
         assert step["over_limit"]["MISSING_HOLE"] == pytest.approx(lost, abs=1e-4)

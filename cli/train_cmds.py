@@ -43,12 +43,12 @@ def train(
     from flows.prefect_server import PrefectUnavailable, ensure_server
     from training.runs import TrainingError
 
-    names.dataset_version(get_settings(), dataset, as_json, role="train")
     options = {k: v for k, v in locals().items() if k in _PARAMS} | {"arch": arch.value}
     try:
         params = TrainParams(**options)
     except ValidationError as err:
         fail(_one_line(err), as_json, code=2)
+    names.dataset_version(get_settings(), dataset, as_json, role="train")
     try:
         ensure_server(get_settings())
         from flows.train import train as train_flow

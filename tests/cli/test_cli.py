@@ -119,7 +119,7 @@ def test_ui_starts_a_local_prefect_server_under_aoi_home_and_stops_it(configure,
         # A second installation on the same port: refused (exit 2, one line naming the port and the other home).
         monkeypatch.setenv("AOI_HOME", str(tmp_path / "other-home"))
         settings_now.cache_clear()
-        for command in (["ui"], ["train", "--dataset", "g-v1"]):
+        for command in (["ui"], ["deploy"]):
             for name in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING"):
                 os.environ.pop(name, None)
             refused = CliRunner().invoke(app, [*command, "--json"])

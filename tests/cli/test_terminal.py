@@ -68,7 +68,7 @@ def test_version_prints_the_installed_package_version():
         (["rollback", "purple", "--reason", "x"], "kind"),
         (["train", "--dataset", "d", "--arch", "vgg16"], "'vgg16' is not one of"),
         (["train", "--dataset", "d", "--epochs", "0"], "--epochs"),
-        (["train", "--dataset", "d", "--lr", "0"], "is not above 0"),
+        (["train", "--dataset", "d", "--lr", "0"], "--lr 0.0: Input should be greater than 0"),
         (["evaluate", "m", "--dataset", "d", "--split", "holdout"], "--split"),
         (["evaluate", "m", "--dataset", "d", "--threshold", "1.5"], "--threshold"),
         (["monitor", "--window", "3 fortnights"], "window must look like"),

@@ -166,7 +166,7 @@ def _sitecustomize(folder: Path) -> Path:
 import atexit, logging, os, sys, warnings
 
 def _late():
-    lib = "/opt/venv/lib/python3.11/site-packages/somelib/mod.py"
+    lib = os.path.join(sys.prefix, "lib", "site-packages", "somelib", "mod.py")  # a library, not ours
     warnings.warn_explicit("LIBRARY-DEPRECATED", DeprecationWarning, lib, 1, module="somelib.mod")
     warnings.simplefilter("once", DeprecationWarning)
     warnings.warn_explicit("AFTER-FEAST-LIKE-RESET", DeprecationWarning, lib, 2, module="somelib.mod")

@@ -160,8 +160,8 @@ class Tone(BaseModel):
 # The tone fields, declared once (Tone): the image and prediction tables' columns, the service's answer, the
 # validation specs and monitoring read these names.
 TONE_FIELDS = tuple(Tone.model_fields)
-# What is judged jointly (fact 3: one channel alone says little): brightness and every channel difference. The
-# machines' tone statistics (Feast) and a derived spec's default metrics.
+# What is judged jointly (docs/domain.md#joint-tone: one channel alone says little): brightness and every channel
+# difference. The machines' tone statistics (Feast) and a derived spec's default metrics.
 JOINT_TONE_FIELDS = ("brightness", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff")
 QUALITY_FIELDS = ("sharpness", "smear")
 QUALITY_MIN_SIDE = 128  # part of the definition of sharpness and smear: never a setting, or stored values drift

@@ -70,7 +70,8 @@ DEMO_LINE_CAPTURES = 100  # per simulated machine
 # 20 epochs 97.9% in ~490 s. The colour set, with fewer and more distinct classes, reaches 94-98% with 3 x 300.
 DEMO_TRAINING = {
     "gray": TrainParams(dataset=DEMO_DATASETS["gray"], epochs=9, per_class=600, batch_size=32, lr=2e-3),
-    # Tone jitter: the gate refuses a colour model that loses over 5 points when one channel is off by 10% (fact 3).
+    # Tone jitter: the gate refuses a colour model that loses over 5 points when one channel is off by 10%
+    # (docs/domain.md#joint-tone).
     "color": TrainParams(dataset=DEMO_DATASETS["color"], epochs=3, per_class=300, batch_size=64, tone_jitter=0.12),
 }
 # The Unknown filter's threshold: the least Unknown that keeps 99% of accepted answers right on the valid split.

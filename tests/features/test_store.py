@@ -330,7 +330,7 @@ def test_feast_plan_in_the_repo_finds_nothing_to_change_after_a_refresh(settings
     """The repo under AOI_HOME is a real feature repository: `feast plan` there imports the definitions and finds
     the registry as `aoi machines import` and `aoi machines refresh` left it (a user's `feast apply` there
     would change nothing), materialised views included."""
-    from tests.flows.test_ingest_flow import aoi, ingest
+    from tests.flows.helpers import aoi, ingest
     from tests.helpers import class_folder
 
     files = sorted(class_folder(tmp_path / "caps", {"Spur": 3}, fmt="JPEG").rglob("*.jpg"))

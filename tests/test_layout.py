@@ -1,5 +1,5 @@
-"""The layout is the pipeline: imports point one way, ``aoi`` <- stages <- ``flows`` <- ``cli``, and a stage
-imports only the stages before it in the order the data flows. Imports inside a function are for the heavy
+"""The layout is the pipeline: imports point one way, ``aoi`` <- stages <- ``flows`` <- ``workbench`` <- ``cli``,
+and a stage imports only the stages before it in the order the data flows. Imports inside a function are for the heavy
 libraries only (they cost seconds at start-up), never a way around that order."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ STAGES = (
     "monitoring",
     "demo",
 )
-LAYERS = {CORE: 0, **dict.fromkeys(STAGES, 1), "flows": 2, "cli": 3}
+LAYERS = {CORE: 0, **dict.fromkeys(STAGES, 1), "flows": 2, "workbench": 3, "cli": 4}
 HEAVY = {
     "torch",
     "torchvision",

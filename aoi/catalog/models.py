@@ -28,7 +28,8 @@ class ImageSource(StrEnum):
 class ImageStatus(StrEnum):
     unlabeled = "unlabeled"
     labeled = "labeled"
-    excluded = "excluded"  # failed validation; kept, with its reason, and can be restored
+    excluded = "excluded"  # failed validation or excluded by a person; kept, with its reason, and can be restored
+    deleted = "deleted"  # deleted by a person: out of every new dataset version; bytes kept until a store GC
 
 
 class BatchStatus(StrEnum):
@@ -464,6 +465,61 @@ class DriftEpisode(SQLModel, table=True):
     retrain_flow_run_id: str | None = Field(default=None, max_length=64)
     trigger_error: str | None = None
     closed_at: datetime | None = None
+
+
+class UserRole(StrEnum):
+    """Workbench roles, each allowed what the one before it is: viewers read, engineers curate, reviewers
+    approve candidates (and curate)."""
+
+    viewer = "viewer"
+    engineer = "engineer"
+    reviewer = "reviewer"
+
+
+class AppUser(SQLModel, table=True):
+    """A person with a workbench account. Only the argon2 hash of the password is kept."""
+
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    role: str = Field(max_length=16, description="viewer, engineer or reviewer")
+    password_hash: str
+    disabled: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ImageChange(SQLModel, table=True):
+    """One change a person made to an image (relabel, exclude, restore, delete): who, when, why, and the
+    label and status before and after. The image's history; the next dataset version counts them."""
+
+    __tablename__ = "image_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    image_id: int = Field(foreign_key="image.id", index=True)
+    action: str = Field(max_length=16, description="relabel, exclude, restore or delete")
+    old_label: str | None = Field(default=None, max_length=64)
+    new_label: str | None = Field(default=None, max_length=64)
+    old_status: str = Field(max_length=16)
+    new_status: str = Field(max_length=16)
+    reason: str = Field(description="Why, as the person wrote it")
+    by: str = Field(max_length=128, description="The authenticated identity that made the change")
+    via: str = Field(default="web", max_length=8, description="web or cli")
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class EvaluationImage(SQLModel, table=True):
+    """One image's answer in one evaluation: the per-image scores behind the confusion matrix and the threshold
+    explorer (added with migration 0011; evaluations stored before have none)."""
+
+    __tablename__ = "evaluation_image"
+
+    evaluation_id: int = Field(foreign_key="evaluation.id", primary_key=True)
+    image_id: int = Field(foreign_key="image.id", primary_key=True, index=True)
+    true_label: str = Field(max_length=64)
+    predicted: str = Field(max_length=64, description="Top-1 label, before the Unknown filter")
+    confidence: float = Field(description="Top-1 probability; below the evaluation's threshold means Unknown")
+    top: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # [[label, p], ...], top 3
 
 
 def table_of(model: type[SQLModel]) -> Table:

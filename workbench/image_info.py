@@ -221,7 +221,7 @@ def dataset_versions(s: Session, image: Image) -> list[dict]:
             col(DatasetMember.label),
         )
         .join(DatasetVersion, col(DatasetVersion.id) == DatasetMember.dataset_id)
-        .where(DatasetMember.sha256 == image.sha256)
+        .where(col(DatasetMember.sha256) == image.sha256)
         .order_by(col(DatasetVersion.id).desc())
     )
     rows = s.connection().execute(query).all()

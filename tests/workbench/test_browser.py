@@ -45,8 +45,8 @@ def test_log_in_filter_the_gallery_and_open_an_image(browser_page, settings):
     from validation.specs import parse_spec
     from validation.steps import register_spec
 
-    spec = "name: line-colour\napplies_to: color\ntone:\n  brightness: {min: 90, max: 140}\n  r_minus_g: {min: -5, max: 5}\n"
-    register_spec(settings, parse_spec(spec + "quality:\n  sharpness: {min: 20}\n"))
+    spec = "name: line-colour\napplies_to: color\ntone:\n  brightness: {min: 90, max: 140}\n"
+    register_spec(settings, parse_spec(spec + "  r_minus_g: {min: -5, max: 5}\nquality:\n  sharpness: {min: 20}\n"))
     name = user_of(settings, UserRole.engineer)
     page.goto(f"{base}/login")
     screenshot(page, "login")

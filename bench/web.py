@@ -30,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -112,16 +113,8 @@ def login(client: TestClient) -> None:
     assert client.post("/login", data=form, follow_redirects=False).status_code == 303
 
 
-def timed(client: TestClient, urls: list[str]) -> dict:
-    """p50 and p99 in ms over ``urls`` (each must answer 200), after one warm-up request."""
-    assert client.get(urls[0]).status_code == 200
-    times = []
-    for url in urls:
-        started = time.perf_counter()
-        response = client.get(url)
-        times.append((time.perf_counter() - started) * 1e3)
-        assert response.status_code == 200, (url, response.status_code)
-    times.sort()
+def stats(times: list[float]) -> dict:
+    times = sorted(times)
     return {
         "p50_ms": round(statistics.median(times), 2),
         "p99_ms": round(times[min(len(times) - 1, int(0.99 * len(times)))], 2),
@@ -129,49 +122,80 @@ def timed(client: TestClient, urls: list[str]) -> dict:
     }
 
 
-def measure(size: int, requests: int) -> dict:
-    home = Path(tempfile.mkdtemp(prefix=f"aoi-bench-web-{size}-"))
-    os.environ["AOI_HOME"] = str(home)
-    settings = Settings()
+def get_ms(client: TestClient, url: str) -> float:
+    started = time.perf_counter()
+    response = client.get(url)
+    elapsed = (time.perf_counter() - started) * 1e3
+    assert response.status_code == 200, (url, response.status_code)
+    return elapsed
+
+
+def gallery_with_thumbs_ms(client: TestClient) -> float:
+    """The first gallery page and every thumbnail on it, one after the other (thumbnails cached)."""
+    started = time.perf_counter()
+    page = client.get("/gallery")
+    shown = [int(i) for i in re.findall(r'data-id="(\d+)"', page.text)]
+    assert len(shown) == REAL
+    for image_id in shown:
+        assert client.get(f"/images/{image_id}/thumb").status_code == 200
+    return (time.perf_counter() - started) * 1e3
+
+
+def prepare(size: int, stack: ExitStack) -> dict:
+    """A catalog of ``size`` rows in its own AOI_HOME, a logged-in client, its 100 thumbnails made."""
+    settings = Settings(home=Path(tempfile.mkdtemp(prefix=f"aoi-bench-web-{size}-")))
     started = time.perf_counter()
     fill(settings, size)
     fill_s = time.perf_counter() - started
     with db.session(settings.catalog_url) as s:
         ids = [int(i) for i in s.connection().execute(select(table_of(Image).c.id).order_by("id")).scalars()]
+    client = stack.enter_context(TestClient(create_app(settings)))
+    login(client)
+    for image_id in ids[-REAL:]:  # made once here: the figures are with thumbnails cached
+        assert client.get(f"/images/{image_id}/thumb").status_code == 200
     rng = np.random.default_rng(1)
-    with TestClient(create_app(settings)) as client:
-        login(client)
-        deep = ids[len(ids) // 2]
-        out = {
-            "rows": size,
-            "fill_s": round(fill_s, 1),
-            "gallery_first": timed(client, ["/gallery"] * requests),
-            "gallery_deep": timed(client, [f"/gallery?after={deep - int(i)}" for i in rng.integers(0, 1000, requests)]),
-            "gallery_filtered": timed(
-                client,
-                [f"/gallery?source=gray&label=Short&machine=AOI-3&after={ids[-1] - int(i)}" for i in range(requests)],
-            ),
-            # The counts per label (loaded by the page after its thumbnails) read every matching row: reported,
-            # not part of the page's figures.
-            "counts": timed(client, ["/gallery/counts"] * max(3, requests // 4)),
-            "counts_filtered": timed(client, ["/gallery/counts?source=gray&machine=AOI-3"] * max(3, requests // 4)),
-            "image_page": timed(client, [f"/images/{ids[int(i)]}" for i in rng.integers(0, len(ids), requests)]),
-        }
-        newest = ids[-REAL:]
-        for image_id in newest:  # make the thumbnails once: the figures below are with them cached
-            assert client.get(f"/images/{image_id}/thumb").status_code == 200
-        rounds = []
+    deep = ids[len(ids) // 2]
+    return {
+        "rows": size,
+        "fill_s": round(fill_s, 1),
+        "client": client,
+        "urls": {
+            "gallery_first": lambda i: "/gallery",
+            "gallery_deep": lambda i: f"/gallery?after={deep - int(rng.integers(0, min(1000, deep - 1)))}",
+            "gallery_filtered": lambda i: f"/gallery?source=gray&label=Short&machine=AOI-3&after={ids[-1] - i}",
+            "image_page": lambda i: f"/images/{ids[int(rng.integers(0, len(ids)))]}",
+            # The counts per label (the page loads them after itself) read every matching row: reported, not
+            # part of the page's figures.
+            "counts": lambda i: "/gallery/counts",
+            "counts_filtered": lambda i: "/gallery/counts?source=gray&machine=AOI-3",
+        },
+    }
+
+
+def measure(sizes: tuple[int, int], requests: int) -> dict:
+    """Every figure on both catalogs, their requests interleaved (small, large, small, ...), so that the load of a
+    shared machine weighs on both alike."""
+    with ExitStack() as stack:
+        catalogs = [prepare(size, stack) for size in sizes]
+        times: dict[int, dict[str, list[float]]] = {c["rows"]: {} for c in catalogs}
+        for kind in catalogs[0]["urls"]:
+            n = requests if not kind.startswith("counts") else max(5, requests // 4)
+            for c in catalogs:
+                get_ms(c["client"], c["urls"][kind](0))  # warm-up
+            for i in range(n):
+                for c in catalogs:
+                    times[c["rows"]].setdefault(kind, []).append(get_ms(c["client"], c["urls"][kind](i)))
         for _ in range(5):
-            began = time.perf_counter()
-            page = client.get("/gallery")
-            shown = [int(i) for i in re.findall(r'data-id="(\d+)"', page.text)]
-            for image_id in shown:
-                assert client.get(f"/images/{image_id}/thumb").status_code == 200
-            rounds.append((time.perf_counter() - began) * 1e3)
-        assert len(shown) == REAL
-        out["gallery_100_thumbs_cached_ms"] = round(statistics.median(rounds), 1)
+            for c in catalogs:
+                times[c["rows"]].setdefault("thumbs", []).append(gallery_with_thumbs_ms(c["client"]))
+        results = {}
+        for c in catalogs:
+            figures: dict = {"rows": c["rows"], "fill_s": c["fill_s"]}
+            figures.update({kind: stats(t) for kind, t in times[c["rows"]].items() if kind != "thumbs"})
+            figures["gallery_100_thumbs_cached_ms"] = round(statistics.median(times[c["rows"]]["thumbs"]), 1)
+            results[c["rows"]] = figures
     db.reset_engines()
-    return out
+    return results
 
 
 def classify_100_on_cpu() -> float:
@@ -182,6 +206,7 @@ def classify_100_on_cpu() -> float:
     from training.model import build_model
     from training.taxonomy import Taxonomy
 
+    torch.set_num_threads(1)  # one request's forward pass on a shared machine; more threads only fight for cores
     prep = Preprocessing(input_size=64, channels=1)
     model = build_model("resnet18", len(Taxonomy.load("gray").fine), prep.channels).eval()
     data = [picture(k) for k in range(100)]
@@ -201,9 +226,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs=2, default=(20_000, 200_000), help="the small and large catalog")
     parser.add_argument("--requests", type=int, default=60, help="requests per measured page kind")
     args = parser.parse_args()
-    results = {}
+    results = measure(tuple(args.sizes), args.requests)
     for size in args.sizes:
-        results[size] = measure(size, args.requests)
         r = results[size]
         print(
             f"{size:>7d} rows (filled in {r['fill_s']} s): "
@@ -217,7 +241,7 @@ def main() -> None:
     counts_ratio = {k: round(large[k]["p50_ms"] / small[k]["p50_ms"], 2) for k in ("counts", "counts_filtered")}
     classify_ms = classify_100_on_cpu()
     print(f"p50 ratio {args.sizes[1]} / {args.sizes[0]}: {ratios}", flush=True)
-    print(f"100 decodes + forward passes (resnet18 gray 64 px, CPU): {classify_ms:.0f} ms", flush=True)
+    print(f"100 decodes + forward passes (resnet18 gray 64 px, CPU, 1 thread): {classify_ms:.0f} ms", flush=True)
     summary = {
         "sizes": list(args.sizes),
         "results": {str(k): v for k, v in results.items()},

@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aoi.settings import Settings, get_settings
 from workbench import auth
@@ -29,6 +30,33 @@ from workbench.templating import render
 PAGES = ("gallery", "images", "datasets", "runs", "models", "drift")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 LOGIN_FAILED = "Wrong user name or password."
+
+
+# Sent with every answer: no framing by other sites (clickjacking), no content sniffing, no URLs leaked onwards.
+SECURITY_HEADERS = [
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every HTTP response (plain ASGI: streamed bodies pass untouched)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def page_modules() -> list[str]:
@@ -55,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         same_site="lax",
         https_only=settings.workbench.tls,
     )
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _handlers(app)
     _account_routes(app)

@@ -221,3 +221,14 @@ def test_repeated_failures_slow_further_attempts():
     assert throttle.delay("name:b", "addr:x") == 3.0  # the same address guessing other names
     throttle.succeeded("name:a", "addr:x")
     assert throttle.delay("name:a", "addr:x") == 0
+
+
+def test_pages_carry_security_headers_and_the_nav_of_served_pages(client):
+    logged_in(client, UserRole.viewer)
+    response = client.get("/gallery")
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert '<a href="/gallery" class="current" aria-current="page">Gallery</a>' in response.text
+    served = client.app.state.page_paths
+    for href in ("/datasets", "/runs", "/models", "/drift"):
+        assert (f'<a href="{href}"' in response.text) == (href in served)

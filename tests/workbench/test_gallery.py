@@ -258,3 +258,14 @@ def test_the_date_filter_reads_capture_time(gallery):
     at = START + timedelta(hours=5)
     page = client.get(f"/gallery?since={at.isoformat().replace('+00:00', 'Z')}&until=2026-01-01T06:00:00Z").text
     assert shown(page) == [ids[5]]
+
+
+def test_filters_and_paging_on_sqlite_and_postgresql(catalog_url, configure):
+    settings = configure(WORKBENCH__PAGE_SIZE=4)
+    ids = fill_catalog(settings, 30)
+    with TestClient(create_app(settings)) as client:
+        logged_in(client, UserRole.viewer)
+        flat = [i for page in _walk(client, "source=gray&name=IMG") for i in page]
+        assert flat == sorted((ids[k] for k in range(30) if k % 2 == 0), reverse=True)
+        window = shown(client.get("/gallery?since=2026-01-01T03:00:00Z&until=2026-01-01T05:00:00Z").text)
+        assert window == [ids[4], ids[3]]

@@ -232,3 +232,10 @@ def test_pages_carry_security_headers_and_the_nav_of_served_pages(client):
     served = client.app.state.page_paths
     for href in ("/datasets", "/runs", "/models", "/drift"):
         assert (f'<a href="{href}"' in response.text) == (href in served)
+
+
+def test_an_unknown_page_is_a_404_page_for_a_browser(client):
+    logged_in(client, UserRole.viewer)
+    response = client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert response.status_code == 404 and "<html" in response.text and "Not Found" in response.text
+    assert client.get("/no-such-page").text == "Not Found"

@@ -7,17 +7,17 @@ from pathlib import Path
 from prefect import flow
 
 from aoi.settings import get_settings
-from datasets import versions
+from datasets import steps, versions
 from flows.tasks import step
 from flows.validate import validate
 
 
 def _transient(task, task_run, state) -> bool:
     """Retry a failed freeze only for what may pass next time (a locked catalog), never for a refused request."""
-    return not isinstance(state.result(raise_on_failure=False), versions.DatasetError)
+    return not isinstance(state.result(raise_on_failure=False), steps.DatasetError)
 
 
-freeze = step(versions.build, "freeze-version", retries=2, retry_condition_fn=_transient)
+freeze = step(steps.freeze, "freeze-version", retries=2, retry_condition_fn=_transient)
 
 
 @flow(name="build-dataset", log_prints=True)

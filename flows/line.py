@@ -10,16 +10,16 @@ from pathlib import Path
 from prefect import flow
 
 from aoi.settings import get_settings
-from datasets import versions
+from datasets import steps as dataset_steps
 from demo import simulated_line
-from features import camera_params
+from features import steps as feature_steps
 from flows.ingest_batch import ingest
 from flows.refresh_features import features
 from flows.tasks import step
 
 shoot = step(simulated_line.simulate, "shoot-simulated-line")
-import_camera_params = step(camera_params.import_csv, "import-camera-params")
-hold_out = step(versions.register_blind, "register-blind-set")
+import_camera_params = step(feature_steps.import_camera_params, "import-camera-params")
+hold_out = step(dataset_steps.hold_out, "register-blind-set")
 
 
 @flow(name="simulated-line", log_prints=True)

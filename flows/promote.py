@@ -11,22 +11,22 @@ from prefect.runtime import flow_run
 
 from aoi.settings import get_settings
 from flows.tasks import step
-from promotion import approval, stages, steps
+from promotion import approval, steps
 
 check_candidate = step(steps.check_candidate, "check-candidate")
 evaluate_blind = step(steps.evaluate_blind, "evaluate-blind-sets")
 tone_drop = step(steps.tone_drop, "tone-robustness")
 judge = step(steps.judge, "gate", retries=2)
 review_page = step(steps.review_page, "review-page")
-open_approval = step(stages.open_approval, "open-approval")
+open_approval = step(steps.open_approval, "open-approval")
 
 
 def _worth_retrying(_task, _run, state) -> bool:
     """A refused decision (PromotionError: superseded, not waiting) is final; a database hiccup is retried."""
-    return not isinstance(state.result(raise_on_failure=False), stages.PromotionError)
+    return not isinstance(state.result(raise_on_failure=False), steps.PromotionError)
 
 
-decide = step(stages.decide, "apply-decision", retries=2, retry_condition_fn=_worth_retrying)
+decide = step(steps.decide, "apply-decision", retries=2, retry_condition_fn=_worth_retrying)
 
 
 def _key(*parts) -> str:  # artifact keys: lowercase letters, digits and dashes

@@ -5,13 +5,13 @@ from __future__ import annotations
 from prefect import flow
 
 from aoi.settings import get_settings
-from features import calibration, store, tone_stats
+from features import steps
 from flows.tasks import step
 
-tone_source = step(tone_stats.write_source, "machine-tone-stats")
-calibration_source = step(calibration.write_source, "machine-calibration")
-apply = step(store.apply, "feast-apply", retries=2)
-materialize = step(store.materialize, "materialize", retries=2)
+tone_source = step(steps.tone_source, "machine-tone-stats")
+calibration_source = step(steps.calibration_source, "machine-calibration")
+apply = step(steps.apply, "feast-apply", retries=2)
+materialize = step(steps.materialize, "materialize", retries=2)
 
 
 @flow(name="features", log_prints=True)
@@ -22,5 +22,5 @@ def features() -> dict:
     tone = tone_source(settings, settings.features.tone_window_days)
     calibrated = calibration_source(settings)
     registered = apply(settings)
-    online = materialize(settings, store.materialized_views(settings))
+    online = materialize(settings, steps.materialized_views(settings))
     return {"tone_stats": tone, "calibration": calibrated, "registered": registered, "online": online}

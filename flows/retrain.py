@@ -12,9 +12,9 @@ from flows.promote import promote
 from flows.refresh_features import features
 from flows.tasks import step
 from flows.train import train
-from monitoring import retraining
+from monitoring import steps
 
-make_plan = step(retraining.plan, "retraining-plan")
+make_plan = step(steps.retraining_plan, "retraining-plan")
 
 
 @flow(name="retrain", log_prints=True)

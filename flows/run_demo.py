@@ -33,7 +33,7 @@ from prefect import flow
 from aoi.catalog.models import utcnow
 from aoi.settings import get_settings
 from datasets import versions
-from demo import lamp_ageing, review, simulated_line
+from demo import lamp_ageing, simulated_line, steps
 from demo.public_sets import (
     COLOR_SPEC,
     DEMO_COLOR_SPEC,
@@ -45,7 +45,6 @@ from demo.public_sets import (
     SETS,
 )
 from evaluation import evaluate as evaluation
-from evaluation import line_check
 from flows import prefect_server
 from flows.dataset import build_dataset
 from flows.deployments import deploy
@@ -54,27 +53,27 @@ from flows.line import line
 from flows.monitor import monitor
 from flows.tasks import step
 from flows.train import train
-from promotion import compare, stages
+from promotion import stages
 from serving import models as served_models
-from serving import process, trial
+from serving import process
 from training.runs import TrainingError
-from validation.steps import Scope, derive_spec
+from validation.steps import Scope
 
 Report = Callable[[str, dict], None]
 Say = Callable[[str], None]
 
-derive = step(derive_spec, "derive-spec")
-register_blind = step(versions.register_blind, "register-blind-set")
-calibrate = step(evaluation.calibrate, "calibrate-unknown-threshold")
-robustness = step(evaluation.robustness, "robustness")
-check_line = step(line_check.check, "check-simulated-line")
-promote_and_approve = step(review.promote_and_approve, "promote-and-approve")
-compare_on_blind_sets = step(compare.compare, "compare-on-blind-sets")
-start_service = step(process.start_background, "start-service")
-line_trial = step(trial.line_trial, "line-trial")
+derive = step(steps.derive_spec, "derive-spec")
+register_blind = step(steps.register_blind, "register-blind-set")
+calibrate = step(steps.calibrate, "calibrate-unknown-threshold")
+robustness = step(steps.robustness, "robustness")
+check_line = step(steps.check_line, "check-simulated-line")
+promote_and_approve = step(steps.promote_and_approve, "promote-and-approve")
+compare_on_blind_sets = step(steps.compare_on_blind_sets, "compare-on-blind-sets")
+start_service = step(steps.start_service, "start-service")
+line_trial = step(steps.line_trial, "line-trial")
 register_deployments = step(deploy, "register-deployments")
 start_worker = step(prefect_server.start_worker, "start-worker")
-send_ageing_line = step(lamp_ageing.send, "send-ageing-line")
+send_ageing_line = step(steps.send_ageing_line, "send-ageing-line")
 
 
 def _quiet(*_args) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 from aoi.catalog import db
 from aoi.catalog.models import DriftCheck, utcnow
 from aoi.settings import Settings
-from monitoring import frames, parts, policy
+from monitoring import frames, parts, policy, retraining
 from monitoring.check import (
     RETRAIN_DEPLOYMENT,
     Window,
@@ -166,3 +166,7 @@ def record(
         s.add(row)
         s.commit()
         return db.saved_id(row)
+
+
+# The retrain flow's first step: what a retraining starts from (kept with the inbox rules in ``retraining``).
+retraining_plan = retraining.plan

@@ -77,3 +77,10 @@ def review_page(settings: Settings, check: dict, verdict: dict, candidate: list[
     compare_md = f"## Comparison on the blind sets\n\n{markdown(table)}"
     reports = {e["dataset"]: e["report"] for e in candidate if e.get("report")}
     return {"verdict_markdown": verdict_md, "comparison_markdown": compare_md, "comparison": table, "reports": reports}
+
+
+# A passed gate waits for a person: the approval is opened, then the decision applied (both kept in ``stages``
+# with the rest of the stage bookkeeping; named here as the flow's steps).
+open_approval = stages.open_approval
+decide = stages.decide
+PromotionError = stages.PromotionError

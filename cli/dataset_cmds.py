@@ -93,7 +93,7 @@ def build(
 
         version = build_dataset(
             name, source.value, spec, per_class, split, group_by.value, seed, parent, allow_class_loss
-        )
+        ).as_dict()
     except (DatasetError, SpecError, ValueError, PrefectUnavailable) as err:
         fail(str(err), as_json, code=getattr(err, "exit_code", 2))
     for warning in version.get("warnings", []):

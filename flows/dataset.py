@@ -31,7 +31,7 @@ def build_dataset(
     seed: int = 0,
     parent: str | None = None,
     allow_class_loss: bool = False,
-) -> dict:
+) -> steps.BuiltVersion:
     settings = get_settings()
     validation = validate(scope=f"source:{source}", spec=spec) if spec else None
     try:
@@ -39,7 +39,7 @@ def build_dataset(
             settings.catalog_url,
             name,
             source=source,
-            spec_key=validation and validation["spec"],
+            spec_key=validation.spec if validation else None,
             per_class=per_class,
             split=split,
             group_by=group_by,
@@ -50,10 +50,10 @@ def build_dataset(
             min_label_images=settings.ingest.min_label_images,
         )
     except versions.ClassLossError as err:
-        if validation and validation["pictures"]:  # where a person sees why: the run's tone pictures per label
-            folder = Path(validation["pictures"][0]).parent
+        if validation and validation.pictures:  # where a person sees why: the run's tone pictures per label
+            folder = Path(validation.pictures[0]).parent
             raise versions.ClassLossError(f"{err} (tone pictures: {folder})") from None
         raise
     for warning in version["warnings"]:
         print(f"warning: {warning}")
-    return {**version, "validation": validation}
+    return steps.BuiltVersion(**version, validation=validation.as_dict() if validation else None)

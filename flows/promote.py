@@ -34,7 +34,7 @@ def _key(*parts) -> str:  # artifact keys: lowercase letters, digits and dashes
 
 
 @flow(name="promote", log_prints=True)
-def promote(model_version: str, timeout_s: int | None = None) -> dict:
+def promote(model_version: str, timeout_s: int | None = None) -> steps.PromotionResult:
     """Gate ``model_version`` on the blind sets and, if it passes, wait for a reviewer's decision."""
     settings = get_settings()
     run_id = str(flow_run.id) if flow_run.id else None
@@ -65,7 +65,9 @@ def promote(model_version: str, timeout_s: int | None = None) -> dict:
     if not verdict["passed"]:
         failed = [r["rule"] for r in verdict["rules"] if not r["passed"]]
         print(f"{model_version} failed its gate ({'; '.join(failed)}): no approval asked, stage stays candidate")
-        return {"model_version": model_version, "decision": "gate failed", "verdict": verdict, "stage": "candidate"}
+        return steps.PromotionResult(
+            model_version=model_version, decision="gate failed", verdict=verdict, stage="candidate"
+        )
     approval_id = open_approval(settings, verdict["verdict_id"], run_id)
     print(
         f"{model_version} passed its gate: waiting for a reviewer (Prefect UI: Resume on this run, "
@@ -73,4 +75,10 @@ def promote(model_version: str, timeout_s: int | None = None) -> dict:
     )
     form = approval.wait_for_decision(timeout_s or settings.gate.approval_timeout_s, settings.gate.approval_poll_s)
     decided = decide(settings, approval_id, form.approve, form.reviewer, form.comment)
-    return {"model_version": model_version, "decision": decided["status"], "verdict": verdict, **decided}
+    return steps.PromotionResult(
+        model_version=model_version,
+        decision=decided["status"],
+        verdict=verdict,
+        stage=decided["stage"],
+        approval=decided,
+    )

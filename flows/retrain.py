@@ -18,7 +18,7 @@ make_plan = step(steps.retraining_plan, "retraining-plan")
 
 
 @flow(name="retrain", log_prints=True)
-def retrain(kind: str, reason: str = "scheduled", approval_timeout_s: int | None = None) -> dict:
+def retrain(kind: str, reason: str = "scheduled", approval_timeout_s: int | None = None) -> steps.RetrainResult:
     settings = get_settings()
     plan = make_plan(settings, kind)
     print(
@@ -28,17 +28,17 @@ def retrain(kind: str, reason: str = "scheduled", approval_timeout_s: int | None
     ingested = [ingest(path=path, format=fmt, source=kind, progress=False) for path, fmt in plan.batches]
     version = build_dataset(plan.dataset, kind, spec=plan.spec, parent=plan.parent_dataset, **plan.dataset_options)
     refreshed = features()
-    model = train(plan.train_params(version["name"]))
+    model = train(plan.train_params(version.name))
     if model.model_version is None:  # a run that records no model raises before this; kept for the type
         raise RuntimeError(f"training run {model.run_id} recorded no model version")
     decision = promote(model.model_version, timeout_s=approval_timeout_s)
-    return {
-        "kind": kind,
-        "reason": reason,
-        "plan": plan.as_dict(),
-        "ingest": ingested,
-        "dataset": version,
-        "features": refreshed,
-        "model": model.as_dict(),
-        "promotion": decision,
-    }
+    return steps.RetrainResult(
+        kind=kind,
+        reason=reason,
+        plan=plan.as_dict(),
+        ingest=ingested,
+        dataset=version,
+        features=refreshed,
+        model=model,
+        promotion=decision,
+    )

@@ -57,7 +57,7 @@ from promotion import stages
 from serving import models as served_models
 from serving import process
 from training.runs import TrainingError
-from validation.steps import Scope
+from validation.records import Scope
 
 Report = Callable[[str, dict], None]
 Say = Callable[[str], None]
@@ -106,7 +106,7 @@ def data_and_models(inputs: dict[str, str], progress: bool = True) -> dict:
     """Stage 3: data sets in, a spec, blind sets, the simulated line, dataset versions, models and their checks."""
     settings = get_settings()
     ingested = {
-        name: ingest(path=path, format=SETS[name].format, source=SETS[name].source, progress=progress)
+        name: ingest(path=path, format=SETS[name].format, source=SETS[name].source, progress=progress).as_dict()
         for name, path in inputs.items()
     }
     gray_batch, color_batch = ingested["deeppcb"]["batch_id"], ingested["pku-pcb-roi"]["batch_id"]
@@ -138,12 +138,12 @@ def data_and_models(inputs: dict[str, str], progress: bool = True) -> dict:
     }
     line_folder = simulated_line.default_folder(settings)
     try:
-        simulated = line(inputs["pku-pcb-roi"], str(line_folder), DEMO_LINE_CAPTURES, progress)
+        simulated = line(inputs["pku-pcb-roi"], str(line_folder), DEMO_LINE_CAPTURES, progress).as_dict()
     except ValueError as err:  # a copy of the PKU set too small to shoot from
         simulated = {"skipped": str(err)}
     datasets = {
-        "gray": build_dataset(DEMO_DATASETS["gray"], "gray", per_class=1000),
-        "color": build_dataset(DEMO_DATASETS["color"], "color", spec=spec.key),
+        "gray": build_dataset(DEMO_DATASETS["gray"], "gray", per_class=1000).as_dict(),
+        "color": build_dataset(DEMO_DATASETS["color"], "color", spec=spec.key).as_dict(),
     }
     models = {}
     for kind, version in datasets.items():

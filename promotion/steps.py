@@ -3,6 +3,8 @@ blind set of its kind, measure tone robustness, judge and record the gate, and w
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict
+
 from aoi.settings import Settings
 from evaluation import evaluate, scores
 from promotion import gate, stages
@@ -84,3 +86,20 @@ def review_page(settings: Settings, check: dict, verdict: dict, candidate: list[
 open_approval = stages.open_approval
 decide = stages.decide
 PromotionError = stages.PromotionError
+
+
+class PromotionResult(BaseModel):
+    """What the promote flow returns (``aoi promote --json``): the gate's verdict and, where the gate passed, the
+    person's decision (the approval: who, when, the stage it left the model in)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_version: str
+    decision: str  # "gate failed", or the approval's status: approved, rejected, timed_out
+    verdict: dict
+    stage: str | None
+    approval: dict | None = None
+
+    def as_dict(self) -> dict:
+        head = {"model_version": self.model_version, "decision": self.decision, "verdict": self.verdict}
+        return {**head, **self.approval} if self.approval is not None else {**head, "stage": self.stage}

@@ -34,7 +34,7 @@ def test_retrain_builds_a_child_version_trains_it_and_gates_it(configure, tmp_pa
 
     from flows.retrain import retrain
 
-    result = retrain("gray", reason="test")
+    result = retrain("gray", reason="test").as_dict()
     assert result["ingest"][0]["added"] == 21
     child = aoi("dataset", "show", result["dataset"]["name"])
     assert child["parent"] == "g-v1" and child["images"] == 70 + 21

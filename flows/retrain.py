@@ -1,5 +1,6 @@
 """Retrain flow: new inbox batches -> validated dataset version (parent: production's) -> features -> train ->
-promote (gate, then a person's approval in the Prefect UI). Run weekly and by the monitor on drift."""
+calibrate the new model's Unknown threshold on its valid split -> promote (gate, then a person's approval in the
+Prefect UI). Run weekly and by the monitor on drift."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from flows.train import train
 from monitoring import steps
 
 make_plan = step(steps.retraining_plan, "retraining-plan")
+calibrate = step(steps.calibrate_threshold, "calibrate-unknown-threshold")
 
 
 @flow(name="retrain", log_prints=True)
@@ -31,6 +33,9 @@ def retrain(kind: str, reason: str = "scheduled", approval_timeout_s: int | None
     model = train(plan.train_params(version.name))
     if model.model_version is None:  # a run that records no model raises before this; kept for the type
         raise RuntimeError(f"training run {model.run_id} recorded no model version")
+    calibration = calibrate(settings, model.model_version)
+    if calibration["threshold"] is None:
+        print(f"warning: {calibration['skipped']}; the default Unknown threshold stays")
     decision = promote(model.model_version, timeout_s=approval_timeout_s)
     return steps.RetrainResult(
         kind=kind,
@@ -40,5 +45,6 @@ def retrain(kind: str, reason: str = "scheduled", approval_timeout_s: int | None
         dataset=version,
         features=refreshed,
         model=model,
+        calibration=calibration,
         promotion=decision,
     )

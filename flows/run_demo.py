@@ -39,7 +39,6 @@ from demo.public_sets import (
     DEMO_COLOR_SPEC,
     DEMO_DATASETS,
     DEMO_LINE_CAPTURES,
-    DEMO_TARGET_ACCURACY,
     DEMO_TRAINING,
     PKU_BLIND_BOARDS,
     SETS,
@@ -156,7 +155,9 @@ def data_and_models(inputs: dict[str, str], progress: bool = True) -> dict:
         if "skipped" in model:
             continue
         try:
-            threshold = calibrate(settings, model["model_version"], target_accuracy=DEMO_TARGET_ACCURACY)
+            threshold = calibrate(
+                settings, model["model_version"], target_accuracy=settings.evaluation.calibration_target_accuracy
+            )
         except evaluation.EvaluationError as err:  # out of reach on this valid split: the default stays
             threshold = {"skipped": str(err)}
         checks[kind] = {

@@ -187,6 +187,7 @@ class RetrainResult(BaseModel):
     dataset: BuiltVersion
     features: FeaturesResult
     model: TrainResult
+    calibration: dict
     promotion: PromotionResult
 
     def as_dict(self) -> dict:
@@ -195,3 +196,16 @@ class RetrainResult(BaseModel):
 
 # The retrain flow's first step: what a retraining starts from (kept with the inbox rules in ``retraining``).
 retraining_plan = retraining.plan
+
+
+def calibrate_threshold(settings: Settings, version: str) -> dict:
+    """The new model's Unknown threshold, fitted on its valid split as the demo does for its first models (the gate
+    judges a model at its own threshold: uncalibrated, the default's high Unknown rate fails it whatever its
+    accuracy). A valid split on which no threshold reaches the target keeps the default, and says why."""
+    from evaluation.evaluate import EvaluationError, calibrate
+
+    target = settings.evaluation.calibration_target_accuracy
+    try:
+        return calibrate(settings, version, target_accuracy=target)
+    except EvaluationError as err:
+        return {"model_version": version, "threshold": None, "target_accuracy": target, "skipped": str(err)}

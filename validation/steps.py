@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import (
@@ -146,6 +146,7 @@ def metrics_frame(settings: Settings, scope: Scope) -> pd.DataFrame:
         )
     else:
         query = query.where(Image.source == scope.source)
+    query = query.where(Image.status != ImageStatus.deleted)  # a person deleted it: out of every judgement
     with db.session(settings.catalog_url) as s:
         rows = s.exec(query.order_by(col(Image.id))).all()
     frame = pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
@@ -173,11 +174,22 @@ def start_run(settings: Settings, spec_id: int, scope: Scope, flow_run_id: str |
         return run.id
 
 
+def _excluded_by_a_run(s: Session, image_id: int) -> bool:
+    query = select(Exclusion.id).where(Exclusion.image_id == image_id, col(Exclusion.restored_at).is_(None))
+    return s.exec(query).first() is not None
+
+
 def exclude(settings: Settings, run_id: int, spec: Spec, verdict: Verdict) -> int:
     """Mark every failing image excluded, with the failed checks as its reason; returns how many."""
     with db.session(settings.catalog_url) as s:
+        # An image a person excluded (excluded with no open exclusion row of a run) keeps the person's reason: a
+        # later `aoi restore --run` of this run must not bring back what a person left out.
         for image_id, reasons in verdict.failed.items():
             image = s.get(Image, image_id)
+            if image.status == ImageStatus.deleted or (
+                image.status == ImageStatus.excluded and not _excluded_by_a_run(s, image_id)
+            ):
+                continue
             image.status = ImageStatus.excluded
             image.status_reason = f"spec {spec.key}: " + "; ".join(reasons)
             s.add(image)
@@ -223,6 +235,28 @@ def run_summary(run: ValidationRun) -> dict:
     }
 
 
+def close_exclusions(
+    s: Session,
+    *,
+    run_id: int | None = None,
+    image_ids: list[int] | None = None,
+    by: str = "unknown",
+    note: str | None = None,
+) -> list[Exclusion]:
+    """Mark the open exclusion rows (of a run, or of the given images) restored by ``by`` with ``note``, in the
+    caller's transaction; returns them. ``restore`` here and the workbench's restore both close them this way."""
+    query = select(Exclusion).where(col(Exclusion.restored_at).is_(None))
+    if run_id is not None:
+        query = query.where(Exclusion.run_id == run_id)
+    if image_ids:
+        query = query.where(col(Exclusion.image_id).in_(image_ids))
+    rows = list(s.exec(query).all())
+    for row in rows:
+        row.restored_at, row.restored_by, row.restore_note = utcnow(), by, note
+        s.add(row)
+    return rows
+
+
 def restore(
     settings: Settings,
     *,
@@ -233,15 +267,8 @@ def restore(
 ) -> int:
     """Put excluded images back (all of a run's, or the given ones); returns how many were restored."""
     with db.session(settings.catalog_url) as s:
-        query = select(Exclusion).where(col(Exclusion.restored_at).is_(None))
-        if run_id is not None:
-            query = query.where(Exclusion.run_id == run_id)
-        if image_ids:
-            query = query.where(col(Exclusion.image_id).in_(image_ids))
         restored = set()
-        for row in s.exec(query).all():
-            row.restored_at, row.restored_by, row.restore_note = utcnow(), by, note
-            s.add(row)
+        for row in close_exclusions(s, run_id=run_id, image_ids=image_ids, by=by, note=note):
             image = s.get(Image, row.image_id)
             if image.status == ImageStatus.excluded:
                 image.status = ImageStatus.labeled if image.label else ImageStatus.unlabeled

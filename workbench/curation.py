@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from aoi.catalog import db
 from aoi.catalog.models import AppUser, HashClaim, Image, ImageChange, ImageStatus, UserRole
 from aoi.labels import LabelMap, UnknownLabel
+from aoi.settings import Settings
 from training.taxonomy import Taxonomy, TaxonomyError
 
 MAX_REASON = 2000  # characters of a reason: a sentence or a paragraph, not a document
@@ -30,6 +31,9 @@ class Action(StrEnum):
     exclude = "exclude"
     restore = "restore"
     delete = "delete"
+
+
+ACTIONS = tuple(a.value for a in Action)
 
 
 class Via(StrEnum):
@@ -107,7 +111,7 @@ def _record(
                 image.status = ImageStatus.labeled
         elif new_status is not None:
             image.status = new_status(image)
-            image.status_reason = f"{_PAST[action]} by {by}: {why}"
+            image.status_reason = f"{PAST[action]} by {by}: {why}"
         s.add(image)
         change = ImageChange(
             image_id=db.saved_id(image),
@@ -126,7 +130,7 @@ def _record(
     return changes
 
 
-_PAST = {Action.exclude: "excluded", Action.restore: "restored", Action.delete: "deleted"}
+PAST = {Action.exclude: "excluded", Action.restore: "restored", Action.delete: "deleted"}
 
 
 def relabel(
@@ -258,3 +262,9 @@ def curator(s: Session, name: str) -> AppUser:
     if user.role not in CURATORS:
         raise CurationError(f"{name} is a {user.role}: engineers and reviewers curate, viewers read")
     return user
+
+
+def labels_for(source: str, settings: Settings | None = None) -> tuple[str, ...]:
+    """The labels a page offers for an image of ``source`` (all project labels when the source is not known)."""
+    labels = LabelMap.load(settings.ingest.label_map if settings is not None else None)
+    return valid_labels(source, labels) if source else labels.labels

@@ -15,7 +15,6 @@ from aoi.catalog.queries import GalleryFilter
 from aoi.catalog.queries import images as gallery
 from cli import app
 from tests.workbench.curation_helpers import account, crops
-from tests.workbench.helpers import user_of
 
 
 def run(*args: str, code: int = 0):
@@ -36,8 +35,8 @@ def as_json(*args: str, code: int = 0):
 @pytest.fixture
 def catalog(settings):
     ids = crops(settings.catalog_url, 3)
-    user_of(settings, UserRole.engineer, "eve")
-    user_of(settings, UserRole.viewer, "vic")
+    account(settings.catalog_url, "eve", UserRole.engineer)
+    account(settings.catalog_url, "vic", UserRole.viewer)
     account(settings.catalog_url, "gone", "engineer", disabled=True)
     return ids
 

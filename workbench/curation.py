@@ -147,6 +147,8 @@ def relabel(
     word replaces the label, and the history keeps the old one."""
     ids, (by, why, channel) = _ids(image_ids), _words(by, why, via)
     labels = labels or LabelMap.load()
+    if not (label or "").strip():
+        raise CurationError("choose the new label: nothing changed")
     try:
         label = labels.resolve(label)
     except UnknownLabel:

@@ -129,3 +129,20 @@ def test_without_a_session_a_post_gets_401(settings, client):
     ids = crops(settings.catalog_url, 1)
     response = client.post(f"/images/{ids['PASS'][0]}/delete", data={"reason": "x"}, follow_redirects=False)
     assert response.status_code in (401, 403) and history(settings) == []
+
+
+def test_relabelling_a_blind_image_says_it_stays_behind_the_wall(settings, client):
+    from datasets.versions import register_blind
+
+    ids = crops(settings.catalog_url, 2)
+    target = ids["OPEN"][0]
+    register_blind(settings.catalog_url, "blind-0717", shas={row(settings, target).sha256})
+    logged_in(client, UserRole.engineer)
+    page = client.post(
+        f"/images/{target}/relabel", data={"label": "NICK", "reason": "a bite", "csrf_token": token(client)}
+    ).text  # the redirect followed: the image page with its flash
+    assert "1 of them belong to blind sets and stay behind the blind wall" in page
+    with db.session(settings.catalog_url) as s:
+        from aoi.catalog.models import HashClaim
+
+        assert db.get_row(s, HashClaim, row(settings, target).sha256).role == "blind"

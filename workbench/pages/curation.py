@@ -84,7 +84,11 @@ async def _apply(
         return RedirectResponse(back, status_code=303)
     if wants_json:
         return JSONResponse(curation.summary(s, changes))
-    flash(request, _said(action, changes))
+    said = _said(action, changes)
+    blind = curation.blind_images(s, ids)
+    if blind:  # say it where people look: the wall holds whatever they changed
+        said += f" {len(blind)} of them belong to blind sets and stay behind the blind wall."
+    flash(request, said)
     return RedirectResponse(back, status_code=303)
 
 

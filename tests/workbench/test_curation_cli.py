@@ -119,3 +119,17 @@ def test_the_listing_is_unchanged(settings, catalog):
     assert "is not one of" in as_json("images", "--status", "lost", code=2)["error"]
     assert "9 images" in run("images").stdout  # the table, as before
     assert "relabel" in run("images", "--help").stdout
+
+
+def test_dataset_show_counts_peoples_changes_in_the_cleaning_table(settings, catalog):
+    from datasets.versions import build
+
+    build(settings.catalog_url, "g-v1", source="gray", split="1:1:0")
+    as_json("images", "relabel", str(catalog["PASS"][0]), "--label", "OPEN", "--by", "eve", "--why", "open")
+    as_json("images", "delete", str(catalog["SHORT"][0]), "--by", "eve", "--why", "dup")
+    build(settings.catalog_url, "g-v2", source="gray", split="1:1:0", parent="g-v1")
+    shown = run("dataset", "show", "g-v2").stdout
+    assert "relabelled by a person (1 images)" in shown
+    assert "removed by a person (1 images, 1 since the parent)" in shown
+    rules = [step["rule"] for step in as_json("dataset", "show", "g-v2")["cleaning"]]
+    assert rules[0] == "relabelled by a person" and "removed by a person" in rules

@@ -6,6 +6,7 @@ import typer
 
 from cli import (
     catalog_cmds,
+    curation_cmds,
     dataset_cmds,
     eval_cmds,
     feature_cmds,
@@ -15,6 +16,7 @@ from cli import (
     system_cmds,
     train_cmds,
     validate_cmds,
+    web_cmds,
 )
 from cli.entry import AoiGroup, entry
 
@@ -28,7 +30,6 @@ app = typer.Typer(
 )
 app.callback()(entry)
 app.command("ingest")(ingest_cmd.ingest)
-app.command("images")(catalog_cmds.images)
 app.command("quarantine")(catalog_cmds.quarantine)
 app.command("batches")(catalog_cmds.batches)
 app.command("summary")(catalog_cmds.summary)
@@ -54,6 +55,8 @@ app.command("drift-study")(monitor_cmds.drift_study)
 app.command("config")(system_cmds.config)
 app.command("ui")(system_cmds.ui)
 app.command("demo")(system_cmds.demo)
+app.command("web")(web_cmds.web)
+app.add_typer(curation_cmds.images_app, name="images")
 app.add_typer(catalog_cmds.db_app, name="db")
 app.add_typer(catalog_cmds.store_app, name="store")
 app.add_typer(system_cmds.public_app, name="public")
@@ -61,5 +64,6 @@ app.add_typer(dataset_cmds.dataset_app, name="dataset")
 app.add_typer(validate_cmds.spec_app, name="spec")
 app.add_typer(feature_cmds.machines_app, name="machines")
 app.add_typer(feature_cmds.simulate_app, name="simulate")
+app.add_typer(web_cmds.users_app, name="users")
 
 __all__ = ["app"]

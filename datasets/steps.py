@@ -15,9 +15,10 @@ hold_out = register_blind
 
 class BuiltVersion(BaseModel):
     """What the build-dataset flow returns (``aoi dataset build --json``): the frozen version as ``aoi dataset
-    show`` describes it, the small-label warnings, and the validation run that cleaned it (when a spec was given)."""
+    show`` describes it, the small-label warnings, and the validation run that cleaned it (when a spec was given).
+    A key ``describe`` gains must be declared here (extra keys are refused, never dropped from the JSON)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     role: str

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import (
@@ -137,6 +137,28 @@ def run_summary(run: ValidationRun) -> dict:
     }
 
 
+def close_exclusions(
+    s: Session,
+    *,
+    run_id: int | None = None,
+    image_ids: list[int] | None = None,
+    by: str = "unknown",
+    note: str | None = None,
+) -> list[Exclusion]:
+    """Mark the open exclusion rows (of a run, or of the given images) restored by ``by`` with ``note``, in the
+    caller's transaction; returns them. ``restore`` here and the workbench's restore both close them this way."""
+    query = select(Exclusion).where(col(Exclusion.restored_at).is_(None))
+    if run_id is not None:
+        query = query.where(Exclusion.run_id == run_id)
+    if image_ids:
+        query = query.where(col(Exclusion.image_id).in_(image_ids))
+    rows = list(s.exec(query).all())
+    for row in rows:
+        row.restored_at, row.restored_by, row.restore_note = utcnow(), by, note
+        s.add(row)
+    return rows
+
+
 def restore(
     settings: Settings,
     *,
@@ -147,15 +169,8 @@ def restore(
 ) -> int:
     """Put excluded images back (all of a run's, or the given ones); returns how many were restored."""
     with db.session(settings.catalog_url) as s:
-        query = select(Exclusion).where(col(Exclusion.restored_at).is_(None))
-        if run_id is not None:
-            query = query.where(Exclusion.run_id == run_id)
-        if image_ids:
-            query = query.where(col(Exclusion.image_id).in_(image_ids))
         restored = set()
-        for row in s.exec(query).all():
-            row.restored_at, row.restored_by, row.restore_note = utcnow(), by, note
-            s.add(row)
+        for row in close_exclusions(s, run_id=run_id, image_ids=image_ids, by=by, note=note):
             image = s.get(Image, row.image_id)
             if image is not None and image.status == ImageStatus.excluded:
                 image.status = ImageStatus.labeled if image.label else ImageStatus.unlabeled
@@ -246,6 +261,7 @@ def metrics_frame(settings: Settings, scope: Scope) -> pd.DataFrame:
         )
     else:
         query = query.where(Image.source == scope.source)
+    query = query.where(Image.status != ImageStatus.deleted)  # a person deleted it: out of every judgement
     with db.session(settings.catalog_url) as s:
         rows = s.exec(query.order_by(col(Image.id))).all()
     frame = pd.DataFrame(rows, columns=list(METRIC_COLUMNS))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import (
@@ -61,11 +61,22 @@ def start_run(settings: Settings, spec_id: int, scope: Scope, flow_run_id: str |
         return run.id
 
 
+def _excluded_by_a_run(s: Session, image_id: int) -> bool:
+    query = select(Exclusion.id).where(Exclusion.image_id == image_id, col(Exclusion.restored_at).is_(None))
+    return s.exec(query).first() is not None
+
+
 def exclude(settings: Settings, run_id: int, spec: Spec, verdict: Verdict) -> int:
     """Mark every failing image excluded, with the failed checks as its reason; returns how many."""
     with db.session(settings.catalog_url) as s:
+        # An image a person excluded (excluded with no open exclusion row of a run) keeps the person's reason: a
+        # later `aoi restore --run` of this run must not bring back what a person left out.
         for image_id, reasons in verdict.failed.items():
             image = s.get(Image, image_id)
+            if image.status == ImageStatus.deleted or (
+                image.status == ImageStatus.excluded and not _excluded_by_a_run(s, image_id)
+            ):
+                continue
             image.status = ImageStatus.excluded
             image.status_reason = f"spec {spec.key}: " + "; ".join(reasons)
             s.add(image)

@@ -311,6 +311,61 @@ class MonitoringSettings(BaseModel):
     )
 
 
+class WorkbenchSettings(BaseModel):
+    """The workbench web application (``aoi web``): where it listens, how its sessions are signed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field(
+        "127.0.0.1", description="Address `aoi web` listens on (loopback unless TLS or allow_insecure_bind)."
+    )
+    port: int = Field(8200, gt=0, lt=65536, description="Port of `aoi web`.")
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key that signs the session cookies (at least 32 characters); unset: one generated per AOI_HOME, "
+        "kept in AOI_HOME/workbench/secret_key (owner-only).",
+    )
+    public_url: str | None = Field(
+        None, description="The workbench's address as others link to it (Prefect artifacts); default http://host:port."
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate: `aoi web` serves HTTPS with it and tls_key.")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
+    allow_insecure_bind: bool = Field(
+        False, description="Allow a non-loopback bind without TLS (plain HTTP passwords on the network: say why)."
+    )
+    session_max_age_s: int = Field(12 * 3600, gt=0, description="A login lasts this long (seconds).")
+    page_size: int = Field(100, gt=0, le=1000, description="Thumbnails per gallery page.")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _real_secret(cls, key: SecretStr | None) -> SecretStr | None:
+        # A short key makes the session cookies forgeable; the message never shows the key.
+        if key is not None and len(key.get_secret_value()) < 32:
+            raise ValueError("AOI_WORKBENCH__SECRET_KEY is shorter than 32 characters: use a random key")
+        return key
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> WorkbenchSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("set both AOI_WORKBENCH__TLS_CERT and AOI_WORKBENCH__TLS_KEY, or neither")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    def url(self, host: str | None = None, port: int | None = None) -> str:
+        """Where the workbench answers when started with this host and port."""
+        scheme = "https" if self.tls else "http"
+        host = host or self.host
+        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port or self.port}"
+
+    @property
+    def link_url(self) -> str:
+        """The address other components link to."""
+        return (self.public_url or self.url()).rstrip("/")
+
+
 class Settings(BaseSettings):
     """The resolved configuration. Frozen: build a new one (``Settings(...)``) to change anything."""
 
@@ -349,6 +404,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = ServingSettings()
     features: FeaturesSettings = FeaturesSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    workbench: WorkbenchSettings = WorkbenchSettings()
     api_key: SecretStr | None = Field(
         None,
         description=f"Bearer key the classification service requires on everything but health and its OpenAPI page "

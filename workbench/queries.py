@@ -119,7 +119,9 @@ def dataset_detail(s: Session, name: str) -> DatasetDetail | None:
     models = s.exec(
         select(ModelVersion.version).where(ModelVersion.dataset == name).order_by(col(ModelVersion.id))
     ).all()
-    cleaning = [CleaningRow(str(r.get("rule", "")), dict(r.get("before", {})), dict(r.get("after", {}))) for r in v.cleaning]
+    cleaning = [
+        CleaningRow(str(r.get("rule", "")), dict(r.get("before", {})), dict(r.get("after", {}))) for r in v.cleaning
+    ]
     labels = sorted({label for c in v.counts.values() for label in c} | {label for r in cleaning for label in r.before})
     return DatasetDetail(
         summary=_summary(v),
@@ -170,7 +172,10 @@ def runs_by_kind(s: Session, limit: int = 200) -> dict[str, list[RunRecord]]:
     kinds = s.exec(select(TrainingRun.kind).distinct().order_by(TrainingRun.kind)).all()
     for kind in kinds:
         rows = s.exec(
-            select(TrainingRun).where(TrainingRun.kind == kind).order_by(col(TrainingRun.started_at).desc()).limit(limit)
+            select(TrainingRun)
+            .where(TrainingRun.kind == kind)
+            .order_by(col(TrainingRun.started_at).desc())
+            .limit(limit)
         ).all()
         out[kind] = [
             RunRecord(
@@ -367,7 +372,8 @@ def explorer(s: Session, evaluation: Evaluation, extra: float | None = None) -> 
     # The filter only needs right or wrong: encode it as true 1, predicted 1 or 0.
     true, pred = np.ones(len(rows), dtype=np.int64), right.astype(np.int64)
     curve = [
-        CurvePoint(p.threshold, p.accepted_accuracy, p.unknown_rate) for p in scores.filter_curve(true, pred, confidence)
+        CurvePoint(p.threshold, p.accepted_accuracy, p.unknown_rate)
+        for p in scores.filter_curve(true, pred, confidence)
     ]
     marks = sorted({*EXPLORER_THRESHOLDS, evaluation.threshold, *([extra] if extra is not None else [])})
     return Explorer(len(rows), evaluation.threshold, curve, [at_threshold(true, pred, confidence, t) for t in marks])

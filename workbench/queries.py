@@ -83,6 +83,14 @@ class DatasetDetail:
     dropped_blind: int
 
 
+SPLIT_ORDER = {"train": 0, "valid": 1, "test": 2, "blind": 3}
+
+
+def _in_order(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Splits in the order people read them: train, valid, test, blind, then any other."""
+    return {k: dict(counts[k]) for k in sorted(counts, key=lambda k: (SPLIT_ORDER.get(k, len(SPLIT_ORDER)), k))}
+
+
 def _summary(v: DatasetVersion) -> DatasetSummary:
     return DatasetSummary(
         name=v.name,
@@ -90,7 +98,7 @@ def _summary(v: DatasetVersion) -> DatasetSummary:
         source=v.source,
         parent=v.parent,
         images=sum(sum(c.values()) for c in v.counts.values()),
-        splits={split: sum(c.values()) for split, c in v.counts.items()},
+        splits={split: sum(c.values()) for split, c in _in_order(v.counts).items()},
         classes=len(v.taxonomy) or len({label for c in v.counts.values() for label in c}),
         created_at=v.created_at,
         blind_date=v.blind_date,
@@ -127,7 +135,7 @@ def dataset_detail(s: Session, name: str) -> DatasetDetail | None:
         summary=_summary(v),
         labels=labels,
         cleaning=cleaning,
-        splits={split: dict(c) for split, c in v.counts.items()},
+        splits=_in_order(v.counts),
         lineage=lineage,
         children=list(children),
         models=list(models),

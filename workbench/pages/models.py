@@ -44,6 +44,13 @@ def _model(db: Session, version: str) -> ModelVersion:
     return model
 
 
+def _release(db: Session) -> None:
+    """End the request session's transaction before code that opens its own sessions (promotion, Grad-CAM):
+    on SQLite every transaction holds the database's write lock, which they (and a promote run deciding in
+    another process) would wait for. Rows read so far stay usable (the sessions do not expire on commit)."""
+    db.commit()
+
+
 def _threshold(value: str | None) -> float | None:
     if value is None or not value.strip():
         return None
@@ -83,6 +90,9 @@ def model_page(
 
     model = _model(db, version)
     asked = _threshold(threshold)
+    _release(db)
+    comparison, comparison_error = _comparison(settings, model, stages.blind_sets(settings, model.kind))
+    verdicts, history = stages.verdicts(settings, version), stages.history(settings, version=version)
     run = db.get(TrainingRun, model.run_id)
     results = queries.blind_results(db, version)
     explorers = {}
@@ -90,7 +100,6 @@ def model_page(
         found = queries.explorer(db, r.evaluation, asked)
         if found is not None:
             explorers[r.dataset] = (found, charts.threshold_curve(found.curve, r.evaluation.threshold))
-    comparison, comparison_error = _comparison(settings, model, stages.blind_sets(settings, model.kind))
     approvals = db.exec(
         select(Approval).where(Approval.model_version == version).order_by(col(Approval.id).desc())
     ).all()
@@ -105,8 +114,8 @@ def model_page(
         asked=asked,
         comparison=comparison,
         comparison_error=comparison_error,
-        verdicts=stages.verdicts(settings, version),
-        history=stages.history(settings, version=version),
+        verdicts=verdicts,
+        history=history,
         approvals=approvals,
         waiting=waiting,
         decided=decided,
@@ -153,6 +162,7 @@ def gradcam(
     image = db.get(Image, image_id)
     if image is None:
         raise HTTPException(404, f"no image {image_id}")
+    _release(db)
     try:
         data = heatmap_png(settings, version, image.sha256)
     except Exception as err:  # no model files, no image bytes: the page shows the image without its map
@@ -174,6 +184,7 @@ def decide(
     from promotion import approval, stages
 
     _model(db, version)
+    _release(db)
     if decision not in ("approve", "reject"):
         raise HTTPException(400, "the decision is approve or reject")
     pending = stages.waiting_approval(settings, version=version)

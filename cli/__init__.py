@@ -15,6 +15,7 @@ from cli import (
     system_cmds,
     train_cmds,
     validate_cmds,
+    web_cmds,
 )
 from cli.entry import AoiGroup, entry
 
@@ -54,6 +55,7 @@ app.command("drift-study")(monitor_cmds.drift_study)
 app.command("config")(system_cmds.config)
 app.command("ui")(system_cmds.ui)
 app.command("demo")(system_cmds.demo)
+app.command("web")(web_cmds.web)
 app.add_typer(catalog_cmds.db_app, name="db")
 app.add_typer(catalog_cmds.store_app, name="store")
 app.add_typer(system_cmds.public_app, name="public")
@@ -61,5 +63,6 @@ app.add_typer(dataset_cmds.dataset_app, name="dataset")
 app.add_typer(validate_cmds.spec_app, name="spec")
 app.add_typer(feature_cmds.machines_app, name="machines")
 app.add_typer(feature_cmds.simulate_app, name="simulate")
+app.add_typer(web_cmds.users_app, name="users")
 
 __all__ = ["app"]

@@ -24,6 +24,18 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def cheap_argon2(monkeypatch):
+    """Real argon2id at its smallest cost: the library's default (64 MiB, 3 passes) takes a good part of a second
+    per hash on a busy CI machine, and these tests log in many times."""
+    from argon2 import PasswordHasher
+
+    from workbench import auth
+
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(auth, "_DUMMY_HASH", None)
+
+
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     """A test client of the workbench on this test's catalog (not logged in)."""

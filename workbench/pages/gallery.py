@@ -2,16 +2,46 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
+from sqlmodel import Session
 
-from aoi.catalog.models import AppUser
+from aoi.catalog.models import AppUser, ImageSource
+from aoi.settings import Settings
+from workbench import gallery as g
 from workbench.auth import current_user
+from workbench.db import app_settings, catalog
 from workbench.templating import render
 
 router = APIRouter()
 
 
 @router.get("/gallery", response_class=HTMLResponse)
-def gallery(request: Request, user: AppUser = Depends(current_user)) -> HTMLResponse:
-    return render(request, "gallery.html", images=[], counts=[])
+def gallery(
+    request: Request,
+    user: AppUser = Depends(current_user),
+    db: Session = Depends(catalog),
+    settings: Settings = Depends(app_settings),
+) -> HTMLResponse:
+    params = dict(request.query_params)
+    try:
+        filters = g.parse_filters(params)
+        after, before = g.parse_page(params)
+    except g.FilterError as err:
+        raise HTTPException(400, f"invalid filter: {err}") from None
+    size = settings.workbench.page_size
+    page = g.images_page(db, filters, after, before, size)
+    counts = g.label_counts(db, filters)
+    quarantined = g.quarantine_count(db, filters) if filters.status in (None, g.QUARANTINED) else 0
+    return render(
+        request,
+        "gallery.html",
+        filters=filters,
+        page=page,
+        counts=counts,
+        total=sum(n for _, n in counts),
+        matching=sum(n for label, n in counts if filters.label is None or label == filters.label),
+        quarantined=quarantined,
+        sources=[s.value for s in ImageSource],
+        statuses=g.STATUSES,
+    )

@@ -27,6 +27,7 @@ from workbench.charts import CurvePoint, TrendPoint
 
 UNKNOWN = scores.UNKNOWN
 TREND_RUNS = 10  # the manual's trend: the last 10 runs of a kind
+KIND_ORDER = {"gray": 0, "color": 1}  # the line's order: the gray model answers first
 
 
 # ---------------------------------------------------------------------------------------------------- datasets
@@ -177,7 +178,7 @@ class RunRecord:
 def runs_by_kind(s: Session, limit: int = 200) -> dict[str, list[RunRecord]]:
     """Per kind (gray, color), its latest ``limit`` training runs, newest first."""
     out: dict[str, list[RunRecord]] = {}
-    kinds = s.exec(select(TrainingRun.kind).distinct().order_by(TrainingRun.kind)).all()
+    kinds = sorted(s.exec(select(TrainingRun.kind).distinct()).all(), key=lambda k: (KIND_ORDER.get(k, 2), k))
     for kind in kinds:
         rows = s.exec(
             select(TrainingRun)
@@ -462,7 +463,7 @@ def drift_checks(s: Session, kind: str | None = None, limit: int = 200) -> dict[
                 machines=[_machine(m, fig) for m, fig in sorted(c.machines.items()) if isinstance(fig, dict)],
             )
         )
-    return dict(sorted(out.items()))
+    return dict(sorted(out.items(), key=lambda item: (KIND_ORDER.get(item[0], 2), item[0])))
 
 
 def machines_over_time(checks: list[DriftRow]) -> dict[str, list[tuple[DriftRow, MachineFigures]]]:

@@ -192,10 +192,10 @@ def evaluation(settings: Settings, version: str, threshold: float, seed: int = 0
     """An evaluation of ``version`` on the blind set over 60 generated images (10 per label), with per-image
     answers drawn at random (about 70% right) and every stored figure computed from them."""
     rng = np.random.default_rng(seed)
-    ids = fill_catalog(settings, 60, seed=100 + seed)
+    ids = fill_catalog(settings, 60, with_bytes=60, seed=100 + seed)
     with db.session(settings.catalog_url) as s:
         labels_of = dict(s.exec(select(Image.id, Image.label).where(col(Image.id).in_(ids))).all())
-    true = np.array([LABELS.index(labels_of[i]) for i in ids])
+    true = np.array([LABELS.index(str(labels_of[i])) for i in ids])
     pred = np.where(rng.random(len(ids)) < 0.7, true, rng.integers(0, len(LABELS), len(ids)))
     confidence = np.round(rng.uniform(0.35, 1.0, len(ids)), 4)
     matrix = scores.confusion(true, pred, len(LABELS))

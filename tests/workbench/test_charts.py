@@ -13,6 +13,13 @@ from workbench.charts import CurvePoint, Frame, TrendPoint
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
+def group(pattern: str, text: str, flags: int = 0) -> str:
+    """The first group of ``pattern``'s first match in ``text`` (the test fails when there is none)."""
+    match = re.search(pattern, text, flags)
+    assert match, f"no {pattern!r} in the page"
+    return match.group(1)
+
+
 def circles(svg: str) -> list[tuple[float, float, str]]:
     return [
         (float(x), float(y), label)
@@ -81,11 +88,11 @@ def test_the_threshold_curve_plots_both_figures_over_the_threshold():
     ]
     svg = str(charts.threshold_curve(curve, current=0.7))
     frame = Frame(0.5, 0.95, 0.0, 1.0)
-    accepted = re.search(r'<polyline class="accepted"[^>]* points="([^"]+)"', svg).group(1)
-    unknown = re.search(r'<polyline class="unknown"[^>]* points="([^"]+)"', svg).group(1)
+    accepted = group(r'<polyline class="accepted"[^>]* points="([^"]+)"', svg)
+    unknown = group(r'<polyline class="unknown"[^>]* points="([^"]+)"', svg)
     assert accepted.split() == [f"{frame.x(t)},{frame.y(a)}" for t, a in ((0.5, 0.8), (0.7, 0.9), (0.9, 1.0))]
     assert unknown.split() == [f"{frame.x(c.threshold)},{frame.y(c.unknown_rate)}" for c in curve]
-    current = re.search(r'<line class="current" x1="([\d.]+)"', svg).group(1)
+    current = group(r'<line class="current" x1="([\d.]+)"', svg)
     assert float(current) == frame.x(0.7)
     many = [CurvePoint(i / 1000, 0.9, i / 1000) for i in range(1000)]
     thinned = charts.thinned(many, 200)

@@ -19,6 +19,13 @@ from tests.workbench.helpers import logged_in, token
 from tests.workbench.review_rows import BLIND, CANDIDATE, LABELS, PRODUCTION
 
 
+def group(pattern: str, text: str, flags: int = 0) -> str:
+    """The first group of ``pattern``'s first match in ``text`` (the test fails when there is none)."""
+    match = re.search(pattern, text, flags)
+    assert match, f"no {pattern!r} in the page"
+    return match.group(1)
+
+
 @pytest.fixture
 def rows(settings):
     return review_rows.review_catalog(settings)
@@ -32,15 +39,15 @@ def test_datasets_show_versions_lineage_cleaning_and_splits(client, rows):
     logged_in(client, UserRole.viewer)
     page = client.get("/datasets").text
     assert all(name in page for name in ("g-v1", "g-v1.1", BLIND))
-    child = re.search(r'<tr data-name="g-v1.1">(.*?)</tr>', page, re.S).group(1)
+    child = group(r'<tr data-name="g-v1.1">(.*?)</tr>', page, re.S)
     assert '<a href="/datasets/g-v1">g-v1</a>' in child and ">101<" in child  # parent link; 37+44+5+5+5+5 images
     detail = client.get("/datasets/g-v1.1").text
     assert re.search(r'id="lineage">g-v1.1 ← <a href="/datasets/g-v1">g-v1</a>', detail)
-    cleaning = re.search(r'id="cleaning">(.*?)</table>', detail, re.S).group(1)
+    cleaning = group(r'id="cleaning">(.*?)</table>', detail, re.S)
     assert "relabelled by a person" in cleaning and "removed by a person" in cleaning
     assert "(−2)" in cleaning and "(−1)" in cleaning  # Short lost 2 to relabels, then 1 removed by a person
-    splits = re.search(r'id="splits">(.*?)</table>', detail, re.S).group(1)
-    short = re.search(r"<td>Short</td>(.*?)</tr>", splits, re.S).group(1)
+    splits = group(r'id="splits">(.*?)</table>', detail, re.S)
+    short = group(r"<td>Short</td>(.*?)</tr>", splits, re.S)
     assert re.findall(r">(\d+)<", short) == ["37", "5", "5", "47"]  # train, valid, test, total
     assert "Build from" not in detail  # a viewer reads
     assert client.get("/datasets/nope").status_code == 404
@@ -67,14 +74,14 @@ def test_the_build_button_needs_an_engineer_and_says_when_prefect_is_not_there(c
 def test_training_records_per_kind_with_a_trend_that_marks_failed_and_running_runs(client, rows):
     logged_in(client, UserRole.viewer)
     page = client.get("/runs").text
-    gray = re.search(r'id="kind-gray">(.*?)</section>', page, re.S).group(1)
+    gray = group(r'id="kind-gray">(.*?)</section>', page, re.S)
     assert "kind-color" in page
     table = re.findall(r'<tr class="status-(\w+)" data-run="(\d+)">', gray)
     assert len(table) == 12 and table[0][0] == "running"  # newest first
-    candidate = re.search(rf'<a href="/models/{CANDIDATE}">{CANDIDATE}</a>(.*?)</tr>', gray, re.S).group(1)
+    candidate = group(rf'<a href="/models/{CANDIDATE}">{CANDIDATE}</a>(.*?)</tr>', gray, re.S)
     assert "94.00%" in candidate and ">110<" in candidate and ">130<" in candidate and ">6<" in candidate
     assert "30:00" in candidate  # the duration
-    trend = re.search(r'id="trend-gray">(.*?)</svg>', gray, re.S).group(1)
+    trend = group(r'id="trend-gray">(.*?)</svg>', gray, re.S)
     points = re.findall(r'<circle class="point"[^>]*data-label="([^"]+)"', trend)
     marks = dict(re.findall(r'<g class="marker (\w+)" data-label="([^"]+)"', trend))
     # The last 10 runs: runs 2..11; 8 with a figure, the failed one and the running one as markers
@@ -121,7 +128,7 @@ def test_the_model_page_figures_and_threshold_explorer_match_a_direct_computatio
         return (float(right[kept].mean()) if kept.any() else None), float(1 - kept.mean())
 
     page = client.get(f"/models/{CANDIDATE}", params={"threshold": "0.6"}).text
-    accuracy = re.search(r'class="accuracy">([\d.]+)%', page).group(1)
+    accuracy = group(r'class="accuracy">([\d.]+)%', page)
     assert float(accuracy) == pytest.approx(100 * right.mean(), abs=0.05)
     table = re.findall(r'<tr data-threshold="([\d.]+)" data-accepted="([\d.]*)" data-unknown="([\d.]+)"', page)
     thresholds = [float(t) for t, _, _ in table]
@@ -132,18 +139,18 @@ def test_the_model_page_figures_and_threshold_explorer_match_a_direct_computatio
         assert (float(accepted) if accepted else None) == pytest.approx(want_accepted, abs=1e-6)
     assert '<polyline class="accepted"' in page and '<line class="current"' in page
     # Per label: recall and precision, with the evaluation's warnings (every label has 10 of 60 images: rare)
-    per_label = re.search(r'class="data per-label">(.*?)</table>', page, re.S).group(1)
+    per_label = group(r'class="data per-label">(.*?)</table>', page, re.S)
     true = np.array([LABELS.index(a.true) for a in rows.answers])
     pred = np.array([LABELS.index(a.predicted) for a in rows.answers])
-    table = scores.per_class(scores.confusion(true, pred, len(LABELS)), LABELS)
+    figures = scores.per_class(scores.confusion(true, pred, len(LABELS)), LABELS)
     for label in LABELS:
-        row = re.search(rf"<td>{label}</td>(.*?)</tr>", per_label, re.S).group(1)
-        assert f"{100 * table[label]['recall']:.1f}%" in row and "only 10 images" in row
+        row = group(rf"<td>{label}</td>(.*?)</tr>", per_label, re.S)
+        assert f"{100 * figures[label]['recall']:.1f}%" in row and "only 10 images" in row
     # The comparison with production (from stored evaluations only), the gate verdict, the stage history
-    comparison = re.search(r'id="comparison">(.*?)</table>', page, re.S).group(1)
+    comparison = group(r'id="comparison">(.*?)</table>', page, re.S)
     assert PRODUCTION in comparison and "not evaluated yet" in comparison and f"{BLIND}: accuracy" in comparison
     assert "PASSED" in page and "Pin_hole: recall 40.00% is low" in page
-    history = re.search(r'id="history">(.*?)</table>', client.get(f"/models/{PRODUCTION}").text, re.S).group(1)
+    history = group(r'id="history">(.*?)</table>', client.get(f"/models/{PRODUCTION}").text, re.S)
     assert "alice (os:alice) [prefect:aoi]" in history and "blind 0717 fine" in history
     assert client.get(f"/models/{CANDIDATE}", params={"threshold": "2"}).status_code == 400
     assert client.get("/models/nope").status_code == 404

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 from html import unescape
+from typing import cast
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +20,13 @@ from tests.workbench.review_flows import PausedRun
 from tests.workbench.review_rows import CANDIDATE, PRODUCTION
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def group(pattern: str, text: str, flags: int = 0) -> str:
+    """The first group of ``pattern``'s first match in ``text`` (the test fails when there is none)."""
+    match = re.search(pattern, text, flags)
+    assert match, f"no {pattern!r} in the page"
+    return match.group(1)
 
 
 @pytest.fixture
@@ -66,7 +75,7 @@ def test_approve_on_the_model_page_resumes_the_paused_promote_run(fast_poll):
 
 
 def test_the_build_button_starts_the_build_dataset_deployment(settings):
-    from prefect import flow
+    from prefect import Flow, flow
     from prefect.client.orchestration import get_client
 
     from flows.deployments import ROOT, ensure_work_pool
@@ -74,7 +83,8 @@ def test_the_build_button_starts_the_build_dataset_deployment(settings):
 
     review_rows.datasets(settings)
     ensure_work_pool(settings.monitoring.work_pool)
-    deployment_id = flow.from_source(source=str(ROOT), entrypoint="flows/dataset.py:build_dataset").deploy(
+    source = cast(Flow, flow.from_source(source=str(ROOT), entrypoint="flows/dataset.py:build_dataset"))
+    deployment_id = source.deploy(
         name="on-demand", work_pool_name=settings.monitoring.work_pool, print_next_steps=False, ignore_warnings=True
     )
     with TestClient(create_app(settings)) as client:
@@ -82,8 +92,8 @@ def test_the_build_button_starts_the_build_dataset_deployment(settings):
         form = {"new_name": "g-v1.2", "per_class": "40", "split": "8:1:1", "seed": "3"}
         started = client.post("/datasets/g-v1.1/build", data={**form, "csrf_token": token(client, "/datasets/g-v1.1")})
     assert started.status_code == 202, started.text
-    link = unescape(re.search(r'id="started">.*?<a href="([^"]+)"', started.text, re.S).group(1))
-    run_id = link.rsplit("/", 1)[-1]
+    link = unescape(group(r'id="started">.*?<a href="([^"]+)"', started.text, re.S))
+    run_id = UUID(link.rsplit("/", 1)[-1])
     assert link.endswith(f"/runs/flow-run/{run_id}")
     with get_client(sync_client=True) as prefect:
         flow_run = prefect.read_flow_run(run_id)

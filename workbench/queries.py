@@ -56,8 +56,9 @@ class CleaningRow:
     before: dict[str, int]
     after: dict[str, int]
 
-    def removed(self, label: str) -> int:
-        return self.before.get(label, 0) - self.after.get(label, 0)
+    def change(self, label: str) -> int:
+        """Images the rule added to (a relabel into it) or, negative, took from ``label``."""
+        return self.after.get(label, 0) - self.before.get(label, 0)
 
     @property
     def total_before(self) -> int:

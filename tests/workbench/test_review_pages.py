@@ -27,7 +27,9 @@ def group(pattern: str, text: str, flags: int = 0) -> str:
 
 
 @pytest.fixture
-def rows(settings):
+def rows(catalog_url, settings):
+    """The generated review rows, on SQLite and on PostgreSQL (a test lists ``rows`` before ``client``, so the
+    app is made on that catalog)."""
     return review_rows.review_catalog(settings)
 
 
@@ -35,7 +37,7 @@ def cell_links(html: str) -> list[str]:
     return [unescape(h) for h in re.findall(r'href="(/models/[^"]+/errors\?[^"]+)"', html)]
 
 
-def test_datasets_show_versions_lineage_cleaning_and_splits(client, rows):
+def test_datasets_show_versions_lineage_cleaning_and_splits(rows, client):
     logged_in(client, UserRole.viewer)
     page = client.get("/datasets").text
     assert all(name in page for name in ("g-v1", "g-v1.1", BLIND))
@@ -45,7 +47,10 @@ def test_datasets_show_versions_lineage_cleaning_and_splits(client, rows):
     assert re.search(r'id="lineage">g-v1.1 ← <a href="/datasets/g-v1">g-v1</a>', detail)
     cleaning = group(r'id="cleaning">(.*?)</table>', detail, re.S)
     assert "relabelled by a person" in cleaning and "removed by a person" in cleaning
-    assert "(−2)" in cleaning and "(−1)" in cleaning  # Short lost 2 to relabels, then 1 removed by a person
+    relabels = group(r"<td>relabelled by a person</td>(.*?)</tr>", cleaning, re.S)
+    assert re.findall(r">(\d+) <span[^>]*>\(([−+]\d+)\)", relabels) == [("48", "−2"), ("54", "+2")]
+    removed = group(r"<td>removed by a person</td>(.*?)</tr>", cleaning, re.S)
+    assert "(−1)" in removed and "+" not in removed  # Short: 1 removed; Spur unchanged
     splits = group(r'id="splits">(.*?)</table>', detail, re.S)
     short = group(r"<td>Short</td>(.*?)</tr>", splits, re.S)
     assert re.findall(r">(\d+)<", short) == ["37", "5", "5", "47"]  # train, valid, test, total
@@ -53,7 +58,7 @@ def test_datasets_show_versions_lineage_cleaning_and_splits(client, rows):
     assert client.get("/datasets/nope").status_code == 404
 
 
-def test_the_build_button_needs_an_engineer_and_says_when_prefect_is_not_there(client, rows, configure):
+def test_the_build_button_needs_an_engineer_and_says_when_prefect_is_not_there(rows, client, configure):
     logged_in(client, UserRole.viewer)
     form = {"new_name": "g-v1.2", "split": "8:1:1", "seed": "0", "csrf_token": token(client, "/datasets/g-v1.1")}
     assert client.post("/datasets/g-v1.1/build", data=form).status_code == 403
@@ -71,7 +76,7 @@ def test_the_build_button_needs_an_engineer_and_says_when_prefect_is_not_there(c
     assert client.post("/datasets/g-blind-0717/build", data=form).status_code == 400
 
 
-def test_training_records_per_kind_with_a_trend_that_marks_failed_and_running_runs(client, rows):
+def test_training_records_per_kind_with_a_trend_that_marks_failed_and_running_runs(rows, client):
     logged_in(client, UserRole.viewer)
     page = client.get("/runs").text
     gray = group(r'id="kind-gray">(.*?)</section>', page, re.S)
@@ -90,7 +95,7 @@ def test_training_records_per_kind_with_a_trend_that_marks_failed_and_running_ru
     assert "y-tick" in trend and ">0%<" not in trend  # the y axis does not start at zero
 
 
-def test_a_confusion_cell_links_to_exactly_its_images(client, rows):
+def test_a_confusion_cell_links_to_exactly_its_images(rows, client):
     logged_in(client, UserRole.viewer)
     page = client.get(f"/models/{CANDIDATE}").text
     links = [link for link in cell_links(page) if "predicted=UNKNOWN" not in link]
@@ -118,7 +123,7 @@ def test_a_confusion_cell_links_to_exactly_its_images(client, rows):
     assert client.get(f"/models/{CANDIDATE}/errors?blind={BLIND}&true=Short&predicted=Nope").status_code == 404
 
 
-def test_the_model_page_figures_and_threshold_explorer_match_a_direct_computation(client, rows):
+def test_the_model_page_figures_and_threshold_explorer_match_a_direct_computation(rows, client):
     logged_in(client, UserRole.viewer)
     right = np.array([a.true == a.predicted for a in rows.answers])
     confidence = np.array([a.confidence for a in rows.answers])
@@ -158,7 +163,7 @@ def test_the_model_page_figures_and_threshold_explorer_match_a_direct_computatio
     assert f'href="/models/{CANDIDATE}"' in index and "production" in index
 
 
-def test_only_a_reviewer_may_decide_and_only_with_the_csrf_token(client, rows, settings):
+def test_only_a_reviewer_may_decide_and_only_with_the_csrf_token(rows, client, settings):
     verdict = review_rows.promotion_records(settings)
     from promotion import stages
 
@@ -183,7 +188,7 @@ def test_only_a_reviewer_may_decide_and_only_with_the_csrf_token(client, rows, s
     assert late.status_code == 409 and "no approval is waiting" in late.text
 
 
-def test_drift_checks_per_kind_and_machine_link_their_reports(client, rows, settings):
+def test_drift_checks_per_kind_and_machine_link_their_reports(rows, client, settings):
     logged_in(client, UserRole.viewer)
     page = client.get("/drift").text
     checks = re.findall(r'<tr data-check="(\d+)"', page)
@@ -200,19 +205,20 @@ def test_drift_checks_per_kind_and_machine_link_their_reports(client, rows, sett
     assert "episode" in page and "open" in page
 
 
-def test_the_report_route_serves_nothing_outside_the_reports_folder(client, rows, settings):
+def test_the_report_route_serves_nothing_outside_the_reports_folder(rows, client, settings):
     logged_in(client, UserRole.viewer)
-    assert (settings.home / "catalog.db").exists()
+    (settings.home / "secret.txt").write_text("not a report")
     for path in (
-        "/reports/../catalog.db",
-        "/reports/..%2Fcatalog.db",
-        "/reports/%2e%2e/catalog.db",
-        "/reports/monitoring/..%2F..%2Fcatalog.db",
+        "/reports/../secret.txt",
+        "/reports/..%2Fsecret.txt",
+        "/reports/%2e%2e/secret.txt",
+        "/reports/monitoring/..%2F..%2Fsecret.txt",
+        f"/reports/{settings.home / 'secret.txt'}",
         "/reports/%2Fetc%2Fpasswd",
         "/reports/monitoring",
     ):
         response = client.get(path)
-        assert response.status_code == 404 and "SQLite" not in response.text, path
+        assert response.status_code == 404 and "not a report" not in response.text, path
 
 
 def test_a_link_out_of_the_reports_folder_is_refused(settings):
@@ -233,7 +239,7 @@ def test_a_link_out_of_the_reports_folder_is_refused(settings):
     assert report_href(settings, str(settings.reports_dir / "monitoring" / "in.html")) == "/reports/monitoring/in.html"
 
 
-def test_pages_need_a_login(client, rows):
+def test_pages_need_a_login(rows, client):
     for path in ("/datasets", "/runs", f"/models/{CANDIDATE}", "/drift", "/reports/monitoring/x.html"):
         response = client.get(path, follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"].startswith("/login?next=")

@@ -79,6 +79,27 @@ def test_evaluate_on_a_blind_set_stores_figures_and_writes_a_report(settings, gr
     assert looser["accuracy"] == result["accuracy"]  # the filter never changes the plain accuracy
     _answers_agree_with_the_figures(settings, result)
     _answers_agree_with_the_figures(settings, looser)  # its own rows, at its own threshold
+    _the_workbench_draws_where_the_model_looked(settings, gray_model)
+
+
+def _the_workbench_draws_where_the_model_looked(settings, version: str) -> None:
+    """The error pages' Grad-CAM: the image with the map of the model's answer on it, computed once, then cached."""
+    import io
+
+    from PIL import Image as PILImage
+
+    from workbench.heatmaps import cache_path, heatmap_png
+
+    with db.session(settings.catalog_url) as s:
+        image = s.exec(select(Image).where(Image.status == "labeled")).first()
+    assert image is not None
+    data = heatmap_png(settings, version, image.sha256)
+    picture = PILImage.open(io.BytesIO(data))
+    assert picture.format == "PNG" and picture.size == (image.width, image.height) and picture.mode == "RGB"
+    cached = cache_path(settings, version, image.sha256)
+    assert cached.read_bytes() == data and cached.is_relative_to(settings.home / "cache" / "gradcam")
+    cached.write_bytes(b"kept")  # the second call reads the cache, it does not compute again
+    assert heatmap_png(settings, version, image.sha256) == b"kept"
 
 
 def test_bad_evaluation_requests_get_a_clear_error(settings, gray_model, tmp_path):

@@ -121,6 +121,9 @@ def test_a_confusion_cell_links_to_exactly_its_images(rows, client):
         a.image_id for a in rows.answers if a.true == "Short" and a.confidence < rows.threshold
     )
     assert client.get(f"/models/{CANDIDATE}/errors?blind={BLIND}&true=Short&predicted=Nope").status_code == 404
+    # These generated rows have no model files: the map says so (503) and the page still shows the images
+    missing = client.get(f"/models/{CANDIDATE}/gradcam/{rows.answers[0].image_id}.png")
+    assert missing.status_code == 503 and "no Grad-CAM" in missing.text
 
 
 def test_the_model_page_figures_and_threshold_explorer_match_a_direct_computation(rows, client):

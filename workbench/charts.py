@@ -157,7 +157,7 @@ def trend(points: Sequence[TrendPoint], title: str = "mean detection rate", widt
         else:  # no figure: a dashed line at its time and the status, never a point at zero
             colour = "#d1242f" if p.status == "failed" else "#9a6700"
             mark = (
-                f'<g class="marker {escape(p.status)}" data-label="{escape(p.label)}" data-x="{x}">'
+                f'<g class="marker {escape(p.status.replace(" ", "-"))}" data-label="{escape(p.label)}" data-x="{x}">'
                 f'<line x1="{x}" x2="{x}" y1="{frame.top}" y2="{frame.bottom}" stroke="{colour}" '
                 f'stroke-dasharray="4 3"/>'
                 f'<text x="{x}" y="{frame.bottom + 30}" text-anchor="middle" font-size="11" fill="{colour}">'

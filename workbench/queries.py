@@ -467,6 +467,21 @@ def drift_checks(s: Session, kind: str | None = None, limit: int = 200) -> dict[
     return dict(sorted(out.items(), key=lambda item: (KIND_ORDER.get(item[0], 2), item[0])))
 
 
+def drift_trend(checks: list[DriftRow], last: int = 50) -> list[TrendPoint]:
+    """The last ``last`` checks as trend points: the share of drifted columns of a judged check; a check with
+    too few samples as a marker at its time (no figure, not a zero)."""
+    newest = sorted(checks, key=lambda c: c.created_at)[-last:]
+    return [
+        TrendPoint(
+            at=c.created_at,
+            value=c.drift_share if c.drift is not None else None,
+            status="drift" if c.drift else "clean" if c.drift is False else "too few samples",
+            label=f"check {c.id}",
+        )
+        for c in newest
+    ]
+
+
 def machines_over_time(checks: list[DriftRow]) -> dict[str, list[tuple[DriftRow, MachineFigures]]]:
     """Per machine, the checks that judged it, newest first."""
     out: dict[str, list[tuple[DriftRow, MachineFigures]]] = defaultdict(list)

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from aoi.catalog.models import AppUser
 from aoi.settings import Settings
-from workbench import queries
+from workbench import charts, queries
 from workbench.auth import current_user
 from workbench.db import app_settings, catalog
 from workbench.reports import report_file, report_href
@@ -35,11 +35,16 @@ def drift_page(
 ) -> HTMLResponse:
     checks = queries.drift_checks(db, kind or None)
     machines = {k: queries.machines_over_time(rows) for k, rows in checks.items()}
+    trends = {
+        k: charts.trend(queries.drift_trend(rows), title=f"{k}: drift share of the checks over time")
+        for k, rows in checks.items()
+    }
     return render(
         request,
         "drift.html",
         checks=checks,
         machines=machines,
+        trends=trends,
         episodes=queries.drift_episodes(db),
         kind=kind,
         report_href=lambda path: report_href(settings, path),

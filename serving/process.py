@@ -9,10 +9,8 @@ still that one, running this service.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +20,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from aoi.network import is_loopback
 from aoi.settings import Settings
 from training.registry import bentoml_env
 
@@ -58,19 +57,6 @@ def environment(settings: Settings) -> dict[str, str]:
     # through the HTTP stack that would need it), and BentoML would take BENTO_CLOUD_API_KEY as its cloud token.
     bentoml_env(settings)
     return {**os.environ, "AOI_HOME": str(settings.home)}
-
-
-def is_loopback(host: str) -> bool:
-    """Whether every address ``host`` names is a loopback address (an unresolvable name is not)."""
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        pass
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except (OSError, UnicodeError):
-        return False
-    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
 
 
 def check_bind(settings: Settings, host: str | None = None) -> None:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.exceptions import HTTPException
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
 from starlette.middleware.sessions import SessionMiddleware
@@ -57,9 +58,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _handlers(app)
     _account_routes(app)
+    paths: set[str] = set()
     for name in page_modules():
         module = importlib.import_module(f"workbench.pages.{name}")
         app.include_router(module.router)
+        paths.update(route.path for route in module.router.routes if isinstance(route, APIRoute))
+    app.state.page_paths = frozenset(paths)  # the header's nav links only to pages the app serves
     return app
 
 

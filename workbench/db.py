@@ -20,3 +20,10 @@ def catalog(request: Request) -> Iterator[Session]:
     """A catalog session for one request, closed after it."""
     with db.session(app_settings(request).catalog_url) as session:
         yield session
+
+
+def release(session: Session) -> None:
+    """End the session's transaction (its loaded rows stay usable). On SQLite every transaction of the catalog
+    holds the write lock (BEGIN IMMEDIATE, aoi/catalog/db.py): a request that opens another session, or works a
+    while after reading (a thumbnail), releases it first."""
+    session.commit()

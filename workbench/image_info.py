@@ -26,6 +26,7 @@ from aoi.catalog.models import (
 from aoi.image_metrics import QUALITY_FIELDS, TONE_FIELDS
 from aoi.settings import Settings
 from aoi.store import ImageStore
+from workbench.db import release
 
 MAX_ANSWERS = 50  # newest answers of the service shown for one image
 
@@ -155,6 +156,7 @@ def metrics_against_spec(s: Session, settings: Settings, image: Image) -> SpecVi
         from validation.specs import SpecError
         from validation.steps import load_spec
 
+        release(s)  # load_spec opens its own session (and may register a shipped spec)
         try:
             spec = load_spec(settings, ref)[1]
             view.key = spec.key

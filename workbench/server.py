@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from aoi.network import is_loopback
 from aoi.settings import Settings
 
 APP = "workbench.app:create_app"
@@ -35,8 +36,6 @@ class Served:
 
 def check_bind(settings: Settings, host: str | None = None) -> None:
     """A bind beyond loopback needs TLS (passwords cross the network) or an explicit allow_insecure_bind."""
-    from serving.process import is_loopback
-
     host = host or settings.workbench.host
     if is_loopback(host) or settings.workbench.tls or settings.workbench.allow_insecure_bind:
         return

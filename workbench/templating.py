@@ -43,7 +43,7 @@ def when(value: Any) -> str:
 
 
 def nav(request: Request) -> list[dict[str, Any]]:
-    paths = {getattr(route, "path", None) for route in request.app.routes}
+    paths: frozenset[str] = getattr(request.app.state, "page_paths", frozenset())
     current = request.url.path
     return [
         {"label": label, "href": href, "current": current == href or current.startswith(href + "/")}

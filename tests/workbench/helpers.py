@@ -71,6 +71,30 @@ def png(seed: int, size: tuple[int, int] = (48, 40), mode: str = "RGB") -> bytes
     return out.getvalue()
 
 
+def board(seed: int, size: tuple[int, int] = (48, 40), mode: str = "RGB") -> bytes:
+    """A small picture like an AOI crop (green laminate, copper traces, a dark defect spot), unique per seed and
+    smooth enough that screenshots of a gallery of them stay small."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    picture = PILImage.new("RGB", size, (28, 92, 52))
+    draw = ImageDraw.Draw(picture)
+    for _ in range(3):
+        if rng.random() < 0.5:
+            y = int(rng.integers(0, h))
+            draw.line([(0, y), (w, y)], fill=(196, 150, 72), width=max(2, h // 8))
+        else:
+            x = int(rng.integers(0, w))
+            draw.line([(x, 0), (x, h)], fill=(196, 150, 72), width=max(2, w // 8))
+    cx, cy, r = int(rng.integers(4, w - 4)), int(rng.integers(4, h - 4)), max(2, min(w, h) // 8)
+    draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=(40, 30, 24))
+    picture.putpixel((0, 0), (seed % 256, (seed // 256) % 256, (seed // 65536) % 256))  # unique bytes per seed
+    out = io.BytesIO()
+    (picture.convert("L") if mode == "L" else picture).save(out, format="PNG")
+    return out.getvalue()
+
+
 def fill_catalog(
     settings: Settings,
     n: int,
@@ -107,7 +131,7 @@ def fill_catalog(
         for k in range(n):
             width, height = 30 + k % 50, 40
             if k < with_bytes:
-                data = png(seed * 1_000_003 + k, (width, height))
+                data = board(seed * 1_000_003 + k, (width, height))
                 sha = store.put(data)
                 byte_size = len(data)
             else:

@@ -221,4 +221,3 @@ def test_repeated_failures_slow_further_attempts():
     assert throttle.delay("name:b", "addr:x") == 3.0  # the same address guessing other names
     throttle.succeeded("name:a", "addr:x")
     assert throttle.delay("name:a", "addr:x") == 0
-

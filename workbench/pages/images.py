@@ -16,7 +16,7 @@ from aoi.settings import Settings
 from aoi.store import ImageStore
 from workbench import image_info, thumbs
 from workbench.auth import current_user
-from workbench.db import app_settings, catalog
+from workbench.db import app_settings, catalog, release
 from workbench.templating import render
 
 router = APIRouter()
@@ -80,6 +80,7 @@ def image_bytes(
 ) -> Response:
     """The image as stored (converted to PNG only where a browser cannot show its format)."""
     image = _image(db, image_id)
+    release(db)
     store = ImageStore(settings.store_dir)
     if not store.has(image.sha256):
         raise HTTPException(404, f"the bytes of image {image_id} are not in the store")
@@ -96,6 +97,7 @@ def parent_bytes(
 ) -> Response:
     """The picture a crop was cut from, when it is in the store or its file is readable."""
     image = _image(db, image_id)
+    release(db)
     where = image_info.parent_source(settings, image)
     if where is None:
         raise HTTPException(404, f"the parent picture of image {image_id} is not available")
@@ -117,6 +119,7 @@ def thumbnail(
 ) -> Response:
     """A JPEG about 128 px a side, made on first request and kept in the store's thumbs/ area."""
     image = _image(db, image_id)
+    release(db)  # making a thumbnail takes a while: never with the catalog's lock held
     path = thumbs.thumb_path(settings, image.sha256)
     if not path.is_file():
         made = thumbs.thumbnail(settings, image.sha256)

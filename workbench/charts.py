@@ -160,11 +160,21 @@ def trend(points: Sequence[TrendPoint], title: str = "mean detection rate", widt
                 f'<g class="marker {escape(p.status.replace(" ", "-"))}" data-label="{escape(p.label)}" data-x="{x}">'
                 f'<line x1="{x}" x2="{x}" y1="{frame.top}" y2="{frame.bottom}" stroke="{colour}" '
                 f'stroke-dasharray="4 3"/>'
-                f'<text x="{x}" y="{frame.bottom + 30}" text-anchor="middle" font-size="11" fill="{colour}">'
+                f'<text x="{x}" y="{frame.bottom + 30}" text-anchor="{_anchor(frame, x)}" font-size="11" '
+                f'fill="{colour}">'
                 f"{escape(p.status)}</text><title>{tip}</title></g>"
             )
         body.append(f'<a href="{escape(p.href)}">{mark}</a>' if p.href else mark)
     return _svg(frame, body, title, "trend")
+
+
+def _anchor(frame: Frame, x: float) -> str:
+    """Where a label at ``x`` is anchored so it stays inside the chart."""
+    if x > frame.right - 50:
+        return "end"
+    if x < frame.left + 50:
+        return "start"
+    return "middle"
 
 
 def thinned(curve: Sequence[CurvePoint], most: int = 200) -> list[CurvePoint]:

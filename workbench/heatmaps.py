@@ -12,8 +12,12 @@ import hashlib
 import io
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aoi.settings import Settings
+
+if TYPE_CHECKING:
+    from training.registry import LoadedModel
 
 _LOCK = threading.Lock()  # one computation at a time: a page of 50 maps must not load the model 50 times at once
 
@@ -24,10 +28,10 @@ def cache_path(settings: Settings, version: str, sha256: str) -> Path:
     return settings.home / "cache" / "gradcam" / folder / f"{sha256}.png"
 
 
-_MODELS: dict[tuple[str, str], object] = {}  # (catalog, version) -> loaded model; the latest two
+_MODELS: dict[tuple[str, str], LoadedModel] = {}  # (catalog, version) -> loaded model; the latest two
 
 
-def _loaded(settings: Settings, version: str):
+def _loaded(settings: Settings, version: str) -> LoadedModel:
     from training.registry import load_model_version
 
     key = (settings.catalog_url, version)

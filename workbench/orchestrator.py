@@ -34,17 +34,27 @@ class PrefectApi:
         return f"{self.ui_url}/runs/flow-run/{run_id}"
 
 
+def answers(api_url: str, timeout: float = 2.0) -> bool:
+    """Whether a Prefect server answers its health check at ``api_url`` (the check needs no credentials)."""
+    import httpx
+
+    try:
+        return httpx.get(f"{api_url}/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def reach(settings: Settings) -> PrefectApi:
     """The Prefect server to talk to, checked to answer; PrefectUnreachable when none does."""
     from flows import prefect_server
 
     configured = os.environ.get("PREFECT_API_URL")
     if configured:
-        if not prefect_server._healthy(configured, timeout=5):
+        if not answers(configured, timeout=5):
             raise PrefectUnreachable(f"no Prefect server answers at PREFECT_API_URL={configured}")
         return PrefectApi(configured, configured.removesuffix("/api"), os.environ.get("PREFECT_API_AUTH_STRING"))
     api_url, ui_url = prefect_server.local_urls(settings)
-    if not prefect_server._healthy(api_url):
+    if not answers(api_url):
         raise PrefectUnreachable(
             f"the Prefect server of this installation is not running (nothing answers at {api_url}): "
             f"start it with `aoi ui`, then try again"

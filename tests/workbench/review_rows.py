@@ -183,6 +183,8 @@ def model(settings: Settings, version: str, run_id: int, stage: str, threshold: 
                 bento_tag=f"aoi-gray:{version}",
                 threshold=threshold,
                 threshold_basis={"dataset": "g-v1.1"} if threshold else {},
+                created_at=T0 - timedelta(days=2),
+                stage_changed_at=T0 - timedelta(days=2),  # fixed times: the screenshots stay the same
             )
         )
         s.commit()

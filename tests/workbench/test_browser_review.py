@@ -47,7 +47,9 @@ def test_a_confusion_cell_opens_its_images_and_the_pages_are_pictured(settings, 
     )
     assert shown == expected
     # Every thumbnail loaded from the store (the generated images have bytes)
-    loaded = page.locator("figure.cell-image a img").evaluate_all("els => els.map(e => e.complete && e.naturalWidth)")
+    loaded = page.locator("figure.cell-image a img").evaluate_all(
+        "els => Promise.all(els.map(e => e.decode().then(() => e.naturalWidth, () => 0)))"
+    )
     assert all(loaded) and len(loaded) == len(expected)
 
 

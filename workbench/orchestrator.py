@@ -48,6 +48,10 @@ def reach(settings: Settings) -> PrefectApi:
     """The Prefect server to talk to, checked to answer; PrefectUnreachable when none does."""
     from flows import prefect_server
 
+    # As the aoi commands do (flows.prefect_server.client_env): Prefect's own files stay under AOI_HOME, never in
+    # the user's home folder. Read once, when this process first imports Prefect.
+    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     configured = os.environ.get("PREFECT_API_URL")
     if configured:
         if not answers(configured, timeout=5):

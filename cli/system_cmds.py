@@ -148,6 +148,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         say=None if as_json else console.print,
     )
     counts = label_counts(settings.catalog_url)
+    workbench = _start_workbench(settings)
     where = {
         "prefect_ui": server.ui_url,
         "aoi_home": str(settings.home),
@@ -168,6 +169,10 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         "drift_reports": str(settings.reports_dir / "monitoring"),
         "deployments": f"{server.ui_url}/deployments; aoi monitor --kind color --window 1h --no-trigger; "
         f"worker log {settings.prefect_home / 'worker.log'} (aoi worker --stop)",
+        # last: the address and, once, the demo account's password
+        "workbench": f"{workbench['url']} ({workbench['login']}; aoi web --stop)"
+        if "url" in workbench
+        else f"not started: {workbench['error']}",
     }
 
     def render(d: dict) -> None:
@@ -197,6 +202,16 @@ def _stage_report(settings):
             console.rule(f"[bold]{DEMO_STAGES[order[following]]}")
 
     return report
+
+
+def _start_workbench(settings) -> dict:
+    """The workbench beside the service, left running, with the demo's reviewer account."""
+    from workbench import server
+
+    try:
+        return server.start_for_demo(settings)
+    except (server.WebError, ValueError) as err:
+        return {"error": str(err)}
 
 
 def _render_models(d: dict, counts: list[dict]) -> None:

@@ -8,6 +8,7 @@ records the process's start time beside its pid: ``--stop`` signals only a proce
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import uvicorn
 
 from aoi.network import is_loopback
 from aoi.settings import Settings
@@ -74,8 +76,6 @@ def command(settings: Settings, port: int | None = None, host: str | None = None
 
 
 def run_foreground(settings: Settings, port: int | None = None, host: str | None = None) -> None:
-    import uvicorn
-
     from workbench.app import create_app
 
     check_bind(settings, host)
@@ -221,3 +221,35 @@ def stop(settings: Settings, timeout_s: float = 15) -> dict:
         }
     _stop_group(record.pid, timeout_s)
     return {"stopped": True, "pid": record.pid}
+
+
+DEMO_USER = "demo"
+DEMO_PASSWORD_ENV = "AOI_DEMO_PASSWORD"
+
+
+def ensure_demo_account(settings: Settings) -> tuple[str | None, str]:
+    """The demo's reviewer account ``demo``, made when missing with the password in AOI_DEMO_PASSWORD, else a
+    random one. Returns (the password to show once, or None when there is nothing to show: the account existed,
+    or its password came from the environment; where it came from)."""
+    from aoi.catalog import db
+    from workbench.auth import add_user, find_user
+
+    given = os.environ.get(DEMO_PASSWORD_ENV)
+    with db.session(settings.catalog_url) as s:
+        if find_user(s, DEMO_USER) is not None:
+            return None, "the account existed already"
+        password = given or secrets.token_urlsafe(12)
+        add_user(s, DEMO_USER, "reviewer", password)
+    return (None, DEMO_PASSWORD_ENV) if given else (password, "generated")
+
+
+def start_for_demo(settings: Settings) -> dict:
+    """Start the workbench in the background beside the service, with the demo account; what to print."""
+    password, origin = ensure_demo_account(settings)
+    served = start_background(settings)
+    login = (
+        f"log in as {DEMO_USER} with password {password} (shown only this once)"
+        if password
+        else f"log in as {DEMO_USER} (password: {origin})"
+    )
+    return {"url": served.url, "pid": served.pid, "log": str(served.log), "user": DEMO_USER, "login": login}

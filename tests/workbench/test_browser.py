@@ -61,6 +61,8 @@ def test_log_in_filter_the_gallery_and_open_an_image(browser_page, settings):
     assert tiles.count() == 10  # k odd and k % 6 == 1 among 60
     assert set(tiles.evaluate_all("ts => ts.map(t => t.dataset.label)")) == {"Spur"}
     page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_selector("#counts #matching")  # the counts per label arrive after the page
+    assert page.locator("#matching").inner_text() == "10"
     screenshot(page, "gallery")
 
     page.click(f'.tile[data-id="{ids[1]}"] img')

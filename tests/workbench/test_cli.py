@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -126,3 +127,40 @@ def test_background_workbench_answers_login_and_stops(settings):
     assert server.running_pid(settings) is None
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
+
+
+def test_the_demo_account_is_a_reviewer_with_a_random_password_shown_once(settings, monkeypatch):
+    monkeypatch.delenv(server.DEMO_PASSWORD_ENV, raising=False)
+    password, origin = server.ensure_demo_account(settings)
+    assert password and len(password) >= 12 and origin == "generated"
+    with db.session(settings.catalog_url) as s:
+        user = auth.authenticate(s, "demo", password)
+        assert user is not None and user.role == "reviewer"
+    assert server.ensure_demo_account(settings) == (None, "the account existed already")  # never shown again
+
+
+def test_the_demo_password_can_come_from_the_environment(settings, monkeypatch):
+    monkeypatch.setenv(server.DEMO_PASSWORD_ENV, "from the environment")
+    assert server.ensure_demo_account(settings) == (None, server.DEMO_PASSWORD_ENV)  # not printed: it is known
+    with db.session(settings.catalog_url) as s:
+        assert auth.authenticate(s, "demo", "from the environment") is not None
+
+
+@pytest.mark.slow
+def test_the_demo_starts_the_workbench_with_its_account(configure, monkeypatch):
+    from cli.system_cmds import _start_workbench
+
+    settings = configure(WORKBENCH__PORT=free_port())
+    monkeypatch.delenv(server.DEMO_PASSWORD_ENV, raising=False)
+    started = _start_workbench(settings)
+    try:
+        assert started["url"] == f"http://127.0.0.1:{settings.workbench.port}"
+        password = started["login"].split("password ")[1].split(" ")[0]
+        with httpx.Client(base_url=started["url"]) as client:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+            assert token is not None
+            form = {"username": "demo", "password": password, "csrf_token": token.group(1)}
+            assert client.post("/login", data=form).status_code == 303
+            assert client.get("/gallery").status_code == 200
+    finally:
+        assert server.stop(settings)["stopped"]

@@ -10,6 +10,21 @@
       credentials: "same-origin",
     });
   };
+  // Fragments loaded after the page: <div data-src="URL"> gets the HTML that URL answers (the gallery's counts).
+  document.querySelectorAll("[data-src]").forEach(function (box) {
+    fetch(box.dataset.src, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        box.innerHTML = html;
+        var list = document.getElementById("labels");
+        if (list) {
+          box.querySelectorAll("a[data-label]").forEach(function (a) {
+            if (a.dataset.label) { var o = document.createElement("option"); o.value = a.dataset.label; list.appendChild(o); }
+          });
+        }
+      })
+      .catch(function () { /* the link to the counts stays */ });
+  });
   // "select all" checkboxes: <input type="checkbox" data-select-all="FORM_ID">
   document.querySelectorAll("input[data-select-all]").forEach(function (box) {
     box.addEventListener("change", function () {

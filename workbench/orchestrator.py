@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import cast
 
+import httpx
+
 from aoi.settings import Settings
 
 BUILD_DATASET = "build-dataset/on-demand"  # prefect.yaml: the build-dataset flow's deployment
@@ -36,8 +38,6 @@ class PrefectApi:
 
 def answers(api_url: str, timeout: float = 2.0) -> bool:
     """Whether a Prefect server answers its health check at ``api_url`` (the check needs no credentials)."""
-    import httpx
-
     try:
         return httpx.get(f"{api_url}/health", timeout=timeout).status_code == 200
     except httpx.HTTPError:

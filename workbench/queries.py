@@ -358,6 +358,13 @@ class Explorer:
     curve: list[CurvePoint]  # one point per distinct confidence, most permissive first
     table: list[CurvePoint]  # at a few round thresholds and the evaluation's own
 
+    def points(self) -> list[list[float | None]]:
+        """[threshold, accepted accuracy, Unknown rate] of every curve point, lowest threshold first: the page's
+        slider takes, for a threshold t, the point of the lowest curve threshold at or above t."""
+        return [
+            [c.threshold, c.accepted_accuracy, c.unknown_rate] for c in sorted(self.curve, key=lambda c: c.threshold)
+        ]
+
 
 EXPLORER_THRESHOLDS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.9945)
 

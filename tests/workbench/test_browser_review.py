@@ -33,6 +33,16 @@ def test_a_confusion_cell_opens_its_images_and_the_pages_are_pictured(settings, 
     page.goto(f"{base}/models/{CANDIDATE}")
     page.locator(f"#blind-{BLIND} table.confusion").scroll_into_view_if_needed()
     screenshot(page, "model")
+    # The explorer's slider: its figures at any threshold are the direct computation's
+    slider, live = page.locator("div.explorer input.slider"), page.locator("div.explorer output.live-figures")
+    for t in (0.0, 0.6123, 0.9, 1.0):
+        slider.evaluate("(e, t) => { e.value = t; e.dispatchEvent(new Event('input')); }", str(t))
+        kept = [a for a in rows.answers if a.confidence >= t]
+        accepted = sum(a.true == a.predicted for a in kept) / len(kept) if kept else None
+        shown = live.get_attribute("data-accepted")
+        assert (float(shown) if shown else None) == pytest.approx(accepted)
+        assert float(live.get_attribute("data-unknown") or "nan") == pytest.approx(1 - len(kept) / len(rows.answers))
+        assert f"at {t:.4f}: " in live.inner_text()
     # The most populated wrong cell: click it as a person would
     pairs = {(a.true, a.predicted) for a in rows.answers if a.true != a.predicted}
     true, predicted = max(pairs, key=lambda p: sum((a.true, a.predicted) == p for a in rows.answers))

@@ -6,6 +6,7 @@ import getpass
 import sys
 
 import typer
+from sqlmodel import col, select
 
 from aoi.settings import get_settings
 from cli.output import JSON_OPTION, emit, fail, table
@@ -60,8 +61,6 @@ def users_add(
 
 def users_list(as_json: bool = JSON_OPTION) -> None:
     """The workbench's accounts (never their passwords or hashes)."""
-    from sqlmodel import col, select
-
     from aoi.catalog import db
     from aoi.catalog.models import AppUser
 

@@ -8,6 +8,7 @@ records the process's start time beside its pid: ``--stop`` signals only a proce
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import uvicorn
 
 from aoi.network import is_loopback
 from aoi.settings import Settings
@@ -74,8 +76,6 @@ def command(settings: Settings, port: int | None = None, host: str | None = None
 
 
 def run_foreground(settings: Settings, port: int | None = None, host: str | None = None) -> None:
-    import uvicorn
-
     from workbench.app import create_app
 
     check_bind(settings, host)
@@ -231,8 +231,6 @@ def ensure_demo_account(settings: Settings) -> tuple[str | None, str]:
     """The demo's reviewer account ``demo``, made when missing with the password in AOI_DEMO_PASSWORD, else a
     random one. Returns (the password to show once, or None when there is nothing to show: the account existed,
     or its password came from the environment; where it came from)."""
-    import secrets
-
     from aoi.catalog import db
     from workbench.auth import add_user, find_user
 

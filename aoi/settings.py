@@ -126,6 +126,13 @@ class EvaluationSettings(BaseModel):
         le=1,
         description="Top-class confidence below this is UNKNOWN, unless the model has a calibrated one.",
     )
+    calibration_target_accuracy: float = Field(
+        0.99,
+        gt=0,
+        le=1,
+        description="A new model's Unknown threshold is the least Unknown that keeps this accuracy on its valid "
+        "split: the demo and the retrain flow calibrate every model they train to it.",
+    )
     batch_size: int = Field(256, gt=0, description="Images per forward pass when evaluating.")
     report_max_errors: int = Field(500, gt=0, description="Wrong images shown in a report's error gallery.")
 

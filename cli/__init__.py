@@ -6,6 +6,7 @@ import typer
 
 from cli import (
     catalog_cmds,
+    curation_cmds,
     dataset_cmds,
     eval_cmds,
     feature_cmds,
@@ -29,7 +30,6 @@ app = typer.Typer(
 )
 app.callback()(entry)
 app.command("ingest")(ingest_cmd.ingest)
-app.command("images")(catalog_cmds.images)
 app.command("quarantine")(catalog_cmds.quarantine)
 app.command("batches")(catalog_cmds.batches)
 app.command("summary")(catalog_cmds.summary)
@@ -56,6 +56,7 @@ app.command("config")(system_cmds.config)
 app.command("ui")(system_cmds.ui)
 app.command("demo")(system_cmds.demo)
 app.command("web")(web_cmds.web)
+app.add_typer(curation_cmds.images_app, name="images")
 app.add_typer(catalog_cmds.db_app, name="db")
 app.add_typer(catalog_cmds.store_app, name="store")
 app.add_typer(system_cmds.public_app, name="public")

@@ -25,6 +25,7 @@ def _time(value: str | None, as_json: bool) -> datetime | None:
 
 
 def images(
+    ctx: typer.Context,
     label: str = typer.Option(None, help="Only this label (e.g. SPUR)."),
     status: Status = typer.Option(None, help="Only images with this status."),
     source: Source = typer.Option(None, help="gray (AOI) or color (VRS)."),
@@ -40,7 +41,10 @@ def images(
     offset: int = typer.Option(0, min=0, help="Skip this many rows."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """The image gallery: catalog rows filtered by label, status, machine, upload time and resolution."""
+    """The image gallery: catalog rows filtered by label, status, machine, upload time and resolution.
+    Subcommands curate: relabel, exclude, restore, delete (each with --by WHO --why TEXT)."""
+    if ctx.invoked_subcommand is not None:  # `aoi images relabel ...`: the listing's options are not used
+        return
     from aoi.catalog.queries import GalleryFilter
     from aoi.catalog.queries import images as query
 

@@ -23,6 +23,9 @@ def _cleaning_table(version: dict) -> None:
     for step in version["cleaning"]:
         over = step.get("over_limit") or {}
         mark = (" [class loss allowed: " + ", ".join(f"{c} -{s:.0%}" for c, s in over.items()) + "]") if over else ""
+        if "images" in step:  # people's changes: how many images, and how many since the parent
+            since = f", {step['since_parent']} since the parent" if step.get("since_parent") is not None else ""
+            mark += f" ({step['images']} images{since})"
         rows.append({"rule": step["rule"] + mark, **{c: f"{n}*" if c in over else n for c, n in step["after"].items()}})
     table(
         rows,
@@ -93,7 +96,7 @@ def build(
 
         version = build_dataset(
             name, source.value, spec, per_class, split, group_by.value, seed, parent, allow_class_loss
-        )
+        ).as_dict()
     except (DatasetError, SpecError, ValueError, PrefectUnavailable) as err:
         fail(str(err), as_json, code=getattr(err, "exit_code", 2))
     for warning in version.get("warnings", []):

@@ -187,7 +187,7 @@ def promote(
         ensure_server(get_settings())
         from flows.promote import promote as promote_flow
 
-        result = promote_flow(model, timeout)
+        result = promote_flow(model, timeout).as_dict()
     except (PromotionError, EvaluationError, RegistryError, PrefectUnavailable) as err:
         fail(str(err), as_json, code=getattr(err, "exit_code", 2))
     emit(result, as_json, lambda r: console.print(f"{model}: {r['decision']}; stage {r['stage']}"))

@@ -73,7 +73,7 @@ def refresh(as_json: bool = JSON_OPTION) -> None:
         ensure_server(get_settings())
         from flows.refresh_features import features
 
-        result = features()
+        result = features().as_dict()
     except (PrefectUnavailable, FeatureStoreError) as err:
         fail(str(err), as_json, code=getattr(err, "exit_code", 2))
 
@@ -211,7 +211,9 @@ def simulate_line(
     from flows.line import line
 
     try:
-        result = line(str(source), str(out or default_folder(settings)), per_machine, progress and not as_json)
+        result = line(
+            str(source), str(out or default_folder(settings)), per_machine, progress and not as_json
+        ).as_dict()
     except ValueError as err:  # too few crops for the asked captures
         fail(str(err), as_json, code=2)
     emit(result, as_json, render_line)

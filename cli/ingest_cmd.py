@@ -82,4 +82,4 @@ def run_ingest(
     ensure_server(settings)
     from flows.ingest_batch import ingest as ingest_flow  # imported after the Prefect client is pointed at its server
 
-    return ingest_flow(str(path), fmt, source, machine, part, progress, reference)
+    return ingest_flow(str(path), fmt, source, machine, part, progress, reference).as_dict()

@@ -17,8 +17,8 @@ spec_app = typer.Typer(help="Tone and compression specs (YAML, versioned, kept i
 @spec_app.command("add")
 def spec_add(file: Path = typer.Argument(..., help="A spec YAML file."), as_json: bool = JSON_OPTION) -> None:
     """Check a spec file and keep it in the catalog under its name and version."""
+    from validation.records import register_spec
     from validation.specs import SpecError, parse_spec
-    from validation.steps import register_spec
 
     try:
         spec = parse_spec(file.read_text(), origin=file.name)
@@ -50,8 +50,8 @@ def spec_derive(
     """Derive tone limits at mean ± kσ of a reference set (docs/domain.md#tone-per-machine); images are later judged by
     the most
     specific limits that match them (machine × part, else machine, else class, else overall)."""
+    from validation.records import Scope, derive_spec
     from validation.specs import SpecError
-    from validation.steps import Scope, derive_spec
 
     try:
         spec, path = derive_spec(get_settings(), name, Scope.parse(source), k, per_machine, per_part, per_class)
@@ -67,7 +67,7 @@ def spec_derive(
 @spec_app.command("list")
 def spec_list(as_json: bool = JSON_OPTION) -> None:
     """Specs kept in the catalog."""
-    from validation.steps import list_specs
+    from validation.records import list_specs
 
     emit(list_specs(get_settings()), as_json, lambda rows: table(rows, ["key", "source", "created_at"], title="specs"))
 
@@ -117,7 +117,7 @@ def validate(
         ensure_server(settings)
         from flows.validate import validate as validate_flow
 
-        result = validate_flow(chosen[0], spec)
+        result = validate_flow(chosen[0], spec).as_dict()
     except (SpecError, PrefectUnavailable) as err:
         fail(str(err), as_json, code=getattr(err, "exit_code", 2))
 
@@ -145,7 +145,7 @@ def restore(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Put excluded images back; nothing was deleted, and the exclusion rows keep who restored them and why."""
-    from validation.steps import restore as do_restore
+    from validation.records import restore as do_restore
 
     if run is None and not image:
         fail("give --run ID or --image ID", as_json, code=2)

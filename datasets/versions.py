@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from sqlalchemy import func
@@ -19,7 +21,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from aoi.catalog import db
-from aoi.catalog.models import DatasetMember, DatasetVersion, HashClaim, Image, ImageStatus, table_of
+from aoi.catalog.models import (
+    DatasetMember,
+    DatasetVersion,
+    HashClaim,
+    Image,
+    ImageChange,
+    ImageStatus,
+    table_of,
+)
 from aoi.labels import small_labels
 from datasets.splits import Row, assign_splits, cap_per_class, parse_ratio
 
@@ -75,6 +85,53 @@ def _rows(images) -> list[Row]:
     return [Row(i.id, i.sha256, i.label, i.group_key or f"image:{i.id}") for i in images]
 
 
+@dataclass(frozen=True)
+class PeoplesChanges:
+    """What people changed since a parent version (or ever, without one), as the next build counts it."""
+
+    reference_label: dict[int, str | None]  # relabelled image -> its label at the parent (or before its first change)
+    removed: set[int]  # images deleted or excluded by a person, whenever
+    removed_since: set[int]  # of those, removed after the parent was built (all of them without a parent)
+
+
+def peoples_changes(s: Session, source: str, parent: DatasetVersion | None) -> PeoplesChanges:
+    """Read the ``image_change`` rows of ``source``'s images: relabels since ``parent`` was built, and images
+    whose status a person's last change set (deleted, or excluded and not restored since)."""
+    since = parent.created_at if parent is not None else None
+    rows = s.exec(
+        select(ImageChange, Image.status)
+        .join(Image, col(Image.id) == col(ImageChange.image_id))
+        .where(Image.source == source)
+        .order_by(col(ImageChange.at), col(ImageChange.id))
+    ).all()
+    in_parent: dict[int, str | None] = {}
+    if parent is not None:
+        in_parent = {
+            image_id: label
+            for image_id, label in s.exec(
+                select(DatasetMember.image_id, DatasetMember.label).where(DatasetMember.dataset_id == parent.id)
+            ).all()
+        }
+    reference: dict[int, str | None] = {}
+    last: dict[int, tuple[ImageChange, str]] = {}
+    for change, status in rows:
+        last[change.image_id] = (change, status)
+        after = since is None or _aware(change.at) > _aware(since)
+        if change.action == "relabel" and after and change.image_id not in reference:
+            reference[change.image_id] = in_parent.get(change.image_id, change.old_label)
+    removed = {
+        image_id
+        for image_id, (change, status) in last.items()
+        if status in (ImageStatus.deleted, ImageStatus.excluded) and change.new_status == status
+    }
+    removed_since = {i for i in removed if since is None or _aware(last[i][0].at) > _aware(since)}
+    return PeoplesChanges(reference, removed, removed_since)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite gives times back without their zone
+
+
 def build(
     url: str,
     name: str,
@@ -106,8 +163,11 @@ def build(
     with db.session(url) as s:
         _lock(s)
         _refuse_existing(s, name)
-        if parent and s.exec(select(DatasetVersion.id).where(DatasetVersion.name == parent)).first() is None:
-            raise DatasetError(f"parent dataset version {parent} does not exist")
+        parent_version = None
+        if parent:
+            parent_version = s.exec(select(DatasetVersion).where(DatasetVersion.name == parent)).first()
+            if parent_version is None:
+                raise DatasetError(f"parent dataset version {parent} does not exist")
         images = s.exec(
             select(Image).where(Image.source == source, col(Image.label).is_not(None)).order_by(col(Image.id))
         ).all()
@@ -140,10 +200,39 @@ def build(
             cleaning.append(step)
             return kept
 
+        # People's changes (workbench, `aoi images ...`): the labels are the images' current ones; the table shows
+        # them against the parent's (the start row), and what people removed, whenever a parent is named or
+        # people changed any of these images.
+        people = peoples_changes(s, source, parent_version)
+        reference = people.reference_label
+        blind = _claimed(s, (r.sha256 for r in rows), "blind")
+        relabelled = {  # behind the blind wall, a relabel changes a blind set's next version, never this one
+            r.image_id
+            for r in rows
+            if r.image_id in reference and reference[r.image_id] != r.label and r.sha256 not in blind
+        }
+        counted = (
+            parent_version is not None
+            or bool(relabelled)
+            or any(r.image_id in people.removed and r.sha256 not in blind for r in rows)
+        )
+        if counted:
+            # before: each relabelled image under its label at the parent (an image that had none was no candidate)
+            before = [
+                r if r.image_id not in relabelled else Row(r.image_id, r.sha256, reference[r.image_id] or "", r.group)
+                for r in rows
+                if r.image_id not in relabelled or reference[r.image_id] is not None
+            ]
+            rows = rule("relabelled by a person", rows, before)
+            cleaning[-1]["images"] = len(relabelled)
         # The blind wall first: the guard then judges validation on the images this build could train on, not on
         # held-out captures (a simulated machine's shifted tone is there to be excluded, and is blind anyway).
-        blind = _claimed(s, (r.sha256 for r in rows), "blind")
         rows = rule("not in a blind test set", [r for r in rows if r.sha256 not in blind], rows)
+        gone = {r.image_id for r in rows if r.image_id in people.removed}
+        if counted:
+            rows = rule("removed by a person", [r for r in rows if r.image_id not in gone], rows)
+            cleaning[-1].update(images=len(gone), since_parent=len(gone & people.removed_since))
+        rows = [r for r in rows if r.image_id not in gone]
         status = {i.id: i.status for i in images}
         rows = rule(
             f"not excluded by validation{f' (spec {spec_key})' if spec_key else ''}",
@@ -222,7 +311,11 @@ def register_blind(
     with db.session(url) as s:
         _lock(s)
         _refuse_existing(s, name)
-        query = select(Image).where(col(Image.label).is_not(None), Image.status != ImageStatus.excluded)
+        # Excluded (by validation or a person) and deleted images are no blind test: a blind set registered again
+        # after a person deleted one of its images leaves that image out.
+        query = select(Image).where(
+            col(Image.label).is_not(None), col(Image.status).not_in([ImageStatus.excluded, ImageStatus.deleted])
+        )
         if source:
             query = query.where(Image.source == source)
         if batch_id is not None:

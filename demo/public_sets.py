@@ -74,8 +74,6 @@ DEMO_TRAINING = {
     # (docs/domain.md#joint-tone).
     "color": TrainParams(dataset=DEMO_DATASETS["color"], epochs=3, per_class=300, batch_size=64, tone_jitter=0.12),
 }
-# The Unknown filter's threshold: the least Unknown that keeps 99% of accepted answers right on the valid split.
-DEMO_TARGET_ACCURACY = 0.99
 
 
 def path_of(settings: Settings, name: str) -> Path:

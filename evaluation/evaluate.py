@@ -11,7 +11,16 @@ from sqlmodel import col, func, select
 from tqdm.auto import tqdm
 
 from aoi.catalog import db
-from aoi.catalog.models import DatasetMember, DatasetVersion, Evaluation, ModelVersion, RobustnessRun, utcnow
+from aoi.catalog.models import (
+    DatasetMember,
+    DatasetVersion,
+    Evaluation,
+    EvaluationImage,
+    ModelVersion,
+    RobustnessRun,
+    table_of,
+    utcnow,
+)
 from aoi.settings import Settings
 from datasets.versions import DatasetError, describe, manifest
 from evaluation import scores
@@ -85,18 +94,53 @@ def predict(settings: Settings, loaded: LoadedModel, selected: Selection, change
     return Predictions([sha for sha, _ in selected.rows], true, probs)
 
 
-def origins(settings: Settings, shas: list[str]) -> tuple[list[str | None], list[str | None]]:
-    """Each image's machine and part number as the catalog has them (None where it has none: the public sets)."""
+def catalog_rows(settings: Settings, shas: list[str]) -> dict[str, tuple[int, str | None, str | None]]:
+    """Each image's catalog id, machine and part number (None where it has none: the public sets), by hash."""
     from aoi.catalog.models import Image
 
     found = {}
     with db.session(settings.catalog_url) as s:
         for start in range(0, len(shas), 5000):  # bounded IN lists
             chunk = shas[start : start + 5000]
-            rows = s.exec(select(Image.sha256, Image.machine_id, Image.part_no).where(col(Image.sha256).in_(chunk)))
-            found.update((sha, (machine, part)) for sha, machine, part in rows)
-    pairs = [found.get(sha, (None, None)) for sha in shas]
+            rows = s.exec(
+                select(Image.id, Image.sha256, Image.machine_id, Image.part_no).where(col(Image.sha256).in_(chunk))
+            )
+            found.update((sha, (int(image_id), machine, part)) for image_id, sha, machine, part in rows)
+    return found
+
+
+def origins(
+    settings: Settings, shas: list[str], found: dict | None = None
+) -> tuple[list[str | None], list[str | None]]:
+    """Each image's machine and part number as the catalog has them (None where it has none: the public sets)."""
+    found = catalog_rows(settings, shas) if found is None else found
+    pairs = [found[sha][1:] if sha in found else (None, None) for sha in shas]
     return [m for m, _ in pairs], [part for _, part in pairs]
+
+
+TOP_K = 3
+
+
+def answers(p: Predictions, labels: list[str], ids: dict[str, tuple], evaluation_id: int) -> list[dict]:
+    """One ``evaluation_image`` row per image: true label, top-1 answer before the Unknown filter, its
+    confidence, and the top 3 labels with their probabilities (what the threshold explorer and the confusion
+    cells' image lists read)."""
+    k = min(TOP_K, p.probs.shape[1]) if p.probs.ndim == 2 else 0
+    order = np.argsort(-p.probs, axis=1, kind="stable")[:, :k] if k else np.zeros((len(p.shas), 0), dtype=np.int64)
+    rows = []
+    for i, sha in enumerate(p.shas):
+        top = [[labels[j], float(p.probs[i, j])] for j in order[i]]
+        rows.append(
+            {
+                "evaluation_id": evaluation_id,
+                "image_id": ids[sha][0],
+                "true_label": labels[int(p.true[i])],
+                "predicted": top[0][0],
+                "confidence": top[0][1],
+                "top": top,
+            }
+        )
+    return rows
 
 
 def summarise(
@@ -150,11 +194,16 @@ def evaluate(
     selected = images_of(settings, loaded, dataset, split)
     split = selected.split
     p = predict(settings, loaded, selected)
-    figures = summarise(p, loaded.taxonomy, threshold, *origins(settings, p.shas))
+    found = catalog_rows(settings, p.shas)
+    figures = summarise(p, loaded.taxonomy, threshold, *origins(settings, p.shas, found))
     figures["warnings"] = scores.label_warnings(settings.gate, figures["per_class"], f"images in this {split} set")
     with db.session(settings.catalog_url) as s:
         row = Evaluation(model_version=version, dataset=dataset, split=split, **figures)
         s.add(row)
+        s.flush()  # the id, for the per-image rows stored in the same transaction
+        per_image = answers(p, figures["labels"], found, db.saved_id(row))
+        for start in range(0, len(per_image), 5000):  # one multi-row INSERT per chunk
+            s.connection().execute(table_of(EvaluationImage).insert(), per_image[start : start + 5000])
         s.commit()
         s.refresh(row)
         summary = {

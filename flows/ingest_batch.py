@@ -37,7 +37,7 @@ def ingest(
     part_no: str | None = None,
     progress: bool = True,
     reference: bool = False,
-) -> dict:
+) -> steps.BatchResult:
     settings = get_settings()
     options = {
         "source": source,
@@ -70,8 +70,8 @@ def ingest(
     get_run_logger().info(
         "batch %s: %s added, %s duplicates, %s quarantined",
         batch_id,
-        result["added"],
-        result["duplicates"],
-        result["quarantined"],
+        result.added,
+        result.duplicates,
+        result.quarantined,
     )
     return result

@@ -10,20 +10,21 @@ from pathlib import Path
 from prefect import flow
 
 from aoi.settings import get_settings
-from datasets import versions
+from datasets import steps as dataset_steps
 from demo import simulated_line
-from features import camera_params
+from demo.steps import LineResult
+from features import steps as feature_steps
 from flows.ingest_batch import ingest
 from flows.refresh_features import features
 from flows.tasks import step
 
 shoot = step(simulated_line.simulate, "shoot-simulated-line")
-import_camera_params = step(camera_params.import_csv, "import-camera-params")
-hold_out = step(versions.register_blind, "register-blind-set")
+import_camera_params = step(feature_steps.import_camera_params, "import-camera-params")
+hold_out = step(dataset_steps.hold_out, "register-blind-set")
 
 
 @flow(name="simulated-line", log_prints=True)
-def line(source: str, out: str, per_machine: int = 150, progress: bool = True) -> dict:
+def line(source: str, out: str, per_machine: int = 150, progress: bool = True) -> LineResult:
     settings = get_settings()
     folder = Path(out)
     shot = shoot(Path(source), folder, reference_id=settings.features.reference_machine, per_machine=per_machine)
@@ -33,21 +34,21 @@ def line(source: str, out: str, per_machine: int = 150, progress: bool = True) -
     captures = ingest(path=str(folder / "captures.csv"), format="csv", source="color", progress=progress)
     params = import_camera_params(settings, folder / "camera_params.csv")
     blind = None
-    if captures["added"]:  # a re-run adds nothing: its captures are held out already
+    if captures.added:  # a re-run adds nothing: its captures are held out already
         blind = hold_out(
             settings.catalog_url,
-            f"simulated-line-b{captures['batch_id']}",
+            f"simulated-line-b{captures.batch_id}",
             source="color",
-            batch_id=captures["batch_id"],
+            batch_id=captures.batch_id,
             note="SIMULATION: PKU boards 11-12 shot by 4 simulated VRS",
         )
-    return {
-        "simulation": simulated_line.NOTICE,
-        "folder": out,
-        "machines": [m["machine_id"] for m in shot["machines"]],
-        "reference": reference,
-        "captures": captures,
-        "camera_params": params,
-        "blind": blind,
-        "features": features(),
-    }
+    return LineResult(
+        simulation=simulated_line.NOTICE,
+        folder=out,
+        machines=[m["machine_id"] for m in shot["machines"]],
+        reference=reference,
+        captures=captures,
+        camera_params=params,
+        blind=blind,
+        features=features(),
+    )

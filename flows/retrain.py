@@ -1,5 +1,6 @@
 """Retrain flow: new inbox batches -> validated dataset version (parent: production's) -> features -> train ->
-promote (gate, then a person's approval in the Prefect UI). Run weekly and by the monitor on drift."""
+calibrate the new model's Unknown threshold on its valid split -> promote (gate, then a person's approval in the
+Prefect UI). Run weekly and by the monitor on drift."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from flows.promote import promote
 from flows.refresh_features import features
 from flows.tasks import step
 from flows.train import train
-from monitoring import retraining
+from monitoring import steps
 
-make_plan = step(retraining.plan, "retraining-plan")
+make_plan = step(steps.retraining_plan, "retraining-plan")
+calibrate = step(steps.calibrate_threshold, "calibrate-unknown-threshold")
 
 
 @flow(name="retrain", log_prints=True)
-def retrain(kind: str, reason: str = "scheduled", approval_timeout_s: int | None = None) -> dict:
+def retrain(kind: str, reason: str = "scheduled", approval_timeout_s: int | None = None) -> steps.RetrainResult:
     settings = get_settings()
     plan = make_plan(settings, kind)
     print(
@@ -28,17 +30,21 @@ def retrain(kind: str, reason: str = "scheduled", approval_timeout_s: int | None
     ingested = [ingest(path=path, format=fmt, source=kind, progress=False) for path, fmt in plan.batches]
     version = build_dataset(plan.dataset, kind, spec=plan.spec, parent=plan.parent_dataset, **plan.dataset_options)
     refreshed = features()
-    model = train(plan.train_params(version["name"]))
+    model = train(plan.train_params(version.name))
     if model.model_version is None:  # a run that records no model raises before this; kept for the type
         raise RuntimeError(f"training run {model.run_id} recorded no model version")
+    calibration = calibrate(settings, model.model_version)
+    if calibration["threshold"] is None:
+        print(f"warning: {calibration['skipped']}; the default Unknown threshold stays")
     decision = promote(model.model_version, timeout_s=approval_timeout_s)
-    return {
-        "kind": kind,
-        "reason": reason,
-        "plan": plan.as_dict(),
-        "ingest": ingested,
-        "dataset": version,
-        "features": refreshed,
-        "model": model.as_dict(),
-        "promotion": decision,
-    }
+    return steps.RetrainResult(
+        kind=kind,
+        reason=reason,
+        plan=plan.as_dict(),
+        ingest=ingested,
+        dataset=version,
+        features=refreshed,
+        model=model,
+        calibration=calibration,
+        promotion=decision,
+    )

@@ -33,19 +33,17 @@ from prefect import flow
 from aoi.catalog.models import utcnow
 from aoi.settings import get_settings
 from datasets import versions
-from demo import lamp_ageing, review, simulated_line
+from demo import lamp_ageing, simulated_line, steps
 from demo.public_sets import (
     COLOR_SPEC,
     DEMO_COLOR_SPEC,
     DEMO_DATASETS,
     DEMO_LINE_CAPTURES,
-    DEMO_TARGET_ACCURACY,
     DEMO_TRAINING,
     PKU_BLIND_BOARDS,
     SETS,
 )
 from evaluation import evaluate as evaluation
-from evaluation import line_check
 from flows import prefect_server
 from flows.dataset import build_dataset
 from flows.deployments import deploy
@@ -54,27 +52,27 @@ from flows.line import line
 from flows.monitor import monitor
 from flows.tasks import step
 from flows.train import train
-from promotion import compare, stages
+from promotion import stages
 from serving import models as served_models
-from serving import process, trial
+from serving import process
 from training.runs import TrainingError
-from validation.steps import Scope, derive_spec
+from validation.records import Scope
 
 Report = Callable[[str, dict], None]
 Say = Callable[[str], None]
 
-derive = step(derive_spec, "derive-spec")
-register_blind = step(versions.register_blind, "register-blind-set")
-calibrate = step(evaluation.calibrate, "calibrate-unknown-threshold")
-robustness = step(evaluation.robustness, "robustness")
-check_line = step(line_check.check, "check-simulated-line")
-promote_and_approve = step(review.promote_and_approve, "promote-and-approve")
-compare_on_blind_sets = step(compare.compare, "compare-on-blind-sets")
-start_service = step(process.start_background, "start-service")
-line_trial = step(trial.line_trial, "line-trial")
+derive = step(steps.derive_spec, "derive-spec")
+register_blind = step(steps.register_blind, "register-blind-set")
+calibrate = step(steps.calibrate, "calibrate-unknown-threshold")
+robustness = step(steps.robustness, "robustness")
+check_line = step(steps.check_line, "check-simulated-line")
+promote_and_approve = step(steps.promote_and_approve, "promote-and-approve")
+compare_on_blind_sets = step(steps.compare_on_blind_sets, "compare-on-blind-sets")
+start_service = step(steps.start_service, "start-service")
+line_trial = step(steps.line_trial, "line-trial")
 register_deployments = step(deploy, "register-deployments")
 start_worker = step(prefect_server.start_worker, "start-worker")
-send_ageing_line = step(lamp_ageing.send, "send-ageing-line")
+send_ageing_line = step(steps.send_ageing_line, "send-ageing-line")
 
 
 def _quiet(*_args) -> None:
@@ -107,7 +105,7 @@ def data_and_models(inputs: dict[str, str], progress: bool = True) -> dict:
     """Stage 3: data sets in, a spec, blind sets, the simulated line, dataset versions, models and their checks."""
     settings = get_settings()
     ingested = {
-        name: ingest(path=path, format=SETS[name].format, source=SETS[name].source, progress=progress)
+        name: ingest(path=path, format=SETS[name].format, source=SETS[name].source, progress=progress).as_dict()
         for name, path in inputs.items()
     }
     gray_batch, color_batch = ingested["deeppcb"]["batch_id"], ingested["pku-pcb-roi"]["batch_id"]
@@ -139,12 +137,12 @@ def data_and_models(inputs: dict[str, str], progress: bool = True) -> dict:
     }
     line_folder = simulated_line.default_folder(settings)
     try:
-        simulated = line(inputs["pku-pcb-roi"], str(line_folder), DEMO_LINE_CAPTURES, progress)
+        simulated = line(inputs["pku-pcb-roi"], str(line_folder), DEMO_LINE_CAPTURES, progress).as_dict()
     except ValueError as err:  # a copy of the PKU set too small to shoot from
         simulated = {"skipped": str(err)}
     datasets = {
-        "gray": build_dataset(DEMO_DATASETS["gray"], "gray", per_class=1000),
-        "color": build_dataset(DEMO_DATASETS["color"], "color", spec=spec.key),
+        "gray": build_dataset(DEMO_DATASETS["gray"], "gray", per_class=1000).as_dict(),
+        "color": build_dataset(DEMO_DATASETS["color"], "color", spec=spec.key).as_dict(),
     }
     models = {}
     for kind, version in datasets.items():
@@ -157,7 +155,9 @@ def data_and_models(inputs: dict[str, str], progress: bool = True) -> dict:
         if "skipped" in model:
             continue
         try:
-            threshold = calibrate(settings, model["model_version"], target_accuracy=DEMO_TARGET_ACCURACY)
+            threshold = calibrate(
+                settings, model["model_version"], target_accuracy=settings.evaluation.calibration_target_accuracy
+            )
         except evaluation.EvaluationError as err:  # out of reach on this valid split: the default stays
             threshold = {"skipped": str(err)}
         checks[kind] = {

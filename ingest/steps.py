@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
+
 from aoi.labels import LabelMap, small_labels
 from aoi.settings import Settings
 from aoi.store import ImageStore
@@ -94,19 +96,42 @@ def catalog(settings: Settings, batch_id: int, checked: Checked, hashed: Hashed,
     }
 
 
-def refuse(settings: Settings, batch_id: int, path: str, reason: str) -> dict:
+class BatchResult(BaseModel):
+    """What the ingest flow returns (``aoi ingest --json``): this run's counts and the batch's totals so far."""
+
+    model_config = ConfigDict(frozen=True)
+
+    batch_id: int
+    status: str
+    format: str
+    input: str
+    discovered: int
+    skipped: int
+    added: int
+    duplicates: int
+    quarantined: int
+    by_label: dict[str, int]
+    batch_totals: dict
+    refused: str | None = None
+    warnings: list[str] = []
+
+    def as_dict(self) -> dict:
+        return self.model_dump()
+
+
+def refuse(settings: Settings, batch_id: int, path: str, reason: str) -> BatchResult:
     records.refuse_input(settings.catalog_url, batch_id, Path(path).name, str(Path(path).absolute()), reason)
     batch = records.close_batch(settings.catalog_url, batch_id, {}, error=reason)
     return _summary(batch, Tally(quarantined=1), refused=reason)
 
 
-def finish(settings: Settings, batch_id: int, tally: Tally, found: Discovery) -> dict:
+def finish(settings: Settings, batch_id: int, tally: Tally, found: Discovery) -> BatchResult:
     found.close()
     batch = records.close_batch(
         settings.catalog_url, batch_id, {"discovered": tally.discovered, "duplicates": tally.duplicates}
     )
     warnings = small_labels(records.label_totals(settings.catalog_url, batch_id), settings.ingest.min_label_images)
-    return {**_summary(batch, tally), "warnings": warnings}
+    return _summary(batch, tally, warnings=warnings)
 
 
 def fail(settings: Settings, batch_id: int, tally: Tally, found: Discovery | None, error: str) -> None:
@@ -117,18 +142,19 @@ def fail(settings: Settings, batch_id: int, tally: Tally, found: Discovery | Non
     )
 
 
-def _summary(batch, tally: Tally, refused: str | None = None) -> dict:
-    return {
-        "batch_id": batch.id,
-        "status": batch.status,
-        "format": batch.format,
-        "input": batch.input_path,
-        "discovered": tally.discovered,
-        "skipped": tally.skipped,
-        "added": tally.added,
-        "duplicates": tally.duplicates,
-        "quarantined": tally.quarantined,
-        "by_label": dict(sorted(tally.by_label.items())),
-        "batch_totals": {"added": batch.added, "quarantined": batch.quarantined, "by_label": batch.by_label},
-        "refused": refused,
-    }
+def _summary(batch, tally: Tally, refused: str | None = None, warnings: list[str] | None = None) -> BatchResult:
+    return BatchResult(
+        batch_id=batch.id,
+        status=batch.status,
+        format=batch.format,
+        input=batch.input_path,
+        discovered=tally.discovered,
+        skipped=tally.skipped,
+        added=tally.added,
+        duplicates=tally.duplicates,
+        quarantined=tally.quarantined,
+        by_label=dict(sorted(tally.by_label.items())),
+        batch_totals={"added": batch.added, "quarantined": batch.quarantined, "by_label": batch.by_label},
+        refused=refused,
+        warnings=warnings or [],
+    )

@@ -9,11 +9,15 @@ from collections.abc import Callable
 from typing import cast
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from aoi.catalog import db
 from aoi.catalog.models import DriftCheck, utcnow
 from aoi.settings import Settings
-from monitoring import frames, parts, policy
+from datasets.steps import BuiltVersion
+from features.steps import FeaturesResult
+from ingest.steps import BatchResult
+from monitoring import frames, parts, policy, retraining
 from monitoring.check import (
     RETRAIN_DEPLOYMENT,
     Window,
@@ -27,6 +31,8 @@ from monitoring.check import (
 from monitoring.drift import compare
 from monitoring.frames import answers_for, line_inputs, reference_path, with_class_answers
 from monitoring.policy import Decision, _open, close, open_episode
+from promotion.steps import PromotionResult
+from training.params import TrainResult
 
 
 def reference(settings: Settings, model_version: str) -> pd.DataFrame:
@@ -166,3 +172,40 @@ def record(
         s.add(row)
         s.commit()
         return db.saved_id(row)
+
+
+class RetrainResult(BaseModel):
+    """What the retrain flow returns: its plan, the inbox batches it ingested, the dataset version it built, the
+    features refreshed, the model trained and the promotion's outcome."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    reason: str
+    plan: dict
+    ingest: list[BatchResult]
+    dataset: BuiltVersion
+    features: FeaturesResult
+    model: TrainResult
+    calibration: dict
+    promotion: PromotionResult
+
+    def as_dict(self) -> dict:
+        return {**self.model_dump(mode="json"), "model": self.model.as_dict(), "promotion": self.promotion.as_dict()}
+
+
+# The retrain flow's first step: what a retraining starts from (kept with the inbox rules in ``retraining``).
+retraining_plan = retraining.plan
+
+
+def calibrate_threshold(settings: Settings, version: str) -> dict:
+    """The new model's Unknown threshold, fitted on its valid split as the demo does for its first models (the gate
+    judges a model at its own threshold: uncalibrated, the default's high Unknown rate fails it whatever its
+    accuracy). A valid split on which no threshold reaches the target keeps the default, and says why."""
+    from evaluation.evaluate import EvaluationError, calibrate
+
+    target = settings.evaluation.calibration_target_accuracy
+    try:
+        return calibrate(settings, version, target_accuracy=target)
+    except EvaluationError as err:
+        return {"model_version": version, "threshold": None, "target_accuracy": target, "skipped": str(err)}

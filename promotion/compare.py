@@ -21,8 +21,11 @@ def _with_unknown(e: dict) -> str:
     return f"{_pct(e['accepted_accuracy'])} at {_pct(e['unknown_rate'])} Unknown"
 
 
-def latest_or_new(settings: Settings, version: str, dataset: str, split: str | None, threshold: float) -> dict:
-    """The latest stored evaluation of ``version`` on ``dataset`` at ``threshold``; evaluated now if none."""
+def latest_or_new(
+    settings: Settings, version: str, dataset: str, split: str | None, threshold: float, stored_only: bool = False
+) -> dict | None:
+    """The latest stored evaluation of ``version`` on ``dataset`` at ``threshold``; evaluated now if none (None
+    instead when ``stored_only``: a web page shows what is stored and never starts an evaluation)."""
     with db.session(settings.catalog_url) as s:
         row = s.exec(
             select(Evaluation)
@@ -36,11 +39,17 @@ def latest_or_new(settings: Settings, version: str, dataset: str, split: str | N
         ).first()
     if row is not None:
         return row.model_dump(mode="json")
+    if stored_only:
+        return None
     return evaluate.evaluate(settings, version, dataset, split, threshold, report=False)
 
 
-def compare(settings: Settings, versions: list[str], datasets: list[str]) -> dict:
-    """{"columns": versions, "rows": [{"row": name, version: text, ...}]}."""
+NOT_EVALUATED = "not evaluated yet"
+
+
+def compare(settings: Settings, versions: list[str], datasets: list[str], stored_only: bool = False) -> dict:
+    """{"columns": versions, "rows": [{"row": name, version: text, ...}]}. ``stored_only``: from the stored
+    evaluations alone, ``not evaluated yet`` where there is none (nothing is evaluated now)."""
     columns: dict[str, dict[str, str]] = {}
     for version in versions:
         model = registry.model_row(settings, version)
@@ -48,7 +57,7 @@ def compare(settings: Settings, versions: list[str], datasets: list[str]) -> dic
         with db.session(settings.catalog_url) as s:
             data = s.exec(select(DatasetVersion).where(DatasetVersion.name == model.dataset)).one()
             run = db.get_row(s, TrainingRun, model.run_id)
-        valid = latest_or_new(settings, version, model.dataset, "valid", threshold)
+        valid = latest_or_new(settings, version, model.dataset, "valid", threshold, stored_only)
         col = {
             "kind": model.kind,
             "stage": model.stage,
@@ -61,14 +70,14 @@ def compare(settings: Settings, versions: list[str], datasets: list[str]) -> dic
             f"{run.config.get('per_class')}/class/epoch × {run.config.get('epochs')} epochs",
             "Unknown threshold": f"{threshold:.4f}"
             + (" (calibrated)" if model.threshold is not None else " (default)"),
-            "valid accuracy": _pct(valid["accuracy"]),
-            "valid accuracy with Unknown filter": _with_unknown(valid),
+            "valid accuracy": _pct(valid["accuracy"]) if valid else NOT_EVALUATED,
+            "valid accuracy with Unknown filter": _with_unknown(valid) if valid else NOT_EVALUATED,
         }
         for dataset in datasets:
             try:
-                e = latest_or_new(settings, version, dataset, None, threshold)
-                col[f"{dataset}: accuracy"] = _pct(e["accuracy"])
-                col[f"{dataset}: accuracy with Unknown"] = _with_unknown(e)
+                e = latest_or_new(settings, version, dataset, None, threshold, stored_only)
+                col[f"{dataset}: accuracy"] = _pct(e["accuracy"]) if e else NOT_EVALUATED
+                col[f"{dataset}: accuracy with Unknown"] = _with_unknown(e) if e else NOT_EVALUATED
             except (evaluate.EvaluationError, registry.RegistryError) as err:
                 col[f"{dataset}: accuracy"] = col[f"{dataset}: accuracy with Unknown"] = f"n/a ({err})"
         columns[version] = col

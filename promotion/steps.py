@@ -3,6 +3,8 @@ blind set of its kind, measure tone robustness, judge and record the gate, and w
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict
+
 from aoi.settings import Settings
 from evaluation import evaluate, scores
 from promotion import gate, stages
@@ -77,3 +79,27 @@ def review_page(settings: Settings, check: dict, verdict: dict, candidate: list[
     compare_md = f"## Comparison on the blind sets\n\n{markdown(table)}"
     reports = {e["dataset"]: e["report"] for e in candidate if e.get("report")}
     return {"verdict_markdown": verdict_md, "comparison_markdown": compare_md, "comparison": table, "reports": reports}
+
+
+# A passed gate waits for a person: the approval is opened, then the decision applied (both kept in ``stages``
+# with the rest of the stage bookkeeping; named here as the flow's steps).
+open_approval = stages.open_approval
+decide = stages.decide
+PromotionError = stages.PromotionError
+
+
+class PromotionResult(BaseModel):
+    """What the promote flow returns (``aoi promote --json``): the gate's verdict and, where the gate passed, the
+    person's decision (the approval: who, when, the stage it left the model in)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_version: str
+    decision: str  # "gate failed", or the approval's status: approved, rejected, timed_out
+    verdict: dict
+    stage: str | None
+    approval: dict | None = None
+
+    def as_dict(self) -> dict:
+        head = {"model_version": self.model_version, "decision": self.decision, "verdict": self.verdict}
+        return {**head, **self.approval} if self.approval is not None else {**head, "stage": self.stage}

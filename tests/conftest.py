@@ -32,6 +32,21 @@ from aoi.settings import Settings, get_settings
 from tests.helpers import forget_settings, fresh_settings
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--studies", action="store_true", help="also run the studies (minutes each; marker `study`)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A study measures (its figures go to docs/measurements.md) and takes many minutes: on demand only, so the
+    suite stays within its CI time."""
+    if config.getoption("--studies"):
+        return
+    skip = pytest.mark.skip(reason="a study: many minutes; run with --studies")
+    for item in items:
+        if item.get_closest_marker("study"):
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def aoi_home(tmp_path, monkeypatch) -> Iterator[Path]:
     """A fresh AOI_HOME (and SQLite catalog in it) for one test."""

@@ -1,22 +1,15 @@
-"""Validation steps as the ``validate`` flow calls them: spec -> checkpoint -> exclusions -> report.
-
-Nothing is deleted: a failing image is marked ``excluded`` with the failed checks as its reason, an
-``exclusion`` row records which run excluded it, and ``restore`` puts it back, recording who and why.
+"""Validation steps as the ``validate`` flow calls them: spec -> checkpoint -> exclusions -> report. The spec
+registry, scopes, summaries and restores they rely on are in ``validation.records``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
-
 import pandas as pd
-from sqlmodel import col, select
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session, col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import (
-    DatasetMember,
-    DatasetVersion,
     Exclusion,
     Image,
     ImageStatus,
@@ -24,78 +17,15 @@ from aoi.catalog.models import (
     ValidationRun,
     utcnow,
 )
-from aoi.image_metrics import QUALITY_FIELDS, TONE_FIELDS
 from aoi.settings import Settings
+from validation import records
 from validation.engines import GXRunner, Verdict
 from validation.pictures import tone_histograms
+from validation.records import Scope, register_spec, run_summary, shipped_spec
 from validation.specs import Spec, SpecError, parse_spec
 
-METRIC_COLUMNS = (
-    "id",
-    "sha256",
-    "source",
-    "machine_id",
-    "part_no",
-    "label",
-    "status",
-    "format",
-    "jpeg_quality",
-    "bytes_per_pixel",
-    "compressed",
-    *TONE_FIELDS,
-    *QUALITY_FIELDS,
-)
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Which images a validation (or a derivation) looks at."""
-
-    batch_id: int | None = None
-    dataset: str | None = None
-    source: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Scope:
-        """``batch:3`` or ``3``; ``dataset:NAME`` or ``NAME``; ``source:color``."""
-        kind, _, value = text.partition(":")
-        if not value:
-            kind, value = ("batch", text) if text.isdigit() else ("dataset", text)
-        if kind == "batch" and value.isdigit():
-            return cls(batch_id=int(value))
-        if kind == "dataset":
-            return cls(dataset=value)
-        if kind == "source" and value in ("gray", "color"):
-            return cls(source=value)
-        raise SpecError(f"unknown scope {text!r}: use batch:ID, dataset:NAME or source:gray|color")
-
-    def __str__(self) -> str:
-        if self.batch_id is not None:
-            return f"batch:{self.batch_id}"
-        return f"dataset:{self.dataset}" if self.dataset else f"source:{self.source}"
-
-
-def shipped_spec(name: str) -> Path | None:
-    path = Path(str(resources.files("validation").joinpath("specs", f"{name}.yaml")))
-    return path if path.is_file() else None
-
-
-def register_spec(settings: Settings, spec: Spec) -> int:
-    """Keep ``spec`` in the catalog; the same name and version with other limits is refused."""
-    with db.session(settings.catalog_url) as s:
-        existing = s.exec(
-            select(SpecRecord).where(SpecRecord.name == spec.name, SpecRecord.version == spec.version)
-        ).first()
-        if existing is not None:
-            if parse_spec(existing.yaml) != spec:
-                raise SpecError(
-                    f"spec {spec.key} already exists with other limits; give the new one version {spec.version + 1}"
-                )
-            return existing.id
-        record = SpecRecord(name=spec.name, version=spec.version, yaml=spec.to_yaml(), source=spec.source)
-        s.add(record)
-        s.commit()
-        return record.id
+# Reading a scope's metrics is a step of the flow and of deriving a spec (records.derive_spec): kept there.
+metrics_frame = records.metrics_frame
 
 
 def load_spec(settings: Settings, ref: str) -> tuple[int, Spec]:
@@ -117,48 +47,6 @@ def load_spec(settings: Settings, ref: str) -> tuple[int, Spec]:
     raise SpecError(f"no spec {ref} in the catalog (add one with `aoi spec add FILE` or `aoi spec derive`)")
 
 
-def list_specs(settings: Settings) -> list[dict]:
-    with db.session(settings.catalog_url) as s:
-        rows = s.exec(select(SpecRecord).order_by(SpecRecord.name, SpecRecord.version)).all()
-    return [
-        {
-            "name": r.name,
-            "version": r.version,
-            "key": f"{r.name}@{r.version}",
-            "source": r.source,
-            "created_at": r.created_at.isoformat(),
-        }
-        for r in rows
-    ]
-
-
-def metrics_frame(settings: Settings, scope: Scope) -> pd.DataFrame:
-    """The per-image metrics table of the scope's images, one row per image (column ``id``)."""
-    columns = [getattr(Image, c) for c in METRIC_COLUMNS]
-    query = select(*columns)
-    if scope.batch_id is not None:
-        query = query.where(Image.batch_id == scope.batch_id)
-    elif scope.dataset is not None:
-        query = (
-            query.join(DatasetMember, DatasetMember.image_id == Image.id)
-            .join(DatasetVersion, DatasetVersion.id == DatasetMember.dataset_id)
-            .where(DatasetVersion.name == scope.dataset)
-        )
-    else:
-        query = query.where(Image.source == scope.source)
-    with db.session(settings.catalog_url) as s:
-        rows = s.exec(query.order_by(col(Image.id))).all()
-    frame = pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
-    for column in QUALITY_FIELDS:  # NULL (not measured) as NaN, so that a check skips it rather than fails it
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    return frame
-
-
-def applicable(spec: Spec, frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows a spec judges: a colour spec never judges gray images, and the reverse."""
-    return frame if spec.applies_to == "any" else frame[frame["source"] == spec.applies_to]
-
-
 def check(settings: Settings, spec: Spec, frame: pd.DataFrame) -> Verdict:
     """Run the spec's checkpoint(s) over ``frame``; Data Docs land under AOI_HOME/reports/data_docs."""
     runner = GXRunner(settings.home, settings.reports_dir / "data_docs")
@@ -173,11 +61,22 @@ def start_run(settings: Settings, spec_id: int, scope: Scope, flow_run_id: str |
         return run.id
 
 
+def _excluded_by_a_run(s: Session, image_id: int) -> bool:
+    query = select(Exclusion.id).where(Exclusion.image_id == image_id, col(Exclusion.restored_at).is_(None))
+    return s.exec(query).first() is not None
+
+
 def exclude(settings: Settings, run_id: int, spec: Spec, verdict: Verdict) -> int:
     """Mark every failing image excluded, with the failed checks as its reason; returns how many."""
     with db.session(settings.catalog_url) as s:
+        # An image a person excluded (excluded with no open exclusion row of a run) keeps the person's reason: a
+        # later `aoi restore --run` of this run must not bring back what a person left out.
         for image_id, reasons in verdict.failed.items():
             image = s.get(Image, image_id)
+            if image.status == ImageStatus.deleted or (
+                image.status == ImageStatus.excluded and not _excluded_by_a_run(s, image_id)
+            ):
+                continue
             image.status = ImageStatus.excluded
             image.status_reason = f"spec {spec.key}: " + "; ".join(reasons)
             s.add(image)
@@ -209,110 +108,21 @@ def finish_run(settings: Settings, run_id: int, verdict: Verdict, pictures: list
         return {**run_summary(run), "spec": f"{spec.name}@{spec.version}"}
 
 
-def run_summary(run: ValidationRun) -> dict:
-    return {
-        "run_id": run.id,
-        "scope": run.scope,
-        "evaluated": run.evaluated,
-        "passed": run.passed,
-        "excluded": run.excluded,
-        "failed_by_check": run.failures,
-        "set_failures": run.set_failures,
-        "report": run.report_path,
-        "pictures": run.pictures,
-    }
+class ValidationResult(BaseModel):
+    """What the validate flow returns (``aoi validate --json``): one validation run's counts and where to look."""
 
+    model_config = ConfigDict(frozen=True)
 
-def restore(
-    settings: Settings,
-    *,
-    run_id: int | None = None,
-    image_ids: list[int] | None = None,
-    by: str = "unknown",
-    note: str | None = None,
-) -> int:
-    """Put excluded images back (all of a run's, or the given ones); returns how many were restored."""
-    with db.session(settings.catalog_url) as s:
-        query = select(Exclusion).where(col(Exclusion.restored_at).is_(None))
-        if run_id is not None:
-            query = query.where(Exclusion.run_id == run_id)
-        if image_ids:
-            query = query.where(col(Exclusion.image_id).in_(image_ids))
-        restored = set()
-        for row in s.exec(query).all():
-            row.restored_at, row.restored_by, row.restore_note = utcnow(), by, note
-            s.add(row)
-            image = s.get(Image, row.image_id)
-            if image.status == ImageStatus.excluded:
-                image.status = ImageStatus.labeled if image.label else ImageStatus.unlabeled
-                image.status_reason = f"restored by {by}" + (f": {note}" if note else "")
-                s.add(image)
-                restored.add(image.id)
-        s.commit()
-    return len(restored)
+    run_id: int
+    scope: str
+    evaluated: int
+    passed: int
+    excluded: int
+    failed_by_check: dict[str, int]
+    set_failures: list
+    report: str | None
+    pictures: list[str]
+    spec: str
 
-
-def report_markdown(spec: Spec, summary: dict) -> str:
-    """The run as a Markdown table, for the Prefect UI's artifact tab."""
-    lines = [
-        f"# Validation against {spec.key}",
-        "",
-        f"Scope `{summary['scope']}`: {summary['evaluated']} evaluated, "
-        f"{summary['passed']} passed, {summary['excluded']} excluded.",
-        "",
-        "| failed check | images |",
-        "|---|---|",
-    ]
-    lines += [f"| {check} | {n} |" for check, n in summary["failed_by_check"].items()] or ["| (none) | 0 |"]
-    for failure in summary["set_failures"]:
-        lines.append(f"\n**Set failure ({failure['group']}):** {failure['check']}: {failure['counts']}")
-    lines.append(f"\nData Docs: `{summary['report']}`")
-    lines += [f"\nTone picture: `{p}`" for p in summary["pictures"]]
-    return "\n".join(lines)
-
-
-def derive_spec(
-    settings: Settings,
-    name: str,
-    scope: Scope,
-    k: float,
-    per_machine: bool,
-    per_part: bool = False,
-    per_class: bool = False,
-) -> tuple[Spec, Path]:
-    """Derive limits from the scope's images that are not excluded, register the spec as the next version
-    of ``name`` and write its YAML under AOI_HOME/specs."""
-    from validation.specs import derive
-
-    frame = metrics_frame(settings, scope)
-    frame = frame[frame["status"] != ImageStatus.excluded]
-    sources = sorted(frame["source"].dropna().unique())
-    with db.session(settings.catalog_url) as s:
-        latest = s.exec(
-            select(SpecRecord.version).where(SpecRecord.name == name).order_by(col(SpecRecord.version).desc())
-        ).first()
-    scopes = [
-        w
-        for w, on in (
-            ("per class", per_class),
-            ("per machine", per_machine and not per_part),
-            ("per machine × part", per_part),
-        )
-        if on
-    ]
-    spec = derive(
-        name,
-        frame,
-        k=k,
-        per_machine=per_machine,
-        per_part=per_part,
-        per_class=per_class,
-        version=(latest or 0) + 1,
-        applies_to=sources[0] if len(sources) == 1 else "any",
-        source=f"derived from {scope}: mean ± {k:g}σ of {len(frame)} images" + "".join(f", {w}" for w in scopes),
-    )
-    register_spec(settings, spec)
-    path = settings.home / "specs" / f"{spec.name}@{spec.version}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(spec.to_yaml())
-    return spec, path
+    def as_dict(self) -> dict:
+        return self.model_dump()

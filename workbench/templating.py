@@ -11,7 +11,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse
 
-from workbench import auth
+from workbench import auth, curation
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 # The header's links: shown when the app serves the page (each page module adds its own).
@@ -28,6 +28,7 @@ NAV = (
 def templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(TEMPLATES_DIR))
     t.env.globals["may"] = auth.may
+    t.env.globals["curation_labels"] = curation.labels_for
     t.env.filters["when"] = when
     return t
 

@@ -142,7 +142,7 @@ def _help(*command: str) -> str:
 def test_help_lists_the_choices_of_every_enum_option():
     assert "<folder|deeppcb|labelme|labelimg|csv>" in _help("ingest")
     assert "<resnet18|mobilenet_v3_small|efficientnet_b0>" in _help("train")
-    assert "<unlabeled|labeled|excluded>" in _help("images") and "<gray|color>" in _help("images")
+    assert "<unlabeled|labeled|excluded|deleted>" in _help("images") and "<gray|color>" in _help("images")
     assert "<train|valid|test>" in _help("evaluate") and "<source_image|none>" in _help("dataset", "build")
     assert "<line|dataset>" in _help("drift-study") and "<gray|color>" in _help("stages")
 

@@ -77,6 +77,29 @@ def test_evaluate_on_a_blind_set_stores_figures_and_writes_a_report(settings, gr
     looser = aoi("evaluate", gray_model, "--dataset", "g-blind-0717", "--threshold", "0.2", "--no-report")
     assert looser["unknown_rate"] <= result["unknown_rate"] and looser["report"] is None
     assert looser["accuracy"] == result["accuracy"]  # the filter never changes the plain accuracy
+    _answers_agree_with_the_figures(settings, result)
+    _answers_agree_with_the_figures(settings, looser)  # its own rows, at its own threshold
+    _the_workbench_draws_where_the_model_looked(settings, gray_model)
+
+
+def _the_workbench_draws_where_the_model_looked(settings, version: str) -> None:
+    """The error pages' Grad-CAM: the image with the map of the model's answer on it, computed once, then cached."""
+    import io
+
+    from PIL import Image as PILImage
+
+    from workbench.heatmaps import cache_path, heatmap_png
+
+    with db.session(settings.catalog_url) as s:
+        image = s.exec(select(Image).where(Image.status == "labeled")).first()
+    assert image is not None
+    data = heatmap_png(settings, version, image.sha256)
+    picture = PILImage.open(io.BytesIO(data))
+    assert picture.format == "PNG" and picture.size == (image.width, image.height) and picture.mode == "RGB"
+    cached = cache_path(settings, version, image.sha256)
+    assert cached.read_bytes() == data and cached.is_relative_to(settings.home / "cache" / "gradcam")
+    cached.write_bytes(b"kept")  # the second call reads the cache, it does not compute again
+    assert heatmap_png(settings, version, image.sha256) == b"kept"
 
 
 def test_bad_evaluation_requests_get_a_clear_error(settings, gray_model, tmp_path):
@@ -126,3 +149,31 @@ def test_compare_puts_models_side_by_side_with_blind_sets_last(settings, gray_mo
         assert row in rows
     assert rows[-2:] == ["g-blind-0717: accuracy", "g-blind-0717: accuracy with Unknown"]
     assert result["markdown"].splitlines()[0] == f"|  | {gray_model} | {other} |"
+
+
+def _answers_agree_with_the_figures(settings, result: dict) -> None:
+    """Every image's answer is stored with the evaluation (evaluation_image) and rebuilds its stored figures."""
+    from aoi.catalog.models import EvaluationImage
+
+    labels, n = result["labels"], result["images"]
+    with db.session(settings.catalog_url) as s:
+        rows = s.exec(select(EvaluationImage).where(EvaluationImage.evaluation_id == result["evaluation_id"])).all()
+        blind = {i.id: i.label for i in s.exec(select(Image).where(Image.status == "labeled")).all()}
+    assert len(rows) == n == len({r.image_id for r in rows})
+    # The true label is the catalog's; the rows rebuild the stored confusion matrix cell by cell.
+    assert all(r.true_label == blind[r.image_id] for r in rows if r.image_id in blind)
+    rebuilt = [[0] * len(labels) for _ in labels]
+    for r in rows:
+        rebuilt[labels.index(r.true_label)][labels.index(r.predicted)] += 1
+    assert rebuilt == result["confusion"]
+    assert sum(r.true_label == r.predicted for r in rows) / n == pytest.approx(result["accuracy"])
+    # The Unknown filter from the stored confidences gives the stored figures at the evaluation's threshold.
+    kept = [r for r in rows if r.confidence >= result["threshold"]]
+    assert 1 - len(kept) / n == pytest.approx(result["unknown_rate"])
+    if kept:
+        right = sum(r.true_label == r.predicted for r in kept) / len(kept)
+        assert right == pytest.approx(result["accepted_accuracy"])
+    for r in rows:  # top 3, most probable first; the first is the answer
+        assert len(r.top) == 3 and r.top[0][0] == r.predicted
+        assert r.top[0][1] == pytest.approx(r.confidence) and r.top[0][1] >= r.top[1][1] >= r.top[2][1]
+        assert len({label for label, _ in r.top}) == 3 and all(label in labels for label, _ in r.top)

@@ -6,6 +6,8 @@ tone fields are declared once."""
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -219,9 +221,25 @@ def test_the_tone_fields_are_declared_once():
     assert TONE_COLUMNS is JOINT_TONE_FIELDS and DEFAULT_DERIVED is JOINT_TONE_FIELDS
 
 
-# The stages whose steps.py holds exactly the functions a flow wraps as tasks (validation's still mixes in its
-# spec helpers; datasets, features and demo have none yet: their flows wrap their modules' functions directly).
-STEP_MODULES = ("ingest", "training", "promotion", "monitoring")
+# Every stage a flow runs steps of: its steps.py holds exactly the functions the flows wrap as tasks.
+STEP_MODULES = ("ingest", "validation", "datasets", "features", "training", "promotion", "monitoring", "demo")
+
+
+def offered(stage: str) -> set[str]:
+    """The functions a stage's steps.py offers: its own public functions, and those it names (an alias, or
+    ``__all__``) from the stage's other modules."""
+    module = importlib.import_module(f"{stage}.steps")
+    tree = ast.parse((ROOT / stage / "steps.py").read_text())
+    names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    names |= {
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Name, ast.Attribute))
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    names |= set(getattr(module, "__all__", ()))
+    return {n for n in names if not n.startswith("_") and inspect.isfunction(getattr(module, n))}
 
 
 def test_a_stage_s_steps_module_holds_exactly_its_flows_tasks():
@@ -245,11 +263,7 @@ def test_a_stage_s_steps_module_holds_exactly_its_flows_tasks():
                 ):
                     wrapped.setdefault(aliases[target.value.id], set()).add(target.attr)
     for stage in STEP_MODULES:
-        defined = {
-            node.name
-            for node in ast.parse((ROOT / stage / "steps.py").read_text()).body
-            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
-        }
+        defined = offered(stage)
         assert defined == wrapped.get(stage, set()), (stage, defined ^ wrapped.get(stage, set()))
     services = [p.parent.name for p in ROOT.glob("*/service.py")]
     assert services == ["serving"], "service.py is the BentoML service, in serving/ only"

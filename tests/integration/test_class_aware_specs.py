@@ -39,7 +39,8 @@ def pku(prefect_api, datasets_dir, tmp_path_factory):
 def kept_share(settings, spec_key: str, scope: str) -> tuple[dict[str, float], dict[int, list[str]]]:
     """Share of each class that the spec keeps over the scope (pandas engine: the GX verdicts, without excluding)."""
     from validation.engines import run_pandas
-    from validation.steps import Scope, applicable, load_spec, metrics_frame
+    from validation.records import Scope, applicable, metrics_frame
+    from validation.steps import load_spec
 
     _, spec = load_spec(settings, spec_key)
     frame = applicable(spec, metrics_frame(settings, Scope.parse(scope)))
@@ -122,7 +123,7 @@ def test_a_tone_shift_of_one_machine_is_still_excluded_by_the_class_aware_spec(p
 @pytest.mark.slow  # a GX validation of the whole set, its pictures, two builds: about a minute on 2 cores
 def test_the_guard_refuses_a_build_that_loses_a_class_and_accepts_it_with_the_flag_recorded(pku):
     from aoi.settings import get_settings
-    from validation.steps import restore
+    from validation.records import restore
 
     _, batch = pku
     blind = aoi("spec", "derive", "guard-tone", "--from", f"batch:{batch}", "--k", "1.5")

@@ -12,7 +12,7 @@ from tests.evaluation.models import trained_model
 from tests.flows.helpers import aoi, ingest
 from tests.serving.helpers import promote
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.study, pytest.mark.usefixtures("prefect_api")]
 
 
 # Measured (README, "Monitoring"): 100 held-out crops a machine of two boards the reference never saw alarmed in 3 of

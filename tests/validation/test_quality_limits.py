@@ -19,6 +19,7 @@ from ingest import records
 from ingest.candidate import Candidate
 from ingest.pipeline import Measured
 from tests.helpers import board
+from validation import records as validation_records
 from validation import steps
 from validation.engines import run_pandas
 from validation.specs import SpecError, parse_spec
@@ -77,11 +78,11 @@ def test_an_image_below_the_sharpness_limit_is_excluded_with_the_limit_named(set
     batch, blobs = _catalogue(settings)
     assert measure(blobs["blurred"]).sharpness < 2000 < min(measure(blobs[k]).sharpness for k in ("sharp-0", "sharp-1"))
 
-    frame = steps.metrics_frame(settings, steps.Scope(batch_id=batch))
+    frame = steps.metrics_frame(settings, validation_records.Scope(batch_id=batch))
     assert frame["sharpness"].isna().sum() == 1  # NULL stays unknown, not 0
-    verdict = run_pandas(SPEC, steps.applicable(SPEC, frame))
-    spec_id = steps.register_spec(settings, SPEC)
-    run = steps.start_run(settings, spec_id, steps.Scope(batch_id=batch))
+    verdict = run_pandas(SPEC, validation_records.applicable(SPEC, frame))
+    spec_id = validation_records.register_spec(settings, SPEC)
+    run = steps.start_run(settings, spec_id, validation_records.Scope(batch_id=batch))
     assert steps.exclude(settings, run, SPEC, verdict) == 1
     with db.session(url) as s:
         rows = {r.file_name: r for r in s.exec(select(Image)).all()}

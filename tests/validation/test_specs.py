@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from validation.records import shipped_spec
 from validation.specs import SpecError, derive, parse_spec
-from validation.steps import shipped_spec
 
 
 def test_the_shipped_vrs_capture_spec_is_the_reports_limits():

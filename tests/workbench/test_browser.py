@@ -42,8 +42,8 @@ def test_log_in_filter_the_gallery_and_open_an_image(browser_page, settings):
         )
         s.add(DatasetVersion(name="color-v1", role="train", source="color", spec_key="line-colour@1"))
         s.commit()
+    from validation.records import register_spec
     from validation.specs import parse_spec
-    from validation.steps import register_spec
 
     spec = "name: line-colour\napplies_to: color\ntone:\n  brightness: {min: 90, max: 140}\n"
     register_spec(settings, parse_spec(spec + "  r_minus_g: {min: -5, max: 5}\nquality:\n  sharpness: {min: 20}\n"))

@@ -67,8 +67,8 @@ def test_the_page_shows_metadata_and_the_full_picture(page):
 
 def test_history_lists_changes_newest_first_with_validation_exclusions(page):
     client, settings, ids = page
+    from validation.records import register_spec
     from validation.specs import parse_spec
-    from validation.steps import register_spec
 
     spec_id = register_spec(
         settings, parse_spec("name: test-tone\napplies_to: any\ntone:\n  brightness: {min: 0, max: 255}\n")
@@ -175,8 +175,8 @@ def test_dataset_versions_and_answers_that_concern_the_image(page):
 
 def test_metrics_are_judged_against_the_spec_of_the_image_source(page):
     client, settings, ids = page
+    from validation.records import register_spec
     from validation.specs import parse_spec
-    from validation.steps import register_spec
 
     # fill_catalog: brightness 100 + k % 50; row 1 is color (brightness 101), row 0 gray
     register_spec(

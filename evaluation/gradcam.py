@@ -18,7 +18,6 @@ centre and a random one).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
 
 import numpy as np
 import torch
@@ -57,7 +56,7 @@ def target_layer(model: nn.Module, arch: str, layer: str | None = None) -> nn.Mo
     name such as ``layer2`` or ``features.3``) or the architecture's default (``DEFAULT_LAYERS``)."""
     (name,) = layer_names(arch, layer)
     try:
-        return cast(nn.Module, model.get_submodule(name))
+        return model.get_submodule(name)
     except AttributeError as err:
         raise ValueError(f"{arch} has no layer {name!r}") from err
 

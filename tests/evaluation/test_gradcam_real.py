@@ -5,6 +5,8 @@ The model is trained as the pipeline trains (crops cut around each box by the in
 the templates, the one preprocessing, the training loop with balanced draws and flips), on the official trainval
 images. The maps are taken on the official test images, in 128 px windows placed at random around one box (and
 touching no other box), at the training's pixel scale: the box lands anywhere, so "the centre" is no answer.
+Measured when written: default 0.815, last block 0.126, centre 0.178, random 0.088 of 579 windows; the thresholds
+keep a wide margin below. Cost: the training (a few minutes on 2 busy CPU cores) and 3 maps of each window.
 """
 
 from __future__ import annotations

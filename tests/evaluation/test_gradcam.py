@@ -8,7 +8,17 @@ import pytest
 import torch
 from PIL import Image
 
-from evaluation.gradcam import grad_cam, overlay, target_layer
+from evaluation.gradcam import (
+    DEFAULT_LAYERS,
+    LAYERS,
+    METHODS,
+    grad_cam,
+    layer_names,
+    overlay,
+    peak,
+    peak_in_box,
+    target_layer,
+)
 from training.model import ARCHITECTURES, build_model
 
 SIZE, SQUARE, HALF = 64, 12, 32  # 64 px in, stride 32: a 2x2 map, one cell per quadrant
@@ -147,11 +157,113 @@ def test_no_evidence_gives_a_zero_map():
 
 
 def test_target_layer():
-    assert target_layer(build_model("resnet18", 2, 1), "resnet18").__class__.__name__ == "Sequential"
+    resnet = build_model("resnet18", 2, 1)
+    assert target_layer(resnet, "resnet18") is resnet.layer2  # the default: stride 8
+    assert target_layer(resnet, "resnet18", "layer4") is resnet.layer4
     mobile = build_model("mobilenet_v3_small", 2, 1)
-    assert target_layer(mobile, "mobilenet_v3_small") is mobile.features[-1]
+    assert target_layer(mobile, "mobilenet_v3_small") is mobile.features[3]
+    assert target_layer(mobile, "mobilenet_v3_small", "features.12") is mobile.features[-1]
     with pytest.raises(ValueError):
         target_layer(mobile, "vgg16")
+    with pytest.raises(ValueError, match="no layer"):
+        target_layer(mobile, "mobilenet_v3_small", "layer3")
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_every_layer_has_the_stride_it_is_listed_under(arch):
+    model = build_model(arch, 3, 1).eval()
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def keep(name: str):
+        return lambda _module, _inputs, out: shapes.__setitem__(name, tuple(out.shape))
+
+    handles = [model.get_submodule(name).register_forward_hook(keep(name)) for name in LAYERS[arch].values()]
+    with torch.no_grad():
+        model(torch.zeros(1, 1, 64, 96))
+    for handle in handles:
+        handle.remove()
+    for stride, name in LAYERS[arch].items():
+        assert shapes[name][-2:] == (64 // stride, 96 // stride), (name, stride)
+    assert DEFAULT_LAYERS[arch] == LAYERS[arch][8]
+    assert layer_names(arch) == [DEFAULT_LAYERS[arch]]
+
+
+class _Blurs(torch.nn.Module):
+    """A network whose answer is known: two stride-4 box blurs ("fine", then "coarse" at stride 32), global
+    mean, and class 1 = +mean of the coarse map, class 0 = -mean. Class 1's evidence is where the image is
+    bright; class 0 has no positive evidence anywhere."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fine = torch.nn.Conv2d(1, 1, 4, stride=4, bias=False)
+        self.coarse = torch.nn.Conv2d(1, 1, 8, stride=8, bias=False)
+        self.head = torch.nn.Linear(1, 2, bias=False)
+        with torch.no_grad():
+            self.fine.weight.fill_(1 / 16)
+            self.coarse.weight.fill_(1 / 64)
+            self.head.weight.copy_(torch.tensor([[-1.0], [1.0]]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        coarse = self.coarse(torch.relu(self.fine(x)))
+        return self.head(coarse.mean(dim=(2, 3)))
+
+
+def _spots(n: int, seed: int) -> tuple[torch.Tensor, list[tuple[int, int, int, int]]]:
+    """Dark 64 px images, each with one 8 px bright spot at a random position: images and the spots' boxes."""
+    rng = np.random.default_rng(seed)
+    x = torch.zeros(n, 1, 64, 64)
+    boxes = []
+    for i in range(n):
+        left, top = (int(v) for v in rng.integers(0, 64 - 8, size=2))
+        x[i, 0, top : top + 8, left : left + 8] = 1.0
+        boxes.append((left, top, left + 8, top + 8))
+    return x, boxes
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_fine_layer_finds_the_spot_where_the_last_block_cannot(method):
+    model = _Blurs()
+    x, boxes = _spots(24, seed=3)
+    classes = torch.ones(len(x), dtype=torch.long)
+    fine = grad_cam(model, "blurs", x, classes, layer="fine", method=method)
+    coarse = grad_cam(model, "blurs", x, classes, layer="coarse", method=method)
+    assert fine.shape == coarse.shape == (24, 64, 64)
+    fine_hits = sum(peak_in_box(cam, box) for cam, box in zip(fine, boxes, strict=True))
+    coarse_hits = sum(peak_in_box(cam, box) for cam, box in zip(coarse, boxes, strict=True))
+    # The stride-4 map has the spot's own cells at its peak; the 2x2 map peaks at the middle of a 32 px quadrant,
+    # inside an 8 px spot only by chance.
+    assert fine_hits == len(x), f"{fine_hits} of {len(x)}"
+    assert coarse_hits <= len(x) // 4, f"{coarse_hits} of {len(x)}"
+    # Combined layers: still on the spot.
+    both = grad_cam(model, "blurs", x, classes, layer=["fine", "coarse"], method=method)
+    assert sum(peak_in_box(cam, box) for cam, box in zip(both, boxes, strict=True)) == len(x)
+    assert np.allclose(both.max(axis=(1, 2)), 1.0)
+    # Class 0 is "no spot": nothing in the image speaks for it, so its map is zero and has no peak.
+    against = grad_cam(model, "blurs", x, torch.zeros(len(x), dtype=torch.long), layer="fine", method=method)
+    assert (against == 0).all() and peak(against[0]) is None and not peak_in_box(against[0], (0, 0, 64, 64))
+
+
+def test_unknown_method_or_missing_layer_is_refused():
+    model = _Blurs()
+    x, _ = _spots(1, seed=0)
+    with pytest.raises(ValueError, match="method"):
+        grad_cam(model, "blurs", x, layer="fine", method="saliency")
+    with pytest.raises(ValueError, match="architecture"):
+        grad_cam(model, "blurs", x)  # no default layer for a network it does not know
+    with pytest.raises(ValueError):
+        grad_cam(model, "blurs", x, layer=[])
+
+
+def test_peak_and_box():
+    cam = np.zeros((10, 20), dtype=np.float32)
+    assert peak(cam) is None
+    cam[2, 15] = 0.5
+    assert peak(cam) == (2, 15)
+    assert peak_in_box(cam, (15, 2, 16, 3)) and not peak_in_box(cam, (0, 0, 15, 10))  # x2, y2 exclusive
+    cam[4:7, 3:6] = 1.0  # a plateau: its middle
+    assert peak(cam) == (5, 4)
+    with pytest.raises(ValueError):
+        peak(np.zeros((2, 2, 2)))
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB"])

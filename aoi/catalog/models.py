@@ -406,7 +406,7 @@ class Prediction(ToneColumns, table=True):
     machine_id: str | None = Field(default=None, max_length=64, index=True)
     part_no: str | None = Field(default=None, max_length=64)
     upstream_code: str | None = Field(default=None, max_length=64)
-    sha256: str = Field(max_length=64, description="Of the image bytes; the bytes are not kept")
+    sha256: str = Field(max_length=64, index=True, description="Of the image bytes; the bytes are not kept")
     label: str = Field(max_length=64, description="The answer after rules: a fine class or UNKNOWN")
     coarse_label: str = Field(max_length=64)
     model_label: str = Field(max_length=64, description="The model's top fine class before filter and rules")

@@ -66,9 +66,11 @@ def served(settings: Settings) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """One headless Chromium for the session (skipped where Debian's chromium is not installed)."""
+    """One headless Chromium per test module (skipped where Debian's chromium is not installed). Not one per
+    session: Playwright's sync API keeps an event loop running in the main thread while it is open, and Prefect's
+    sync-compatible calls made there afterwards (by any later test) would return coroutines instead of results."""
     if not CHROMIUM.exists():
         pytest.skip(f"no {CHROMIUM}: the browser tests need Debian's chromium (.ci/run installs it)")
     from playwright.sync_api import sync_playwright

@@ -58,11 +58,12 @@ def test_datasets_show_versions_lineage_cleaning_and_splits(rows, client):
     assert client.get("/datasets/nope").status_code == 404
 
 
-def test_the_build_button_needs_an_engineer_and_says_when_prefect_is_not_there(rows, client, configure):
+def test_the_build_button_needs_an_engineer_and_says_when_prefect_is_not_there(rows, client, configure, monkeypatch):
     logged_in(client, UserRole.viewer)
     form = {"new_name": "g-v1.2", "split": "8:1:1", "seed": "0", "csrf_token": token(client, "/datasets/g-v1.1")}
     assert client.post("/datasets/g-v1.1/build", data=form).status_code == 403
     # An engineer, with no Prefect server at the configured local port: a clear message, not a 500.
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)  # an earlier test's session server must not answer
     settings = configure(PREFECT__PORT=free_port())
     client.app.state.settings = settings
     client.cookies.clear()

@@ -47,7 +47,7 @@ def monitor(
     try:
         result = monitor_flow(
             kind=kind and kind.value, window=window, since=since, until=until, trigger_retraining=not no_trigger
-        )
+        ).as_dict()
     except MonitorError as err:
         fail(str(err), as_json, code=2)
     emit(result, as_json, render_monitor)

@@ -27,7 +27,7 @@ def monitor(
     since: str | None = None,
     until: str | None = None,
     trigger_retraining: bool = True,
-) -> dict:
+) -> steps.MonitorResult:
     """``window``: e.g. 24h (default the settings' window_hours) up to ``until`` (default now); ``since``: an ISO
     start time instead."""
     settings = get_settings()
@@ -53,4 +53,4 @@ def monitor(
             description=f"drift check of the {name} model's answers",
         )
         print(f"{name}: {decision.text}")
-    return check.combine(results)
+    return steps.MonitorResult(**check.combine(results))

@@ -230,7 +230,7 @@ def lamp_ageing_drift(serving: dict, simulated: dict, promotion: dict) -> dict:
     worker = prefect_server.owned_pid(settings, "worker") or start_worker(settings)
     started = utcnow()
     sent = send_ageing_line(settings, serving["url"], lamp_ageing.line_images(settings, "color"))
-    checked = monitor(kind="color", since=started.isoformat())
+    checked = monitor(kind="color", since=started.isoformat()).as_dict()
     return {
         "deployments": [d["deployment"] for d in deployed["deployments"]],
         "worker_pid": worker,

@@ -174,6 +174,23 @@ def record(
         return db.saved_id(row)
 
 
+class MonitorResult(BaseModel):
+    """What the monitor flow returns (``aoi monitor --json``): drift when any kind drifted (None: too few answers
+    to say), the answers it judged, and the figures per machine and part ('kind/machine') and per kind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    drift: bool | None
+    samples: int
+    drifted_columns: list[str]
+    machines: dict[str, dict]
+    parts: dict[str, dict]
+    kinds: dict[str, dict]
+
+    def as_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+
 class RetrainResult(BaseModel):
     """What the retrain flow returns: its plan, the inbox batches it ingested, the dataset version it built, the
     features refreshed, the model trained and the promotion's outcome."""

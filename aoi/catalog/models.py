@@ -522,6 +522,70 @@ class EvaluationImage(SQLModel, table=True):
     top: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # [[label, p], ...], top 3
 
 
+class KeptAnswerReason(StrEnum):
+    """Why the service kept an answer's image: every doubtful answer, and a sampled share of the others."""
+
+    review = "review"  # routed REVIEW by the rules
+    vrs = "vrs"  # routed to the VRS station
+    unknown = "unknown"  # below the Unknown threshold
+    sample = "sample"  # AOI_SERVING__KEEP_SHARE of the confident answers, for an unbiased live accuracy
+
+
+class KeptAnswerStatus(StrEnum):
+    """Where a kept answer is in the review queue."""
+
+    waiting = "waiting"  # in the queue, no decision yet
+    labelled = "labelled"  # a person gave its true class (a confirmed label; may become a training image)
+    not_defect = "not_defect"  # a person said it is no defect (a false call of the AOI)
+    bad_image = "bad_image"  # a person said the image is unusable: quarantined with that reason
+    skipped = "skipped"  # a person passed on it; it stays out of the queue's default order
+    dropped = "dropped"  # bytes removed to stay within AOI_SERVING__KEEP_MAX_BYTES before anyone reviewed it
+
+
+class KeptAnswer(SQLModel, table=True):
+    """An answer whose image bytes the service kept in the image store for review (migration 0013). It links the
+    prediction row (same ``request_id``) to the stored image and carries what the review queue shows, so the
+    queue needs no join with the prediction log (which the service writes later, in batches)."""
+
+    __tablename__ = "kept_answer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(max_length=32, unique=True, description="The prediction row's request id")
+    kind: str = Field(max_length=8, index=True)
+    reason: str = Field(max_length=16, description="review, vrs, unknown or sample (KeptAnswerReason)")
+    sha256: str = Field(max_length=64, index=True, description="Of the image bytes, which are in the image store")
+    bytes: int = Field(description="Size of the kept image; counted against AOI_SERVING__KEEP_MAX_BYTES")
+    model_version: str = Field(max_length=64)
+    label: str = Field(max_length=64, description="The service's answer (after rules)")
+    confidence: float
+    top: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # [[label, p], ...], top 3
+    machine_id: str | None = Field(default=None, max_length=64)
+    part_no: str | None = Field(default=None, max_length=64)
+    upstream_code: str | None = Field(default=None, max_length=64)
+    kept_at: datetime = Field(default_factory=utcnow, index=True)
+    status: str = Field(default=KeptAnswerStatus.waiting, max_length=16, index=True)
+    true_label: str | None = Field(default=None, max_length=64, description="The class a person gave it")
+    decided_by: str | None = Field(default=None, max_length=128, description="The authenticated identity")
+    decided_at: datetime | None = None
+    image_id: int | None = Field(
+        default=None, foreign_key="image.id", description="The labelled image it became in an inbox batch"
+    )
+
+
+class LineFeedback(SQLModel, table=True):
+    """The confirmed truth for one answer, as the VRS station, an operator or a reviewer found it (migration
+    0013): one row per request id, so a repeated report is idempotent. Live accuracy is computed from these."""
+
+    __tablename__ = "line_feedback"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(max_length=32, unique=True, description="The prediction row's request id")
+    label: str = Field(max_length=64, description="The true fine class, or NOT_DEFECT")
+    by: str = Field(max_length=128, description="Who confirmed it: the authenticated caller or the reviewer")
+    source: str = Field(max_length=16, description="api (POST /feedback), import (aoi feedback import) or review")
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a table model, for bulk inserts and joins (SQLModel's classes do not declare
     ``__table__`` to a type checker)."""

@@ -88,10 +88,19 @@ def test_the_wrapper_exits_with_the_service_and_holds_little_memory(tmp_path):
 
 
 def _fake_bentoml(tmp_path: Path) -> Path:
-    """An executable named bentoml whose command line looks like the service's (``bentoml serve SERVICE``)."""
+    """An executable named bentoml whose command line looks like the service's (``bentoml serve SERVICE``).
+
+    It writes ``terminated`` beside itself when it receives SIGTERM: ``stop`` may reap it before the test's
+    ``Popen.wait`` does (which then reads exit code 0), so the signal is checked through that file.
+    """
     script = tmp_path / "bin" / "bentoml"
     script.parent.mkdir()
-    script.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(600)\n")
+    marker = script.parent / "terminated"
+    script.write_text(
+        f"#!{sys.executable}\nimport signal, sys, time\n"
+        f"def _term(*_):\n    open({str(marker)!r}, 'w').close()\n    sys.exit(143)\n"
+        f"signal.signal(signal.SIGTERM, _term)\nopen({str(script.parent / 'ready')!r}, 'w').close()\ntime.sleep(600)\n"
+    )
     script.chmod(0o755)
     return script
 
@@ -109,6 +118,9 @@ def test_stop_signals_only_a_pid_that_is_still_our_service(settings, tmp_path):
         [str(_fake_bentoml(tmp_path)), "serve", process.SERVICE, "--port", "1"], start_new_session=True
     )
     try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "bin" / "ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # its SIGTERM handler is installed
         path = _pid_file(settings, other.pid, psutil.Process(other.pid).create_time())
         result = process.stop(settings)
         assert (
@@ -124,7 +136,8 @@ def test_stop_signals_only_a_pid_that_is_still_our_service(settings, tmp_path):
         _pid_file(settings, looks_alike.pid, psutil.Process(looks_alike.pid).create_time())  # really it
         assert process.running_pid(settings) == looks_alike.pid
         assert process.stop(settings, timeout_s=10) == {"stopped": True, "pid": looks_alike.pid}
-        assert looks_alike.wait(timeout=10) == -signal.SIGTERM
+        looks_alike.wait(timeout=10)
+        assert (tmp_path / "bin" / "terminated").exists()  # it got SIGTERM (a graceful stop), not SIGKILL
     finally:
         for p in (other, looks_alike):
             if p.poll() is None:

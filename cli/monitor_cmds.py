@@ -76,11 +76,21 @@ def render_monitor(d: dict) -> None:
         table(
             rows, ["scope", "samples", "drift", "drift_share", "unknown_rate", "drifted", "why"], title=f"{kind} drift"
         )
+        judged_live = [row for row in r.get("live_accuracy", []) if row["confirmed"]]
+        if judged_live:
+            blind = r.get("blind_accuracy") or {}
+            table(
+                judged_live,
+                ["scope", "confirmed", "n", "correct", "accuracy", "bound", "blind_accuracy", "drift", "reason"],
+                title=f"{kind} live accuracy of confirmed answers (blind {blind.get('accuracy', '-')})",
+            )
         for note in r.get("notes", []):
             console.print(f"note: {note}")
         console.print(f"decision: {r['decision']}" + (f"; report {r['report']}" if r["report"] else ""))
         if r["retraining"]:
             console.print(f"retraining: {r['retraining']}")
+        if r.get("history"):
+            console.print(f"history: Evidently workspace {r['history']['workspace']} (evidently ui --workspace ...)")
 
 
 def deploy(as_json: bool = JSON_OPTION) -> None:

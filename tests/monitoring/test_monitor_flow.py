@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import DriftCheck, DriftEpisode
-from monitoring import steps
+from monitoring import history, steps
 from tests.evaluation.models import GRAY, gray_data, trained_model
 from tests.flows.helpers import aoi
 from tests.monitoring.helpers import T0, log_answers
@@ -116,6 +116,9 @@ def test_one_drift_episode_triggers_one_retraining(production):
     assert [c.drift for c in checks] == [False, True, True, True, False, True]
     assert [e.closed_at is not None for e in episodes] == [True, False] and episodes[1].open_kind == "gray"
     assert checks[1].machines["m2"]["drift"] is True and checks[1].report_path.endswith(".html")
+    # every check is in the Evidently workspace too (`evidently ui` shows the history)
+    assert len(history.runs(settings, "gray")) == len(checks)
+    assert all(c.live_accuracy["scopes"][0]["confirmed"] == 0 for c in checks), "no answer confirmed yet"
 
 
 def test_too_few_samples_says_so_and_triggers_nothing(production):

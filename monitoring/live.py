@@ -175,7 +175,11 @@ def scopes(frame: pd.DataFrame, kind: str, blind: float | None, config: Monitori
 
 def drift_reasons(live: dict) -> list[str]:
     """The verdict's reasons from live accuracy: one per scope that dropped."""
-    return [f"live accuracy on {row['scope']} {row['reason']}" for row in live.get("scopes", []) if row["drift"]]
+    return [
+        f"live accuracy on {row['kind'] if row['scope'] == 'all' else row['scope']} {row['reason']}"
+        for row in live.get("scopes", [])
+        if row["drift"]
+    ]
 
 
 def by_model(settings: Settings, kind: str | None = None) -> dict[tuple[str, str], dict]:

@@ -147,6 +147,7 @@ def test_live_accuracy_per_scope_counts_only_accepted_answers_with_a_fine_class_
     reasons = live.drift_reasons(result)
     assert any(r.startswith("live accuracy on vrs-03/P-1001 0.70 (bound 0.") for r in reasons), reasons
     assert all("vrs-01" not in r for r in reasons)
+    assert any(r.startswith("live accuracy on gray 0.") for r in reasons), "the whole kind is named by its kind"
 
 
 def test_the_blind_figure_pools_the_newest_evaluation_of_each_blind_set(configure):

@@ -316,6 +316,30 @@ class MonitoringSettings(BaseModel):
         description="Folder of new labelled batches the retrain flow ingests (inbox/<kind>/<batch>); default "
         "AOI_HOME/inbox.",
     )
+    max_accuracy_drop: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Drift when the live accuracy of confirmed answers (its upper confidence bound) is below the "
+        "production model's blind accepted accuracy by more than this.",
+    )
+    min_confirmed: int = Field(
+        100,
+        gt=0,
+        description="Fewer confirmed answers in a scope (kind, machine, part) than this: no live-accuracy verdict.",
+    )
+    accuracy_confidence: float = Field(
+        0.95,
+        ge=0.5,
+        lt=1,
+        description="One-sided confidence of the live accuracy's upper bound (Wilson score) that decides a drop.",
+    )
+    report_retention: int = Field(
+        50,
+        gt=0,
+        description="HTML drift reports kept per kind: those of the newest this many checks; older ones are removed "
+        "after a check (the check's row stays).",
+    )
 
 
 class WorkbenchSettings(BaseModel):

@@ -2,8 +2,9 @@
 
 One check is what the monitor flow does for one kind: read the window from the prediction log (catalog), map
 calibrated machines' tone, and compare it with the reference in Evidently overall and for each of 4 machines,
-with the HTML report. The reference is 2,000 answers, the size of a valid split. Goal: <= 12x the time for 10x
-the rows.
+with the HTML report and the run saved in the Evidently workspace; and the live accuracy of the answers the line
+confirmed (every 10th answer, per machine, part and machine/part). The reference is 2,000 answers, the size of a
+valid split. Goal: <= 12x the time for 10x the rows.
 
     .venv/bin/python bench/monitor.py [--repeats 3]
 
@@ -22,7 +23,10 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sqlalchemy import literal, select
+
 from aoi.catalog import db
+from aoi.catalog.models import LineFeedback, Prediction, table_of
 from aoi.settings import Settings
 from bench.traffic import T0, log_answers, synthetic
 from monitoring import check, steps
@@ -34,7 +38,18 @@ def timed_check(settings: Settings, reference, window: check.Window) -> tuple[fl
     started = time.perf_counter()
     current, _ = steps.load_window(settings, "color", "bench-model", window)
     scopes = steps.compare_scopes(settings, "color", reference, current)
+    scopes["live_accuracy"] = steps.live_accuracy(settings, "color", "bench-model", window)
     return time.perf_counter() - started, scopes
+
+
+def confirm_every_tenth(settings: Settings) -> None:
+    """The line's confirmation of every 10th logged answer (its own label: the figures are not the point here)."""
+    p, f = table_of(Prediction).c, table_of(LineFeedback).c
+    chosen = select(p.request_id, p.model_label, literal("bench"), literal("import"), p.at).where(p.id % 10 == 0)
+    with db.get_engine(settings.catalog_url).begin() as connection:
+        connection.execute(
+            table_of(LineFeedback).insert().from_select([f.request_id, f.label, f.by, f.source, f.at], chosen)
+        )
 
 
 def main() -> None:
@@ -73,6 +88,7 @@ def main() -> None:
             {"VRS-02": 0.9},
             seed=2 + hour,
         )
+    confirm_every_tenth(settings)
     timed_check(settings, reference, small)  # warm-up: imports (Evidently about 4 s), first queries
     figures = {}
     for name, window in (("10k", small), ("100k", large)):
@@ -88,6 +104,7 @@ def main() -> None:
             "best_s": round(best, 3),
             "median_s": round(sorted(times)[len(times) // 2], 3),
             "flagged_machines": flagged,
+            "confirmed": scopes["live_accuracy"]["scopes"][0]["confirmed"],
         }
         print(f"{name}: {figures[name]}", file=sys.stderr)
     ratio = figures["100k"]["best_s"] / figures["10k"]["best_s"]

@@ -76,11 +76,21 @@ def render_monitor(d: dict) -> None:
         table(
             rows, ["scope", "samples", "drift", "drift_share", "unknown_rate", "drifted", "why"], title=f"{kind} drift"
         )
+        judged_live = [row for row in r.get("live_accuracy", []) if row["confirmed"]]
+        if judged_live:
+            blind = r.get("blind_accuracy") or {}
+            table(
+                judged_live,
+                ["scope", "confirmed", "n", "correct", "accuracy", "bound", "blind_accuracy", "drift", "reason"],
+                title=f"{kind} live accuracy of confirmed answers (blind {blind.get('accuracy', '-')})",
+            )
         for note in r.get("notes", []):
             console.print(f"note: {note}")
         console.print(f"decision: {r['decision']}" + (f"; report {r['report']}" if r["report"] else ""))
         if r["retraining"]:
             console.print(f"retraining: {r['retraining']}")
+        if r.get("history"):
+            console.print(f"history: Evidently workspace {r['history']['workspace']} (evidently ui --workspace ...)")
 
 
 def deploy(as_json: bool = JSON_OPTION) -> None:
@@ -196,6 +206,54 @@ def drift_study(
             ),
             console.print(
                 f"smallest window meeting both goals: {d['smallest_window_meeting_goals']} answers per machine"
+            ),
+        ),
+    )
+
+
+def live_accuracy_study(
+    kind: Kind = typer.Option(Kind.color, "--kind", help="The kind of model to study."),
+    model: str = typer.Option(None, "--model", help="Model version (default: the kind's production model)."),
+    windows: int = typer.Option(200, min=1, help="Trials per window size."),
+    sizes: str = typer.Option(
+        "100,200,400,600,800", help="Confirmed answers per machine in a window, comma-separated."
+    ),
+    drop: float = typer.Option(0.10, min=0.01, max=0.9, help="The stale machine's accuracy drop (0.10: 10 points)."),
+    seed: int = typer.Option(0, help="Seed of the draws."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """False alarms of live accuracy on unchanged machines and detections of one machine whose confirmed answers
+    drop by --drop, drawn from the model's real per-image answers on its blind sets (its stored blind evaluation,
+    else answers computed now on the held-out images)."""
+    from monitoring import live_study
+    from monitoring.check import MonitorError, kinds_to_check
+
+    settings = get_settings()
+    kind_name = kind.value
+    try:
+        try:
+            per_machine = tuple(int(s) for s in sizes.split(","))
+        except ValueError:
+            per_machine = ()
+        if not per_machine or min(per_machine) < 1:
+            raise ValueError(f"--sizes must be positive whole numbers, comma-separated, not {sizes!r}")
+        version = model or kinds_to_check(settings, kind_name)[kind_name]
+        result = live_study.run(settings, version, kind_name, windows, per_machine, drop, seed)
+    except (MonitorError, ValueError) as err:
+        fail(str(err), as_json, code=2)
+    emit(
+        result,
+        as_json,
+        lambda d: (
+            table(
+                d["rows"],
+                ["per_machine", "windows", "false_alarm_rate", "detection_rate"],
+                title=f"live accuracy study: {d['model_version']}, {d['pool']} accepted blind answers "
+                f"(blind accuracy {d['blind_accuracy']}), {d['dropped_machine']} {d['drop']:.0%} lower",
+            ),
+            console.print(
+                f"smallest window meeting both goals: {d['smallest_window_meeting_goals']} confirmed answers per "
+                f"machine (bound {d['accuracy_confidence']:.0%}, allowance {d['max_accuracy_drop']})"
             ),
         ),
     )

@@ -67,15 +67,33 @@ def predictions(
     last: int = typer.Option(10, "--last", min=1, help="How many of the latest answers to list."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """The prediction log: answers per model version and route, Unknown and in-spec rates, the latest answers."""
+    """The prediction log: answers per model version and route, Unknown and in-spec rates, latency p50 and p99, live
+    accuracy of the answers the line confirmed and their errors (confirmed wrong answers), the latest answers."""
+    from monitoring.live import by_model
     from serving.log_queries import summary
 
-    data = summary(get_settings(), value(kind), last)
+    settings = get_settings()
+    data = summary(settings, value(kind), last)
+    live = by_model(settings, value(kind))
+    for row in data["by_model"]:
+        row.update(live.get((row["kind"], row["model_version"]), {}))
 
     def render(d: dict) -> None:
         table(
             d["by_model"],
-            ["kind", "model_version", "answers", "unknown_rate", "in_spec_rate", "routes"],
+            [
+                "kind",
+                "model_version",
+                "answers",
+                "unknown_rate",
+                "in_spec_rate",
+                "latency_p50_ms",
+                "latency_p99_ms",
+                "confirmed",
+                "live_accuracy",
+                "errors",
+                "routes",
+            ],
             title=f"prediction log: {d['answers']} answers",
         )
         table(

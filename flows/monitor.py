@@ -1,5 +1,6 @@
 """Monitor flow: per kind with a production model: reference (what the line sends) -> prediction-log window ->
-Evidently, overall, per machine and per part number -> policy (one retraining per drift episode) -> the retrain
+Evidently, overall, per machine and per part number (saved in the Evidently workspace too) -> live accuracy of
+confirmed answers -> policy (one retraining per drift episode) -> the retrain
 deployment -> the check in the catalog."""
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from monitoring import check, steps
 load_reference = step(steps.reference, "reference")
 load_window = step(steps.load_window, "prediction-log-window", retries=2)
 compare = step(steps.compare_scopes, "evidently-drift")
+live_accuracy = step(steps.live_accuracy, "live-accuracy", retries=2)
 decide = step(steps.decide, "drift-policy", retries=2)
 trigger = step(steps.request_retraining, "trigger-retraining")
 record = step(steps.record, "record-check", retries=2)
+prune_reports = step(steps.prune_reports, "report-retention")
 
 
 @flow(name="monitor", log_prints=True)
@@ -37,13 +40,17 @@ def monitor(
     for name, version in check.kinds_to_check(settings, kind).items():
         reference = load_reference(settings, version)
         current, calibrated = load_window(settings, name, version, span)
-        scopes = compare(settings, name, reference, current)
+        scopes = {
+            **compare(settings, name, reference, current),
+            "live_accuracy": live_accuracy(settings, name, version, span),
+        }
         drift = check.verdict_of(scopes)
         decision = decide(
             settings, name, drift, check.drifted_machines(scopes), trigger_retraining, check.retraining_ended
         )
         retraining = trigger(settings, name, decision.episode_id, check.reasons(scopes)) if decision.trigger else None
         check_id = record(settings, name, version, span, reference, scopes, drift, decision, run_id)
+        prune_reports(settings, name)
         results[name] = check.summarise(
             name, version, span, reference, calibrated, scopes, drift, decision, retraining, check_id
         )

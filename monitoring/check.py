@@ -11,7 +11,7 @@ import pandas as pd
 
 from aoi.catalog.models import utcnow
 from aoi.settings import Settings
-from monitoring import parts, policy
+from monitoring import live, parts, policy
 from monitoring.drift import Comparison, compare
 
 RETRAIN_DEPLOYMENT = "retrain/{kind}"  # flow/deployment; flows/deployments.py registers one per kind
@@ -196,14 +196,20 @@ def verdict_of(scopes: dict) -> bool | None:
         scopes["overall"]["drift"],
         *(m["drift"] for m in scopes["machines"].values()),
         *(p["drift"] for p in scopes.get("parts", {}).values()),
+        *(row["drift"] for row in _live(scopes)),  # a confirmed drop in accuracy is drift whatever the inputs say
     ]
     if any(v for v in verdicts):
         return True
     return None if scopes["overall"]["drift"] is None else False
 
 
+def _live(scopes: dict) -> list[dict]:
+    return (scopes.get("live_accuracy") or {}).get("scopes", [])
+
+
 def drifted_machines(scopes: dict) -> list[str]:
-    return [m for m, v in scopes["machines"].items() if v["drift"]]
+    found = [m for m, v in scopes["machines"].items() if v["drift"]]
+    return found + sorted({r["machine"] for r in _live(scopes) if r["drift"] and r["machine"]} - set(found))
 
 
 def drifted_parts(scopes: dict) -> list[str]:
@@ -216,6 +222,7 @@ def reasons(scopes: dict) -> str:
         scopes["overall"]["reasons"]
         + [f"{m}: {'; '.join(v['reasons'])}" for m, v in scopes["machines"].items() if v["drift"]]
         + [f"part {p}: {'; '.join(v['reasons'])}" for p, v in scopes.get("parts", {}).items() if v["drift"]]
+        + live.drift_reasons(scopes.get("live_accuracy") or {})
     )
 
 
@@ -271,6 +278,10 @@ def summarise(
         "retraining": retraining,
         "report": scopes["report"],
         "check_id": check_id,
+        "blind_accuracy": (scopes.get("live_accuracy") or {}).get("blind"),
+        "live_accuracy": _live(scopes),
+        "live_accuracy_reasons": live.drift_reasons(scopes.get("live_accuracy") or {}),
+        "history": scopes.get("history"),
     }
 
 
@@ -283,6 +294,7 @@ def combine(results: dict[str, dict]) -> dict:
         "drifted_columns": sorted({c for r in results.values() for c in r["drifted_columns"]}),
         "machines": {f"{k}/{m}": v for k, r in results.items() for m, v in r["machines"].items()},
         "parts": {f"{k}/{p}": v for k, r in results.items() for p, v in r.get("parts", {}).items()},
+        "live_accuracy": [row for r in results.values() for row in r.get("live_accuracy", [])],
         "kinds": results,
     }
 
@@ -307,6 +319,17 @@ def markdown(result: dict) -> str:
             f"| {scope} | {fig['samples']} | {fig['drift']} | {', '.join(fig.get('drifted_columns') or []) or '-'} "
             f"| {fig.get('unknown_rate', '-')} |"
         )
+    judged_live = [row for row in result.get("live_accuracy", []) if row["n"]]
+    if judged_live:
+        lines += [
+            "",
+            "| live accuracy | confirmed | accuracy | bound | blind | drift |",
+            "|---|---|---|---|---|---|",
+            *(
+                f"| {r['scope']} | {r['n']} | {r['accuracy']} | {r['bound']} | {r['blind_accuracy']} | {r['drift']} |"
+                for r in judged_live
+            ),
+        ]
     lines += [f"\n- {note}" for note in result.get("notes", [])]
     lines += [
         f"- {m}: {note}"

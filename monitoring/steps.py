@@ -17,7 +17,7 @@ from aoi.settings import Settings
 from datasets.steps import BuiltVersion
 from features.steps import FeaturesResult
 from ingest.steps import BatchResult
-from monitoring import frames, parts, policy, retraining
+from monitoring import frames, history, live, parts, policy, retraining
 from monitoring.check import (
     RETRAIN_DEPLOYMENT,
     Window,
@@ -80,12 +80,29 @@ def compare_scopes(
         }
     overall = compare(parts.matched(reference, judged, config.min_part_reference), judged, config)
     overall_html = overall.save_html(_report_path(settings, kind, "all", now)) if html else None
+    # the history a person browses with `evidently ui`: the whole window's run, one per check (html: a real check)
+    saved = history.add_check(settings, kind, overall.snapshot, f"{kind} {now:%Y-%m-%d %H:%M:%S}") if html else None
     return {
         "overall": {**_brief(overall), **policy.judge(overall, config).as_dict(), "notes": notes},
         "machines": _machines(settings, reference, current, judged, unreferenced, html, now, kind),
         "parts": _parts(settings, reference, current, unreferenced),
         "report": str(overall_html) if overall_html else None,
+        "history": saved,
     }
+
+
+def live_accuracy(settings: Settings, kind: str, version: str, window: Window) -> dict:
+    """The window's confirmed answers of the model, per kind, machine, part and machine/part, against the model's
+    blind accepted accuracy (``monitoring.live``)."""
+    blind = live.blind_accuracy(settings, version)
+    frame = live.confirmed(settings, kind, version, window.start, window.end)
+    scopes = live.scopes(frame, kind, blind["accuracy"] if blind else None, settings.monitoring)
+    return {"blind": blind, "scopes": scopes}
+
+
+def prune_reports(settings: Settings, kind: str) -> list[str]:
+    """The kind's HTML reports beyond ``AOI_MONITORING__REPORT_RETENTION`` removed (``monitoring.history``)."""
+    return history.prune_reports(settings, kind)
 
 
 def decide(
@@ -167,6 +184,7 @@ def record(
         report_path=scopes["report"],
         episode_id=decision.episode_id,
         flow_run_id=flow_run_id,
+        live_accuracy=scopes.get("live_accuracy"),
     )
     with db.session(settings.catalog_url) as s:
         s.add(row)
@@ -185,6 +203,7 @@ class MonitorResult(BaseModel):
     drifted_columns: list[str]
     machines: dict[str, dict]
     parts: dict[str, dict]
+    live_accuracy: list[dict] = []  # per kind, machine, part and machine/part (``monitoring.live``)
     kinds: dict[str, dict]
 
     def as_dict(self) -> dict:

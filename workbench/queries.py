@@ -428,6 +428,9 @@ class DriftRow:
     report: str | None
     episode_id: int | None
     machines: list[MachineFigures] = field(default_factory=list)
+    # live accuracy of the confirmed answers (migration 0014): scopes with confirmed answers, the whole kind first
+    live: list[dict] = field(default_factory=list)
+    blind_accuracy: float | None = None
 
 
 def _machine(name: str, fig: dict) -> MachineFigures:
@@ -469,6 +472,8 @@ def drift_checks(s: Session, kind: str | None = None, limit: int = 200) -> dict[
                 report=c.report_path,
                 episode_id=c.episode_id,
                 machines=[_machine(m, fig) for m, fig in sorted(c.machines.items()) if isinstance(fig, dict)],
+                live=[r for r in (c.live_accuracy or {}).get("scopes", []) if r.get("confirmed")],
+                blind_accuracy=((c.live_accuracy or {}).get("blind") or {}).get("accuracy"),
             )
         )
     return dict(sorted(out.items(), key=lambda item: (KIND_ORDER.get(item[0], 2), item[0])))

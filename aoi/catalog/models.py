@@ -447,6 +447,8 @@ class DriftCheck(SQLModel, table=True):
     episode_id: int | None = Field(default=None, foreign_key="drift_episode.id")
     flow_run_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    # Added later (migration 0014): the blind accuracy and each scope's live accuracy; None on checks before.
+    live_accuracy: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class DriftEpisode(SQLModel, table=True):

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import DriftCheck, DriftEpisode
-from monitoring import steps
+from monitoring import history, steps
 from tests.evaluation.models import GRAY, gray_data, trained_model
 from tests.flows.helpers import aoi
 from tests.monitoring.helpers import T0, log_answers
@@ -116,6 +116,9 @@ def test_one_drift_episode_triggers_one_retraining(production):
     assert [c.drift for c in checks] == [False, True, True, True, False, True]
     assert [e.closed_at is not None for e in episodes] == [True, False] and episodes[1].open_kind == "gray"
     assert checks[1].machines["m2"]["drift"] is True and checks[1].report_path.endswith(".html")
+    # every check is in the Evidently workspace too (`evidently ui` shows the history)
+    assert len(history.runs(settings, "gray")) == len(checks)
+    assert all(c.live_accuracy["scopes"][0]["confirmed"] == 0 for c in checks), "no answer confirmed yet"
 
 
 def test_too_few_samples_says_so_and_triggers_nothing(production):
@@ -141,3 +144,58 @@ def test_a_kind_without_a_production_model_is_refused(configure):
     configure(**SMALL)
     refused = aoi("monitor", "--kind", "color", code=2)
     assert "no production color model" in refused["error"]
+
+
+def test_answers_the_line_confirms_wrong_are_drift_alone_and_start_one_retraining(production, configure):
+    """Inputs unchanged on every machine, but the line confirms m2's answers wrong (a SIMULATION of a model gone
+    stale on one machine, tone unchanged): live accuracy alone flags m2 and starts the episode's one retraining."""
+    from aoi.catalog.models import Evaluation, LineFeedback, Prediction
+
+    settings, version, reference = production
+    settings = configure(**SMALL, MONITORING__MIN_CONFIRMED=40)
+    aoi("deploy")
+    with db.session(settings.catalog_url) as s:
+        s.add(
+            Evaluation(
+                model_version=version,
+                dataset="g-blind",
+                split="blind",
+                images=200,
+                threshold=0.5,
+                accuracy=0.9,
+                accepted_accuracy=0.95,
+                unknown_rate=0.0,
+            )
+        )
+        s.commit()
+    for h in (0, 1):
+        log_answers(settings, version, "gray", reference, 100, T0 + timedelta(hours=h), seed=h)
+    with db.session(settings.catalog_url) as s:
+        answers = s.exec(select(Prediction).where(Prediction.at >= T0 + timedelta(hours=1))).all()
+        for p in answers:
+            # the one-epoch test model answers most images Unknown at its threshold, and an Unknown answer is neither
+            # right nor wrong: the line's answers here are accepted ones (one column of thirteen: no input drift)
+            p.unknown = False
+            s.add(p)
+            wrong = p.machine_id == "m2" and int(p.request_id, 16) % 10 < 5  # half of m2's answers
+            truth = ("OPEN" if p.model_label != "OPEN" else "SHORT") if wrong else p.model_label
+            s.add(LineFeedback(request_id=p.request_id, label=truth, by="vrs", source="import"))
+        s.commit()
+
+    started = len(retrain_runs())  # the session's Prefect server keeps other tests' runs
+    before = check(T0)
+    assert before["drift"] is False and before["kinds"]["gray"]["decision"] == "clean", "nothing confirmed yet"
+    stale = check(T0 + timedelta(hours=1))
+    gray = stale["kinds"]["gray"]
+    assert stale["drift"] is True and gray["decision"] == "drift: retraining triggered", gray["live_accuracy"]
+    assert all(not m["drift"] for m in gray["machines"].values()), "the inputs did not drift"
+    scopes = {r["scope"]: r for r in stale["live_accuracy"]}
+    assert scopes["m2"]["drift"] is True and scopes["m2"]["n"] >= 40, scopes["m2"]
+    assert scopes["m1"]["drift"] is False and scopes["m3"]["drift"] is False
+    reasons = gray["live_accuracy_reasons"]
+    assert any(r.startswith("live accuracy on m2 ") for r in reasons), reasons
+    assert not any(r.startswith(("live accuracy on m1 ", "live accuracy on m3 ")) for r in reasons), reasons
+    runs = [r for r in retrain_runs() if str(r.id) == gray["retraining"]["flow_run_id"]]
+    assert len(retrain_runs()) == started + 1 and "live accuracy on m2" in runs[0].parameters["reason"]
+    assert check(T0 + timedelta(hours=1))["kinds"]["gray"]["decision"].startswith("drift: retraining already")
+    assert len(retrain_runs()) == started + 1, "one retraining per episode"

@@ -28,6 +28,7 @@ from aoi.catalog.models import (
     Image,
     ImageChange,
     ImageStatus,
+    IngestBatch,
     table_of,
 )
 from aoi.labels import small_labels
@@ -128,6 +129,35 @@ def peoples_changes(s: Session, source: str, parent: DatasetVersion | None) -> P
     return PeoplesChanges(reference, removed, removed_since)
 
 
+@dataclass(frozen=True)
+class FromLine:
+    images: set[int]  # candidate images labelled in the review queue (inbox batches of format LINE_FORMAT)
+    since_parent: int  # of those, the ones the parent version did not hold (all of them without a parent)
+
+
+def _from_line(s: Session, source: str, rows: list[Row], parent: DatasetVersion | None) -> FromLine:
+    from ingest.line import LINE_FORMAT
+
+    line = set(
+        s.exec(
+            select(Image.id)
+            .join(IngestBatch, col(IngestBatch.id) == col(Image.batch_id))
+            .where(Image.source == source, IngestBatch.format == LINE_FORMAT)
+        ).all()
+    )
+    images = {r.image_id for r in rows if r.image_id in line}
+    if parent is None or not images:
+        return FromLine(images, len(images))
+    held = set(
+        s.exec(
+            select(DatasetMember.image_id).where(
+                DatasetMember.dataset_id == parent.id, col(DatasetMember.image_id).in_(images)
+            )
+        ).all()
+    )
+    return FromLine(images, len(images - held))
+
+
 def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite gives times back without their zone
 
@@ -200,6 +230,11 @@ def build(
             cleaning.append(step)
             return kept
 
+        # Confirmed from the line (the review queue's labels, ingest/line.py): counted first, as what they add.
+        from_line = _from_line(s, source, rows, parent_version)
+        if from_line.images:
+            rows = rule("confirmed from the line", rows, [r for r in rows if r.image_id not in from_line.images])
+            cleaning[-1].update(images=len(from_line.images), since_parent=from_line.since_parent)
         # People's changes (workbench, `aoi images ...`): the labels are the images' current ones; the table shows
         # them against the parent's (the start row), and what people removed, whenever a parent is named or
         # people changed any of these images.

@@ -43,7 +43,7 @@ def keep(
         model_version=model_version,
         label=label,
         confidence=confidence,
-        top=top or [[label, confidence], [runner_up, round((1 - confidence) * 0.7, 4)], ["NICK", 0.01]],
+        top=top or [[label, confidence], [runner_up, round(min(confidence * 0.8, 1 - confidence), 4)], ["NICK", 0.01]],
         machine_id=machine_id,
         part_no=part_no,
         upstream_code=upstream_code,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
@@ -39,7 +40,7 @@ def feedback(settings) -> dict[str, LineFeedback]:
         return {f.request_id: f for f in s.exec(select(LineFeedback)).all()}
 
 
-def decide(client: TestClient, request_id: str, label: str, **form) -> object:
+def decide(client: TestClient, request_id: str, label: str, **form) -> httpx.Response:
     data = {"label": label, "csrf_token": token(client, "/review"), **form}
     return client.post(f"/review/{request_id}/decision", data=data, follow_redirects=False)
 

@@ -150,7 +150,7 @@ def answer_gradcam(
     answer = _answer(db, request_id)
     release(db)
     try:
-        data = heatmap_png(settings, answer.model_version, answer.sha256)
+        data = heatmap_png(settings, answer.model_version, answer.sha256, answer.machine_id, answer.kept_at)
     except Exception as err:  # no model files, no image bytes: the page keeps the image without its map
         return PlainTextResponse(f"no Grad-CAM for request {request_id}: {err}", status_code=503)
     return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})

@@ -143,3 +143,15 @@ def test_real_crops_labelled_in_the_queue_reach_the_next_version_and_the_model(s
     )
     result = runs.register(settings, run_id, spec, last["state"]["model"], last["metrics"], history)
     assert result["status"] == "succeeded" and result["dataset"] == "c-v2"
+
+    # The new model's answers come back to the queue; its Grad-CAM is computed on demand, then cached.
+    fresh = crops(datasets_dir, "Spur", "10", 2)[1]
+    keep(settings, fresh.read_bytes(), request_id="next", kind="color", model_version=result["model_version"])
+    with TestClient(create_app(settings)) as client:
+        logged_in(client, UserRole.viewer)
+        assert 'href="/review/next/gradcam.png"' in client.get("/review?request_id=next").text
+        heat = client.get("/review/next/gradcam.png")
+        assert heat.status_code == 200 and heat.headers["content-type"] == "image/png"
+        assert (
+            heat.content[:8] == b"\x89PNG\r\n\x1a\n" and client.get("/review/next/gradcam.png").content == heat.content
+        )

@@ -175,3 +175,15 @@ def test_an_image_the_upload_rules_refuse_is_quarantined_not_trained(settings):
         entry = s.exec(select(QuarantineEntry)).one()
     assert "upload rule min size" in entry.reason
     assert steps.confirmed_answers(settings, "gray") is None
+
+
+def test_the_batch_on_sqlite_and_postgresql(catalog_url, configure):
+    settings = configure()
+    ids = kept_answers(settings, [("SHORT", 0.3), ("OPEN", 0.4), ("SPUR", 0.5)])
+    decide(settings, ids[0], "NICK")
+    decide(settings, ids[1], "BAD_IMAGE")
+    result = steps.confirmed_answers(settings, "gray")
+    assert result is not None and (result.added, result.quarantined, result.by_label) == (1, 1, {"NICK": 1})
+    assert steps.confirmed_answers(settings, "gray") is None
+    kept = answers(settings)
+    assert kept[ids[0]].image_id is not None and kept[ids[1]].image_id is None and kept[ids[2]].image_id is None

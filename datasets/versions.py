@@ -28,7 +28,6 @@ from aoi.catalog.models import (
     Image,
     ImageChange,
     ImageStatus,
-    IngestBatch,
     table_of,
 )
 from aoi.labels import small_labels
@@ -131,18 +130,18 @@ def peoples_changes(s: Session, source: str, parent: DatasetVersion | None) -> P
 
 @dataclass(frozen=True)
 class FromLine:
-    images: set[int]  # candidate images labelled in the review queue (inbox batches of format LINE_FORMAT)
+    images: set[int]  # candidate images labelled in the review queue (an image_change of action review)
     since_parent: int  # of those, the ones the parent version did not hold (all of them without a parent)
 
 
 def _from_line(s: Session, source: str, rows: list[Row], parent: DatasetVersion | None) -> FromLine:
-    from ingest.line import LINE_FORMAT
+    from ingest.line import CHANGE_ACTION
 
     line = set(
         s.exec(
-            select(Image.id)
-            .join(IngestBatch, col(IngestBatch.id) == col(Image.batch_id))
-            .where(Image.source == source, IngestBatch.format == LINE_FORMAT)
+            select(ImageChange.image_id)
+            .join(Image, col(Image.id) == col(ImageChange.image_id))
+            .where(Image.source == source, ImageChange.action == CHANGE_ACTION)
         ).all()
     )
     images = {r.image_id for r in rows if r.image_id in line}

@@ -31,6 +31,7 @@ from aoi.catalog.models import (
     KeptAnswer,
     KeptAnswerStatus,
     QuarantineEntry,
+    utcnow,
 )
 from aoi.labels import LabelMap
 from aoi.settings import Settings
@@ -39,8 +40,8 @@ from ingest import pipeline, records
 from ingest.candidate import Candidate
 from ingest.steps import BatchResult
 
-LINE_FORMAT = "review"  # the batch format of confirmed answers (datasets count their images as "from the line")
-CHANGE_ACTION = "review"  # the image_change action that says who labelled it in the review queue
+LINE_FORMAT = "review"  # the batch format of confirmed answers
+CHANGE_ACTION = "review"  # the image_change action that says who labelled it in the queue (datasets count these)
 DECIDED = (KeptAnswerStatus.labelled.value, KeptAnswerStatus.not_defect.value, KeptAnswerStatus.bad_image.value)
 
 
@@ -116,7 +117,7 @@ def confirmed_batch(settings: Settings, kind: str) -> BatchResult | None:
         refused.append(pipeline.Rejected(_candidate(answer, store, None), reason, data))
     pipeline.keep_rejected(refused, ImageStore(settings.quarantine_dir, fsync=settings.store_fsync))
     records.record_chunk(url, batch_id, measured, refused, kind)
-    linked = _link(url, batch_id, [*measured, *duplicates])
+    linked, labelled = _link(url, batch_id, [*measured, *duplicates])
     batch = records.close_batch(url, batch_id, {"discovered": len(trainable) + len(bad), "duplicates": len(duplicates)})
     added = Counter(item.candidate.label or "(unlabeled)" for item in measured if item.candidate.origin in linked)
     warnings = []
@@ -125,10 +126,15 @@ def confirmed_batch(settings: Settings, kind: str) -> BatchResult | None:
             f"{no_class} answer(s) called not a defect: the {kind} taxonomy has no class for it, so they stay out of "
             "training (a confirmed truth for live accuracy only)"
         )
-    if duplicates:
+    if labelled:
         warnings.append(
-            f"{len(duplicates)} answer(s) hold bytes the catalog has already: linked to those images, whose labels "
-            "stay (a blind test image stays behind the blind wall)"
+            f"{len(labelled)} answer(s) hold bytes the catalog held unlabelled: those images now carry the answers' "
+            "labels"
+        )
+    if len(duplicates) > len(labelled):
+        warnings.append(
+            f"{len(duplicates) - len(labelled)} answer(s) hold bytes the catalog has already: linked to those images, "
+            "whose labels stay (a blind test image stays behind the blind wall)"
         )
     return BatchResult(
         batch_id=batch_id,
@@ -146,39 +152,48 @@ def confirmed_batch(settings: Settings, kind: str) -> BatchResult | None:
     )
 
 
-def _link(url: str, batch_id: int, items: list[pipeline.Measured | pipeline.Loaded]) -> set[str]:
-    """Set each answer's ``image_id``; for the images this batch added, record who labelled them (``image_change``).
-    Returns the origins of the images this batch added."""
+def _link(url: str, batch_id: int, items: list[pipeline.Measured | pipeline.Loaded]) -> tuple[set[str], set[str]]:
+    """Set each answer's ``image_id``; record who labelled (``image_change``) the images this batch added, and give
+    an image the catalog held unlabelled the answer's label. Returns the origins of the answers that added an image
+    and of those that labelled an existing one."""
     added: set[str] = set()
+    labelled: set[str] = set()
     with db.session(url) as s:
         shas = [item.sha256 for item in items]
         images = {i.sha256: i for i in s.exec(select(Image).where(col(Image.sha256).in_(shas))).all()} if shas else {}
         for item in items:
-            request_id = item.candidate.origin.removeprefix("kept-answer:")
+            origin, label = item.candidate.origin, item.candidate.label
+            request_id = origin.removeprefix("kept-answer:")
             answer = s.exec(select(KeptAnswer).where(KeptAnswer.request_id == request_id)).first()
             image = images.get(item.sha256)
             if answer is None or image is None:  # a race lost to a store GC: the next batch tries again
                 continue
             answer.image_id = image.id
             s.add(answer)
-            if image.batch_id == batch_id and image.origin == item.candidate.origin:
-                added.add(item.candidate.origin)
-                s.add(
-                    ImageChange(
-                        image_id=db.saved_id(image),
-                        action=CHANGE_ACTION,
-                        old_label=None,
-                        new_label=image.label,
-                        old_status=ImageStatus.unlabeled,
-                        new_status=image.status,
-                        reason=(
-                            f"confirmed from the line in the review queue: request {request_id}, answered "
-                            f"{answer.label} ({answer.confidence:.1%}) by {answer.model_version}"
-                        ),
-                        by=answer.decided_by or "review queue",
-                        via=CHANGE_ACTION,
-                        at=answer.decided_at or image.ingested_at,
-                    )
+            if image.batch_id == batch_id and image.origin == origin:
+                added.add(origin)
+            elif image.label is None and image.status == ImageStatus.unlabeled and image.source == answer.kind:
+                image.label, image.status = label, ImageStatus.labeled  # a person's word for an unlabelled image
+                s.add(image)
+                labelled.add(origin)
+            else:
+                continue
+            s.add(
+                ImageChange(
+                    image_id=db.saved_id(image),
+                    action=CHANGE_ACTION,
+                    old_label=None,
+                    new_label=label,
+                    old_status=ImageStatus.unlabeled,
+                    new_status=ImageStatus.labeled,
+                    reason=(
+                        f"confirmed from the line in the review queue: request {request_id}, answered "
+                        f"{answer.label} ({answer.confidence:.1%}) by {answer.model_version}"
+                    ),
+                    by=answer.decided_by or "review queue",
+                    via=CHANGE_ACTION,
+                    at=answer.decided_at or utcnow(),
                 )
+            )
         s.commit()
-    return added
+    return added, labelled

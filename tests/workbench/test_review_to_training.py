@@ -187,3 +187,29 @@ def test_the_batch_on_sqlite_and_postgresql(catalog_url, configure):
     assert steps.confirmed_answers(settings, "gray") is None
     kept = answers(settings)
     assert kept[ids[0]].image_id is not None and kept[ids[1]].image_id is None and kept[ids[2]].image_id is None
+
+
+def test_an_image_the_catalog_held_unlabelled_takes_the_answer_s_label(settings):
+    from aoi.image_metrics import measure
+    from ingest import records
+    from ingest.candidate import Candidate
+    from ingest.pipeline import Measured
+
+    data = board(4242, (48, 40), "L")
+    sha = ImageStore(settings.store_dir, fsync=False).put(data)
+    batch = records.open_batch(settings.catalog_url, "folder", "/line/unlabelled", {"source": "gray"})
+    unlabelled = Measured(Candidate(file="a.png", origin="/line/a.png"), data, sha, measure(data))
+    records.record_chunk(settings.catalog_url, batch, [unlabelled], [], "gray")
+    keep(settings, data, request_id="seen-before", label="SHORT")
+    decide(settings, "seen-before", "SPUR", by="rita")
+    result = steps.confirmed_answers(settings, "gray")
+    assert result is not None and (result.added, result.duplicates) == (0, 1)
+    assert any("held unlabelled" in w for w in result.warnings)
+    with db.session(settings.catalog_url) as s:
+        image = s.exec(select(Image).where(Image.sha256 == sha)).one()
+        change = s.exec(select(ImageChange).where(ImageChange.image_id == image.id)).one()
+    assert (image.label, image.status, image.batch_id) == ("SPUR", ImageStatus.labeled, batch)
+    assert (change.action, change.by, change.new_label) == ("review", "rita", "SPUR")
+    assert answers(settings)["seen-before"].image_id == image.id
+    version = build(settings.catalog_url, "g-v1", source="gray", split="1:0:0")
+    assert {step["rule"]: step for step in version["cleaning"]}["confirmed from the line"]["images"] == 1

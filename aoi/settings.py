@@ -345,7 +345,7 @@ class WorkbenchSettings(BaseModel):
     review_order: Literal["lowest_confidence", "class_quota", "oldest"] = Field(
         "lowest_confidence",
         description="Order of the review queue (/review, `aoi review list`): lowest_confidence first, class_quota "
-        "(round-robin over the answered labels, so a rare class is not buried) or oldest first.",
+        "(round-robin over the classes the model answered, its top-1, so a rare class is not buried) or oldest first.",
     )
 
     @field_validator("secret_key")

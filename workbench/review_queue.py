@@ -42,7 +42,7 @@ class ReviewOrder(StrEnum):
     """The queue's order (AOI_WORKBENCH__REVIEW_ORDER)."""
 
     lowest_confidence = "lowest_confidence"  # the answers the model was least sure of first
-    class_quota = "class_quota"  # round-robin over the answered labels: a rare class is not buried
+    class_quota = "class_quota"  # round-robin over the answered classes (top-1): a rare class is not buried
     oldest = "oldest"  # first kept, first reviewed
 
 
@@ -99,11 +99,13 @@ def queue(
     limit = max(1, min(int(limit), MAX_LIMIT))
     where = [KeptAnswer.status == status] + ([KeptAnswer.kind == kind] if kind else [])
     if order is ReviewOrder.class_quota:
-        # Each answered label's answers ranked by confidence; then rank 1 of every label, rank 2 of every label...
+        # Each answered class's answers ranked by confidence; then rank 1 of every class, rank 2 of every class...
+        # The class is the model's top-1 (an Unknown answer still names the class it leaned to), else the answer.
+        answered = func.coalesce(col(KeptAnswer.top)[(0, 0)].as_string(), col(KeptAnswer.label))
         rank = (
             func.row_number()
             .over(
-                partition_by=col(KeptAnswer.label),
+                partition_by=answered,
                 order_by=(col(KeptAnswer.confidence), col(KeptAnswer.kept_at), col(KeptAnswer.id)),
             )
             .label("rank")
@@ -112,7 +114,7 @@ def queue(
         statement = (
             select(KeptAnswer)
             .join(ranked, ranked.c.id == col(KeptAnswer.id))
-            .order_by(ranked.c.rank, col(KeptAnswer.confidence), col(KeptAnswer.label), col(KeptAnswer.id))
+            .order_by(ranked.c.rank, col(KeptAnswer.confidence), col(KeptAnswer.kept_at), col(KeptAnswer.id))
         )
     elif order is ReviewOrder.oldest:
         statement = select(KeptAnswer).where(*where).order_by(col(KeptAnswer.kept_at), col(KeptAnswer.id))

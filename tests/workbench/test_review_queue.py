@@ -68,6 +68,27 @@ def test_the_queue_follows_the_order_setting(configure, order, expected):
         assert order_of(client) == [ids[k] for k in expected]
 
 
+def test_class_quota_goes_round_the_classes_the_model_leaned_to_even_for_unknown_answers(catalog_url, configure):
+    from tests.workbench.helpers import board
+    from tests.workbench.kept_helpers import keep
+    from workbench.app import create_app
+
+    settings = configure(WORKBENCH__REVIEW_ORDER="class_quota")
+    leaned = [("SHORT", 0.5), ("SHORT", 0.45), ("SHORT", 0.40), ("PINHOLE", 0.6), ("SHORT", 0.35), ("OPEN", 0.7)]
+    for k, (top1, p) in enumerate(leaned):
+        keep(
+            settings,
+            board(500 + k, mode="L"),
+            request_id=f"u{k}",
+            label="UNKNOWN",  # every one answered Unknown: the answer alone would make one class of them all
+            confidence=p,
+            top=[[top1, p], ["NICK", round(1 - p - 0.01, 4)], ["SPUR", 0.01]],
+        )
+    with TestClient(create_app(settings)) as client:
+        logged_in(client, UserRole.viewer)
+        assert order_of(client) == ["u4", "u3", "u5", "u2", "u1", "u0"]
+
+
 def test_an_unknown_order_setting_is_refused(configure):
     with pytest.raises(ValueError, match="review_order"):
         configure(WORKBENCH__REVIEW_ORDER="newest")

@@ -23,6 +23,7 @@
     var target = event.target;
     if (target && (target.tagName === "INPUT" || target.tagName === "SELECT" || target.tagName === "TEXTAREA")) return;
     var key = event.key.toLowerCase();
+    if (!/^[0-9a-z]$/.test(key)) return;  // only the keys the buttons name
     if (key === "g") { event.preventDefault(); showGradcam(); return; }
     if (!form || sent) return;
     var button = form.querySelector('button[data-key="' + key + '"]');

@@ -100,8 +100,8 @@ def test_real_crops_labelled_in_the_queue_reach_the_next_version_and_the_model(s
             )
             assert response.status_code == 303
     for request_id, label in [("spur-10", "SPUR"), ("open-10", "open circuit")]:
-        result = CliRunner().invoke(app, ["review", "label", request_id, label, "--by", "erin"])
-        assert result.exit_code == 0, result.stderr
+        said = CliRunner().invoke(app, ["review", "label", request_id, label, "--by", "erin"])
+        assert said.exit_code == 0, said.stderr
 
     batch = ingest_steps.confirmed_answers(settings, "color")
     assert batch is not None and batch.by_label == {"OPEN": 1, "SHORT": 1, "SPUR": 1}
@@ -141,12 +141,12 @@ def test_real_crops_labelled_in_the_queue_reach_the_next_version_and_the_model(s
         classes,
         lambda epoch, metrics, state: last.update(metrics=metrics, state=state),
     )
-    result = runs.register(settings, run_id, spec, last["state"]["model"], last["metrics"], history)
-    assert result["status"] == "succeeded" and result["dataset"] == "c-v2"
+    registered = runs.register(settings, run_id, spec, last["state"]["model"], last["metrics"], history)
+    assert registered["status"] == "succeeded" and registered["dataset"] == "c-v2"
 
     # The new model's answers come back to the queue; its Grad-CAM is computed on demand, then cached.
     fresh = crops(datasets_dir, "Spur", "10", 2)[1]
-    keep(settings, fresh.read_bytes(), request_id="next", kind="color", model_version=result["model_version"])
+    keep(settings, fresh.read_bytes(), request_id="next", kind="color", model_version=registered["model_version"])
     with TestClient(create_app(settings)) as client:
         logged_in(client, UserRole.viewer)
         assert 'href="/review/next/gradcam.png"' in client.get("/review?request_id=next").text

@@ -366,6 +366,11 @@ class WorkbenchSettings(BaseModel):
     )
     session_max_age_s: int = Field(12 * 3600, gt=0, description="A login lasts this long (seconds).")
     page_size: int = Field(100, gt=0, le=1000, description="Thumbnails per gallery page.")
+    review_order: Literal["lowest_confidence", "class_quota", "oldest"] = Field(
+        "lowest_confidence",
+        description="Order of the review queue (/review, `aoi review list`): lowest_confidence first, class_quota "
+        "(round-robin over the classes the model answered, its top-1, so a rare class is not buried) or oldest first.",
+    )
 
     @field_validator("secret_key")
     @classmethod

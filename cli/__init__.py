@@ -12,6 +12,7 @@ from cli import (
     feature_cmds,
     ingest_cmd,
     monitor_cmds,
+    review_cmds,
     serve_cmds,
     system_cmds,
     train_cmds,
@@ -58,6 +59,7 @@ app.command("ui")(system_cmds.ui)
 app.command("demo")(system_cmds.demo)
 app.command("web")(web_cmds.web)
 app.add_typer(curation_cmds.images_app, name="images")
+app.add_typer(review_cmds.review_app, name="review")
 app.add_typer(catalog_cmds.db_app, name="db")
 app.add_typer(catalog_cmds.store_app, name="store")
 app.add_typer(system_cmds.public_app, name="public")

@@ -128,6 +128,35 @@ def peoples_changes(s: Session, source: str, parent: DatasetVersion | None) -> P
     return PeoplesChanges(reference, removed, removed_since)
 
 
+@dataclass(frozen=True)
+class FromLine:
+    images: set[int]  # candidate images labelled in the review queue (an image_change of action review)
+    since_parent: int  # of those, the ones the parent version did not hold (all of them without a parent)
+
+
+def _from_line(s: Session, source: str, rows: list[Row], parent: DatasetVersion | None) -> FromLine:
+    from ingest.line import CHANGE_ACTION
+
+    line = set(
+        s.exec(
+            select(ImageChange.image_id)
+            .join(Image, col(Image.id) == col(ImageChange.image_id))
+            .where(Image.source == source, ImageChange.action == CHANGE_ACTION)
+        ).all()
+    )
+    images = {r.image_id for r in rows if r.image_id in line}
+    if parent is None or not images:
+        return FromLine(images, len(images))
+    held = set(
+        s.exec(
+            select(DatasetMember.image_id).where(
+                DatasetMember.dataset_id == parent.id, col(DatasetMember.image_id).in_(images)
+            )
+        ).all()
+    )
+    return FromLine(images, len(images - held))
+
+
 def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite gives times back without their zone
 
@@ -200,6 +229,11 @@ def build(
             cleaning.append(step)
             return kept
 
+        # Confirmed from the line (the review queue's labels, ingest/line.py): counted first, as what they add.
+        from_line = _from_line(s, source, rows, parent_version)
+        if from_line.images:
+            rows = rule("confirmed from the line", rows, [r for r in rows if r.image_id not in from_line.images])
+            cleaning[-1].update(images=len(from_line.images), since_parent=from_line.since_parent)
         # People's changes (workbench, `aoi images ...`): the labels are the images' current ones; the table shows
         # them against the parent's (the start row), and what people removed, whenever a parent is named or
         # people changed any of these images.

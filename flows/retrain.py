@@ -1,6 +1,6 @@
-"""Retrain flow: new inbox batches -> validated dataset version (parent: production's) -> features -> train ->
-calibrate the new model's Unknown threshold on its valid split -> promote (gate, then a person's approval in the
-Prefect UI). Run weekly and by the monitor on drift."""
+"""Retrain flow: new inbox batches, and the answers confirmed in the review queue as one more batch -> validated
+dataset version (parent: production's) -> features -> train -> calibrate the new model's Unknown threshold on its
+valid split -> promote (gate, then a person's approval in the Prefect UI). Run weekly and by the monitor on drift."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from flows.promote import promote
 from flows.refresh_features import features
 from flows.tasks import step
 from flows.train import train
+from ingest import steps as ingest_steps
 from monitoring import steps
 
 make_plan = step(steps.retraining_plan, "retraining-plan")
 calibrate = step(steps.calibrate_threshold, "calibrate-unknown-threshold")
+take_confirmed = step(ingest_steps.confirmed_answers, "confirmed-answers", retries=2)
 
 
 @flow(name="retrain", log_prints=True)
@@ -28,6 +30,13 @@ def retrain(kind: str, reason: str = "scheduled", approval_timeout_s: int | None
         f"{len(plan.batches)} inbox batches, new dataset version {plan.dataset}"
     )
     ingested = [ingest(path=path, format=fmt, source=kind, progress=False) for path, fmt in plan.batches]
+    confirmed = take_confirmed(settings, kind)  # labels from the review queue: one more inbox batch
+    if confirmed is not None:
+        print(
+            f"{confirmed.added} answers confirmed in the review queue became training images (batch "
+            f"{confirmed.batch_id}); {confirmed.quarantined} quarantined"
+        )
+        ingested.append(confirmed)
     version = build_dataset(plan.dataset, kind, spec=plan.spec, parent=plan.parent_dataset, **plan.dataset_options)
     refreshed = features()
     model = train(plan.train_params(version.name))

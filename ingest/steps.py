@@ -158,3 +158,11 @@ def _summary(batch, tally: Tally, refused: str | None = None, warnings: list[str
         refused=refused,
         warnings=warnings or [],
     )
+
+
+def confirmed_answers(settings: Settings, kind: str) -> BatchResult | None:
+    """The retrain flow's batch of answers confirmed in the review queue since the last one (``ingest/line.py``);
+    None when there are none."""
+    from ingest.line import confirmed_batch
+
+    return confirmed_batch(settings, kind)

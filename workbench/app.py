@@ -27,7 +27,7 @@ from workbench import auth
 from workbench.db import catalog
 from workbench.templating import render
 
-PAGES = ("gallery", "images", "curation", "datasets", "runs", "models", "drift")
+PAGES = ("gallery", "images", "curation", "review_queue", "datasets", "runs", "models", "drift")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 LOGIN_FAILED = "Wrong user name or password."
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,15 +43,20 @@ def _loaded(settings: Settings, version: str) -> LoadedModel:
     return _MODELS[key]
 
 
-def heatmap_png(settings: Settings, version: str, sha256: str) -> bytes:
-    """The image with its Grad-CAM map for ``version``'s answer drawn on top, as PNG bytes (cached)."""
+def heatmap_png(
+    settings: Settings, version: str, sha256: str, machine_id: str | None = None, at: datetime | None = None
+) -> bytes:
+    """The image with its Grad-CAM map for ``version``'s answer drawn on top, as PNG bytes (cached).
+
+    ``machine_id`` and ``at``: for bytes the catalog may not hold (an answer the service kept), the machine and
+    time whose calibration the service applied; a catalogued image's own machine and capture time come first."""
     path = cache_path(settings, version, sha256)
     if path.exists():
         return path.read_bytes()
     with _LOCK:
         if path.exists():
             return path.read_bytes()
-        data = _compute(settings, version, sha256)
+        data = _compute(settings, version, sha256, machine_id, at)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
@@ -58,15 +64,19 @@ def heatmap_png(settings: Settings, version: str, sha256: str) -> bytes:
     return data
 
 
-def _compute(settings: Settings, version: str, sha256: str) -> bytes:
+def _compute(
+    settings: Settings, version: str, sha256: str, machine_id: str | None = None, at: datetime | None = None
+) -> bytes:
     from aoi.preprocess import decode, to_tensor
     from aoi.store import ImageStore
     from evaluation.gradcam import grad_cam, overlay
-    from features.calibration import for_images
+    from features.calibration import for_images, in_force
 
     loaded = _loaded(settings, version)
     image = decode(ImageStore(settings.store_dir).get(sha256), loaded.prep.channels)
     calibration = for_images(settings, [sha256]).get(sha256)
+    if calibration is None and machine_id is not None:
+        calibration = in_force(settings, [machine_id], [at])[0]
     x = to_tensor(image, loaded.prep, calibration)[None]
     cam = grad_cam(loaded.model, loaded.row.arch, x)[0]  # the class the model answered
     picture = overlay(image, cam)

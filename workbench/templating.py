@@ -17,6 +17,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 # The header's links: shown when the app serves the page (each page module adds its own).
 NAV = (
     ("Gallery", "/gallery"),
+    ("Review", "/review"),
     ("Datasets", "/datasets"),
     ("Training records", "/runs"),
     ("Models", "/models"),

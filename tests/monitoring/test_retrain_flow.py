@@ -26,6 +26,15 @@ def test_retrain_builds_a_child_version_trains_it_and_gates_it(configure, tmp_pa
     promote(settings, production)
     class_folder(tmp_path / "inbox" / "gray" / "week-47", {k: 3 for k in GRAY}, seed=11)
     (tmp_path / "inbox" / "gray" / "notes.txt").write_text("not a batch")
+    # Answers the service kept, labelled in the review queue: the retrain flow takes them as one more batch.
+    from aoi.catalog import db
+    from tests.workbench.kept_helpers import kept_answers
+    from workbench import review_queue
+
+    kept = kept_answers(settings, [("SHORT", 0.3), ("OPEN", 0.4), ("SPUR", 0.5)])
+    with db.session(settings.catalog_url) as s:
+        for request_id, label in zip(kept, ("OPEN", "OPEN", "SKIP"), strict=True):
+            review_queue.decide(s, request_id, label, "erin")
 
     plan = retraining.plan(settings, "gray")
     assert plan.parent_dataset == "g-v1" and plan.production_version == production
@@ -36,8 +45,11 @@ def test_retrain_builds_a_child_version_trains_it_and_gates_it(configure, tmp_pa
 
     result = retrain("gray", reason="test").as_dict()
     assert result["ingest"][0]["added"] == 21
+    assert (result["ingest"][1]["format"], result["ingest"][1]["by_label"]) == ("review", {"OPEN": 2})
     child = aoi("dataset", "show", result["dataset"]["name"])
-    assert child["parent"] == "g-v1" and child["images"] == 70 + 21
+    assert child["parent"] == "g-v1" and child["images"] == 70 + 21 + 2
+    line = {step["rule"]: step for step in child["cleaning"]}["confirmed from the line"]
+    assert (line["images"], line["since_parent"]) == (2, 2)
     model = result["model"]["model_version"]
     assert model != production and result["promotion"]["decision"] == "gate failed"
     # Calibrated before its gate, as the demo does for its first models: the gate judged it at its own threshold.

@@ -26,6 +26,7 @@ from serving.upload import Refused, boundary_of, parse_form, text_problem
 HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 OPEN_PATHS = (*HEALTH_PATHS, "/", "/docs.json", "/schema.json")
 OPEN_PREFIXES = ("/static_content/",)
+FEEDBACK_MAX_BYTES = 16 * 1024  # a POST /feedback body: {"request_id", "label", "by"} is well under 1 KiB
 
 
 def _error(status: int, message: str, **headers: str) -> JSONResponse:
@@ -128,7 +129,8 @@ class Guard:
             if problem:
                 raise Refused(400, problem)
         if scope["method"] in ("POST", "PUT", "PATCH"):
-            max_body = settings.serving.max_body_bytes
+            # /feedback takes a small JSON object: an image-sized body there is no report
+            max_body = FEEDBACK_MAX_BYTES if path == "/feedback" else settings.serving.max_body_bytes
             length = headers.get(b"content-length")
             if length is None:
                 if headers.get(b"transfer-encoding"):
@@ -138,8 +140,8 @@ class Guard:
             elif int(length) > max_body:
                 raise Refused(
                     413,
-                    f"request body of {int(length):,} bytes is over the limit of {max_body:,} "
-                    "(AOI_SERVING__MAX_BODY_BYTES)",
+                    f"request body of {int(length):,} bytes is over the limit of {max_body:,}"
+                    + ("" if path == "/feedback" else " (AOI_SERVING__MAX_BODY_BYTES)"),
                 )
 
     async def _checked_form(self, scope, receive):

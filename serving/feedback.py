@@ -9,11 +9,16 @@ any name the label mapping knows (``aoi/labels.py``: ``Mouse_bite`` is ``NICK``)
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -121,7 +126,8 @@ def kinds_of(session: Session, request_ids: Sequence[str]) -> dict[str, str]:
         missing = [i for i in ids if i not in found]
         for start in range(0, len(missing), _CHUNK):
             chunk = missing[start : start + _CHUNK]
-            found.update(session.execute(select(table.c.request_id, table.c.kind).where(table.c.request_id.in_(chunk))))
+            query = select(table.c.request_id, table.c.kind).where(table.c.request_id.in_(chunk))
+            found.update((request_id, kind) for request_id, kind in session.execute(query))
     return found
 
 
@@ -226,6 +232,9 @@ def confirm_many(
     parsed: list[tuple[int, str, str, str]] = []
     for line, item in reports:
         report.lines += 1
+        if "error" in item:  # the reader could not make a report of this line
+            report.bad_lines.append({"line": line, "error": str(item["error"])})
+            continue
         try:
             request_id = check_text("request_id", item.get("request_id"), REQUEST_ID_MAX)
             raw = check_text("label", item.get("label"), LABEL_MAX)
@@ -266,3 +275,93 @@ def confirm_many(
     session.commit()
     report.imported = len(new)
     return report
+
+
+class FeedbackFileError(ValueError):
+    """A batch file that cannot be read as reports at all (missing, not a file, not UTF-8, wrong format)."""
+
+
+MAX_FILE_BYTES = 256 * 2**20  # a day of a VRS station's findings is a few MB
+JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
+
+def read_reports(path: Path) -> tuple[list[tuple[int, dict]], bool]:
+    """(the reports of a batch file as ``(line number, {"request_id", "label", "by"?})``, whether the file names
+    who reported). CSV (``request_id,label[,by]``, a header line optional) or JSON lines (``{"request_id": ...,
+    "label": ..., "by": ...}``), by suffix, else by the first character. A line that is not a report becomes
+    ``{"error": ...}`` for the caller to count; ``FeedbackFileError`` when the file is no batch at all."""
+    try:
+        info = path.stat()
+    except OSError as err:
+        raise FeedbackFileError(f"cannot read {path}: {err.strerror or err}") from None
+    if not stat.S_ISREG(info.st_mode):  # a folder, a FIFO, a device: only the one file named is read
+        raise FeedbackFileError(f"{path} is not a regular file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise FeedbackFileError(f"{path} is {info.st_size:,} bytes, over the limit of {MAX_FILE_BYTES:,}")
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise FeedbackFileError(f"cannot read {path}: {err.strerror or err}") from None
+    if b"\0" in raw:
+        raise FeedbackFileError(f"{path} is not a text file (it holds NUL bytes)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise FeedbackFileError(f"{path} is not UTF-8 text (byte {err.start})") from None
+    if not text.strip():
+        raise FeedbackFileError(f"{path} holds no reports")
+    as_json = path.suffix.lower() in JSON_SUFFIXES or (path.suffix.lower() != ".csv" and text.lstrip().startswith("{"))
+    return _json_lines(path, text) if as_json else _csv_rows(path, text)
+
+
+def _json_lines(path: Path, text: str) -> tuple[list[tuple[int, dict]], bool]:
+    out: list[tuple[int, dict]] = []
+    named = False
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            item = None
+        if not isinstance(item, dict):
+            out.append((number, {"error": "not a JSON object"}))
+            continue
+        named = named or "by" in item
+        out.append((number, item))
+    if all("error" in item for _, item in out):
+        raise FeedbackFileError(f"{path} is not JSON lines of reports: no line is a JSON object")
+    return out, named
+
+
+def _csv_rows(path: Path, text: str) -> tuple[list[tuple[int, dict]], bool]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    columns = ["request_id", "label", "by"]
+    out: list[tuple[int, dict]] = []
+    named = False
+    first = True
+    try:
+        for row in reader:
+            number = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if first:
+                first = False
+                header = [cell.strip().lower() for cell in row]
+                if "request_id" in header:
+                    if "label" not in header:
+                        raise FeedbackFileError(f"{path}: the CSV header has no label column")
+                    columns = header
+                    named = "by" in header
+                    continue
+                if len(row) < 2:
+                    raise FeedbackFileError(f"{path} is not a CSV of request_id,label[,by]")
+            if len(row) > len(columns) or len(row) < 2:
+                out.append((number, {"error": f"{len(row)} columns: expected request_id,label[,by]"}))
+                continue
+            item = {name: cell for name, cell in zip(columns, row) if cell.strip()}
+            named = named or "by" in item
+            out.append((number, item))
+    except csv.Error as err:
+        raise FeedbackFileError(f"{path} is not a CSV of request_id,label[,by]: {err}") from None
+    return out, named

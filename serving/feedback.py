@@ -227,7 +227,17 @@ def confirm_many(
     """Record a batch of ``(line number, {"request_id", "label", "by"?})`` in one transaction, with a few bulk
     queries whatever its size; the rules of ``confirm`` line by line (a repeated line within the batch is
     ``already confirmed`` or a conflict, like a report sent twice)."""
-    labels = labels or LabelMap.load()
+    items = list(reports)
+    try:
+        return _confirm_many(session, items, source, default_by, labels or LabelMap.load())
+    except IntegrityError:  # a report of one of these answers was recorded meanwhile (POST /feedback): count again
+        session.rollback()
+        return _confirm_many(session, items, source, default_by, labels or LabelMap.load())
+
+
+def _confirm_many(
+    session: Session, reports: list[tuple[int, dict]], source: str, default_by: str | None, labels: LabelMap
+) -> ImportReport:
     report = ImportReport()
     parsed: list[tuple[int, str, str, str]] = []
     for line, item in reports:

@@ -92,6 +92,7 @@ class AnswerKeeper:
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._lock = threading.Lock()  # queued bytes and the counters the request side changes
         self._queued_bytes = 0
+        self._queued = 0  # offered and not yet written or given up (the writer's batch included)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aoi-kept-answers", daemon=True)
         self.by_reason: dict[str, int] = {str(r): 0 for r in KeptAnswerReason}
@@ -120,22 +121,27 @@ class AnswerKeeper:
                 self.skipped_queue_full += 1
                 return None
             self._queued_bytes += len(data)
+            self._queued += 1
             # Under the lock: once close() has set the stop, nothing more is queued that the writer could miss.
             self._queue.put(_Item(kept_row(answer, reason, sha256, len(data)), data))
         return reason
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        return self._queued
 
     def idle(self, timeout_s: float = 10.0) -> bool:
         """Whether every queued keep was written (or given up) within ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
-        while self._queued_bytes and time.monotonic() < deadline:
+        while self._queued and time.monotonic() < deadline:
             time.sleep(0.05)
-        return not self._queued_bytes
+        return not self._queued
 
     def describe(self) -> dict:
+        with self._lock:
+            return self._describe()
+
+    def _describe(self) -> dict:
         return {
             "share": self.share,
             "max_bytes": self.max_bytes,
@@ -175,7 +181,7 @@ class AnswerKeeper:
                         return
                     continue
             try:
-                self._write(batch)
+                new = self._write(batch)
             except Exception as err:  # the catalog or the store does not take it: retried, the queue fills meanwhile
                 self.failed_writes += 1
                 self.last_error = f"{type(err).__name__}: {err}"[:500]
@@ -187,7 +193,7 @@ class AnswerKeeper:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
-            self._release(batch)
+            self._release(batch, new)
             batch, backoff = [], 0.5
 
     def _take(self, wait_s: float, everything: bool = False) -> list[_Item]:
@@ -200,15 +206,19 @@ class AnswerKeeper:
             pass
         return items
 
-    def _release(self, items: list[_Item]) -> None:
-        with self._lock:
+    def _release(self, items: list[_Item], written: list[dict] | None = None) -> None:
+        with self._lock:  # with the counters: describe() never sees an answer both queued and kept, or neither
+            for row in written or []:
+                self.kept += 1
+                self.by_reason[row["reason"]] += 1
             self._queued_bytes -= sum(len(item.data) for item in items)
+            self._queued -= len(items)
 
     def _give_up(self, items: list[_Item]) -> None:
         self.unsaved += len(items)
         self._release(items)
 
-    def _write(self, batch: list[_Item]) -> None:
+    def _write(self, batch: list[_Item]) -> list[dict]:
         # Bytes first, durable, then the rows: a row never points at an image the store lacks.
         self.store.put_many([(item.data, item.row["sha256"]) for item in batch])
         rows = [item.row for item in batch]
@@ -220,11 +230,9 @@ class AnswerKeeper:
             if new:
                 connection.execute(table.insert(), new)
             orphans = self._enforce_quota(connection)
-        self.kept += len(new)
-        for row in new:
-            self.by_reason[row["reason"]] += 1
         for sha256 in orphans:  # after the commit: a crash leaves unreferenced bytes, never a row without bytes
             self.store.delete(sha256)
+        return new
 
     def _enforce_quota(self, connection) -> list[str]:
         """Mark the oldest droppable kept answers ``dropped`` until the kept bytes fit the quota; returns the

@@ -15,7 +15,7 @@ from aoi.catalog import db
 from aoi.catalog.models import LineFeedback, Prediction, table_of
 from aoi.store import sha256_of
 from serving.feedback import BadLabel, FeedbackError, UnknownAnswer, confirm
-from tests.serving.helpers import KEY, png, row
+from tests.serving.helpers import KEY, an_answer, png, row
 
 
 def answers(settings, n: int = 3, kind: str = "gray") -> list[str]:
@@ -150,13 +150,12 @@ def test_a_just_answered_request_can_be_confirmed_and_its_image_is_kept(configur
     import asyncio
 
     from serving.service import Classifier
-    from tests.serving.test_keep import answer
 
     settings = configure(SERVING__KEEP_SHARE=0)
     service = Classifier()  # no production model: it answers nothing, but /feedback works
     try:
         data = png(seed=5)
-        fresh = answer("b" * 32, route="REVIEW")
+        fresh = an_answer("b" * 32, route="REVIEW")
         service._answered(fresh, data, sha256_of(data))  # what /classify does once the answer is logged
         done = asyncio.run(service.feedback(request_id=fresh.request_id, label="SPUR", by="vrs-01"))
         unknown = asyncio.run(service.feedback(request_id="c" * 32, label="SPUR", by="vrs-01"))
@@ -165,7 +164,7 @@ def test_a_just_answered_request_can_be_confirmed_and_its_image_is_kept(configur
         service.close()
     assert done["outcome"] == "created" and done["kind"] == "gray"
     assert unknown.status_code == 404
-    assert described["by_reason"]["review"] + described["queued"] == 1
+    assert described["by_reason"]["review"] + described["queued"] == 1, described
     [kept_row] = _kept(settings)  # close() drained the keeper
     assert (kept_row.request_id, kept_row.reason, kept_row.bytes) == (fresh.request_id, "review", len(data))
     assert [(r.request_id, r.label) for r in feedback_rows(settings)] == [(fresh.request_id, "SPUR")]

@@ -9,28 +9,9 @@ from sqlmodel import col, select
 from aoi.catalog import db
 from aoi.catalog.models import Image, IngestBatch, KeptAnswer
 from aoi.store import ImageStore, sha256_of
-from serving.answer import Answer, Candidate
 from serving.keep import AnswerKeeper, reason_for, sampled
-from tests.serving.helpers import png
-
-TOP = [("SHORT", 0.61), ("SPUR", 0.30), ("OPEN", 0.05)]
-
-
-def answer(request_id: str, *, unknown: bool = False, route: str = "FINAL", label: str = "SHORT") -> Answer:
-    """An answer as decide() makes it, with the fields keeping reads (built without a model)."""
-    return Answer.model_construct(
-        request_id=request_id,
-        kind="gray",
-        model_version="gray-r1",
-        label="UNKNOWN" if unknown else label,
-        confidence=TOP[0][1],
-        unknown=unknown,
-        route=route,
-        top3=[Candidate(label=name, coarse_label="REPAIRABLE", confidence=p) for name, p in TOP],
-        machine_id="aoi-2",
-        part_no="P-7",
-        upstream_code="SHORT",
-    )
+from tests.serving.helpers import TOP, png, tone
+from tests.serving.helpers import an_answer as answer
 
 
 def kept(settings) -> list[KeptAnswer]:
@@ -110,7 +91,7 @@ def test_over_the_quota_the_oldest_waiting_are_dropped_first_and_counted(configu
                 batch_id=db.saved_id(batch),
                 bytes_per_pixel=1.0,
                 compressed=True,
-                **_tone(),
+                **tone(),
             )
         )
         s.commit()
@@ -158,9 +139,3 @@ def test_a_full_queue_skips_the_keep_without_waiting_and_counts_it(configure):
     assert [r.request_id for r in kept(settings)] == ["q0", "q1", "q2"]
     assert keeper.offer(answer("late"), data, sha256_of(data)) is None  # closed: skipped, counted
     assert keeper.describe()["skipped_queue_full"] == 48
-
-
-def _tone() -> dict:
-    return dict.fromkeys(
-        ("brightness", "mean_r", "mean_g", "mean_b", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff"), 1.0
-    )

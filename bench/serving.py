@@ -146,14 +146,14 @@ def keeping(settings: Settings, requests: int, rounds: int) -> dict:
             )
     os.environ.pop("AOI_SERVING__KEEP_SHARE", None)
     out: dict = {}
-    for name, figures in runs.items():
+    for name, done in runs.items():
         out[name] = {
-            "req_per_s": round(sum(f["req_per_s"] for f in figures) / len(figures), 1),
-            "p50_ms": round(sum(f["p50_ms"] for f in figures) / len(figures), 1),
-            "p99_ms": round(max(f["p99_ms"] for f in figures), 1),
-            "errors": sum(f["errors"] for f in figures),
-            "rounds": [f["req_per_s"] for f in figures],
-            "server_cpu_ms_per_request": round(sum(f["server_cpu_ms_per_request"] for f in figures) / len(figures), 2),
+            "req_per_s": round(sum(f["req_per_s"] for f in done) / len(done), 1),
+            "p50_ms": round(sum(f["p50_ms"] for f in done) / len(done), 1),
+            "p99_ms": round(max(f["p99_ms"] for f in done), 1),
+            "errors": sum(f["errors"] for f in done),
+            "rounds": [f["req_per_s"] for f in done],
+            "server_cpu_ms_per_request": round(sum(f["server_cpu_ms_per_request"] for f in done) / len(done), 2),
         }
     out["all_over_off"] = round(out["all"]["req_per_s"] / out["off"]["req_per_s"], 3)
     out["default_over_off"] = round(out["default"]["req_per_s"] / out["off"]["req_per_s"], 3)

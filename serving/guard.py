@@ -88,6 +88,8 @@ class Guard:
                 raise Refused(405, f"{route} takes {' or '.join(ROUTES[route])}, not {scope['method'][:20]}")
             if scope["path"] == "/metrics" and scope["method"] in ("GET", "HEAD"):
                 return await Response(self.metrics.exposition(), media_type=CONTENT_TYPE)(scope, receive, send)
+            if scope["path"] == "/feedback" and scope["method"] == "POST":
+                _json_body_type(scope)
             if scope["path"] == "/classify" and scope["method"] == "POST":
                 scope, receive = await self._checked_form(scope, receive)
                 if scope is None:
@@ -168,6 +170,15 @@ class Guard:
             return await receive()  # after the body: wait for the disconnect like any app would
 
         return scope, replay
+
+
+def _json_body_type(scope) -> None:
+    """/feedback takes a JSON object: any other Content-Type is 415 before BentoML parses it (a multipart type
+    without a boundary made it fail with a 500)."""
+    raw = next((v for k, v in scope["headers"] if k.lower() == b"content-type"), b"")
+    media = raw.decode("latin-1").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        raise Refused(415, f"send the report as application/json, not {media[:60] or 'no Content-Type'}")
 
 
 async def _read_body(receive, limit: int) -> bytes | None:

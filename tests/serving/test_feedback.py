@@ -96,6 +96,10 @@ def test_feedback_over_http_answers_200_409_404_422_401_and_4xx_for_bad_bodies(c
             headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
         )
         assert 400 <= not_json.status_code < 500
+        for content_type in ("multipart/form-data", "text/plain", None):  # multipart without a boundary was a 500
+            headers = {"Authorization": f"Bearer {KEY}", **({"Content-Type": content_type} if content_type else {})}
+            wrong = client.post("/feedback", content=json.dumps(report).encode(), headers=headers)
+            assert wrong.status_code == 415 and "application/json" in wrong.json()["error"]
         huge = post(client, {**report, "by": "x" * 20_000})
         assert huge.status_code == 413 and "16,384" in huge.json()["error"]
         assert client.get("/feedback", headers={"Authorization": f"Bearer {KEY}"}).status_code == 405

@@ -45,11 +45,14 @@ def import_reports(
             f"confirmed, {r['conflicts']:,} conflicts, {r['unknown_request_ids']:,} unknown request ids, "
             f"{r['bad_labels']:,} bad labels, {r['bad_lines']:,} bad lines"
         )
-        problems = [
-            {"problem": name.replace("_", " "), **item}
-            for name, items in r["details"].items()
-            for item in items[:SHOWN]
-        ]
+        problems = sorted(
+            (
+                {"problem": name.replace("_", " "), **item}
+                for name, items in r["details"].items()
+                for item in items[:SHOWN]
+            ),
+            key=lambda item: item["line"],
+        )
         if problems:
             table(problems, ["line", "problem", "request_id", "label", "on_record", "error"], title="Not imported")
 

@@ -19,6 +19,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
@@ -74,6 +75,7 @@ def kept_row(answer: Answer, reason: KeptAnswerReason, sha256: str, size: int) -
         "part_no": answer.part_no,
         "upstream_code": answer.upstream_code,
         "status": str(KeptAnswerStatus.waiting),
+        "kept_at": datetime.now(UTC),  # when answered, not when the writer got to it
     }
 
 

@@ -32,8 +32,8 @@ from serving.answer import Answer
 log = logging.getLogger("aoi.serving")
 
 BATCH_ITEMS = 64  # kept answers per store flush and catalog transaction
-# A batch waits this long for more keeps after its first: a flush and a transaction per few answers cost the
-# service a third of its throughput on two cores (bench/serving.py), one per half second costs little.
+# A batch waits this long for more keeps after its first: one store flush and one transaction per half second,
+# not one per few answers (each costs the service's process CPU and a syncfs, whatever the batch's size).
 LINGER_S = 0.5
 QUOTA_CHECK_S = 30.0  # the kept bytes are summed in the catalog at least this often, else estimated
 ROUTE_REASONS = {"REVIEW": KeptAnswerReason.review, "VRS": KeptAnswerReason.vrs}

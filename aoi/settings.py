@@ -233,6 +233,25 @@ class ServingSettings(BaseModel):
         description="Answers the journal may hold that the catalog has not taken; beyond it /classify answers 503.",
     )
     rules: Path | None = Field(None, description="Post-model rule and route table (YAML); default serving/rules.yaml.")
+    keep_share: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="Share of the confident answers (route FINAL, not Unknown) whose image the service keeps for "
+        "review, sampled by request id; every REVIEW, VRS and Unknown answer is kept regardless.",
+    )
+    keep_max_bytes: int = Field(
+        2 * 2**30,
+        gt=0,
+        description="Image bytes the kept answers may hold in the image store; over it the oldest waiting ones are "
+        "dropped first (then the oldest skipped), never a reviewed one.",
+    )
+    keep_queue_bytes: int = Field(
+        64 * 2**20,
+        gt=0,
+        description="Image bytes waiting for the kept-answer writer; a keep past it is skipped and counted, the "
+        "answer still goes out.",
+    )
     tone_specs: dict[str, str] = Field(
         default_factory=dict,
         description='Tone spec per kind for the in-spec answer, e.g. {"color": "vrs-capture-2023"}; default: '

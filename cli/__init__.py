@@ -10,6 +10,7 @@ from cli import (
     dataset_cmds,
     eval_cmds,
     feature_cmds,
+    feedback_cmds,
     ingest_cmd,
     monitor_cmds,
     review_cmds,
@@ -68,5 +69,6 @@ app.add_typer(validate_cmds.spec_app, name="spec")
 app.add_typer(feature_cmds.machines_app, name="machines")
 app.add_typer(feature_cmds.simulate_app, name="simulate")
 app.add_typer(web_cmds.users_app, name="users")
+app.add_typer(feedback_cmds.feedback_app, name="feedback")
 
 __all__ = ["app"]

@@ -26,6 +26,7 @@ from serving.upload import Refused, boundary_of, parse_form, text_problem
 HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 OPEN_PATHS = (*HEALTH_PATHS, "/", "/docs.json", "/schema.json")
 OPEN_PREFIXES = ("/static_content/",)
+FEEDBACK_MAX_BYTES = 16 * 1024  # a POST /feedback body: {"request_id", "label", "by"} is well under 1 KiB
 
 
 def _error(status: int, message: str, **headers: str) -> JSONResponse:
@@ -87,6 +88,8 @@ class Guard:
                 raise Refused(405, f"{route} takes {' or '.join(ROUTES[route])}, not {scope['method'][:20]}")
             if scope["path"] == "/metrics" and scope["method"] in ("GET", "HEAD"):
                 return await Response(self.metrics.exposition(), media_type=CONTENT_TYPE)(scope, receive, send)
+            if scope["path"] == "/feedback" and scope["method"] == "POST":
+                _json_body_type(scope)
             if scope["path"] == "/classify" and scope["method"] == "POST":
                 scope, receive = await self._checked_form(scope, receive)
                 if scope is None:
@@ -128,7 +131,8 @@ class Guard:
             if problem:
                 raise Refused(400, problem)
         if scope["method"] in ("POST", "PUT", "PATCH"):
-            max_body = settings.serving.max_body_bytes
+            # /feedback takes a small JSON object: an image-sized body there is no report
+            max_body = FEEDBACK_MAX_BYTES if path == "/feedback" else settings.serving.max_body_bytes
             length = headers.get(b"content-length")
             if length is None:
                 if headers.get(b"transfer-encoding"):
@@ -138,8 +142,8 @@ class Guard:
             elif int(length) > max_body:
                 raise Refused(
                     413,
-                    f"request body of {int(length):,} bytes is over the limit of {max_body:,} "
-                    "(AOI_SERVING__MAX_BODY_BYTES)",
+                    f"request body of {int(length):,} bytes is over the limit of {max_body:,}"
+                    + ("" if path == "/feedback" else " (AOI_SERVING__MAX_BODY_BYTES)"),
                 )
 
     async def _checked_form(self, scope, receive):
@@ -166,6 +170,15 @@ class Guard:
             return await receive()  # after the body: wait for the disconnect like any app would
 
         return scope, replay
+
+
+def _json_body_type(scope) -> None:
+    """/feedback takes a JSON object: any other Content-Type is 415 before BentoML parses it (a multipart type
+    without a boundary made it fail with a 500)."""
+    raw = next((v for k, v in scope["headers"] if k.lower() == b"content-type"), b"")
+    media = raw.decode("latin-1").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        raise Refused(415, f"send the report as application/json, not {media[:60] or 'no Content-Type'}")
 
 
 async def _read_body(receive, limit: int) -> bytes | None:

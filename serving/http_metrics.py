@@ -15,6 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 # Every route the service answers, with its methods; anything else is answered 404 / 405 by the guard.
 ROUTES = {
     "/classify": ("POST",),
+    "/feedback": ("POST",),
     "/model": ("GET", "HEAD"),
     "/machine_params": ("GET", "HEAD"),
     "/healthz": ("GET", "HEAD"),

@@ -18,6 +18,7 @@ import io
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -29,12 +30,15 @@ from PIL import Image
 from pydantic import Field
 from starlette.responses import JSONResponse
 
+from aoi.catalog import db
 from aoi.image_metrics import BadImage, measure
 from aoi.preprocess import ToneCalibration, preprocess
 from aoi.settings import Settings, get_settings
 from serving.answer import Answer, decide, log_row
 from serving.batching import Batcher
+from serving.feedback import Confirmation, FeedbackError, confirm
 from serving.guard import Guard
+from serving.keep import AnswerKeeper
 from serving.machine_params import MachineParams, NoCameraParams
 from serving.models import KINDS, Deployed, NoProductionModel, ProductionModels, Reloader
 from serving.predlog import NotLogged, PredictionLog
@@ -42,6 +46,7 @@ from serving.rules import load_rules
 from serving.upload import TEXT_MAX, text_problem
 
 log = logging.getLogger("aoi.serving")
+RECENT_ANSWERS = 100_000  # kinds of the latest answers remembered for /feedback (a few MB)
 # The mode each kind's model was trained on: a gray image sent as colour (or the reverse) is refused, not answered.
 KIND_MODES = {"gray": "L", "color": "RGB"}
 
@@ -94,6 +99,9 @@ class Classifier:
             for kind in KINDS
         }
         self.answered = 0
+        self.keeper = AnswerKeeper(self.settings).start()
+        # request id -> kind of the latest answers: a fresh answer, still in the log's journal, can be confirmed
+        self.recent: OrderedDict[str, str] = OrderedDict()
 
     def __is_ready__(self) -> bool:
         """/readyz: every production model of the catalog is loaded (503 before the first promotion)."""
@@ -105,6 +113,7 @@ class Classifier:
         for batcher in self.batchers.values():
             batcher.close()
         self.log.close()  # what the catalog does not take stays in the journal, written by the next start
+        self.keeper.close()  # writes what is queued
 
     def describe(self) -> dict:
         return {
@@ -114,6 +123,7 @@ class Classifier:
             "reload_error": self.reloader.last_error,
             "answered": self.answered,
             "prediction_log": self.log.describe(),
+            "kept_answers": self.keeper.describe(),
             "batching": {
                 "on": self.settings.serving.batching,
                 **{
@@ -183,7 +193,54 @@ class Classifier:
                 headers={"Retry-After": "5"},
             )
         self.answered += 1
+        self._answered(answer, data, digest)
         return answer
+
+    def _answered(self, answer: Answer, data: bytes, digest: str) -> None:
+        """After an answer is logged: keep its image when doubtful or sampled (queued, never waited for), and
+        remember its kind for a confirmation that may come before its prediction row reaches the catalog."""
+        self.keeper.offer(answer, data, digest)
+        self.recent[answer.request_id] = answer.kind
+        if len(self.recent) > RECENT_ANSWERS:
+            self.recent.popitem(last=False)
+
+    @bentoml.api(route="/feedback")
+    async def feedback(
+        self,
+        request_id: Annotated[str, Field(max_length=64, description="The answer's request_id (from /classify)")],
+        label: Annotated[
+            str,
+            Field(
+                max_length=64,
+                description="The true fine class of the answer's kind, or NOT_DEFECT",
+                examples=["SHORT"],
+            ),
+        ],
+        by: Annotated[
+            str, Field(max_length=128, description="Who found it: the VRS station or the operator", examples=["vrs-01"])
+        ],
+    ) -> dict:
+        """Confirmed truth for one answer. Idempotent per request id: the same label again answers 200 with the
+        same record; another label for a confirmed answer is 409 and changes nothing."""
+        try:
+            done = await asyncio.to_thread(self._confirm, request_id, label, by, self.recent.get(request_id))
+        except FeedbackError as err:
+            return JSONResponse({"error": str(err)}, status_code=err.status)
+        if done.outcome == "conflict":
+            return JSONResponse(
+                {
+                    "error": f"answer {done.request_id} is already confirmed as {done.label} (by {done.by}); "
+                    "the first confirmation stands",
+                    **done.as_dict(),
+                },
+                status_code=409,
+            )
+        return done.as_dict()
+
+    def _confirm(self, request_id: str, label: str, by: str, kind: str | None) -> Confirmation:
+        """In a worker thread: one short catalog transaction."""
+        with db.session(self.settings.catalog_url) as session:
+            return confirm(session, request_id, label, by, "api", kind=kind)
 
     def _examine(self, image: Path, kind: str):
         """(bytes, tone metrics) of the upload, or (bytes, the JSONResponse that refuses it). In a worker thread."""

@@ -12,8 +12,10 @@ from sqlmodel import col, select
 
 from aoi.catalog import db
 from aoi.catalog.models import Prediction
+from aoi.image_metrics import Tone
 from promotion import stages
 from promotion.gate import rule
+from serving.answer import Answer, Candidate
 
 
 def promote(settings, version: str, kind: str = "gray", reviewer: str = "test") -> None:
@@ -184,3 +186,35 @@ def logged(settings, timeout_s: float = 10) -> list[Prediction]:
         rows = now
         time.sleep(0.6)
     return rows
+
+
+TOP = [("SHORT", 0.61), ("SPUR", 0.30), ("OPEN", 0.05)]
+
+
+def an_answer(request_id: str, *, unknown: bool = False, route: str = "FINAL", label: str = "SHORT") -> Answer:
+    """An answer as decide() makes it, with the fields keeping reads (built without a model)."""
+    return Answer(
+        request_id=request_id,
+        kind="gray",
+        model_version="gray-r1",
+        label="UNKNOWN" if unknown else label,
+        coarse_label="UNKNOWN" if unknown else "REPAIRABLE",
+        confidence=TOP[0][1],
+        unknown=unknown,
+        threshold=0.9,
+        route=route,
+        model_label=label,
+        top3=[Candidate(label=name, coarse_label="REPAIRABLE", confidence=p) for name, p in TOP],
+        tone=Tone(**tone()),
+        format="PNG",
+        jpeg_quality=None,
+        machine_id="aoi-2",
+        part_no="P-7",
+        upstream_code="SHORT",
+    )
+
+
+def tone() -> dict:
+    return dict.fromkeys(
+        ("brightness", "mean_r", "mean_g", "mean_b", "r_minus_g", "r_minus_b", "g_minus_b", "b_diff"), 1.0
+    )

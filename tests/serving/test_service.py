@@ -8,10 +8,14 @@ import io
 import time
 
 import bentoml
+import httpx
 import pytest
 from PIL import Image
+from sqlmodel import select
 from starlette.testclient import TestClient
 
+from aoi.catalog import db
+from aoi.catalog.models import KeptAnswer, LineFeedback
 from promotion import stages
 from serving.trial import line_trial
 from tests.evaluation.models import trained_model
@@ -129,6 +133,13 @@ def test_a_served_process_answers_over_http_and_flushes_its_log_when_stopped(gra
         client = bentoml.SyncHTTPClient(started["url"], token=KEY, server_ready_timeout=60)
         answers = [client.classify(image=_file(settings, i), kind="gray", machine_id=f"m{i}") for i in range(5)]
         assert {a["model_version"] for a in answers} == {gray_production}
+        report = {"request_id": answers[0]["request_id"], "label": "NOT_DEFECT", "by": "vrs-01"}
+        auth = {"Authorization": f"Bearer {KEY}"}
+        confirmed = httpx.post(f"{started['url']}/feedback", json=report, headers=auth, timeout=30)
+        assert confirmed.status_code == 200 and confirmed.json()["outcome"] == "created", confirmed.text
+        again = httpx.post(f"{started['url']}/feedback", json=report, headers=auth, timeout=30)
+        assert again.status_code == 200 and again.json()["outcome"] == "same"
+        assert httpx.post(f"{started['url']}/feedback", json=report, timeout=30).status_code == 401
         assert aoi("serve", "--background", "--json")["started"] is False  # one service per AOI_HOME
         client.close()
         trial = line_trial(settings, started["url"], "gray", _gray_blind_set(settings), n=12)  # the demo's last stage
@@ -139,6 +150,11 @@ def test_a_served_process_answers_over_http_and_flushes_its_log_when_stopped(gra
     assert sum(trial["labels"].values()) == 12 and 0 <= trial["unknown_rate"] <= 1
     rows = logged(settings)
     assert len(rows) == 17 and {a["request_id"] for a in answers} <= {r.request_id for r in rows}
+    doubtful = {a["request_id"] for a in answers if a["unknown"] or a["route"] in ("REVIEW", "VRS")}
+    with db.session(settings.catalog_url) as s:
+        kept = {k.request_id for k in s.exec(select(KeptAnswer)).all()}
+        assert [f.request_id for f in s.exec(select(LineFeedback)).all()] == [answers[0]["request_id"]]
+    assert doubtful <= kept  # the shutdown drained the keeper
     summary = aoi("predictions", "--json")
     assert summary["answers"] == 17 and summary["by_model"][0]["model_version"] == gray_production
 

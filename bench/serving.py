@@ -252,9 +252,12 @@ def _step_of(frames: list[str]) -> str:
     return "other"
 
 
-def cpu_by_step(raw: Path, rate: int, requests: int, server_cpu_ms: float) -> dict[str, float]:
-    """py-spy's raw samples grouped by step: {step: CPU-ms per request}, the GIL-holding samples scaled so that
-    they add up to the server's measured CPU per request (torch computes outside the GIL: its share is low)."""
+def cpu_by_step(raw: Path, rate: int, requests: int) -> dict[str, dict[str, float]]:
+    """py-spy's raw samples grouped by step: {step: {GIL-held ms per request, share of the GIL-held samples}}.
+
+    The GIL-held time is the Python side's CPU (one event loop and its worker threads take turns holding it), but
+    on a loaded machine it also counts time the holder waited for a core. torch computes outside the GIL: the model's
+    own CPU is the in-process limit's (``limit_cpu_ms_per_image``), not its share here."""
     counts: collections.Counter[str] = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
@@ -264,12 +267,10 @@ def cpu_by_step(raw: Path, rate: int, requests: int, server_cpu_ms: float) -> di
         roots = [j for j, f in enumerate(frames) if "Runner.run" in f]  # drop the frames that start the server
         counts[_step_of(frames[roots[-1] :] if roots else frames)] += int(n)
     total = sum(counts.values())
-    if not total:
-        return {}
-    gil_ms = total * 1e3 / rate / requests
-    out = {"GIL held, CPU-ms per request": round(gil_ms, 2)}
-    out.update({name: round(n / total * server_cpu_ms, 2) for name, n in counts.most_common()})
-    return out
+    return {
+        name: {"gil_ms": round(n * 1e3 / rate / requests, 2), "share": round(n / total, 3)}
+        for name, n in counts.most_common()
+    }
 
 
 def profile_served(settings: Settings, data: list[bytes]) -> dict:
@@ -304,7 +305,7 @@ def profile_served(settings: Settings, data: list[bytes]) -> dict:
         sampled = done * min(1.0, PROFILE_S / (time.monotonic() - started))
         return {
             "server_cpu_ms_per_request": round(cpu_ms, 2),
-            "by_step": cpu_by_step(raw, rate, max(1, round(sampled)), cpu_ms),
+            "by_step": cpu_by_step(raw, rate, max(1, round(sampled))),
         }
     finally:
         process.stop(settings)
@@ -351,8 +352,8 @@ def main() -> None:
             print(f"served profile: {served_profile['error']}", flush=True)
         else:
             print(f"served at c={max(CONCURRENCY)}: {served_profile['server_cpu_ms_per_request']} CPU-ms a request")
-            for name, ms in served_profile["by_step"].items():
-                print(f"  {name:50s} {ms:6.2f} ms", flush=True)
+            for name, step in served_profile["by_step"].items():
+                print(f"  {name:50s} GIL held {step['gil_ms']:6.2f} ms  {step['share']:6.1%}", flush=True)
     top = max(CONCURRENCY)
     batched, naive = results["batched"][top]["req_per_s"], results["naive"][top]["req_per_s"]
     summary = {

@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import bentoml
 import numpy as np
@@ -48,6 +48,17 @@ KIND_MODES = {"gray": "L", "color": "RGB"}
 UNTRACED = r"/classify$"  # a regular expression searched in the request's URL (OpenTelemetry's exclude list)
 
 info = FastAPI(title="AOI classifier: information routes")
+
+
+class Prepared(NamedTuple):
+    """An accepted upload, ready for the model."""
+
+    data: bytes
+    metrics: ImageMetrics
+    deployed: Deployed  # the kind's production model when the image was preprocessed (its input size)
+    batch: np.ndarray  # (1, C, H, W) float32
+    calibration: ToneCalibration | None
+    sha256: str
 
 
 @info.get("/model", summary="The production model answering for each kind")
@@ -168,15 +179,12 @@ class Classifier:
             problem = text_problem(name, value) if value is not None else None
             if problem:  # the guard refuses these before; a direct call is checked here too
                 return JSONResponse({"error": problem}, status_code=400)
-        # Reading, probing and measuring a large image takes a while: off the event loop, which keeps answering.
-        data, metrics, decoded = await asyncio.to_thread(self._examine, image, kind)
-        if isinstance(metrics, JSONResponse):
-            return metrics
-        try:
-            deployed = self.models.get(kind)
-        except NoProductionModel as err:
-            return JSONResponse({"error": str(err)}, status_code=503)
-        batch, calibration, digest = await asyncio.to_thread(self._model_input, data, deployed, machine_id, decoded)
+        # Reading, probing, measuring and preprocessing a large image takes a while: off the event loop, which
+        # keeps answering, in one hand-over to a worker thread (each costs the loop's thread CPU).
+        prepared = await asyncio.to_thread(self._prepare, image, kind, machine_id)
+        if isinstance(prepared, JSONResponse):
+            return prepared
+        metrics, deployed, batch, calibration, digest = prepared[1:]  # prepared.data: the upload's bytes
         deployed, probabilities = await self._forward(kind, deployed, batch)
         answer = decide(
             deployed,
@@ -203,6 +211,19 @@ class Classifier:
             )
         self.answered += 1
         return answer
+
+    def _prepare(self, image: Path, kind: str, machine_id: str | None) -> Prepared | JSONResponse:
+        """The upload checked, measured and preprocessed for the kind's production model, or the response that
+        refuses it: 415/413/422 for the image first, then 503 without a production model. In a worker thread."""
+        data, metrics, decoded = self._examine(image, kind)
+        if isinstance(metrics, JSONResponse):
+            return metrics
+        try:
+            deployed = self.models.get(kind)
+        except NoProductionModel as err:
+            return JSONResponse({"error": str(err)}, status_code=503)
+        batch, calibration, digest = self._model_input(data, deployed, machine_id, decoded)
+        return Prepared(data, metrics, deployed, batch, calibration, digest)
 
     def _examine(self, image: Path, kind: str) -> tuple[bytes, ImageMetrics | JSONResponse, Image.Image | None]:
         """(bytes, tone metrics, the decoded image when the metrics decoded it whole) of the upload, or (bytes, the

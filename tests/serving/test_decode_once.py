@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from aoi.image_metrics import measure, measure_decoded
 from aoi.preprocess import Preprocessing, ToneCalibration
+from serving.models import Deployed
+from training.taxonomy import Taxonomy
 
 
 def encoded(fmt: str, mode: str, size: int, seed: int = 0, **options) -> bytes:
@@ -45,7 +47,15 @@ def test_the_shared_decode_gives_the_same_metrics_and_tensor(fmt, mode, size, op
     assert metrics == measure(data, allowed_modes=(mode,), min_side=32)
     assert decoded is not None and decoded.size == (size, size) and decoded.mode == mode
     channels = 1 if mode == "L" else 3
-    deployed = SimpleNamespace(prep=Preprocessing(input_size=48, channels=channels, mean=0.4, std=0.3))
+    deployed = Deployed(
+        version="v1",
+        kind="gray" if mode == "L" else "color",
+        model=torch.nn.Identity(),
+        taxonomy=Taxonomy.load("gray" if mode == "L" else "color"),
+        prep=Preprocessing(input_size=48, channels=channels, mean=0.4, std=0.3),
+        threshold=0.5,
+        tone_spec=None,
+    )
     calibration = ToneCalibration((1.1, 0.9, 1.05), (3.0, -2.0, 1.0), 1.2, -4.0) if calibrated else None
     shared = model_input(data, deployed, calibration, decoded)
     alone = model_input(data, deployed, calibration)

@@ -214,6 +214,26 @@ def measure(
     Raises ``BadImage`` with a reason a person understands for anything that is not a whole, decodable
     image within the limits.
     """
+    return _measure(data, max_pixels, allowed_modes, min_side, quality, keep=False)[0]
+
+
+def measure_decoded(
+    data: bytes,
+    *,
+    max_pixels: int = 40_000_000,
+    allowed_modes=("L", "RGB"),
+    min_side: int = QUALITY_MIN_SIDE,
+    quality: bool = True,
+) -> tuple[ImageMetrics, Image.Image | None]:
+    """``measure``, and the image it decoded when that is the whole image at full size (what
+    ``aoi.preprocess.to_tensor`` takes, so the service decodes an upload once); None when a JPEG was decoded
+    at reduced size for the metrics, which the model's input must not be."""
+    return _measure(data, max_pixels, allowed_modes, min_side, quality, keep=True)
+
+
+def _measure(
+    data: bytes, max_pixels: int, allowed_modes, min_side: int, quality: bool, keep: bool
+) -> tuple[ImageMetrics, Image.Image | None]:
     if not data:
         raise BadImage("empty file (0 bytes)")
     try:
@@ -224,7 +244,8 @@ def measure(
         raise BadImage(f"decompression bomb: {err}") from None
     except Exception as err:  # corrupt headers raise all sorts of things
         raise BadImage(f"corrupt or truncated image header: {err}") from None
-    with image:
+    decoded = None
+    try:
         fmt = image.format or "UNKNOWN"
         width, height = image.size
         if width <= 0 or height <= 0:
@@ -255,11 +276,16 @@ def measure(
         sharpness = smear = None
         if quality:
             sharpness, smear = _quality(_quality_luma(image, width, height))
+        if keep and image.size == (width, height):  # nothing above modifies it; closing would drop its pixels
+            decoded = image
+    finally:
+        if decoded is None:
+            image.close()
     if mode == "L":
         r = g = b = float(means[0])
     else:
         r, g, b = (float(v) for v in means[:3])
-    return ImageMetrics(
+    metrics = ImageMetrics(
         format=fmt,
         width=width,
         height=height,
@@ -279,6 +305,7 @@ def measure(
         sharpness=sharpness,
         smear=smear,
     )
+    return metrics, decoded
 
 
 _LEVELS = np.arange(256, dtype=np.float64)

@@ -72,4 +72,6 @@ def to_tensor(image: Image.Image, prep: Preprocessing, calibration: ToneCalibrat
 
 
 def preprocess(data: bytes, prep: Preprocessing, calibration: ToneCalibration | None = None) -> torch.Tensor:
+    """The tensor of encoded image bytes. An image already decoded whole (``aoi.image_metrics.measure_decoded``)
+    goes to ``to_tensor`` directly and gives the same tensor."""
     return to_tensor(decode(data, prep.channels), prep, calibration)

@@ -220,6 +220,12 @@ class ServingSettings(BaseModel):
     reload_poll_s: float = Field(
         2.0, gt=0, description="How often the service looks for a new production model (hot reload)."
     )
+    model_source: Literal["auto", "bento", "catalog"] = Field(
+        "auto",
+        description="Where the service reads its models: `catalog` (the production models of the catalog and "
+        "AOI_HOME's model store, hot reload), `bento` (the models packed into the Bento by `aoi bento build`, no "
+        "reload), `auto` (bento inside such a Bento, else catalog).",
+    )
     log_batch_rows: int = Field(500, gt=0, description="Prediction-log rows written per catalog transaction.")
     log_flush_s: float = Field(0.5, gt=0, description="Longest a prediction waits before it is written to the catalog.")
     log_fsync: Literal["always", "interval", "never"] = Field(

@@ -6,6 +6,10 @@
 4. the cost of keeping answers (serving/keep.py): batched /classify at concurrency 32 with nothing kept
    (AOI_SERVING__KEEP_SHARE=0), the default share (0.02) and every answer kept (1.0, the worst case: as if every
    answer were doubtful), in alternating rounds, each round with images not sent before (so the store writes them).
+5. with ``--profile``: where the server's CPU goes per request. Each step of the request path timed alone in this
+   process (CPU-ms, one thread), and the served process sampled by py-spy while /classify runs at concurrency 32
+   (``py-spy record --gil``: the thread holding the GIL, which one event loop and its worker threads share), its
+   samples grouped by step and scaled to the server's measured CPU per request.
 
 Goals: batched /classify at concurrency 32 >= 50% of the limit and >= 2x the naive server; with every answer
 kept >= 0.9x the throughput with none kept.
@@ -13,7 +17,7 @@ The model is the demo's gray architecture (resnet18, 64 px, 1 channel) with untr
 depend on the weights. Its threshold is set near 0 so its answers are confident (route FINAL): the keep share
 alone decides what is kept. Images are generated 64 px gray PNGs. Client and server share this machine's cores.
 
-    .venv/bin/python bench/serving.py [--requests 600] [--keep-rounds 2] [--keeping-only]
+    .venv/bin/python bench/serving.py [--requests 600] [--keep-rounds 2] [--keeping-only] [--profile]
 
 Ends with one line of JSON.
 """
@@ -21,12 +25,18 @@ Ends with one line of JSON.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import collections
+import hashlib
 import io
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -47,6 +57,31 @@ from training.registry import save_model
 from training.taxonomy import Taxonomy
 
 CONCURRENCY = (1, 8, 32)
+PROFILE_S = 15  # seconds of py-spy sampling under load
+# Steps of the request path, recognised in a py-spy stack by its innermost matching frame (first match wins there).
+STEPS = [
+    ("model forward", ("Deployed.probabilities", "probabilities (serving/models.py", "(torch/")),
+    ("prediction log writer thread (catalog inserts)", ("PredictionLog._run", "PredictionLog._loop")),
+    ("guard: strict multipart parse + re-encode", ("parse_form (serving/", "ClassifyForm.encode", "_read_body")),
+    (
+        "BentoML multipart parse + temp file",
+        ("MultipartSerde", "Request.form", "FileSchema.decode", "NamedTemporaryFile", "TempfilePool", "multipart"),
+    ),
+    ("read upload + header probe", ("read_bytes", "_refuse_image")),
+    ("decode + tone/quality metrics", ("measure (aoi/", "measure_decoded", "_measure (aoi/")),
+    ("preprocess", ("preprocess (aoi/", "to_tensor", "model_input")),
+    ("answer + log row", ("decide (serving/", "log_row", "Answer")),
+    ("journal append", ("PredictionLog.put",)),
+    ("response JSON", ("to_http_response", "serialize_model", "model_dump_json")),
+    ("OpenTelemetry span", ("opentelemetry", "OpenTelemetry", "Tracer.")),
+    ("access log", ("AccessLog", "Logger.", "StreamHandler")),
+    ("guard: key, checks, metrics", ("serving/guard.py", "http_metrics", "prometheus")),
+    ("batcher (CorkDispatcher)", ("serving/batching.py", "dispatcher")),
+    ("classify (rest)", ("Classifier.",)),
+    ("BentoML + Starlette app", ("_bentoml_impl", "_bentoml_sdk", "bentoml/_internal", "starlette", "anyio")),
+    ("uvicorn + event loop", ("uvicorn", "Runner.run", "asyncio", "_worker", "Thread.run")),
+]
+IDLE = ("Condition.wait", "Event.wait", "Queue.get", "sleep")
 
 
 def production_model(settings: Settings) -> str:
@@ -205,11 +240,163 @@ def _print_keeping(keep: dict) -> None:
     )
 
 
+def step_costs(settings: Settings, data: list[bytes], repeats: int = 400) -> dict[str, float]:
+    """CPU-ms of each step of /classify's request path for one image, each timed alone in this process."""
+    from starlette.requests import Request
+
+    from aoi import image_metrics
+    from aoi.image_metrics import measure
+    from aoi.preprocess import to_tensor
+    from serving.answer import decide, log_row
+    from serving.predlog import _json_default
+    from serving.rules import load_rules
+    from serving.upload import parse_form
+
+    deployed = load_deployed(settings, "gray-bench")
+    rules = load_rules(settings.serving.rules)
+    content_type = "multipart/form-data; boundary=bench"
+    bodies = [
+        b'--bench\r\nContent-Disposition: form-data; name="image"; filename="crop.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + d + b'\r\n--bench\r\nContent-Disposition: form-data; name="kind"'
+        b'\r\n\r\n"gray"\r\n--bench--\r\n'
+        for d in data
+    ]
+    fresh = [parse_form(content_type, b).encode() for b in bodies]
+    loop = asyncio.new_event_loop()
+    folder = Path(tempfile.mkdtemp(prefix="aoi-bench-steps-"))
+
+    async def bentoml_form(i: int) -> None:
+        """What BentoML does with the guard's fresh body: Starlette's form parser, then a temp file (FileSchema)."""
+        new_type, body = fresh[i]
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        headers = [(b"content-type", new_type.encode()), (b"content-length", str(len(body)).encode())]
+        form = await Request({"type": "http", "method": "POST", "headers": headers}, receive).form()
+        with tempfile.NamedTemporaryFile(dir=folder, delete=False) as fh:
+            fh.write(await form["image"].read())  # type: ignore[union-attr]
+        await form.close()
+        os.unlink(fh.name)
+
+    def probe(i: int) -> None:
+        with Image.open(io.BytesIO(data[i]), formats=settings.serving.image_formats) as image:
+            _ = image.size, image.mode
+
+    metrics = [measure(d, allowed_modes=("L",)) for d in data]
+    # Absent before the service decoded an upload once (a run on an older commit, for a before/after comparison).
+    measure_decoded = getattr(image_metrics, "measure_decoded", None)
+    answers = [
+        decide(deployed, np.full(len(deployed.taxonomy.fine), 0.1), rules, request_id=uuid.uuid4().hex, metrics=m)
+        for m in metrics
+    ]
+    steps = {
+        "guard: strict multipart parse + re-encode": lambda i: parse_form(content_type, bodies[i]).encode(),
+        "BentoML multipart parse + temp file": lambda i: loop.run_until_complete(bentoml_form(i)),
+        "header probe": probe,
+        "decode + tone/quality metrics": lambda i: measure(data[i], allowed_modes=("L",)),
+        "preprocess, decoding again (before)": lambda i: preprocess(data[i], deployed.prep).numpy(),
+        "sha256": lambda i: hashlib.sha256(data[i]).hexdigest(),
+        "answer (decide)": lambda i: decide(
+            deployed, np.full(len(deployed.taxonomy.fine), 0.1), rules, request_id="r", metrics=metrics[i]
+        ),
+        "log row + journal line": lambda i: json.dumps(
+            log_row(answers[i], metrics[i], "0" * 64, 1.0), default=_json_default
+        ),
+        "response JSON": lambda i: answers[i].model_dump_json(),
+    }
+    if measure_decoded is not None:
+        decoded = [measure_decoded(d, allowed_modes=("L",))[1] for d in data]
+        steps["preprocess from the metrics' decode (after)"] = lambda i: to_tensor(decoded[i], deployed.prep).numpy()
+    out = {}
+    try:
+        for name, step in steps.items():
+            for i in range(20):
+                step(i % len(data))
+            started = time.process_time()
+            for i in range(repeats):
+                step(i % len(data))
+            out[name] = round((time.process_time() - started) / repeats * 1e3, 3)
+    finally:
+        loop.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
+def _step_of(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        for name, marks in STEPS:
+            if any(mark in frame for mark in marks):
+                return name
+    return "other"
+
+
+def cpu_by_step(raw: Path, rate: int, requests: int) -> dict[str, dict[str, float]]:
+    """py-spy's raw samples grouped by step: {step: {GIL-held ms per request, share of the GIL-held samples}}.
+
+    The GIL-held time is the Python side's CPU (one event loop and its worker threads take turns holding it), but
+    on a loaded machine it also counts time the holder waited for a core. torch computes outside the GIL: the model's
+    own CPU is the in-process limit's (``limit_cpu_ms_per_image``), not its share here."""
+    counts: collections.Counter[str] = collections.Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = stack.split(";")
+        if not n.isdigit() or any(idle in frames[-1] for idle in IDLE):
+            continue
+        roots = [j for j, f in enumerate(frames) if "Runner.run" in f]  # drop the frames that start the server
+        counts[_step_of(frames[roots[-1] :] if roots else frames)] += int(n)
+    total = sum(counts.values())
+    return {
+        name: {"gil_ms": round(n * 1e3 / rate / requests, 2), "share": round(n / total, 3)}
+        for name, n in counts.most_common()
+    }
+
+
+def profile_served(settings: Settings, data: list[bytes]) -> dict:
+    """Samples the served process with py-spy while /classify runs at the highest concurrency."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        return {"error": "py-spy is not installed (pip install py-spy)"}
+    server = process.start_background(settings)
+    raw = Path(tempfile.mkdtemp(prefix="aoi-bench-spy-")) / "samples.txt"
+    try:
+        root = psutil.Process(server.pid)
+        pids = [root.pid, *(p.pid for p in root.children(recursive=True))]
+        worker = max(pids, key=lambda pid: psutil.Process(pid).memory_info().rss)  # the one that loaded the model
+        run_load(server.url, data, 64, 8)  # warm-up
+        rate = 200
+        options = ["-r", str(rate), "-d", str(PROFILE_S), "--gil", "--threads", "--format", "raw", "-o", str(raw)]
+        sampler = subprocess.Popen(
+            [spy, "record", "-p", str(worker), *options],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(1.0)  # attached
+        done, cpu_before, started = 0, _cpu_s(pids), time.monotonic()
+        while sampler.poll() is None and time.monotonic() - started < PROFILE_S + 10:
+            run_load(server.url, data, 100, max(CONCURRENCY))
+            done += 100
+        cpu_ms = (_cpu_s(pids) - cpu_before) / done * 1e3
+        _, errors = sampler.communicate(timeout=60)
+        if sampler.returncode != 0 or not raw.exists():
+            return {"error": f"py-spy could not sample the service: {errors.decode(errors='replace')[-300:]}"}
+        # The samples cover PROFILE_S seconds of the load: the requests answered in them, by the mean rate.
+        sampled = done * min(1.0, PROFILE_S / (time.monotonic() - started))
+        return {
+            "server_cpu_ms_per_request": round(cpu_ms, 2),
+            "by_step": cpu_by_step(raw, rate, max(1, round(sampled))),
+        }
+    finally:
+        process.stop(settings)
+        shutil.rmtree(raw.parent, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=600, help="requests per concurrency level (c=1: a quarter)")
     parser.add_argument("--keep-rounds", type=int, default=2, help="rounds of the keeping comparison (phase 4)")
     parser.add_argument("--keeping-only", action="store_true", help="run phase 4 only")
+    parser.add_argument("--profile", action="store_true", help="also: CPU per step of the request path (py-spy)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="aoi-bench-serving-"))
     port = 3900 + os.getpid() % 90
@@ -243,6 +430,19 @@ def main() -> None:
     os.environ["AOI_SERVING__BATCHING"] = "true"
     keep = keeping(settings, args.requests, args.keep_rounds)
     _print_keeping(keep)
+    profile = None
+    if args.profile:
+        os.environ["AOI_SERVING__BATCHING"] = "true"
+        profile = {"steps_alone_cpu_ms": step_costs(settings, data), "served": profile_served(Settings(), data)}
+        for name, ms in profile["steps_alone_cpu_ms"].items():
+            print(f"step alone  {name:48s} {ms:6.3f} CPU-ms", flush=True)
+        served_profile = profile["served"]
+        if "error" in served_profile:
+            print(f"served profile: {served_profile['error']}", flush=True)
+        else:
+            print(f"served at c={max(CONCURRENCY)}: {served_profile['server_cpu_ms_per_request']} CPU-ms a request")
+            for name, step in served_profile["by_step"].items():
+                print(f"  {name:50s} GIL held {step['gil_ms']:6.2f} ms  {step['share']:6.1%}", flush=True)
     top = max(CONCURRENCY)
     batched, naive = results["batched"][top]["req_per_s"], results["naive"][top]["req_per_s"]
     summary = {
@@ -255,6 +455,8 @@ def main() -> None:
         "keeping": keep,
         "goal": {"share_of_limit": 0.5, "over_naive": 2.0, "keep_all_over_off": 0.9},
     }
+    if profile is not None:
+        summary["profile"] = profile
     print(json.dumps(summary))
 
 

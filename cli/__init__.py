@@ -70,5 +70,6 @@ app.add_typer(feature_cmds.machines_app, name="machines")
 app.add_typer(feature_cmds.simulate_app, name="simulate")
 app.add_typer(web_cmds.users_app, name="users")
 app.add_typer(feedback_cmds.feedback_app, name="feedback")
+app.add_typer(serve_cmds.bento_app, name="bento")
 
 __all__ = ["app"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from pydantic import ValidationError
 
@@ -103,3 +105,29 @@ def predictions(
         )
 
     emit(data, as_json, render)
+
+
+bento_app = typer.Typer(help="The self-contained Bento of the classification service.", no_args_is_help=True)
+
+
+@bento_app.command("build")
+def bento_build(
+    version: str = typer.Option(None, "--version", help="The Bento's version (default: BentoML makes one)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Build the Bento with the production models packed in: it answers without AOI_HOME's model store."""
+    from serving.bento import BentoError, build
+
+    try:
+        result = build(get_settings(), version)
+    except BentoError as err:
+        fail(str(err), as_json, code=2)
+    emit(
+        result,
+        as_json,
+        lambda d: print(
+            f"built {d['tag']} with "
+            + ", ".join(f"{kind} {v}" for kind, v in d["models"].items())
+            + f"; serve it with `{d['serve']}` (BENTOML_HOME={Path(d['path']).parents[2]})"
+        ),
+    )

@@ -18,10 +18,10 @@ from collections.abc import Callable
 
 import anyio
 import numpy as np
+from bentoml.exceptions import ServiceUnavailable
 
 # The dispatcher is the one behind @bentoml.api(batchable=True); it is not exported under a public name.
-from bentoml._internal.marshal.dispatcher import CorkDispatcher
-from bentoml.exceptions import ServiceUnavailable
+from training.bentoml_private import CorkDispatcher
 
 
 class Overloaded(ServiceUnavailable):

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections import OrderedDict
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import bentoml
 import numpy as np
@@ -31,16 +31,17 @@ from pydantic import Field
 from starlette.responses import JSONResponse
 
 from aoi.catalog import db
-from aoi.image_metrics import BadImage, measure
-from aoi.preprocess import ToneCalibration, preprocess
+from aoi.image_metrics import BadImage, ImageMetrics, measure_decoded
+from aoi.preprocess import ToneCalibration, preprocess, to_tensor
 from aoi.settings import Settings, get_settings
 from serving.answer import Answer, decide, log_row
 from serving.batching import Batcher
+from serving.bento import PackedModels, production_models
 from serving.feedback import Confirmation, FeedbackError, confirm
 from serving.guard import Guard
 from serving.keep import AnswerKeeper
 from serving.machine_params import MachineParams, NoCameraParams
-from serving.models import KINDS, Deployed, NoProductionModel, ProductionModels, Reloader
+from serving.models import KINDS, Deployed, NoProductionModel, Reloader
 from serving.predlog import NotLogged, PredictionLog
 from serving.rules import load_rules
 from serving.upload import TEXT_MAX, text_problem
@@ -49,8 +50,20 @@ log = logging.getLogger("aoi.serving")
 RECENT_ANSWERS = 100_000  # kinds of the latest answers remembered for /feedback (a few MB)
 # The mode each kind's model was trained on: a gray image sent as colour (or the reverse) is refused, not answered.
 KIND_MODES = {"gray": "L", "color": "RGB"}
+UNTRACED = r"/classify$"  # a regular expression searched in the request's URL (OpenTelemetry's exclude list)
 
 info = FastAPI(title="AOI classifier: information routes")
+
+
+class Prepared(NamedTuple):
+    """An accepted upload, ready for the model."""
+
+    data: bytes
+    metrics: ImageMetrics
+    deployed: Deployed  # the kind's production model when the image was preprocessed (its input size)
+    batch: np.ndarray  # (1, C, H, W) float32
+    calibration: ToneCalibration | None
+    sha256: str
 
 
 @info.get("/model", summary="The production model answering for each kind")
@@ -73,13 +86,26 @@ def machine_params(
         return JSONResponse({"error": str(err)}, status_code=404)
 
 
-def model_input(data: bytes, deployed: Deployed, calibration: ToneCalibration | None) -> np.ndarray:
-    """The (1, C, H, W) batch of one image: the training preprocessing with the machine's calibration."""
+def model_input(
+    data: bytes, deployed: Deployed, calibration: ToneCalibration | None, decoded: Image.Image | None = None
+) -> np.ndarray:
+    """The (1, C, H, W) batch of one image: the training preprocessing with the machine's calibration.
+    ``decoded``: the same image already decoded whole (``measure_decoded``), which gives the same tensor."""
+    if decoded is not None:
+        return to_tensor(decoded, deployed.prep, calibration).unsqueeze(0).numpy()
     return preprocess(data, deployed.prep, calibration).unsqueeze(0).numpy()
 
 
 # BentoML's metrics label requests by raw path (unbounded); serving/guard.py answers /metrics with bounded labels.
-@bentoml.service(name="aoi-classifier", workers=1, traffic={"timeout": 60}, metrics={"enabled": False})
+# BentoML's OpenTelemetry span per request cost /classify 1.2 CPU-ms (18% of its CPU under the GIL) with no
+# exporter to send it to; the answer's request_id is the key line software and the prediction log share.
+@bentoml.service(
+    name="aoi-classifier",
+    workers=1,
+    traffic={"timeout": 60},
+    metrics={"enabled": False},
+    tracing={"excluded_urls": [UNTRACED]},
+)
 @bentoml.asgi_app(info, path="/")
 class Classifier:
     """Classifies AOI (gray) and VRS (colour) defect images with the production model of each kind."""
@@ -87,10 +113,12 @@ class Classifier:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self.rules = load_rules(self.settings.serving.rules)
-        self.models = ProductionModels(self.settings)
+        self.models = production_models(self.settings)
         self.models.refresh()
-        self.reloader = Reloader(self.models, self.settings.serving.reload_poll_s)
-        self.reloader.start()
+        self.reloader: Reloader | None = None
+        if not isinstance(self.models, PackedModels):  # packed into the Bento: a new model is a new Bento
+            self.reloader = Reloader(self.models, self.settings.serving.reload_poll_s)
+            self.reloader.start()
         self.log = PredictionLog(self.settings).start()
         self.machine_params = MachineParams(self.settings)
         limits = self.settings.serving
@@ -109,7 +137,8 @@ class Classifier:
 
     @bentoml.on_shutdown
     def close(self) -> None:
-        self.reloader.stop()
+        if self.reloader is not None:
+            self.reloader.stop()
         for batcher in self.batchers.values():
             batcher.close()
         self.log.close()  # what the catalog does not take stays in the journal, written by the next start
@@ -120,7 +149,8 @@ class Classifier:
             "models": {kind: self.models.get(kind).describe() for kind in self.models.ready},
             "rules": self.rules.model_dump(mode="json"),
             "swaps": self.models.swaps,
-            "reload_error": self.reloader.last_error,
+            "reload_error": self.reloader.last_error if self.reloader else None,
+            "model_source": "catalog" if self.reloader else "bento",
             "answered": self.answered,
             "prediction_log": self.log.describe(),
             "kept_answers": self.keeper.describe(),
@@ -159,15 +189,12 @@ class Classifier:
             problem = text_problem(name, value) if value is not None else None
             if problem:  # the guard refuses these before; a direct call is checked here too
                 return JSONResponse({"error": problem}, status_code=400)
-        # Reading, probing and measuring a large image takes a while: off the event loop, which keeps answering.
-        data, metrics = await asyncio.to_thread(self._examine, image, kind)
-        if isinstance(metrics, JSONResponse):
-            return metrics
-        try:
-            deployed = self.models.get(kind)
-        except NoProductionModel as err:
-            return JSONResponse({"error": str(err)}, status_code=503)
-        batch, calibration, digest = await asyncio.to_thread(self._model_input, data, deployed, machine_id)
+        # Reading, probing, measuring and preprocessing a large image takes a while: off the event loop, which
+        # keeps answering, in one hand-over to a worker thread (each costs the loop's thread CPU).
+        prepared = await asyncio.to_thread(self._prepare, image, kind, machine_id)
+        if isinstance(prepared, JSONResponse):
+            return prepared
+        data, metrics, deployed, batch, calibration, digest = prepared
         deployed, probabilities = await self._forward(kind, deployed, batch)
         answer = decide(
             deployed,
@@ -242,26 +269,45 @@ class Classifier:
         with db.session(self.settings.catalog_url) as session:
             return confirm(session, request_id, label, by, "api", kind=kind)
 
-    def _examine(self, image: Path, kind: str):
-        """(bytes, tone metrics) of the upload, or (bytes, the JSONResponse that refuses it). In a worker thread."""
+    def _prepare(self, image: Path, kind: str, machine_id: str | None) -> Prepared | JSONResponse:
+        """The upload checked, measured and preprocessed for the kind's production model, or the response that
+        refuses it: 415/413/422 for the image first, then 503 without a production model. In a worker thread."""
+        data, metrics, decoded = self._examine(image, kind)
+        if isinstance(metrics, JSONResponse):
+            return metrics
+        try:
+            deployed = self.models.get(kind)
+        except NoProductionModel as err:
+            return JSONResponse({"error": str(err)}, status_code=503)
+        batch, calibration, digest = self._model_input(data, deployed, machine_id, decoded)
+        return Prepared(data, metrics, deployed, batch, calibration, digest)
+
+    def _examine(self, image: Path, kind: str) -> tuple[bytes, ImageMetrics | JSONResponse, Image.Image | None]:
+        """(bytes, tone metrics, the decoded image when the metrics decoded it whole) of the upload, or (bytes, the
+        JSONResponse that refuses it, None). In a worker thread."""
         data = image.read_bytes()
         refusal = self._refuse_image(data, kind)
         if refusal is not None:
-            return data, refusal
+            return data, refusal, None
         try:
-            return data, measure(
+            metrics, decoded = measure_decoded(
                 data,
                 max_pixels=self.settings.serving.max_pixels,
                 allowed_modes=(KIND_MODES[kind],),
                 min_side=self.settings.metrics_min_side,
             )
         except BadImage as err:  # truncated data ...
-            return data, JSONResponse({"error": str(err)}, status_code=415)
+            return data, JSONResponse({"error": str(err)}, status_code=415), None
+        return data, metrics, decoded
 
-    def _model_input(self, data: bytes, deployed: Deployed, machine_id: str | None):
-        """(the model's input batch, the machine's calibration or None, the image's SHA-256). In a worker thread."""
+    def _model_input(
+        self, data: bytes, deployed: Deployed, machine_id: str | None, decoded: Image.Image | None = None
+    ) -> tuple[np.ndarray, ToneCalibration | None, str]:
+        """(the model's input batch, the machine's calibration or None, the image's SHA-256). In a worker thread.
+        ``decoded``: the upload as the metrics decoded it whole, so it is not decoded twice (the same tensor)."""
         calibration = self.machine_params.calibration(machine_id) if machine_id else None
-        return model_input(data, deployed, calibration), calibration, hashlib.sha256(data).hexdigest()
+        batch = model_input(data, deployed, calibration, decoded)
+        return batch, calibration, hashlib.sha256(data).hexdigest()
 
     def _refuse_image(self, data: bytes, kind: str) -> JSONResponse | None:
         """From the header only, nothing decoded: 415 for what is not an image of an accepted format, 413 for too

@@ -31,7 +31,7 @@ def model_store(settings: Settings):
     """The BentoML model store of this AOI_HOME (``AOI_HOME/bentoml/models``), named explicitly on every call:
     BentoML resolves its own default store once per process, which would pin a process to the first AOI_HOME."""
     bentoml_env(settings)
-    from bentoml._internal.models import ModelStore
+    from training.bentoml_private import ModelStore
 
     folder = settings.home / "bentoml" / "models"
     folder.mkdir(parents=True, exist_ok=True)

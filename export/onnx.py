@@ -1,0 +1,61 @@
+"""ONNX files of a model version: the fp32 graph as PyTorch traces it, and a static INT8 variant calibrated on
+images the model was validated on (QDQ, per-channel weights: what both engines run as integer kernels)."""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+INPUT, OUTPUT = "images", "logits"
+OPSET = 17
+
+
+def to_onnx(model, shape: tuple[int, int, int], path: Path) -> None:
+    """Write ``model`` (eval mode) as ONNX with a dynamic batch dimension. The TorchScript exporter: the same
+    weights always give the same bytes (a re-export is idempotent), and it needs no onnxscript at run time."""
+    import torch
+
+    example = torch.zeros((1, *shape), dtype=torch.float32)
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")  # its deprecation notice says nothing a user can act on
+        torch.onnx.export(
+            model.eval(),
+            (example,),
+            str(path),
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def quantize(fp32: Path, path: Path, calibration: Iterable[np.ndarray]) -> None:
+    """Static INT8 quantization of ``fp32`` into ``path``; activation ranges from the ``calibration`` batches."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._batches = iter(calibration)
+
+        def get_next(self) -> dict | None:
+            batch = next(self._batches, None)
+            return None if batch is None else {INPUT: batch}
+
+    with tempfile.TemporaryDirectory(prefix="aoi-quant-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared),
+            str(path),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )

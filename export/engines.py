@@ -6,6 +6,8 @@ the precision and the CPU, so an export measures every engine installed here and
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import platform
 import statistics
 import threading
@@ -32,8 +34,6 @@ class Engine(Protocol):
 
 def cpu_name() -> str:
     """The CPU's model name (``/proc/cpuinfo``, else what the platform says) and its core count."""
-    import os
-
     name = ""
     try:
         with open("/proc/cpuinfo") as fh:
@@ -102,8 +102,6 @@ def gpu_name() -> str:
 
 def installed() -> list[str]:
     """The engines importable here, in ENGINES order."""
-    import importlib.util
-
     return [name for name in ENGINES if importlib.util.find_spec(name) is not None]
 
 

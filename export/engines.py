@@ -1,6 +1,6 @@
 """What runs an exported file: ONNX Runtime or OpenVINO, behind one call (a float32 (N, C, H, W) batch -> logits).
 
-Both were measured on the same files (docs/measurements.md#export): which is faster depends on the network,
+Both were measured on the same files (docs/measurements.md#export-engines): which is faster depends on the network,
 the precision and the CPU, so an export measures every engine installed here and keeps the faster one.
 """
 

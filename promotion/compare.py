@@ -82,8 +82,8 @@ def compare(settings: Settings, versions: list[str], datasets: list[str], stored
                 col[f"{dataset}: accuracy with Unknown"] = _with_unknown(e) if e else NOT_EVALUATED
             except (evaluate.EvaluationError, registry.RegistryError) as err:
                 col[f"{dataset}: accuracy"] = col[f"{dataset}: accuracy with Unknown"] = f"n/a ({err})"
-        for e in exported.get(version, []):  # latency per device and parity, per precision
-            col[f"export {'INT8' if e.int8 else 'fp32'}"] = exports.summary(e)
+        for made in exported.get(version, []):  # latency per device and parity, per precision
+            col[f"export {'INT8' if made.int8 else 'fp32'}"] = exports.summary(made)
         columns[version] = col
     names = list(dict.fromkeys(k for col in columns.values() for k in col))
     return {"columns": versions, "rows": [{"row": n, **{v: columns[v].get(n, "") for v in versions}} for n in names]}

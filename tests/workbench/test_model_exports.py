@@ -18,6 +18,12 @@ def rows(catalog_url, settings):
     return review_rows.review_catalog(settings)
 
 
+def group(pattern: str, text: str) -> str:
+    match = re.search(pattern, text, re.S)
+    assert match, f"no {pattern!r} in the page"
+    return match.group(1)
+
+
 def an_export(version: str, int8: bool, accepted: bool, **figures) -> ModelExport:
     return ModelExport(
         model_version=version,
@@ -69,12 +75,12 @@ def test_the_model_page_shows_exports_with_parity_and_latency_per_device(rows, c
         )
         s.commit()
     page = client.get(f"/models/{CANDIDATE}").text
-    table = re.search(r'id="export-table">(.*?)</table>', page, re.S).group(1)
-    fp32 = re.search(r'class="export-accepted"(.*?)</tr>', table, re.S).group(1)
-    int8 = re.search(r'class="export-refused"(.*?)</tr>', table, re.S).group(1)
+    table = group(r'id="export-table">(.*?)</table>', page)
+    fp32 = group(r'class="export-accepted"(.*?)</tr>', table)
+    int8 = group(r'class="export-refused"(.*?)</tr>', table)
     assert "onnx fp32 (openvino)" in fp32 and "100.00%" in fp32 and "3.25 ms" in fp32 and "410 images/s" in fp32
     assert "onnx INT8 (openvino)" in int8 and "97.00%" in int8 and "85.00% → 81.67%" in int8 and "905 images/s" in int8
     assert "Test CPU 9000 (2 cores)" in fp32 and "9.50 ms / 150 images/s" in fp32
-    comparison = re.search(r'id="comparison">(.*?)</table>', page, re.S).group(1)
+    comparison = group(r'id="comparison">(.*?)</table>', page)
     assert "export INT8" in comparison and "refused" in comparison and "905 images/s at 32 on Test CPU" in comparison
     assert "Not exported" in client.get(f"/models/{PRODUCTION}").text

@@ -180,13 +180,17 @@ def main() -> None:
     base = {
         "AOI_HOME": str(home),
         "AOI_SERVING__PORT": str(port),
+        "AOI_PREFECT__PORT": str(port + 100),  # its own Prefect server, not one another AOI_HOME holds
         "AOI_SERVING__LOG_FLUSH_S": "1",
         "AOI_EXPORT__MIN_TOP1_AGREEMENT": "0",  # untrained weights: see the module's docstring
         "AOI_EXPORT__MAX_ACCURACY_DELTA": "1",
     }
     os.environ.update(base)
     settings = Settings()
-    production_model(settings)
+    try:
+        production_model(settings)
+    finally:
+        aoi("ui", "--stop")  # the ingest and dataset commands started this AOI_HOME's Prefect server
     data = images()
     size = settings.serving.max_batch_size
     results: dict[str, dict] = {}

@@ -58,4 +58,16 @@ def quantize(fp32: Path, path: Path, calibration: Iterable[np.ndarray]) -> None:
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
+            nodes_to_exclude=kept_in_fp32(prepared),
         )
+
+
+def kept_in_fp32(path: Path) -> list[str]:
+    """The first convolution (it sees raw pixels) and the classifier's fully connected layers stay fp32: on the
+    real colour crops this raised INT8's top-1 agreement with PyTorch from 97.4% to 99.0% at no measurable cost
+    (docs/measurements.md#int8-recipe); both are a small share of the network's work."""
+    import onnx as onnx_lib
+
+    nodes = onnx_lib.load(str(path), load_external_data=False).graph.node
+    first_conv = next((n.name for n in nodes if n.op_type == "Conv"), None)
+    return [*([first_conv] if first_conv else []), *(n.name for n in nodes if n.op_type == "Gemm")]

@@ -70,3 +70,35 @@ def test_auto_takes_only_a_faster_export_and_a_refused_one_never_serves(gray_pro
     monkeypatch.setattr(exports, "judge", strict)
     assert not export_model(settings, gray_production)["accepted"]  # the same file, now refused
     assert load_deployed(settings, gray_production).runtime is None
+
+
+@pytest.mark.slow
+def test_a_served_process_answers_on_the_export(gray_production, configure, tmp_path):
+    import bentoml
+    import httpx
+
+    from tests.flows.helpers import aoi
+    from tests.helpers import free_port
+
+    port = free_port()
+    settings = configure(EXPORT__LATENCY_S=0.1, SERVING__RUNTIME="onnx", API_KEY=KEY, SERVING__PORT=port)
+    exported = export_model(settings, gray_production, int8=True)
+    if not exported["accepted"]:  # an untrained network's near-tied logits: INT8 may be refused, fp32 never
+        exported = export_model(settings, gray_production)
+    assert exported["accepted"], exported["reason"]
+    started = aoi("serve", "--background", "--json")
+    try:
+        client = bentoml.SyncHTTPClient(started["url"], token=KEY, server_ready_timeout=60)
+        files = [tmp_path / f"{i}.png" for i in range(3)]
+        for i, file in enumerate(files):
+            file.write_bytes(png(seed=i, value=60 + 40 * i))
+        answers = [client.classify(image=file, kind="gray") for file in files]
+        headers = {"Authorization": f"Bearer {KEY}"}
+        model = httpx.get(f"{started['url']}/model", headers=headers, timeout=10).json()["models"]["gray"]
+        client.close()
+    finally:
+        assert aoi("serve", "--stop", "--json")["stopped"]
+    assert {a["model_version"] for a in answers} == {gray_production}
+    precision = "int8" if exported["int8"] else "fp32"
+    assert model["runtime"] == f"onnx {precision} ({exported['engine']})"
+    assert model["export"]["sha256"] == exported["sha256"]

@@ -111,6 +111,11 @@ def test_a_broken_graph_is_refused_with_its_figures(settings, gray_model, monkey
     with db.session(settings.catalog_url) as s:
         row = s.query(ModelExport).one()
     assert not row.accepted and row.reason.startswith("refused")
+    from promotion import gate
+
+    shown = gate.exports_markdown([exports.as_dict(row)])  # what the promote verdict shows beside the rules
+    assert "onnx fp32" in shown and "| refused |" in shown and f"{row.top1_agreement:.2%}" in shown
+    assert "Not exported" in gate.exports_markdown([])
     assert exports.fastest_accepted(settings, gray_model) is None  # serving will not run it
 
 

@@ -166,6 +166,34 @@ class GateSettings(BaseModel):
     approval_poll_s: int = Field(5, gt=0, description="How often the paused promote flow looks for a decision.")
 
 
+class ExportSettings(BaseModel):
+    """Exported models (``aoi export``): the parity gate an export must pass before serving may run it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_top1_agreement: float = Field(
+        0.995,
+        ge=0,
+        le=1,
+        description="Share of blind images on which the export's top class must equal PyTorch's for it to be accepted.",
+    )
+    max_accuracy_delta: float = Field(
+        0.003,
+        ge=0,
+        le=1,
+        description="Largest difference between the export's and PyTorch's blind accuracy (0.003: 0.3 points).",
+    )
+    calibration_images: int = Field(
+        256, gt=0, description="Valid-split images the INT8 static quantization is calibrated on (at most)."
+    )
+    threads: int = Field(
+        0, ge=0, description="CPU threads an exported model runs on, in export latency and in serving; 0: all cores."
+    )
+    latency_s: float = Field(
+        2.0, gt=0, description="Seconds each latency figure is measured for at export (batch 1, batch 32), per engine."
+    )
+
+
 class FeaturesSettings(BaseModel):
     """Per-machine features (Feast); the online store itself is chosen by the top-level AOI_FEAST_ONLINE."""
 
@@ -257,6 +285,12 @@ class ServingSettings(BaseModel):
         gt=0,
         description="Image bytes waiting for the kept-answer writer; a keep past it is skipped and counted, the "
         "answer still goes out.",
+    )
+    runtime: Literal["torch", "onnx", "auto"] = Field(
+        "auto",
+        description="What runs the forward pass: torch (the trained network); onnx (the version's fastest export "
+        "that passed the parity gate, torch where it has none); auto (that export only where it measured faster "
+        "than torch on the same device at export, else torch).",
     )
     tone_specs: dict[str, str] = Field(
         default_factory=dict,
@@ -462,6 +496,7 @@ class Settings(BaseSettings):
     ray: RaySettings = RaySettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     gate: GateSettings = GateSettings()
+    export: ExportSettings = ExportSettings()
     serving: ServingSettings = ServingSettings()
     features: FeaturesSettings = FeaturesSettings()
     monitoring: MonitoringSettings = MonitoringSettings()

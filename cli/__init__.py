@@ -9,6 +9,7 @@ from cli import (
     curation_cmds,
     dataset_cmds,
     eval_cmds,
+    export_cmds,
     feature_cmds,
     feedback_cmds,
     ingest_cmd,
@@ -44,6 +45,7 @@ app.command("evaluate")(eval_cmds.evaluate)
 app.command("calibrate")(eval_cmds.calibrate)
 app.command("compare")(eval_cmds.compare)
 app.command("robustness")(eval_cmds.robustness)
+app.command("export")(export_cmds.export)
 app.command("promote")(eval_cmds.promote)
 app.command("approve")(eval_cmds.approve)
 app.command("rollback")(eval_cmds.rollback)

@@ -28,6 +28,12 @@ class Format(StrEnum):
     csv = "csv"
 
 
+class ExportFormat(StrEnum):
+    """File formats of `aoi export` (export.exports.FORMATS)."""
+
+    onnx = "onnx"
+
+
 class Arch(StrEnum):
     """Classifier architectures (training.model.ARCHITECTURES)."""
 

@@ -113,10 +113,18 @@ def runs(last: int = typer.Option(10, min=1, help="How many of the latest runs."
 
 def models(as_json: bool = JSON_OPTION) -> None:
     """Model versions with their kind, stage and key metrics."""
+    from export.exports import as_dict, exports_of, summary
     from training.runs import models as query
 
+    settings = get_settings()
+    rows = query(settings)
+    exported = exports_of(settings, [r["version"] for r in rows])
+    for r in rows:  # each export with its parity figures and the latency measured on its device
+        r["exports"] = [as_dict(e) for e in exported.get(r["version"], [])]
+        r["export"] = "; ".join(summary(e) for e in exported.get(r["version"], [])) or None
+
     emit(
-        query(get_settings()),
+        rows,
         as_json,
         lambda rows: table(
             rows,
@@ -130,6 +138,7 @@ def models(as_json: bool = JSON_OPTION) -> None:
                 "valid_accuracy",
                 "threshold",
                 "bento_tag",
+                "export",
             ],
             title="model versions",
         ),

@@ -10,6 +10,7 @@ from aoi.catalog import db
 from aoi.catalog.models import DatasetVersion, Evaluation, TrainingRun
 from aoi.settings import Settings
 from evaluation import evaluate
+from export import exports
 from training import registry
 
 
@@ -51,6 +52,7 @@ def compare(settings: Settings, versions: list[str], datasets: list[str], stored
     """{"columns": versions, "rows": [{"row": name, version: text, ...}]}. ``stored_only``: from the stored
     evaluations alone, ``not evaluated yet`` where there is none (nothing is evaluated now)."""
     columns: dict[str, dict[str, str]] = {}
+    exported = exports.exports_of(settings, versions)
     for version in versions:
         model = registry.model_row(settings, version)
         threshold = registry.threshold_of(settings, model, None)
@@ -80,6 +82,8 @@ def compare(settings: Settings, versions: list[str], datasets: list[str], stored
                 col[f"{dataset}: accuracy with Unknown"] = _with_unknown(e) if e else NOT_EVALUATED
             except (evaluate.EvaluationError, registry.RegistryError) as err:
                 col[f"{dataset}: accuracy"] = col[f"{dataset}: accuracy with Unknown"] = f"n/a ({err})"
+        for made in exported.get(version, []):  # latency per device and parity, per precision
+            col[f"export {'INT8' if made.int8 else 'fp32'}"] = exports.summary(made)
         columns[version] = col
     names = list(dict.fromkeys(k for col in columns.values() for k in col))
     return {"columns": versions, "rows": [{"row": n, **{v: columns[v].get(n, "") for v in versions}} for n in names]}

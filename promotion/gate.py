@@ -107,3 +107,27 @@ def warnings_markdown(found: list[dict]) -> str:
     if not found:
         return "No warnings: every label reaches the recall and image-count limits."
     return "\n".join(f"- **{w['warning']}**: {w['message']}" for w in found)
+
+
+def exports_markdown(found: list[dict]) -> str:
+    """The candidate's exports (``export.exports.as_dict``): parity figures beside the model's, latency per device."""
+    if not found:
+        return "Not exported: PyTorch would answer (`aoi export MODEL [--int8]` judges and measures an export)."
+    lines = [
+        "| export | verdict | top-1 agreement | blind accuracy (PyTorch → export) | batch 1 | batch 32 | device |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in found:
+        p, lat = e["parity"], e["latency"]
+
+        def pct(x: float | None) -> str:
+            return "n/a" if x is None else f"{x:.2%}"
+
+        lines.append(
+            f"| {e['format']} {'INT8' if e['int8'] else 'fp32'} ({e['engine']}) | "
+            f"{'accepted' if e['accepted'] else 'refused'} | {pct(p['top1_agreement'])} | "
+            f"{pct(p['blind_accuracy_torch'])} → {pct(p['blind_accuracy_export'])} | {lat['batch1_ms']:.2f} ms | "
+            f"{lat['batch32_images_per_s']:.0f} images/s (PyTorch {lat['torch_batch32_images_per_s']:.0f}) | "
+            f"{lat['device']} |"
+        )
+    return "\n".join(lines)

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict
 
 from aoi.settings import Settings
 from evaluation import evaluate, scores
+from export import exports
 from promotion import gate, stages
 from promotion.compare import compare, markdown
 from training import registry
@@ -54,7 +55,7 @@ def judge(
     rules = gate.judge(settings.gate, candidate, production, tone_drop, check["production"])
     # Warnings on the blind sets taken together (as the recall rule judges them): shown, never failing.
     warnings = scores.label_warnings(settings.gate, gate.pooled(candidate)["per_class"]) if candidate else []
-    return stages.record_verdict(
+    verdict = stages.record_verdict(
         settings,
         check["version"],
         check["kind"],
@@ -64,6 +65,9 @@ def judge(
         flow_run_id,
         warnings,
     )
+    # The candidate's exports beside its own figures: what the line would run, judged against it (never a rule).
+    exported = exports.exports_of(settings, [check["version"]]).get(check["version"], [])
+    return {**verdict, "exports": [exports.as_dict(e) for e in exported]}
 
 
 def review_page(settings: Settings, check: dict, verdict: dict, candidate: list[dict]) -> dict:
@@ -74,7 +78,9 @@ def review_page(settings: Settings, check: dict, verdict: dict, candidate: list[
         f"## Gate verdict for {check['version']} ({check['kind']}): "
         f"{'PASSED' if verdict['passed'] else 'FAILED'}\n\n{gate.markdown(verdict['rules'])}\n\n"
         f"### Warnings (they do not fail the gate)\n\n"
-        f"{gate.warnings_markdown(verdict['warnings'] or [])}"
+        f"{gate.warnings_markdown(verdict['warnings'] or [])}\n\n"
+        f"### Exports (parity with this model on the blind sets, latency on the exporting device)\n\n"
+        f"{gate.exports_markdown(verdict.get('exports') or [])}"
     )
     compare_md = f"## Comparison on the blind sets\n\n{markdown(table)}"
     reports = {e["dataset"]: e["report"] for e in candidate if e.get("report")}

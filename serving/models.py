@@ -1,15 +1,18 @@
 """The production models the service answers with, one per kind, and their hot swap.
 
 ``Deployed`` is everything an answer needs from one model version: network, taxonomy, preprocessing, Unknown
-threshold and the tone spec its images are judged against. ``ProductionModels`` holds the current one per
-kind; ``refresh`` loads a new production version beside the old one and swaps a reference, so a request in
-flight finishes on the version it started with. The retired version stays loaded until the next swap.
+threshold and the tone spec its images are judged against. Its forward pass runs on PyTorch or on an accepted
+export of the version (``AOI_SERVING__RUNTIME``); nothing else in the service knows which. ``ProductionModels``
+holds the current one per kind; ``refresh`` loads a new production version beside the old one and swaps a
+reference, so a request in flight finishes on the version it started with. The retired version stays loaded
+until the next swap.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,14 +33,26 @@ class NoProductionModel(LookupError):
 
 
 @dataclass(frozen=True)
+class Runtime:
+    """What runs the forward pass when it is not PyTorch: an accepted export opened in its engine."""
+
+    name: str  # e.g. "onnx int8 (openvino)"
+    run: Callable[[np.ndarray], np.ndarray]  # (N, C, H, W) float32 -> logits
+    export: dict  # the export's catalog figures: file hash, parity, latency on its device
+    why: str
+
+
+@dataclass(frozen=True)
 class Deployed:
     version: str
     kind: str
-    model: torch.nn.Module
+    model: torch.nn.Module  # always loaded: Grad-CAM comes from PyTorch whatever runs the answers
     taxonomy: Taxonomy
     prep: Preprocessing
     threshold: float
     tone_spec: Spec | None
+    runtime: Runtime | None = None  # None: PyTorch answers
+    runtime_note: str = "AOI_SERVING__RUNTIME=torch"
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -45,6 +60,10 @@ class Deployed:
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Softmax over the fine classes for a (N, C, H, W) float32 batch."""
+        if self.runtime is not None:
+            logits = np.asarray(self.runtime.run(batch), dtype=np.float32)
+            shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+            return shifted / shifted.sum(axis=1, keepdims=True)
         with torch.inference_mode():
             return torch.softmax(self.model(torch.from_numpy(batch)), dim=1).numpy()
 
@@ -57,6 +76,9 @@ class Deployed:
             "channels": self.prep.channels,
             "taxonomy": self.taxonomy.as_dict(),
             "tone_spec": self.tone_spec.key if self.tone_spec else None,
+            "runtime": self.runtime.name if self.runtime else "torch",
+            "runtime_reason": self.runtime.why if self.runtime else self.runtime_note,
+            "export": self.runtime.export if self.runtime else None,
         }
 
 
@@ -82,6 +104,7 @@ def load_deployed(settings: Settings, version: str) -> Deployed:
     with db.session(settings.catalog_url) as s:
         dataset = s.exec(select(DatasetVersion).where(DatasetVersion.name == loaded.row.dataset)).first()
     spec_ref = settings.serving.tone_specs.get(loaded.row.kind) or (dataset.spec_key if dataset else None)
+    runtime, note = choose_runtime(settings, loaded.row.version)
     return Deployed(
         version=loaded.row.version,
         kind=loaded.row.kind,
@@ -90,7 +113,36 @@ def load_deployed(settings: Settings, version: str) -> Deployed:
         prep=loaded.prep,
         threshold=float(threshold_of(settings, loaded.row, None)),
         tone_spec=_tone_spec(settings, spec_ref),
+        runtime=runtime,
+        runtime_note=note,
     )
+
+
+def choose_runtime(settings: Settings, version: str) -> tuple[Runtime | None, str]:
+    """(the export that answers for ``version``, or None for PyTorch; why). ``torch``: PyTorch. ``onnx``: the
+    fastest accepted export. ``auto``: that export where it measured faster than PyTorch at export time."""
+    from export import engines, exports
+
+    wanted = settings.serving.runtime
+    if wanted == "torch":
+        return None, "AOI_SERVING__RUNTIME=torch"
+    row = exports.fastest_accepted(settings, version, faster_than_torch=wanted == "auto")
+    if row is None:
+        what = "no export that passed the parity gate" + (" and beat PyTorch" if wanted == "auto" else "")
+        return None, f"AOI_SERVING__RUNTIME={wanted}: {version} has {what} (aoi export {version})"
+    try:
+        engine = engines.open_engine(row.engine, exports.export_file(settings, row), settings.export.threads)
+    except engines.EngineError as err:  # a missing engine or file must not stop serving: PyTorch answers
+        log.warning("export of %s not loaded, PyTorch answers: %s", version, err)
+        return None, f"AOI_SERVING__RUNTIME={wanted}: the export could not be loaded ({err})"
+    precision = "int8" if row.int8 else "fp32"
+    figures = exports.as_dict(row)
+    why = (
+        f"AOI_SERVING__RUNTIME={wanted}: the fastest accepted export, {row.batch32_images_per_s:.0f} images/s at "
+        f"batch 32 against PyTorch's {row.torch_batch32_images_per_s:.0f} on {row.device}"
+    )
+    runtime = Runtime(f"{row.format} {precision} ({row.engine})", engine, figures, why)
+    return runtime, why
 
 
 def _tone_spec(settings: Settings, ref: str | None) -> Spec | None:

@@ -18,6 +18,7 @@ STAGES = (
     "features",
     "training",
     "evaluation",
+    "export",
     "promotion",
     "serving",
     "monitoring",
@@ -39,6 +40,8 @@ HEAVY = {
     "scipy",
     "sklearn",
     "onnxruntime",
+    "onnx",
+    "openvino",
     "psutil",
 }
 

@@ -588,6 +588,36 @@ class LineFeedback(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class ModelExport(SQLModel, table=True):
+    """An exported model version (``aoi export``, migration 0014): its file beside the version's weights in the
+    model store, the parity gate's figures against PyTorch on the blind sets, and the latency measured at export
+    on one device. One row per version, format and precision: a re-export replaces the figures."""
+
+    __tablename__ = "model_export"
+    __table_args__ = (UniqueConstraint("model_version", "format", "int8", name="uq_model_export_version_format"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_version: str = Field(max_length=64, index=True)
+    format: str = Field(max_length=16, description="onnx")
+    int8: bool = Field(description="Static INT8 quantization calibrated on the version's valid split")
+    engine: str = Field(max_length=32, description="What runs the file: onnxruntime or openvino (the faster measured)")
+    path: str = Field(description="The file, relative to the version's folder in the model store")
+    sha256: str = Field(max_length=64, description="Of the exported file (its name carries it)")
+    accepted: bool = Field(description="Passed the parity gate: only an accepted export may serve")
+    reason: str = Field(description="Why it was accepted or refused, with the figures")
+    top1_agreement: float | None = Field(default=None, description="Share of blind images with PyTorch's top class")
+    blind_accuracy_torch: float | None = None
+    blind_accuracy_export: float | None = None
+    blind_images: int = 0
+    blind_sets: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    device: str = Field(max_length=128, description="The CPU's model name, or the GPU's, latency was measured on")
+    batch1_ms: float | None = Field(default=None, description="Median forward pass of one image")
+    batch32_images_per_s: float | None = Field(default=None, description="Images per second in batches of 32")
+    torch_batch1_ms: float | None = Field(default=None, description="PyTorch's, measured beside it")
+    torch_batch32_images_per_s: float | None = Field(default=None, description="PyTorch's, measured beside it")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a table model, for bulk inserts and joins (SQLModel's classes do not declare
     ``__table__`` to a type checker)."""

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from aoi.settings import get_settings
 from cli import app
-from cli.choices import Arch, Format, Status
+from cli.choices import Arch, ExportFormat, Format, Status
 from cli.entry import EXIT_CODES, AoiGroup
 from training.runs import TrainingError
 
@@ -153,6 +153,9 @@ def test_the_enums_are_the_values_the_code_accepts():
     from training.model import ARCHITECTURES
 
     assert tuple(Format) == FORMATS and tuple(Arch) == ARCHITECTURES and list(Status) == list(ImageStatus)
+    from export.exports import FORMATS as EXPORT_FORMATS
+
+    assert tuple(ExportFormat) == EXPORT_FORMATS
     assert json.dumps({"source": Format.csv}) == '{"source": "csv"}'  # JSON values are the plain words
 
 

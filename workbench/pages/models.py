@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 
-from aoi.catalog.models import Approval, AppUser, Image, ModelVersion, TrainingRun, UserRole
+from aoi.catalog.models import Approval, AppUser, Image, ModelExport, ModelVersion, TrainingRun, UserRole
 from aoi.settings import Settings
 from workbench import charts, orchestrator, queries
 from workbench.auth import current_user, require
@@ -104,10 +104,14 @@ def model_page(
         select(Approval).where(Approval.model_version == version).order_by(col(Approval.id).desc())
     ).all()
     waiting = next((a for a in approvals if a.status == "waiting"), None)
+    exported = db.exec(
+        select(ModelExport).where(ModelExport.model_version == version).order_by(col(ModelExport.int8))
+    ).all()
     return render(
         request,
         "model.html",
         model=model,
+        exports=exported,
         run=run,
         results=results,
         explorers=explorers,

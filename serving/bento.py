@@ -2,10 +2,12 @@
 
 ``aoi bento build`` (``build``) stages a build folder: the service's code, as ``serving/bentofile.yaml`` includes
 it, and ``bento_models/``: a manifest (per kind: version, architecture, taxonomy, preprocessing, Unknown threshold,
-tone spec) and the files each production version answers with (``answer_files``). ``bentoml build`` packs the
-folder. A service started from that Bento reads its models from there (``PackedModels``): no model store, no
-catalog to answer (the prediction log goes to ``AOI_DB_URL``, by default a SQLite file in ``AOI_HOME``, created on
-first use). ``AOI_SERVING__MODEL_SOURCE=catalog`` keeps the hot reload from the catalog in a Bento too.
+tone spec, the export that answers) and the files each production version answers with: its weights
+(``answer_files``: Grad-CAM and the fallback run on PyTorch) and the accepted export that AOI_SERVING__RUNTIME picks
+at build time (``pack_export``). ``bentoml build`` packs the folder. A service started from that Bento reads its
+models from there (``PackedModels``): no model store, no catalog to answer (the prediction log goes to
+``AOI_DB_URL``, by default a SQLite file in ``AOI_HOME``, created on first use). ``AOI_SERVING__MODEL_SOURCE=catalog``
+keeps the hot reload from the catalog in a Bento too.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from aoi.preprocess import Preprocessing
 from aoi.settings import Settings
-from serving.models import KINDS, Deployed, ProductionModels, load_deployed, production_versions
+from serving.models import KINDS, Deployed, ProductionModels, Runtime, load_deployed, production_versions
 from training.taxonomy import Taxonomy
 from validation.specs import Spec
 
@@ -32,9 +34,9 @@ CODE_ROOT = Path(__file__).resolve().parent.parent  # the repository, or a Bento
 PACKED = "bento_models"
 MANIFEST = "manifest.json"
 # What the Bento packs of the code: the packages the service imports (the bentofile's include picks the files).
-PACKAGES = ("aoi", "training", "validation", "serving", "evaluation", "features")
-# The files of a model version's folder in the model store that answering needs. An export beside the weights
-# (ONNX, INT8) is one more pattern here.
+PACKAGES = ("aoi", "training", "validation", "serving", "evaluation", "features", "export")
+# The files of a model version's folder in the model store that answering needs (PyTorch's: Grad-CAM and the
+# fallback). The export that answers is packed beside them (``pack_export``).
 ANSWER_FILES = ("model.pt", "aoi.json")
 
 
@@ -89,6 +91,9 @@ def pack_models(settings: Settings, folder: Path) -> dict:
             shutil.copy2(path, kind_dir / path.name)
             files.append(f"{kind}/{path.name}")
         meta = json.loads((kind_dir / "aoi.json").read_text())
+        runtime = pack_export(settings, deployed, kind_dir)
+        if runtime is not None:
+            files.append(f"{kind}/{runtime['file']}")
         models[kind] = {
             "version": deployed.version,
             "kind": kind,
@@ -97,6 +102,7 @@ def pack_models(settings: Settings, folder: Path) -> dict:
             "preprocessing": deployed.prep.as_dict(),
             "threshold": deployed.threshold,
             "tone_spec": deployed.tone_spec.model_dump(mode="json") if deployed.tone_spec else None,
+            "runtime": runtime,
             "files": files,
         }
     manifest = {"models": models}
@@ -104,11 +110,56 @@ def pack_models(settings: Settings, folder: Path) -> dict:
     return manifest
 
 
+def pack_export(settings: Settings, deployed: Deployed, kind_dir: Path) -> dict | None:
+    """Copy the export that answers for ``deployed`` (as AOI_SERVING__RUNTIME chose it) into ``kind_dir``; its
+    manifest entry, or None when PyTorch answers."""
+    if deployed.runtime is None:
+        return None
+    from export import exports
+
+    figures = deployed.runtime.export
+    row = next(
+        (
+            r
+            for r in exports.exports_of(settings, [deployed.version]).get(deployed.version, [])
+            if r.sha256 == figures["sha256"]
+        ),
+        None,
+    )
+    if row is None:
+        raise BentoError(f"the export of {deployed.version} that answers is no longer in the catalog: export it again")
+    source = exports.export_file(settings, row)
+    name = f"export-{'int8' if row.int8 else 'fp32'}.{row.format}"
+    shutil.copy2(source, kind_dir / name)
+    return {
+        "name": deployed.runtime.name,
+        "engine": row.engine,
+        "file": name,
+        "export": figures,
+        "why": deployed.runtime.why,
+    }
+
+
+def _packed_runtime(entry: dict, root: Path, threads: int) -> Runtime | None:
+    """The packed export opened in its engine; None (PyTorch answers) when there is none or it cannot open."""
+    packed = entry.get("runtime")
+    if not packed:
+        return None
+    from export import engines
+
+    try:
+        engine = engines.open_engine(packed["engine"], packed_dir(root) / entry["kind"] / packed["file"], threads)
+    except engines.EngineError as err:
+        log.warning("packed export of %s not loaded, PyTorch answers: %s", entry["version"], err)
+        return None
+    return Runtime(packed["name"], engine, packed["export"], f"packed in the Bento: {packed['why']}")
+
+
 def read_manifest(root: Path = CODE_ROOT) -> dict:
     return json.loads((packed_dir(root) / MANIFEST).read_text())
 
 
-def load_packed(entry: dict, root: Path = CODE_ROOT) -> Deployed:
+def load_packed(entry: dict, root: Path = CODE_ROOT, threads: int = 0) -> Deployed:
     """A packed model, the way ``load_deployed`` gives it from the catalog and the model store."""
     from training.checkpoint import load_state
     from training.model import build_model
@@ -116,6 +167,7 @@ def load_packed(entry: dict, root: Path = CODE_ROOT) -> Deployed:
     taxonomy, prep = Taxonomy.from_dict(entry["taxonomy"]), Preprocessing(**entry["preprocessing"])
     model = build_model(entry["arch"], len(taxonomy.fine), prep.channels)
     model.load_state_dict(load_state(str(packed_dir(root) / entry["kind"] / "model.pt")))
+    runtime = _packed_runtime(entry, root, threads)
     return Deployed(
         version=entry["version"],
         kind=entry["kind"],
@@ -124,6 +176,8 @@ def load_packed(entry: dict, root: Path = CODE_ROOT) -> Deployed:
         prep=prep,
         threshold=float(entry["threshold"]),
         tone_spec=Spec.model_validate(entry["tone_spec"]) if entry["tone_spec"] else None,
+        runtime=runtime,
+        runtime_note="packed in the Bento: PyTorch answers (no export packed, or it could not be opened)",
     )
 
 
@@ -139,7 +193,10 @@ class PackedModels(ProductionModels):
             if self._current:
                 return []
             manifest = read_manifest(self._root)
-            self._current = {kind: load_packed(entry, self._root) for kind, entry in manifest["models"].items()}
+            threads = self._settings.export.threads
+            self._current = {
+                kind: load_packed(entry, self._root, threads) for kind, entry in manifest["models"].items()
+            }
             self.swaps += len(self._current)
             for deployed in self._current.values():
                 log.info("production %s model %s, packed in the Bento", deployed.kind, deployed.version)

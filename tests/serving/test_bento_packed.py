@@ -63,6 +63,33 @@ def test_packed_models_answer_as_the_catalogs_do(settings, gray_production, tmp_
     np.testing.assert_allclose(mine.probabilities(batch), theirs.probabilities(batch), rtol=1e-6)
 
 
+def test_the_export_that_answers_is_packed_and_answers_in_the_bento(gray_production, configure, tmp_path):
+    from export.exports import export_model
+
+    settings = configure(EXPORT__LATENCY_S=0.1, SERVING__RUNTIME="onnx")
+    exported = export_model(settings, gray_production)
+    assert exported["accepted"], exported["reason"]
+    entry = pack_models(settings, tmp_path)["models"]["gray"]
+    runtime = entry["runtime"]
+    assert runtime["export"]["sha256"] == exported["sha256"] and runtime["engine"] == exported["engine"]
+    assert f"gray/{runtime['file']}" in entry["files"] and (tmp_path / PACKED / "gray" / runtime["file"]).is_file()
+    packed = PackedModels(settings, tmp_path)
+    packed.refresh()
+    mine, theirs = packed.get("gray"), load_deployed(settings, gray_production)
+    assert mine.runtime is not None and mine.describe()["runtime"] == theirs.describe()["runtime"]
+    assert "packed in the Bento" in mine.describe()["runtime_reason"]
+    batch = np.random.default_rng(1).normal(0, 1, (4, *mine.input_shape)).astype(np.float32)
+    np.testing.assert_allclose(mine.probabilities(batch), theirs.probabilities(batch), atol=1e-5)
+
+    (tmp_path / PACKED / "gray" / runtime["file"]).write_bytes(b"not an onnx graph")  # a damaged file
+    broken = PackedModels(settings, tmp_path)
+    broken.refresh()
+    assert broken.get("gray").runtime is None  # PyTorch answers, the service still starts
+
+    torch_entry = pack_models(configure(SERVING__RUNTIME="torch"), tmp_path / "torch")["models"]["gray"]
+    assert torch_entry["runtime"] is None and sorted(torch_entry["files"]) == ["gray/aoi.json", "gray/model.pt"]
+
+
 def _gray_scan(datasets_dir: Path) -> Path:
     for path in sorted((datasets_dir / "DeepPCB" / "PCBData").rglob("*_test.jpg")):
         with Image.open(path) as image:
@@ -73,7 +100,11 @@ def _gray_scan(datasets_dir: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_the_bento_answers_without_the_model_store(settings, gray_production, tmp_path, monkeypatch, datasets_dir):
+def test_the_bento_answers_without_the_model_store(gray_production, configure, tmp_path, monkeypatch, datasets_dir):
+    from export.exports import export_model
+
+    exported = export_model(configure(EXPORT__LATENCY_S=0.1, SERVING__RUNTIME="onnx"), gray_production)
+    assert exported["accepted"], exported["reason"]  # packed: the Bento answers on it
     bentoml_home = tmp_path / "bentoml-home"
     monkeypatch.setenv("BENTOML_HOME", str(bentoml_home))
     built = aoi("bento", "build", "--version", "t1")
@@ -112,6 +143,7 @@ def test_the_bento_answers_without_the_model_store(settings, gray_production, tm
         described = httpx.get(f"{url}/model", timeout=10).json()
         assert described["model_source"] == "bento"
         assert described["models"]["gray"]["version"] == gray_production
+        assert described["models"]["gray"]["runtime"] == f"onnx fp32 ({exported['engine']})"
         scan = _gray_scan(datasets_dir)
         answer = httpx.post(
             f"{url}/classify",

@@ -8,9 +8,10 @@ the answers the Unknown filter kept):
   line's rules) is the confirmed fine class; **wrong** when it was not Unknown and another class was confirmed;
 - an **Unknown** answer abstained: it is neither right nor wrong (counted as ``unknown``; a rising Unknown rate is
   the input check's business);
-- a **NOT_DEFECT** confirmation (the AOI's false call) is left out (counted as ``not_defect``): the model has no
-  such class and the blind sets hold no such image, so it would lower the live figure for a reason the blind one
-  can never show.
+- a **NOT_DEFECT** confirmation (the AOI's false call on a colour crop) is left out (counted as ``not_defect``): the
+  colour model has no such class and its blind sets hold no such image, so it would lower the live figure for a
+  reason the blind one can never show. On gray, "not a defect" is the class ``PASS`` (``/feedback``, the import and
+  the review queue all record it so), which the model has and is judged on.
 
 The decision is made on a bound, not the point estimate: the one-sided upper Wilson score bound of the live
 accuracy at ``accuracy_confidence`` (95%). Drift when that bound is below ``blind - max_accuracy_drop``: even the

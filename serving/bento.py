@@ -34,7 +34,7 @@ CODE_ROOT = Path(__file__).resolve().parent.parent  # the repository, or a Bento
 PACKED = "bento_models"
 MANIFEST = "manifest.json"
 # What the Bento packs of the code: the packages the service imports (the bentofile's include picks the files).
-PACKAGES = ("aoi", "training", "validation", "serving", "evaluation", "features", "export")
+PACKAGES = ("aoi", "ingest", "validation", "datasets", "features", "training", "evaluation", "export", "serving")
 # The files of a model version's folder in the model store that answering needs (PyTorch's: Grad-CAM and the
 # fallback). The export that answers is packed beside them (``pack_export``).
 ANSWER_FILES = ("model.pt", "aoi.json")
@@ -159,15 +159,16 @@ def read_manifest(root: Path = CODE_ROOT) -> dict:
     return json.loads((packed_dir(root) / MANIFEST).read_text())
 
 
-def load_packed(entry: dict, root: Path = CODE_ROOT, threads: int = 0) -> Deployed:
-    """A packed model, the way ``load_deployed`` gives it from the catalog and the model store."""
+def load_packed(entry: dict, root: Path = CODE_ROOT, threads: int = 0, torch_only: bool = False) -> Deployed:
+    """A packed model, the way ``load_deployed`` gives it from the catalog and the model store; on its packed export
+    unless ``torch_only`` (AOI_SERVING__RUNTIME=torch: an operator's way back to PyTorch without a new Bento)."""
     from training.checkpoint import load_state
     from training.model import build_model
 
     taxonomy, prep = Taxonomy.from_dict(entry["taxonomy"]), Preprocessing(**entry["preprocessing"])
     model = build_model(entry["arch"], len(taxonomy.fine), prep.channels)
     model.load_state_dict(load_state(str(packed_dir(root) / entry["kind"] / "model.pt")))
-    runtime = _packed_runtime(entry, root, threads)
+    runtime = None if torch_only else _packed_runtime(entry, root, threads)
     return Deployed(
         version=entry["version"],
         kind=entry["kind"],
@@ -177,7 +178,9 @@ def load_packed(entry: dict, root: Path = CODE_ROOT, threads: int = 0) -> Deploy
         threshold=float(entry["threshold"]),
         tone_spec=Spec.model_validate(entry["tone_spec"]) if entry["tone_spec"] else None,
         runtime=runtime,
-        runtime_note="packed in the Bento: PyTorch answers (no export packed, or it could not be opened)",
+        runtime_note="AOI_SERVING__RUNTIME=torch"
+        if torch_only
+        else "packed in the Bento: PyTorch answers (no export packed, or it could not be opened)",
     )
 
 
@@ -193,9 +196,9 @@ class PackedModels(ProductionModels):
             if self._current:
                 return []
             manifest = read_manifest(self._root)
-            threads = self._settings.export.threads
+            threads, torch_only = self._settings.export.threads, self._settings.serving.runtime == "torch"
             self._current = {
-                kind: load_packed(entry, self._root, threads) for kind, entry in manifest["models"].items()
+                kind: load_packed(entry, self._root, threads, torch_only) for kind, entry in manifest["models"].items()
             }
             self.swaps += len(self._current)
             for deployed in self._current.values():

@@ -30,6 +30,7 @@ from serving.upload import text_problem
 from training.taxonomy import Taxonomy, TaxonomyError
 
 NOT_DEFECT = "NOT_DEFECT"
+NO_DEFECT_CLASS = "PASS"  # the taxonomy's class for "no defect" (gray has it; the colour crops have none)
 SOURCES = ("api", "import", "review")
 REQUEST_ID_MAX, LABEL_MAX, BY_MAX = 32, 64, 128  # the columns' lengths
 _CHUNK = 500  # ids per IN query
@@ -89,7 +90,8 @@ def resolve_label(raw: str, kind: str, labels: LabelMap) -> str:
     """The project label ``raw`` names for an answer of ``kind``; ``BadLabel`` when it is none of that kind's."""
     allowed = fine_classes(kind)
     if raw.strip().replace("-", "_").replace(" ", "_").upper() == NOT_DEFECT:
-        return NOT_DEFECT
+        # Where the kind has a class for "no defect" (gray: PASS) that is the truth, as the review queue records it.
+        return NO_DEFECT_CLASS if NO_DEFECT_CLASS in allowed else NOT_DEFECT
     try:
         label = labels.resolve(raw)
     except UnknownLabel:

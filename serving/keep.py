@@ -265,7 +265,9 @@ class AnswerKeeper:
             and time.monotonic() - self._summed_at < QUOTA_CHECK_S
         ):
             return []  # well within: no sum over the table per batch (other replicas add theirs: summed every 30 s)
-        held = table.c.status != str(KeptAnswerStatus.dropped)
+        # Bytes a catalog image now owns (a labelled answer that became a training image) are the catalog's, not
+        # the queue's: left out, or reviewed answers would fill the quota for good and stop the queue filling.
+        held = (table.c.status != str(KeptAnswerStatus.dropped)) & table.c.image_id.is_(None)
         total = connection.execute(select(func.coalesce(func.sum(table.c.bytes), 0)).where(held)).scalar_one()
         self._held, self._summed_at = int(total), time.monotonic()
         over = int(total) - self.max_bytes
@@ -288,12 +290,20 @@ class AnswerKeeper:
         if not victims:
             return []
         ids = [v[0] for v in victims]
+        droppable = [str(status) for status in DROPPABLE]
+        dropped: set[int] = set()
         for start in range(0, len(ids), _ID_CHUNK):
-            connection.execute(
-                table.update()
-                .where(table.c.id.in_(ids[start : start + _ID_CHUNK]))
-                .values(status=str(KeptAnswerStatus.dropped))
+            # Still droppable: a person may have labelled one since it was selected (PostgreSQL's READ COMMITTED
+            # lets that commit in between); that answer stays, with its bytes.
+            dropped.update(
+                connection.execute(
+                    table.update()
+                    .where(table.c.id.in_(ids[start : start + _ID_CHUNK]), table.c.status.in_(droppable))
+                    .values(status=str(KeptAnswerStatus.dropped))
+                    .returning(table.c.id)
+                ).scalars()
             )
+        victims = [v for v in victims if v[0] in dropped]
         self.dropped += len(victims)
         self._held = int(total) - sum(v[2] for v in victims)
         self.dropped_bytes += sum(v[2] for v in victims)

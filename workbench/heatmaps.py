@@ -23,10 +23,14 @@ if TYPE_CHECKING:
 _LOCK = threading.Lock()  # one computation at a time: a page of 50 maps must not load the model 50 times at once
 
 
-def cache_path(settings: Settings, version: str, sha256: str) -> Path:
+def cache_path(
+    settings: Settings, version: str, sha256: str, machine_id: str | None = None, at: datetime | None = None
+) -> Path:
     # The version is a catalog name: hashed into the folder name so no character of it can leave the cache.
     folder = hashlib.sha256(version.encode()).hexdigest()[:16]
-    return settings.home / "cache" / "gradcam" / folder / f"{sha256}.png"
+    # The same bytes answered on two machines may be calibrated differently: one map per machine and time.
+    seen = "" if machine_id is None else f"-{hashlib.sha256(f'{machine_id}|{at}'.encode()).hexdigest()[:12]}"
+    return settings.home / "cache" / "gradcam" / folder / f"{sha256}{seen}.png"
 
 
 _MODELS: dict[tuple[str, str], LoadedModel] = {}  # (catalog, version) -> loaded model; the latest two
@@ -50,7 +54,7 @@ def heatmap_png(
 
     ``machine_id`` and ``at``: for bytes the catalog may not hold (an answer the service kept), the machine and
     time whose calibration the service applied; a catalogued image's own machine and capture time come first."""
-    path = cache_path(settings, version, sha256)
+    path = cache_path(settings, version, sha256, machine_id, at)
     if path.exists():
         return path.read_bytes()
     with _LOCK:

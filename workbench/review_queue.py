@@ -16,15 +16,16 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from aoi.catalog.models import KeptAnswer, KeptAnswerStatus, LineFeedback, utcnow
 from aoi.labels import LabelMap, UnknownLabel
+from serving.feedback import NO_DEFECT_CLASS
 
 NOT_DEFECT = "NOT_DEFECT"
 BAD_IMAGE = "BAD_IMAGE"
 SKIP = "SKIP"
-NO_DEFECT_CLASS = "PASS"  # the taxonomy's class for "no defect" (gray has it; the colour crops have none)
 OPEN = (KeptAnswerStatus.waiting.value, KeptAnswerStatus.skipped.value)  # statuses a decision may still change
 FEEDBACK_SOURCE = "review"
 MAX_LIMIT = 1000
@@ -178,6 +179,14 @@ def decide(s: Session, request_id: str, label: str, by: str, labels: LabelMap | 
 
     Refused (nothing changes) for an unknown request id, a label that is no class of the answer's kind, and an
     answer already labelled, not a defect or a bad image (``AlreadyDecided`` names who decided it and how)."""
+    try:
+        return _decide(s, request_id, label, by, labels)
+    except IntegrityError:  # the line confirmed this answer (/feedback) between our check and commit: theirs stands
+        s.rollback()
+        return _decide(s, request_id, label, by, labels)
+
+
+def _decide(s: Session, request_id: str, label: str, by: str, labels: LabelMap | None) -> KeptAnswer:
     by = (by or "").strip()
     if not by:
         raise ReviewError("who decides is required (by)")

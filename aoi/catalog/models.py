@@ -589,7 +589,7 @@ class LineFeedback(SQLModel, table=True):
 
 
 class ModelExport(SQLModel, table=True):
-    """An exported model version (``aoi export``, migration 0014): its file beside the version's weights in the
+    """An exported model version (``aoi export``, migration 0015): its file beside the version's weights in the
     model store, the parity gate's figures against PyTorch on the blind sets, and the latency measured at export
     on one device. One row per version, format and precision: a re-export replaces the figures."""
 

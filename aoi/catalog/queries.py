@@ -10,7 +10,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from aoi.catalog import db
-from aoi.catalog.models import Image, IngestBatch, QuarantineEntry
+from aoi.catalog.models import Image, IngestBatch, KeptAnswer, KeptAnswerStatus, QuarantineEntry
 from aoi.settings import Settings
 from aoi.store import ImageStore
 
@@ -103,18 +103,21 @@ def label_counts(url: str) -> list[dict]:
 
 def store_check(settings: Settings, fix: bool = False, grace_s: float = 900.0) -> dict:
     """Image store and quarantine store vs catalog: files without a row (orphans), rows without a file
-    (missing), temporary files of crashed writers.
+    (missing), temporary files of crashed writers. The images of kept answers (the review queue, not dropped) are
+    the store's too: in use, never orphans.
 
     ``fix`` deletes orphans older than ``grace_s`` only: a running ingest stores a chunk's files a moment
     before it commits their rows, and those young files must not be taken for orphans.
     """
     with db.session(settings.catalog_url) as s:
         catalogued = set(s.exec(select(Image.sha256)).all())
+        answers = set(s.exec(select(KeptAnswer.sha256).where(KeptAnswer.status != KeptAnswerStatus.dropped)).all())
         kept = set(s.exec(select(QuarantineEntry.fingerprint).where(QuarantineEntry.kept)).all())
-    images = _compare(ImageStore(settings.store_dir), catalogued, fix, grace_s)
+    images = _compare(ImageStore(settings.store_dir), catalogued | answers, fix, grace_s)
     quarantined = _compare(ImageStore(settings.quarantine_dir), kept, fix, grace_s)
     report = {
         "images": len(catalogued),
+        "kept_answer_images": len(answers - catalogued),
         "files": images["files"],
         "orphans": images["orphans"],
         "missing": images["missing"],

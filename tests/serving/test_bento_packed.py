@@ -34,6 +34,42 @@ def test_the_model_source_setting(tmp_path, setting, packed, expected):
     assert model_source(settings, tmp_path) == expected
 
 
+def _imports_of(root: Path, modules: list[str], packages: set[str]) -> set[str]:
+    """The project's top-level packages that ``modules`` import, at module level or in a function (ast)."""
+    import ast
+
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        path = root / (module.replace(".", "/") + ".py")
+        if not path.exists():
+            path = root / module.replace(".", "/") / "__init__.py"
+        if not path.exists():
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            todo += [n for n in names if n.split(".")[0] in packages]
+    return {m.split(".")[0] for m in seen}
+
+
+def test_the_bento_packs_every_package_the_service_imports():
+    from serving.bento import CODE_ROOT, PACKAGES
+
+    ours = {p.parent.name for p in CODE_ROOT.glob("*/__init__.py")} - {"tests", "bench"}
+    needed = _imports_of(CODE_ROOT, ["serving.service", "serving.bento"], ours)
+    assert needed - set(PACKAGES) == set()  # a missing one fails only in a built Bento, at start-up
+    included = (CODE_ROOT / "serving" / "bentofile.yaml").read_text()
+    assert [p for p in PACKAGES if f'"{p}/**/*.py"' not in included] == []
+
+
 def test_no_production_model_no_bento(settings, tmp_path):
     from serving.bento import BentoError
 
@@ -81,8 +117,12 @@ def test_the_export_that_answers_is_packed_and_answers_in_the_bento(gray_product
     batch = np.random.default_rng(1).normal(0, 1, (4, *mine.input_shape)).astype(np.float32)
     np.testing.assert_allclose(mine.probabilities(batch), theirs.probabilities(batch), atol=1e-5)
 
+    on_torch = PackedModels(configure(SERVING__RUNTIME="torch"), tmp_path)
+    on_torch.refresh()
+    assert on_torch.get("gray").runtime is None  # the setting still takes a Bento back to PyTorch
+
     (tmp_path / PACKED / "gray" / runtime["file"]).write_bytes(b"not an onnx graph")  # a damaged file
-    broken = PackedModels(settings, tmp_path)
+    broken = PackedModels(configure(SERVING__RUNTIME="onnx"), tmp_path)
     broken.refresh()
     assert broken.get("gray").runtime is None  # PyTorch answers, the service still starts
 

@@ -53,11 +53,12 @@ def test_confirm_is_idempotent_refuses_a_second_label_and_checks_the_kind(settin
         "vrs-01",
     )
     assert (other.outcome, other.label) == ("conflict", "NICK")  # the first confirmation stands
-    assert (no_defect.outcome, no_defect.label, fresh.outcome) == ("created", "NOT_DEFECT", "created")
+    # gray's class for "not a defect" is PASS: the same truth whether it comes from /feedback or the review queue
+    assert (no_defect.outcome, no_defect.label, fresh.outcome) == ("created", "PASS", "created")
     rows = {r.request_id: (r.label, r.by, r.source) for r in feedback_rows(settings)}
     assert rows == {
         ids[0]: ("NICK", "vrs-01", "api"),
-        ids[1]: ("NOT_DEFECT", "vrs-01", "review"),
+        ids[1]: ("PASS", "vrs-01", "review"),
         "a" * 32: ("MISSING_HOLE", "vrs-01", "api"),
     }
 

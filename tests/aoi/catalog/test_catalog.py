@@ -111,6 +111,32 @@ def test_store_check_fixes_old_orphans_only(settings):
     assert store.has(young) and not store.has(old)
 
 
+def test_store_check_keeps_the_images_of_kept_answers_until_they_are_dropped(settings):
+    import os
+    import time
+
+    from aoi.catalog import db
+    from aoi.catalog.models import KeptAnswer, KeptAnswerStatus
+    from aoi.catalog.queries import store_check
+    from aoi.store import ImageStore
+    from tests.workbench.kept_helpers import keep
+
+    store = ImageStore(settings.store_dir)
+    answer = keep(settings, b"a kept answer's bytes", request_id="r-1")
+    past = time.time() - 3600
+    os.utime(store.path_for(answer.sha256), (past, past))
+    report = store_check(settings, fix=True)
+    assert report["ok"] and report["kept_answer_images"] == 1 and report["fixed"] == 0 and store.has(answer.sha256)
+    with db.session(settings.catalog_url) as s:
+        row = s.get(KeptAnswer, answer.id)
+        assert row is not None
+        row.status = KeptAnswerStatus.dropped
+        s.add(row)
+        s.commit()
+    report = store_check(settings, fix=True)
+    assert report["orphans"] == [answer.sha256] and report["fixed"] == 1 and not store.has(answer.sha256)
+
+
 def _one_row_per_table(connection) -> dict[str, int]:
     """Fill every table with one row (ids 1, so foreign keys point at each other's rows); returns the tables."""
     import sqlalchemy as sa

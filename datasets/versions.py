@@ -147,13 +147,17 @@ def _from_line(s: Session, source: str, rows: list[Row], parent: DatasetVersion 
     images = {r.image_id for r in rows if r.image_id in line}
     if parent is None or not images:
         return FromLine(images, len(images))
-    held = set(
-        s.exec(
+    ordered = sorted(images)
+    held = {
+        image_id
+        for start in range(0, len(ordered), db.IN_CHUNK)
+        for image_id in s.exec(
             select(DatasetMember.image_id).where(
-                DatasetMember.dataset_id == parent.id, col(DatasetMember.image_id).in_(images)
+                DatasetMember.dataset_id == parent.id,
+                col(DatasetMember.image_id).in_(ordered[start : start + db.IN_CHUNK]),
             )
         ).all()
-    )
+    }
     return FromLine(images, len(images - held))
 
 

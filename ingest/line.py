@@ -160,7 +160,11 @@ def _link(url: str, batch_id: int, items: list[pipeline.Measured | pipeline.Load
     labelled: set[str] = set()
     with db.session(url) as s:
         shas = [item.sha256 for item in items]
-        images = {i.sha256: i for i in s.exec(select(Image).where(col(Image.sha256).in_(shas))).all()} if shas else {}
+        images = {
+            i.sha256: i
+            for start in range(0, len(shas), db.IN_CHUNK)
+            for i in s.exec(select(Image).where(col(Image.sha256).in_(shas[start : start + db.IN_CHUNK]))).all()
+        }
         for item in items:
             origin, label = item.candidate.origin, item.candidate.label
             request_id = origin.removeprefix("kept-answer:")

@@ -39,7 +39,7 @@ QUOTA_CHECK_S = 30.0  # the kept bytes are summed in the catalog at least this o
 ROUTE_REASONS = {"REVIEW": KeptAnswerReason.review, "VRS": KeptAnswerReason.vrs}
 # Dropped in this order when over the quota; a labelled, not-a-defect or bad-image answer is never dropped.
 DROPPABLE = (KeptAnswerStatus.waiting, KeptAnswerStatus.skipped)
-_ID_CHUNK = 500
+_ID_CHUNK = db.IN_CHUNK
 
 
 def sampled(request_id: str, share: float) -> bool:

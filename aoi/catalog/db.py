@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+IN_CHUNK = 500  # values per IN (...) list: bind parameters per statement are limited (PostgreSQL: 65,535)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -99,9 +99,11 @@ DEMO_STAGES = {
     "training, Unknown threshold, robustness (flows 'ingest', 'validate', 'simulated-line', 'features', "
     "'build-dataset', 'train')",
     "promotion": "4/6 blind tests, gate, approval, promotion (flow 'promote')",
-    "serving": "5/6 serving: the production models answer over HTTP (BentoML), every answer in the prediction log",
-    "drift": "6/6 drift: one simulated machine's lamp ages in requests to the service; the monitor flags it and "
-    "starts the retrain deployment (flows 'monitor', 'retrain'; SIMULATION)",
+    "serving": "5/6 serving: the production models exported (ONNX fp32, INT8; parity gate) and answering over HTTP "
+    "(BentoML), every answer in the prediction log, the doubtful ones kept for review",
+    "drift": "6/6 drift: one simulated machine's lamp ages in requests to the service; an engineer labels a few kept "
+    "answers; the line confirms another machine's answers wrong; the monitor flags both and starts the retrain "
+    "deployment (flows 'monitor', 'retrain'; SIMULATION)",
 }
 
 
@@ -268,6 +270,8 @@ def _render_promotion(promotion: dict) -> None:
 
 
 def _render_serving(served: dict) -> None:
+    if "exports" in served:
+        _render_exports(served["exports"])
     if "url" in served:
         console.print(f"classification service {served['url']} (OpenAPI page there), log {served['log']}")
     elif "skipped" in served:
@@ -275,9 +279,53 @@ def _render_serving(served: dict) -> None:
     for t in served.get("trials", []):
         console.print(
             f"{t['kind']}: {t['answered']}/{t['sent']} images of {t['blind_set']} answered over HTTP by "
-            f"{', '.join(t['model_versions'])}: accuracy {t['accepted_accuracy']} of the accepted, Unknown "
-            f"rate {t['unknown_rate']}, routes {t['routes']}, p50 {t['p50_ms']} ms"
+            f"{', '.join(t['model_versions'])} on {t.get('runtime', '?')}: accuracy {t['accepted_accuracy']} of the "
+            f"accepted, Unknown rate {t['unknown_rate']}, routes {t['routes']}, p50 {t['p50_ms']} ms"
         )
+        if t.get("runtime_reason"):
+            console.print(f"  runtime: {t['runtime_reason']}")
+    if "kept_answers" in served:
+        _render_kept(served["kept_answers"], "after the line trial")
+
+
+def _render_exports(exported: dict) -> None:
+    rows = []
+    for kind, made in exported["kinds"].items():
+        for precision in ("fp32", "int8"):
+            e = made[precision]
+            verdict = "error" if "error" in e else ("accepted" if e["accepted"] else "refused")
+            rows.append(
+                {
+                    "kind": kind,
+                    "version": made["model_version"],
+                    "export": precision,
+                    "verdict": verdict,
+                    "top1_agreement": e.get("top1_agreement"),
+                    "blind_acc_torch": e.get("blind_accuracy_torch"),
+                    "blind_acc_export": e.get("blind_accuracy_export"),
+                    "batch1_ms": e.get("batch1_ms"),
+                    "batch32_img_s": e.get("batch32_images_per_s"),
+                    "torch_batch32_img_s": e.get("torch_batch32_images_per_s"),
+                    "seconds": e["seconds"],
+                }
+            )
+    table(rows, list(rows[0]) if rows else ["kind"], title=f"exports ({exported['seconds']} s in all)")
+    for kind, made in exported["kinds"].items():
+        for precision in ("fp32", "int8"):
+            e = made[precision]
+            if "error" in e or not e["accepted"]:  # a refusal is a normal outcome: its figures say why
+                console.print(f"{kind} {precision}: {e.get('error') or e['reason']}")
+
+
+def _render_kept(kept: dict, when: str) -> None:
+    if "skipped" in kept:
+        console.print(f"kept answers: not counted ({kept['skipped']})")
+        return
+    waiting = "; ".join(
+        f"{kind}: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items())
+        for kind, reasons in kept["waiting"].items()
+    )
+    console.print(f"review queue {when}: {waiting or 'nothing'} waiting (aoi review list; the workbench's review page)")
 
 
 def _render_drift(drift: dict) -> None:
@@ -289,6 +337,44 @@ def _render_drift(drift: dict) -> None:
             f"{drift['requests']['sent']} requests ({drift['requests']['simulation']}: "
             f"{drift['requests']['ageing_machine']} at {drift['requests']['light_steps']} of its light); "
             f"retraining run: {drift['retraining'] or 'none'}"
+        )
+        if "kept_answers" in drift:
+            _render_kept(drift["kept_answers"], "after the lamp-ageing requests")
+        _render_review(drift.get("review", {}))
+        _render_stale(drift.get("stale_machine", {}))
+
+
+def _render_review(review: dict) -> None:
+    if "skipped" in review or not review:
+        console.print(f"labelled from the terminal: none ({review.get('skipped', 'not run')})")
+        return
+    for done in review["labelled"]:
+        console.print(f"$ {done['command']}  # {done['machine_id']}, answered {done['answered']} ({done['reason']})")
+    for failed in review["failed"]:
+        console.print(f"$ {failed['command']}  # refused: {failed['error']}")
+    console.print(
+        f"{len(review['labelled'])} kept answers labelled by {review['by']}: {review['note']} "
+        "(its dataset version's cleaning table counts them: 'confirmed from the line')"
+    )
+
+
+def _render_stale(stale: dict) -> None:
+    if "skipped" in stale or not stale:
+        return
+    console.print(
+        f"{stale['simulation']}: {stale['confirmed']} answers confirmed, {stale['confirmed_wrong']} of "
+        f"{stale['accepted_answers']} accepted ones called another class"
+    )
+    verdict = stale.get("verdict")
+    if verdict:
+        live = verdict["live_accuracy"] or {}
+        console.print(
+            f"{verdict['machine']}: "
+            + ("flagged by live accuracy" if verdict["flagged_by_live_accuracy"] else "NOT flagged by live accuracy")
+            + (f" ({live.get('reason')})" if live else "")
+            + "; inputs: "
+            + ("drift" if verdict["flagged_by_inputs"] else "no drift")
+            + " (SIMULATION)"
         )
 
 

@@ -290,31 +290,35 @@ def _render_serving(served: dict) -> None:
 
 def _render_exports(exported: dict) -> None:
     rows = []
-    for kind, made in exported["kinds"].items():
+    for made in exported["kinds"].values():
         for precision in ("fp32", "int8"):
             e = made[precision]
-            verdict = "error" if "error" in e else ("accepted" if e["accepted"] else "refused")
             rows.append(
                 {
-                    "kind": kind,
-                    "version": made["model_version"],
-                    "export": precision,
-                    "verdict": verdict,
-                    "top1_agreement": e.get("top1_agreement"),
-                    "blind_acc_torch": e.get("blind_accuracy_torch"),
-                    "blind_acc_export": e.get("blind_accuracy_export"),
-                    "batch1_ms": e.get("batch1_ms"),
-                    "batch32_img_s": e.get("batch32_images_per_s"),
-                    "torch_batch32_img_s": e.get("torch_batch32_images_per_s"),
-                    "seconds": e["seconds"],
+                    "model": f"{made['model_version']} {precision}",
+                    "verdict": "error" if "error" in e else ("accepted" if e["accepted"] else "refused"),
+                    "agreement": _figure(e.get("top1_agreement"), ".2%"),
+                    "blind acc. torch/export": f"{_figure(e.get('blind_accuracy_torch'), '.3f')}/"
+                    f"{_figure(e.get('blind_accuracy_export'), '.3f')}",
+                    "img/s @32 export/torch": f"{_figure(e.get('batch32_images_per_s'), '.0f')}/"
+                    f"{_figure(e.get('torch_batch32_images_per_s'), '.0f')}",
                 }
             )
-    table(rows, list(rows[0]) if rows else ["kind"], title=f"exports ({exported['seconds']} s in all)")
-    for kind, made in exported["kinds"].items():
+    columns = ["model", "verdict", "agreement", "blind acc. torch/export", "img/s @32 export/torch"]
+    table(rows, columns, title=f"exports, parity gate and latency ({exported['seconds']} s in all)")
+    for made in exported["kinds"].values():
+        console.print(
+            f"{made['model_version']}: exported in "
+            + ", ".join(f"{made[p]['seconds']} s ({p})" for p in ("fp32", "int8"))
+        )
         for precision in ("fp32", "int8"):
             e = made[precision]
             if "error" in e or not e["accepted"]:  # a refusal is a normal outcome: its figures say why
-                console.print(f"{kind} {precision}: {e.get('error') or e['reason']}")
+                console.print(f"{made['model_version']} {precision}: {e.get('error') or e['reason']}")
+
+
+def _figure(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def _render_kept(kept: dict, when: str) -> None:

@@ -168,6 +168,11 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         "feature_repo": str(settings.home / "feast"),
         "service": results["serving"].get("url", "not started: no production model"),
         "predictions": "aoi predictions; aoi serve --stop",
+        "exports": "aoi models (each version's exports, parity and latency); aoi export MODEL [--int8]",
+        "review_queue": "aoi review list; aoi review label REQUEST_ID CLASS --by NAME; the workbench's /review page; "
+        "the retraining's dataset version (aoi dataset list) counts the labels: 'confirmed from the line'",
+        "line_truth": f"{default_folder(settings) / 'ageing-answers.jsonl'} (SIMULATION: each lamp-ageing answer and "
+        "its true class)",
         "drift_reports": str(settings.reports_dir / "monitoring"),
         "deployments": f"{server.ui_url}/deployments; aoi monitor --kind color --window 1h --no-trigger; "
         f"worker log {settings.prefect_home / 'worker.log'} (aoi worker --stop)",

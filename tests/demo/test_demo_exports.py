@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from demo import exports
+from demo import exports, line_loop
 from tests.evaluation.models import gray_data, trained_model
-from tests.serving.helpers import KEY, promote
+from tests.serving.helpers import KEY, png, promote
 
 pytestmark = pytest.mark.slow  # a model trained, exported twice and served: about 50 s on 2 cores
 
@@ -40,6 +40,15 @@ def test_the_production_models_are_exported_judged_and_the_service_says_what_ans
 
     with TestClient(asgi_app, headers={"Authorization": f"Bearer {KEY}"}) as client:
         answering = exports.answering(settings, client)
+        answers = [
+            client.post("/classify", files={"image": ("x.png", png(seed=i), "image/png")}, data={"kind": "gray"})
+            for i in range(6)
+        ]
+        queue = line_loop.kept_answers(settings, client)  # waits for the service's keeper and prediction log
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    doubtful = [a.json() for a in answers if a.json()["unknown"] or a.json()["route"] in ("REVIEW", "VRS")]
+    assert queue["kept"] >= len(doubtful) and sum(queue["waiting"].get("gray", {}).values()) == queue["kept"]
+    assert queue["waiting"].get("gray", {}).get("unknown", 0) == sum(a["unknown"] for a in doubtful)
     assert answering["gray"]["model_version"] == gray_production
     assert answering["gray"]["runtime"].startswith("onnx"), answering  # an accepted export answers
     assert "AOI_SERVING__RUNTIME=onnx" in answering["gray"]["runtime_reason"]

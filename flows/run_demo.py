@@ -257,12 +257,13 @@ def lamp_ageing_drift(serving: dict, simulated: dict, promotion: dict) -> dict:
     out["requests"] = sent
     try:  # the kept answers and the prediction log written: the queue and the log hold every answer sent
         out["kept_answers"] = kept_answers(settings, serving["url"])
-        # Before the monitor starts the retraining: its 'confirmed-answers' step takes these labels.
-        out["review"] = label_answers(settings, truth)
-        out["stale_machine"] = confirm_stale_machine(settings, serving["url"], truth)
     except line_loop.LoopError as err:
-        out["review"] = out["stale_machine"] = {"skipped": str(err)}
+        out["kept_answers"] = {"skipped": str(err)}
+    try:  # before the monitor starts the retraining: its 'confirmed-answers' step takes these labels
+        out["review"] = label_answers(settings, truth)
+    except line_loop.LoopError as err:
+        out["review"] = {"skipped": str(err)}
+    out["stale_machine"] = confirm_stale_machine(settings, serving["url"], truth)
     checked = monitor(kind="color", since=started.isoformat()).as_dict()
-    if "skipped" not in out["stale_machine"]:
-        out["stale_machine"]["verdict"] = line_loop.stale_verdict(checked, "color")
+    out["stale_machine"]["verdict"] = line_loop.stale_verdict(checked, "color")
     return {**out, "monitor": checked, "retraining": checked["kinds"]["color"]["retraining"]}

@@ -1,4 +1,4 @@
-"""The demo closes the loop from the line (issue 23): the answers the service kept fill the review queue, an
+"""The demo closes the loop from the line: the answers the service kept fill the review queue, an
 engineer labels a few from the terminal, and (a SIMULATION) the line confirms one machine's answers wrong.
 
 - ``settled``: wait until the service has written what it kept and logged (``GET /model``), so that the queue and

@@ -99,9 +99,11 @@ DEMO_STAGES = {
     "training, Unknown threshold, robustness (flows 'ingest', 'validate', 'simulated-line', 'features', "
     "'build-dataset', 'train')",
     "promotion": "4/6 blind tests, gate, approval, promotion (flow 'promote')",
-    "serving": "5/6 serving: the production models answer over HTTP (BentoML), every answer in the prediction log",
-    "drift": "6/6 drift: one simulated machine's lamp ages in requests to the service; the monitor flags it and "
-    "starts the retrain deployment (flows 'monitor', 'retrain'; SIMULATION)",
+    "serving": "5/6 serving: the production models exported (ONNX fp32, INT8; parity gate) and answering over HTTP "
+    "(BentoML), every answer in the prediction log, the doubtful ones kept for review",
+    "drift": "6/6 drift: one simulated machine's lamp ages in requests to the service; an engineer labels a few kept "
+    "answers; the line confirms another machine's answers wrong; the monitor flags both and starts the retrain "
+    "deployment (flows 'monitor', 'retrain'; SIMULATION)",
 }
 
 
@@ -166,6 +168,11 @@ def demo(as_json: bool = JSON_OPTION) -> None:
         "feature_repo": str(settings.home / "feast"),
         "service": results["serving"].get("url", "not started: no production model"),
         "predictions": "aoi predictions; aoi serve --stop",
+        "exports": "aoi models (each version's exports, parity and latency); aoi export MODEL [--int8]",
+        "review_queue": "aoi review list; aoi review label REQUEST_ID CLASS --by NAME; the workbench's /review page; "
+        "the retraining's dataset version (aoi dataset list) counts the labels: 'confirmed from the line'",
+        "line_truth": f"{default_folder(settings) / 'ageing-answers.jsonl'} (SIMULATION: each lamp-ageing answer and "
+        "its true class)",
         "drift_reports": str(settings.reports_dir / "monitoring"),
         "deployments": f"{server.ui_url}/deployments; aoi monitor --kind color --window 1h --no-trigger; "
         f"worker log {settings.prefect_home / 'worker.log'} (aoi worker --stop)",
@@ -268,6 +275,8 @@ def _render_promotion(promotion: dict) -> None:
 
 
 def _render_serving(served: dict) -> None:
+    if "exports" in served:
+        _render_exports(served["exports"])
     if "url" in served:
         console.print(f"classification service {served['url']} (OpenAPI page there), log {served['log']}")
     elif "skipped" in served:
@@ -275,9 +284,57 @@ def _render_serving(served: dict) -> None:
     for t in served.get("trials", []):
         console.print(
             f"{t['kind']}: {t['answered']}/{t['sent']} images of {t['blind_set']} answered over HTTP by "
-            f"{', '.join(t['model_versions'])}: accuracy {t['accepted_accuracy']} of the accepted, Unknown "
-            f"rate {t['unknown_rate']}, routes {t['routes']}, p50 {t['p50_ms']} ms"
+            f"{', '.join(t['model_versions'])} on {t.get('runtime', '?')}: accuracy {t['accepted_accuracy']} of the "
+            f"accepted, Unknown rate {t['unknown_rate']}, routes {t['routes']}, p50 {t['p50_ms']} ms"
         )
+        if t.get("runtime_reason"):
+            console.print(f"  runtime: {t['runtime_reason']}")
+    if "kept_answers" in served:
+        _render_kept(served["kept_answers"], "after the line trial")
+
+
+def _render_exports(exported: dict) -> None:
+    rows = []
+    for made in exported["kinds"].values():
+        for precision in ("fp32", "int8"):
+            e = made[precision]
+            rows.append(
+                {
+                    "model": f"{made['model_version']} {precision}",
+                    "verdict": "error" if "error" in e else ("accepted" if e["accepted"] else "refused"),
+                    "agreement": _figure(e.get("top1_agreement"), ".2%"),
+                    "blind acc. torch/export": f"{_figure(e.get('blind_accuracy_torch'), '.3f')}/"
+                    f"{_figure(e.get('blind_accuracy_export'), '.3f')}",
+                    "img/s @32 export/torch": f"{_figure(e.get('batch32_images_per_s'), '.0f')}/"
+                    f"{_figure(e.get('torch_batch32_images_per_s'), '.0f')}",
+                }
+            )
+    columns = ["model", "verdict", "agreement", "blind acc. torch/export", "img/s @32 export/torch"]
+    table(rows, columns, title=f"exports, parity gate and latency ({exported['seconds']} s in all)")
+    for made in exported["kinds"].values():
+        console.print(
+            f"{made['model_version']}: exported in "
+            + ", ".join(f"{made[p]['seconds']} s ({p})" for p in ("fp32", "int8"))
+        )
+        for precision in ("fp32", "int8"):
+            e = made[precision]
+            if "error" in e or not e["accepted"]:  # a refusal is a normal outcome: its figures say why
+                console.print(f"{made['model_version']} {precision}: {e.get('error') or e['reason']}")
+
+
+def _figure(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _render_kept(kept: dict, when: str) -> None:
+    if "skipped" in kept:
+        console.print(f"kept answers: not counted ({kept['skipped']})")
+        return
+    waiting = "; ".join(
+        f"{kind}: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items())
+        for kind, reasons in kept["waiting"].items()
+    )
+    console.print(f"review queue {when}: {waiting or 'nothing'} waiting (aoi review list; the workbench's review page)")
 
 
 def _render_drift(drift: dict) -> None:
@@ -289,6 +346,44 @@ def _render_drift(drift: dict) -> None:
             f"{drift['requests']['sent']} requests ({drift['requests']['simulation']}: "
             f"{drift['requests']['ageing_machine']} at {drift['requests']['light_steps']} of its light); "
             f"retraining run: {drift['retraining'] or 'none'}"
+        )
+        if "kept_answers" in drift:
+            _render_kept(drift["kept_answers"], "after the lamp-ageing requests")
+        _render_review(drift.get("review", {}))
+        _render_stale(drift.get("stale_machine", {}))
+
+
+def _render_review(review: dict) -> None:
+    if "skipped" in review or not review:
+        console.print(f"labelled from the terminal: none ({review.get('skipped', 'not run')})")
+        return
+    for done in review["labelled"]:
+        console.print(f"$ {done['command']}  # {done['machine_id']}, answered {done['answered']} ({done['reason']})")
+    for failed in review["failed"]:
+        console.print(f"$ {failed['command']}  # refused: {failed['error']}")
+    console.print(
+        f"{len(review['labelled'])} kept answers labelled by {review['by']}: {review['note']} "
+        "(its dataset version's cleaning table counts them: 'confirmed from the line')"
+    )
+
+
+def _render_stale(stale: dict) -> None:
+    if "skipped" in stale or not stale:
+        return
+    console.print(
+        f"{stale['simulation']}: {stale['confirmed']} answers confirmed, {stale['confirmed_wrong']} of "
+        f"{stale['accepted_answers']} accepted ones called another class"
+    )
+    verdict = stale.get("verdict")
+    if verdict:
+        live = verdict["live_accuracy"] or {}
+        console.print(
+            f"{verdict['machine']}: "
+            + ("flagged by live accuracy" if verdict["flagged_by_live_accuracy"] else "NOT flagged by live accuracy")
+            + (f" ({live.get('reason')})" if live else "")
+            + "; inputs: "
+            + ("drift" if verdict["flagged_by_inputs"] else "no drift")
+            + " (SIMULATION)"
         )
 
 

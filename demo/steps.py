@@ -7,7 +7,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from datasets.versions import register_blind
+from demo.exports import answering, export_production
 from demo.lamp_ageing import send as send_ageing_line
+from demo.line_loop import confirm_stale_machine, kept_answers, label_from_terminal
 from demo.review import promote_and_approve
 from evaluation.evaluate import calibrate, robustness
 from evaluation.line_check import check as check_line
@@ -41,10 +43,15 @@ class LineResult(BaseModel):
 
 __all__ = [
     "LineResult",
+    "answering",
     "calibrate",
     "check_line",
     "compare_on_blind_sets",
+    "confirm_stale_machine",
     "derive_spec",
+    "export_production",
+    "kept_answers",
+    "label_from_terminal",
     "line_trial",
     "promote_and_approve",
     "register_blind",

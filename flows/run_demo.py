@@ -11,10 +11,14 @@
    on its blind set; the colour model's accuracy per simulated machine with and without its colour calibration.
 4. ``demo-review``: each model through `aoi promote` (blind tests, gate), approved from the terminal where its
    gate passed, and compared on its blind sets.
-5. ``demo-serving``: the service started in the background (left running); each production kind answers a line
-   trial over HTTP.
+5. ``demo-serving``: each production model exported (ONNX fp32, then INT8) through the parity gate, accepted or
+   refused with its figures; the service started in the background (left running, AOI_SERVING__RUNTIME as set:
+   default auto, the fastest accepted export); each production kind answers a line trial over HTTP, and the
+   service says which runtime answered it; the answers it kept for review (Unknown, REVIEW, VRS) counted.
 6. ``demo-lamp-ageing``: the deployments and a worker; one simulated machine's lamp ages in requests to the
-   service; the monitor flags it and starts the retrain deployment.
+   service; an engineer labels a few of the re-shot images the service kept (``aoi review label``); SIMULATION:
+   the line confirms another machine's answers wrong (``POST /feedback``); the monitor flags the ageing machine by
+   its inputs and the other by live accuracy, and starts the retrain deployment, which takes the labels.
 
 (Stages 1 and 2, the Prefect server and the public data sets, come before any flow can run: `aoi demo`.)
 ``report(stage, result)`` is called as each stage ends and ``say(text)`` for what a stage says while it runs, so
@@ -33,7 +37,7 @@ from prefect import flow
 from aoi.catalog.models import utcnow
 from aoi.settings import get_settings
 from datasets import versions
-from demo import lamp_ageing, simulated_line, steps
+from demo import lamp_ageing, line_loop, simulated_line, steps
 from demo.public_sets import (
     COLOR_SPEC,
     DEMO_COLOR_SPEC,
@@ -70,6 +74,11 @@ promote_and_approve = step(steps.promote_and_approve, "promote-and-approve")
 compare_on_blind_sets = step(steps.compare_on_blind_sets, "compare-on-blind-sets")
 start_service = step(steps.start_service, "start-service")
 line_trial = step(steps.line_trial, "line-trial")
+export_models = step(steps.export_production, "export-production-models")
+runtimes = step(steps.answering, "runtime-per-kind")
+kept_answers = step(steps.kept_answers, "kept-answers")
+label_answers = step(steps.label_from_terminal, "label-from-terminal")
+confirm_stale_machine = step(steps.confirm_stale_machine, "confirm-stale-machine")
 register_deployments = step(deploy, "register-deployments")
 start_worker = step(prefect_server.start_worker, "start-worker")
 send_ageing_line = step(steps.send_ageing_line, "send-ageing-line")
@@ -202,24 +211,37 @@ def review_models(models: dict, ui_url: str = "", say: Say | None = None) -> dic
 
 @flow(name="demo-serving", log_prints=True)
 def serve(blind: dict, say: Say | None = None) -> dict:
-    """Stage 5: start the service in the background (left running) and send each production kind a line trial."""
+    """Stage 5: export each production model, start the service in the background (left running), send each
+    production kind a line trial, say which runtime answered it, and count the answers kept for review."""
     settings = get_settings()
-    kinds = [kind for kind in served_models.production_versions(settings) if kind in blind]
+    production = served_models.production_versions(settings)
+    kinds = [kind for kind in production if kind in blind]
     if not kinds:
         return {"skipped": "no model reached production"}
+    (say or _quiet)("exporting the production models (ONNX fp32, then INT8), each judged by the parity gate")
+    exported = export_models(settings, {kind: production[kind] for kind in kinds})
     try:
         served = start_service(settings)
     except process.ServeError as err:
-        return {"skipped": str(err)}
+        return {"skipped": str(err), "exports": exported}
     (say or _quiet)(f"classification service: {served.url} (pid {served.pid}; `aoi serve --stop` stops it)")
     trials = [line_trial(settings, served.url, kind, blind[kind]["name"]) for kind in kinds]
-    return {"url": served.url, "log": str(served.log), "trials": trials}
+    answering = runtimes(settings, served.url)
+    for trial in trials:
+        trial.update({k: v for k, v in answering.get(trial["kind"], {}).items() if k != "model_version"})
+    try:
+        kept = kept_answers(settings, served.url)
+    except line_loop.LoopError as err:
+        kept = {"skipped": str(err)}
+    return {"url": served.url, "log": str(served.log), "exports": exported, "trials": trials, "kept_answers": kept}
 
 
 @flow(name="demo-lamp-ageing", log_prints=True)
 def lamp_ageing_drift(serving: dict, simulated: dict, promotion: dict) -> dict:
     """Stage 6: register the deployments, start a worker, send the simulated line with one lamp ageing to the
-    service, and run the monitor on those answers: it should flag that machine and start one retraining."""
+    service; label a few kept answers from the terminal; SIMULATION: confirm another machine's answers wrong; run
+    the monitor on those answers: it should flag both machines, each for its own reason, and start one retraining
+    (which takes the labels)."""
     settings = get_settings()
     if "url" not in serving or "skipped" in simulated:
         return {"skipped": "needs the running service and the simulated line"}
@@ -229,12 +251,19 @@ def lamp_ageing_drift(serving: dict, simulated: dict, promotion: dict) -> dict:
         deployed = register_deployments(settings)
     worker = prefect_server.owned_pid(settings, "worker") or start_worker(settings)
     started = utcnow()
-    sent = send_ageing_line(settings, serving["url"], lamp_ageing.line_images(settings, "color"))
+    truth = simulated_line.default_folder(settings) / "ageing-answers.jsonl"  # the simulation's truth per answer
+    sent = send_ageing_line(settings, serving["url"], lamp_ageing.line_images(settings, "color"), truth_file=truth)
+    out: dict = {"deployments": [d["deployment"] for d in deployed["deployments"]], "worker_pid": worker}
+    out["requests"] = sent
+    try:  # the kept answers and the prediction log written: the queue and the log hold every answer sent
+        out["kept_answers"] = kept_answers(settings, serving["url"])
+    except line_loop.LoopError as err:
+        out["kept_answers"] = {"skipped": str(err)}
+    try:  # before the monitor starts the retraining: its 'confirmed-answers' step takes these labels
+        out["review"] = label_answers(settings, truth)
+    except line_loop.LoopError as err:
+        out["review"] = {"skipped": str(err)}
+    out["stale_machine"] = confirm_stale_machine(settings, serving["url"], truth)
     checked = monitor(kind="color", since=started.isoformat()).as_dict()
-    return {
-        "deployments": [d["deployment"] for d in deployed["deployments"]],
-        "worker_pid": worker,
-        "requests": sent,
-        "monitor": checked,
-        "retraining": checked["kinds"]["color"]["retraining"],
-    }
+    out["stale_machine"]["verdict"] = line_loop.stale_verdict(checked, "color")
+    return {**out, "monitor": checked, "retraining": checked["kinds"]["color"]["retraining"]}

@@ -78,3 +78,111 @@ def test_the_demo_checks_its_home_without_importing_prefect(aoi_home):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_the_serving_and_drift_stages_say_what_answered_what_was_kept_labelled_and_flagged(settings):
+    """The terminal report of stages 5 and 6 on results shaped as the flow returns them (the tiny demo above never
+    reaches them): each export's verdict, the runtime per kind, the queue, the labels typed, the stale machine."""
+    from cli.output import console
+    from cli.system_cmds import _stage_report
+    from demo import line_loop
+
+    figures = {
+        "engine": "onnxruntime",
+        "top1_agreement": 0.9991,
+        "blind_accuracy_torch": 0.93,
+        "blind_accuracy_export": 0.931,
+        "blind_images": 1120,
+        "device": "cpu",
+        "batch1_ms": 2.1,
+        "batch32_images_per_s": 900.0,
+        "torch_batch1_ms": 4.0,
+        "torch_batch32_images_per_s": 400.0,
+    }
+    serving = {
+        "url": "http://127.0.0.1:3000",
+        "log": "serving.log",
+        "exports": {
+            "kinds": {
+                "gray": {
+                    "model_version": "gray-r1",
+                    "fp32": {**figures, "accepted": True, "reason": "accepted on 1120 blind images", "seconds": 20.0},
+                    "int8": {
+                        **figures,
+                        "accepted": False,
+                        "reason": "refused: top-1 agreement 0.9810 < 0.9950",
+                        "seconds": 30.0,
+                    },
+                },
+                "color": {
+                    "model_version": "color-r1",
+                    "fp32": {"accepted": False, "error": "ExportError: no engine", "seconds": 1.0},
+                    "int8": {"accepted": False, "error": "ExportError: no engine", "seconds": 1.0},
+                },
+            },
+            "seconds": 52.0,
+        },
+        "trials": [
+            {
+                "kind": "gray",
+                "blind_set": "deeppcb-blind",
+                "sent": 100,
+                "answered": 100,
+                "model_versions": {"gray-r1": 100},
+                "accepted_accuracy": 0.95,
+                "unknown_rate": 0.04,
+                "routes": {"FINAL": 90, "REVIEW": 10},
+                "p50_ms": 12.0,
+                "runtime": "onnx fp32 (onnxruntime)",
+                "runtime_reason": "AOI_SERVING__RUNTIME=auto: the fastest accepted export",
+            }
+        ],
+        "kept_answers": {"kept": 14, "by_reason": {"unknown": 4}, "waiting": {"gray": {"review": 10, "unknown": 4}}},
+    }
+    live = {"scope": line_loop.STALE_MACHINE, "drift": True, "reason": "0.45 (bound 0.52) < blind 0.93 - 0.05"}
+    checked = {"kinds": {"color": {"live_accuracy": [live], "machines": {line_loop.STALE_MACHINE: {"drift": False}}}}}
+    drift = {
+        "monitor": {"drift": True, "kinds": {}, "machines": {}, "parts": {}, "live_accuracy": []},
+        "requests": {
+            "sent": 1200,
+            "simulation": "an ageing lamp (SIMULATION)",
+            "ageing_machine": "VRS-02",
+            "light_steps": [1.0, 0.8],
+        },
+        "retraining": "run-1",
+        "kept_answers": {"kept": 40, "by_reason": {}, "waiting": {"color": {"unknown": 35}}},
+        "review": {
+            "by": line_loop.ENGINEER,
+            "labelled": [
+                {
+                    "command": f"aoi review label r1 SHORT --by {line_loop.ENGINEER}",
+                    "machine_id": "VRS-02",
+                    "answered": "UNKNOWN",
+                    "reason": "unknown",
+                }
+            ],
+            "failed": [],
+            "note": "re-shot images (new bytes)",
+        },
+        "stale_machine": {
+            "simulation": line_loop.STALE_NOTICE,
+            "confirmed": 300,
+            "confirmed_wrong": 120,
+            "accepted_answers": 260,
+            "verdict": line_loop.stale_verdict(checked, "color"),
+        },
+    }
+    with console.capture() as captured:
+        report = _stage_report(settings)
+        report("serving", serving)
+        report("drift", drift)
+    text = " ".join(captured.get().split())
+    assert "(52.0 s in all)" in text and "99.91%" in text and "0.930/0.931" in text and "900/400" in text
+    assert "gray-r1: exported in 20.0 s (fp32), 30.0 s (int8)" in text
+    assert "gray-r1 int8: refused: top-1 agreement 0.9810" in text and "color-r1 fp32: ExportError: no engine" in text
+    assert "by gray-r1 on onnx fp32 (onnxruntime)" in text and "AOI_SERVING__RUNTIME=auto" in text
+    assert "review queue after the line trial: gray: 10 review, 4 unknown waiting" in text
+    assert f"$ aoi review label r1 SHORT --by {line_loop.ENGINEER}" in text
+    assert "1 kept answers labelled" in text and "confirmed from the line" in text
+    assert "SIMULATION" in text and "120 of 260 accepted ones called another class" in text
+    assert f"{line_loop.STALE_MACHINE}: flagged by live accuracy (0.45" in text and "inputs: no drift" in text

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aoi.settings import GateSettings
+from aoi.settings import GateSettings, Settings
 from evaluation import scores
 
 
@@ -65,9 +65,15 @@ def judge(
                 "no production model of this kind yet: nothing to beat",
             )
         )
+    thresholds = sorted({e["threshold"] for e in candidate if e.get("threshold") is not None})
+    at = f" at Unknown threshold {', '.join(f'{t:.4f}' for t in thresholds)}" if thresholds else ""
     rules.append(
         rule(
-            "Unknown rate on blind sets", mine["unknown_rate"], "<=", gate.max_unknown_rate, f"{mine['images']} images"
+            "Unknown rate on blind sets",
+            mine["unknown_rate"],
+            "<=",
+            gate.max_unknown_rate,
+            f"{mine['images']} images{at}",
         )
     )
     recalls = {k: v["recall"] for k, v in mine["per_class"].items() if v["recall"] is not None}
@@ -131,3 +137,25 @@ def exports_markdown(found: list[dict]) -> str:
             f"{lat['device']} |"
         )
     return "\n".join(lines)
+
+
+def unknown_threshold(settings: Settings, version: str) -> dict:
+    """The Unknown threshold the gate judged the candidate at, and whether it was calibrated on its valid split (a
+    retrained model must be: at the default threshold its Unknown rate alone can fail the gate)."""
+    from training.registry import model_row
+
+    row = model_row(settings, version)
+    if row.threshold is None:
+        return {
+            "value": settings.evaluation.unknown_threshold,
+            "calibrated": False,
+            "basis": "the default (AOI_EVALUATION__UNKNOWN_THRESHOLD): not calibrated",
+        }
+    return {"value": row.threshold, "calibrated": True, "basis": row.threshold_basis}
+
+
+def threshold_line(threshold: dict | None) -> str:
+    if not threshold:
+        return ""
+    how = "calibrated on its valid split" if threshold["calibrated"] else "the default, not calibrated"
+    return f"Unknown threshold {threshold['value']:.4f} ({how}).\n\n"

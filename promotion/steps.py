@@ -67,7 +67,11 @@ def judge(
     )
     # The candidate's exports beside its own figures: what the line would run, judged against it (never a rule).
     exported = exports.exports_of(settings, [check["version"]]).get(check["version"], [])
-    return {**verdict, "exports": [exports.as_dict(e) for e in exported]}
+    return {
+        **verdict,
+        "unknown_threshold": gate.unknown_threshold(settings, check["version"]),
+        "exports": [exports.as_dict(e) for e in exported],
+    }
 
 
 def review_page(settings: Settings, check: dict, verdict: dict, candidate: list[dict]) -> dict:
@@ -77,6 +81,7 @@ def review_page(settings: Settings, check: dict, verdict: dict, candidate: list[
     verdict_md = (
         f"## Gate verdict for {check['version']} ({check['kind']}): "
         f"{'PASSED' if verdict['passed'] else 'FAILED'}\n\n{gate.markdown(verdict['rules'])}\n\n"
+        f"{gate.threshold_line(verdict.get('unknown_threshold'))}"
         f"### Warnings (they do not fail the gate)\n\n"
         f"{gate.warnings_markdown(verdict['warnings'] or [])}\n\n"
         f"### Exports (parity with this model on the blind sets, latency on the exporting device)\n\n"

@@ -55,9 +55,14 @@ def test_retrain_builds_a_child_version_trains_it_and_gates_it(configure, tmp_pa
     # Calibrated before its gate, as the demo does for its first models: the gate judged it at its own threshold.
     calibration = result["calibration"]
     stored = {m["version"]: m["threshold"] for m in aoi("models")}[model]
+    judged_at = result["promotion"]["verdict"]["unknown_threshold"]  # the verdict says at which threshold
+    unknown_rule = {r["rule"]: r for r in result["promotion"]["verdict"]["rules"]}["Unknown rate on blind sets"]
     if calibration["threshold"] is not None:
         assert stored == calibration["threshold"] and calibration["dataset"] == result["dataset"]["name"]
+        assert judged_at["calibrated"] is True and judged_at["value"] == stored
     else:  # no threshold reaches the target on this tiny valid split: the default stays, and the result says why
         assert stored is None and "skipped" in calibration
+        assert judged_at["calibrated"] is False
+    assert f"Unknown threshold {judged_at['value']:.4f}" in unknown_rule["detail"]
     stages = {m["version"]: m["stage"] for m in aoi("models")}
     assert stages == {production: "production", model: "candidate"}

@@ -317,6 +317,15 @@ def committed(settings: Settings) -> int:
 
 
 @pytest.mark.slow
+def _running(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE  # a zombie has closed its files
+    except psutil.NoSuchProcess:
+        return False
+
+
 def test_a_served_worker_killed_with_the_catalog_locked_loses_no_acknowledged_answer(configure):
     """The same over HTTP: `aoi serve`, answers given while the catalog is locked, kill -9 of the worker process."""
     import httpx
@@ -355,6 +364,9 @@ def test_a_served_worker_killed_with_the_catalog_locked_loses_no_acknowledged_an
             # worker would write the journal: measured once, 46 s on this machine): the test's own start below does.
             os.killpg(served["pid"], signal.SIGKILL)
             psutil.Process(served["pid"]).wait(timeout=30)
+            gone_by = time.monotonic() + 30  # a killed process holds its journal lock until it has fully exited
+            while _running(worker) and time.monotonic() < gone_by:
+                time.sleep(0.1)
             assert committed(settings) == 10  # nothing of the 40 got through the lock
     finally:
         if locker is not None:

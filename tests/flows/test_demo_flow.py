@@ -14,7 +14,14 @@ from tests.helpers import class_folder, mini_deeppcb
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
-def test_demo_ingests_both_sets_and_says_where_to_look(configure, tmp_path):
+@pytest.fixture
+def stops_the_workbench(configure):
+    """`aoi demo` leaves the workbench running for the user: the test stops it."""
+    yield
+    CliRunner().invoke(app, ["web", "--stop", "--json"])
+
+
+def test_demo_ingests_both_sets_and_says_where_to_look(configure, tmp_path, stops_the_workbench):
     datasets = tmp_path / "datasets"
     class_folder(datasets / "pku-pcb-roi", {"Spur": 3, "Missing_hole": 2}, fmt="JPEG")
     class_folder(datasets / "pku-pcb-roi", {"Spur": 2}, fmt="JPEG", seed=5, board="11")  # the blind board

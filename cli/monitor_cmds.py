@@ -173,12 +173,7 @@ def drift_study(
     settings = get_settings()
     kind_name = kind.value
     try:
-        try:
-            per_machine = tuple(int(s) for s in sizes.split(","))
-        except ValueError:
-            per_machine = ()
-        if not per_machine or min(per_machine) < 1:
-            raise ValueError(f"--sizes must be positive whole numbers, comma-separated, not {sizes!r}")
+        per_machine = window_sizes(sizes)
         version = model or kinds_to_check(settings, kind_name)[kind_name]
         if not study.held_out(settings, kind_name):
             raise ValueError(f"no held-out {kind_name} images to draw from: register a blind set (aoi dataset blind)")
@@ -231,12 +226,7 @@ def live_accuracy_study(
     settings = get_settings()
     kind_name = kind.value
     try:
-        try:
-            per_machine = tuple(int(s) for s in sizes.split(","))
-        except ValueError:
-            per_machine = ()
-        if not per_machine or min(per_machine) < 1:
-            raise ValueError(f"--sizes must be positive whole numbers, comma-separated, not {sizes!r}")
+        per_machine = window_sizes(sizes)
         version = model or kinds_to_check(settings, kind_name)[kind_name]
         result = live_study.run(settings, version, kind_name, windows, per_machine, drop, seed)
     except (MonitorError, ValueError) as err:
@@ -257,3 +247,14 @@ def live_accuracy_study(
             ),
         ),
     )
+
+
+def window_sizes(sizes: str) -> tuple[int, ...]:
+    """``--sizes`` of the studies: answers per machine in a window, comma-separated positive whole numbers."""
+    try:
+        per_machine = tuple(int(s) for s in sizes.split(","))
+    except ValueError:
+        per_machine = ()
+    if not per_machine or min(per_machine) < 1:
+        raise ValueError(f"--sizes must be positive whole numbers, comma-separated, not {sizes!r}")
+    return per_machine

@@ -61,14 +61,28 @@ def image_page(
     )
 
 
-def _displayable(data: bytes, fmt: str) -> tuple[bytes, str]:
-    media = BROWSER_TYPES.get(fmt.upper())
+def _displayable(data: bytes, fmt: str | None) -> tuple[bytes, str]:
+    """The bytes and their media type, converted to PNG only where a browser cannot show the format (``None``: read
+    it from the bytes)."""
+    media = BROWSER_TYPES.get(fmt.upper()) if fmt else None
     if media is not None:
         return data, media
     with PILImage.open(io.BytesIO(data)) as picture:
+        media = BROWSER_TYPES.get((picture.format or "").upper())
+        if media is not None:
+            return data, media
         out = io.BytesIO()
         picture.save(out, format="PNG")
     return out.getvalue(), "image/png"
+
+
+def stored_image(settings: Settings, sha256: str, fmt: str | None, missing: str) -> Response:
+    """The stored bytes of ``sha256`` as a browser shows them; 404 with ``missing`` when they are not in the store."""
+    store = ImageStore(settings.store_dir)
+    if not store.has(sha256):
+        raise HTTPException(404, missing)
+    data, media = _displayable(store.get(sha256), fmt)
+    return Response(data, media_type=media, headers=CACHE)
 
 
 @router.get("/images/{image_id}/full")
@@ -81,11 +95,7 @@ def image_bytes(
     """The image as stored (converted to PNG only where a browser cannot show its format)."""
     image = _image(db, image_id)
     release(db)
-    store = ImageStore(settings.store_dir)
-    if not store.has(image.sha256):
-        raise HTTPException(404, f"the bytes of image {image_id} are not in the store")
-    data, media = _displayable(store.get(image.sha256), image.format)
-    return Response(data, media_type=media, headers=CACHE)
+    return stored_image(settings, image.sha256, image.format, f"the bytes of image {image_id} are not in the store")
 
 
 @router.get("/images/{image_id}/parent")
@@ -120,9 +130,14 @@ def thumbnail(
     """A JPEG about 128 px a side, made on first request and kept in the store's thumbs/ area."""
     image = _image(db, image_id)
     release(db)  # making a thumbnail takes a while: never with the catalog's lock held
-    path = thumbs.thumb_path(settings, image.sha256)
+    return thumb_response(settings, image.sha256)
+
+
+def thumb_response(settings: Settings, sha256: str) -> Response:
+    """The cached thumbnail of ``sha256`` (made now if it is not yet), or a 404 placeholder without its bytes."""
+    path = thumbs.thumb_path(settings, sha256)
     if not path.is_file():
-        made = thumbs.thumbnail(settings, image.sha256)
+        made = thumbs.thumbnail(settings, sha256)
         if made is None:
             svg = thumbs.PLACEHOLDER_SVG.format(text="no bytes")
             return Response(svg, status_code=404, media_type="image/svg+xml", headers=CACHE)

@@ -5,30 +5,26 @@ viewers look. After a decision the next answer shows (POST-redirect-GET)."""
 
 from __future__ import annotations
 
-import io
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
-from PIL import Image as PILImage
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from aoi.catalog.models import AppUser, KeptAnswer, KeptAnswerStatus, UserRole
 from aoi.labels import LabelMap
 from aoi.settings import Settings
-from aoi.store import ImageStore
-from workbench import review_queue, thumbs
+from workbench import review_queue
 from workbench.auth import current_user, require
 from workbench.db import app_settings, catalog, release
 from workbench.pages.curation import flash
+from workbench.pages.images import stored_image, thumb_response
 from workbench.templating import render
 
 router = APIRouter()
 
 UPCOMING = 20  # the answers listed after the one shown
 KINDS = ("gray", "color")
-CACHE = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"}
-MEDIA = {"PNG": "image/png", "JPEG": "image/jpeg", "BMP": "image/bmp", "WEBP": "image/webp", "GIF": "image/gif"}
 
 
 def _kind(kind: str | None) -> str | None:
@@ -105,17 +101,7 @@ def answer_image(
     """The kept bytes as the service received them (converted to PNG only where a browser cannot show them)."""
     answer = _answer(db, request_id)
     release(db)
-    store = ImageStore(settings.store_dir)
-    if not store.has(answer.sha256):
-        raise HTTPException(404, f"the image of request {request_id} is not in the store")
-    data = store.get(answer.sha256)
-    with PILImage.open(io.BytesIO(data)) as picture:
-        media = MEDIA.get((picture.format or "").upper())
-        if media is None:
-            out = io.BytesIO()
-            picture.save(out, format="PNG")
-            data, media = out.getvalue(), "image/png"
-    return Response(data, media_type=media, headers=CACHE)
+    return stored_image(settings, answer.sha256, None, f"the image of request {request_id} is not in the store")
 
 
 @router.get("/review/{request_id}/thumb")
@@ -127,14 +113,7 @@ def answer_thumb(
 ) -> Response:
     answer = _answer(db, request_id)
     release(db)
-    path = thumbs.thumb_path(settings, answer.sha256)
-    if not path.is_file():
-        made = thumbs.thumbnail(settings, answer.sha256)
-        if made is None:
-            svg = thumbs.PLACEHOLDER_SVG.format(text="no bytes")
-            return Response(svg, status_code=404, media_type="image/svg+xml", headers=CACHE)
-        path = made
-    return FileResponse(path, media_type="image/jpeg", headers=CACHE)
+    return thumb_response(settings, answer.sha256)
 
 
 @router.get("/review/{request_id}/gradcam.png")

@@ -25,10 +25,9 @@ from aoi.catalog import db
 from aoi.catalog.models import Evaluation, EvaluationImage
 from aoi.settings import MonitoringSettings, Settings
 from monitoring import live
+from monitoring.study import GOAL, MACHINES, smallest_meeting_goals, study_row
 
-MACHINES = ("VRS-01", "VRS-02", "VRS-03", "VRS-04")
 DROPPED = "VRS-03"
-GOAL = {"false_alarm_rate_max": 0.05, "detection_rate_min": 0.95}
 
 
 def evaluated_answers(settings: Settings, version: str) -> tuple[np.ndarray, dict] | None:
@@ -108,17 +107,7 @@ def simulate(
             alarms += any(_flagged(o, blind, config) for o in unchanged)
             stale = draws[DROPPED] & (rng.random(size) >= flip)
             found += _flagged(stale, blind, config)
-        rows.append(
-            {
-                "per_machine": size,
-                "window": size * len(MACHINES),
-                "windows": windows,
-                "false_alarms": alarms,
-                "false_alarm_rate": round(alarms / windows, 3),
-                "found": found,
-                "detection_rate": round(found / windows, 3),
-            }
-        )
+        rows.append(study_row(size, windows, alarms, found))
     return rows
 
 
@@ -134,8 +123,6 @@ def run(
     outcomes, source = answers(settings, version)
     config = settings.monitoring
     rows = simulate(outcomes, config, sizes, windows, drop, seed)
-    good = [r for r in rows if r["false_alarm_rate"] <= GOAL["false_alarm_rate_max"]]
-    good = [r for r in good if r["detection_rate"] >= GOAL["detection_rate_min"]]
     return {
         "model_version": version,
         "kind": kind,
@@ -149,6 +136,6 @@ def run(
         "accuracy_confidence": config.accuracy_confidence,
         "min_confirmed": config.min_confirmed,
         "rows": rows,
-        "smallest_window_meeting_goals": good[0]["per_machine"] if good else None,
+        "smallest_window_meeting_goals": smallest_meeting_goals(rows),
         "goal": GOAL,
     }
